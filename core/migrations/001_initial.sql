@@ -1,0 +1,75 @@
+-- Carnet local store, version 1.
+-- Documents are the truth; every other table is derived from them and can be
+-- rebuilt. Ids are the 16 bytes of a UUIDv7.
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One automerge document per record, always saved compacted.
+CREATE TABLE documents (
+    id    BLOB PRIMARY KEY,
+    bytes BLOB NOT NULL
+);
+
+-- The read model: what lists, filters and counts use, without automerge.
+CREATE TABLE records (
+    id            BLOB NOT NULL UNIQUE,
+    kind          TEXT NOT NULL,
+    author        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    occurred_at   INTEGER NOT NULL,
+    sector        TEXT,
+    quartier      TEXT,
+    status        TEXT,
+    status_at     INTEGER,
+    category      TEXT,
+    body          TEXT,
+    activity_type TEXT,
+    conflicts     INTEGER NOT NULL DEFAULT 0,
+    view          TEXT NOT NULL
+);
+CREATE INDEX records_by_kind_time ON records (kind, occurred_at);
+CREATE INDEX records_by_kind_sector ON records (kind, sector, occurred_at);
+CREATE INDEX records_by_kind_status ON records (kind, status, sector, occurred_at);
+
+CREATE TABLE record_axes (
+    axis TEXT NOT NULL,
+    id   BLOB NOT NULL,
+    PRIMARY KEY (axis, id)
+) WITHOUT ROWID;
+
+-- Full-text search over notes, reports and activities (never contacts).
+-- Contentless: the text lives in the documents and views only once.
+CREATE VIRTUAL TABLE search USING fts5 (
+    body,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Every change this store holds, in the order it got them; hash NULL marks an
+-- erasure (tombstone). `origin` is who sent it: 'local', or a peer's id.
+CREATE TABLE change_log (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id BLOB NOT NULL,
+    hash      BLOB,
+    origin    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX change_log_by_hash ON change_log (hash) WHERE hash IS NOT NULL;
+CREATE INDEX change_log_by_record ON change_log (record_id);
+
+-- Erased records: id and time only, so that the erasure replicates and a
+-- stale peer's changes to the id are refused.
+CREATE TABLE tombstones (
+    id        BLOB PRIMARY KEY,
+    erased_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- How far each peer has acknowledged our change log.
+CREATE TABLE peers (
+    peer       TEXT PRIMARY KEY,
+    acked_upto INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;

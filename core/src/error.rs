@@ -1,0 +1,113 @@
+//! The one error type of `carnet-core`.
+//!
+//! Messages tell a person what to fix and never carry a resident's data: a
+//! field is named, its value is not.
+
+use crate::RecordId;
+
+/// Every failure the core reports to its callers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that breaks a rule; nothing was written.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field to fix, as the API names it.
+        field: String,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
+    /// The record does not exist in this store.
+    #[error("no record with id {0}")]
+    NotFound(RecordId),
+    /// The record was erased (RGPD art. 17); it can no longer be read or changed.
+    #[error("record {0} was erased and cannot be changed")]
+    Erased(RecordId),
+    /// A report status change that the lifecycle does not allow.
+    #[error("a report cannot go from {from} to {to}; allowed from {from}: {allowed}")]
+    InvalidTransition {
+        /// The current status.
+        from: String,
+        /// The requested status.
+        to: String,
+        /// The statuses reachable from `from`.
+        allowed: String,
+    },
+    /// The key does not open this store, or the file is not a Carnet store.
+    #[error("the key does not open this store (wrong key, or not a Carnet database)")]
+    WrongKey,
+    /// The database was written by a newer version of Carnet.
+    #[error("this store has schema version {found} but this Carnet understands up to {supported}; update the app")]
+    NewerSchema {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// Replicated bytes that cannot be verified and applied; the store is unchanged.
+    #[error("rejected changes: {0}; nothing was applied")]
+    RejectedChanges(String),
+    /// The local database failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A file of the store could not be read or written.
+    #[error("file error: {0}")]
+    Io(String),
+    /// Reaching the sync server failed; retrying later is safe.
+    #[error("network error: {0}")]
+    Network(String),
+    /// The server refused this device's credentials.
+    #[error("this device is not enrolled or was revoked; enroll it again with a new code")]
+    Unauthorized,
+    /// The server ordered this device's store wiped; it has been erased.
+    #[error("this device was ordered wiped by a supervisor; its local data has been erased")]
+    Wiped,
+    /// The server refused the request for a reason it explained.
+    #[error("the server refused the request ({status}): {detail}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's explanation.
+        detail: String,
+    },
+    /// The user cancelled the operation.
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug inside Carnet, caught before it could crash the app.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // SQLite's messages name tables and constraints, never row values.
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => Error::WrongKey,
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Error::Internal(format!("document: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+/// Result type of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

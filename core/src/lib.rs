@@ -1,0 +1,31 @@
+//! Carnet's core: what a mediator's phone embeds to record field work with no
+//! network, keep it encrypted, and merge it with the rest of the team's.
+//!
+//! - [`schema`], [`model`], [`lifecycle`], [`config`]: the records and their rules;
+//! - [`doc`]: one automerge document per record, and how fields map onto it;
+//! - [`store`]: the SQLite/SQLCipher store, its read model and replication;
+//! - [`sync`]: the sync protocol as a pure state machine, its wire format,
+//!   and (feature `http-client`) the HTTP client that drives it.
+
+pub mod config;
+pub mod doc;
+mod error;
+mod id;
+pub mod lifecycle;
+pub mod model;
+pub mod schema;
+pub mod store;
+pub mod sync;
+
+pub use config::TeamConfig;
+pub use error::{Error, Result};
+pub use id::RecordId;
+pub use lifecycle::ReportStatus;
+pub use model::Record;
+pub use schema::Kind;
+pub use store::Store;
+
+/// Now, in milliseconds since the Unix epoch: the unit of every time Carnet stores.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -1,0 +1,246 @@
+//! Typed views of records, read from a document's JSON (see
+//! [`crate::doc::RecordDoc::to_json`]). Inputs are plain JSON maps checked by
+//! [`crate::schema`]; these types are what callers read back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::lifecycle::{ReportStatus, StatusEvent};
+use crate::{Error, RecordId, Result};
+
+/// What every record has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// The record's id.
+    pub id: RecordId,
+    /// Author id of the mediator who created it.
+    pub author: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Time of the newest change, ms since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// A reference from a note, report or activity to a resident contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactLink {
+    /// The contact's id.
+    pub id: RecordId,
+    /// `present`, `erased` (the resident asked to be forgotten) or `unknown`
+    /// (not on this device yet).
+    pub state: String,
+}
+
+/// An observation made in the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// Id, author, times.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Sector code.
+    pub sector: String,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Building or place.
+    pub place: Option<String>,
+    /// Latitude, degrees.
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    pub lon: Option<f64>,
+    /// When the observation was made (defaults to creation).
+    pub observed_at: Option<i64>,
+    /// The note itself.
+    pub text: String,
+    /// Mission axes.
+    pub axes: Vec<String>,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// Team members present.
+    pub team: Vec<String>,
+    /// Number of residents met.
+    pub residents_met: Option<i64>,
+    /// Residents concerned, by reference.
+    pub contacts: Vec<ContactLink>,
+}
+
+/// A dégradation report and its lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Id, author, times.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Sector code.
+    pub sector: String,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Category code.
+    pub category: String,
+    /// Precise location.
+    pub place: String,
+    /// Latitude, degrees.
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    pub lon: Option<f64>,
+    /// Description.
+    pub text: String,
+    /// Danger to people.
+    pub urgent: bool,
+    /// Body currently responsible (last forwarded to, or set directly).
+    pub body: Option<String>,
+    /// Mission axes.
+    pub axes: Vec<String>,
+    /// Residents concerned, by reference.
+    pub contacts: Vec<ContactLink>,
+    /// Current status, derived from the events.
+    pub status: ReportStatus,
+    /// Every status change, in replay order.
+    pub events: Vec<StatusEvent>,
+}
+
+/// A consent given by a resident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// What it covers.
+    pub topic: String,
+    /// When it was given, ms since the Unix epoch.
+    pub at: i64,
+}
+
+/// One entry of a contact's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Unique id of the entry.
+    pub id: String,
+    /// When, ms since the Unix epoch.
+    pub at: i64,
+    /// Author id.
+    pub by: String,
+    /// What happened.
+    pub text: String,
+    /// Partner the resident was referred to (CAF, France Services…).
+    #[serde(default)]
+    pub referral: Option<String>,
+}
+
+/// A resident's contact record: personal data, erased on request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Id, author, times.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Name.
+    pub name: String,
+    /// Household composition.
+    pub household: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+    /// Building.
+    pub building: Option<String>,
+    /// Flat.
+    pub flat: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Languages spoken.
+    pub languages: Vec<String>,
+    /// Landlord (a body code).
+    pub landlord: Option<String>,
+    /// Sector code.
+    pub sector: Option<String>,
+    /// Topics followed (housing, energy, health…).
+    pub topics: Vec<String>,
+    /// Consents given.
+    pub consents: Vec<Consent>,
+    /// New-tenant welcome visit done.
+    pub new_tenant_visit: bool,
+    /// Interactions and referrals.
+    pub interactions: Vec<Interaction>,
+}
+
+/// A shift, permanence, *aller vers* session, meeting, school outing or
+/// welcome visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Id, author, times.
+    #[serde(flatten)]
+    pub header: Header,
+    /// One of [`crate::schema::ACTIVITY_TYPES`].
+    pub activity_type: String,
+    /// Sector code.
+    pub sector: String,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Place.
+    pub place: Option<String>,
+    /// Start, ms since the Unix epoch.
+    pub started_at: Option<i64>,
+    /// End, ms since the Unix epoch.
+    pub ended_at: Option<i64>,
+    /// Team members present.
+    pub team: Vec<String>,
+    /// Residents met who were already known.
+    pub met_known: Option<i64>,
+    /// Residents met for the first time.
+    pub met_new: Option<i64>,
+    /// Referrals to partners made.
+    pub referrals: Option<i64>,
+    /// Topics raised.
+    pub topics: Vec<String>,
+    /// Partners present or whose actions were presented.
+    pub partners: Vec<String>,
+    /// Mission axes.
+    pub axes: Vec<String>,
+    /// Notes.
+    pub text: String,
+    /// Residents concerned, by reference.
+    pub contacts: Vec<ContactLink>,
+}
+
+/// Any record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// A field note.
+    Note(Note),
+    /// A dégradation report.
+    Report(Report),
+    /// A resident contact.
+    Contact(Contact),
+    /// An activity.
+    Activity(Activity),
+}
+
+impl Record {
+    /// Reads a record from its JSON view.
+    pub fn from_json(mut v: Value) -> Result<Record> {
+        if let Some(m) = v.as_object_mut() {
+            normalise(m);
+        }
+        serde_json::from_value(v).map_err(|e| Error::Storage(format!("a record does not match its kind: {e}")))
+    }
+
+    /// Its header.
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Note(r) => &r.header,
+            Record::Report(r) => &r.header,
+            Record::Contact(r) => &r.header,
+            Record::Activity(r) => &r.header,
+        }
+    }
+}
+
+/// Turns the document's storage shapes into the views' shapes: contact ids
+/// into links, consents map into a list.
+fn normalise(m: &mut Map<String, Value>) {
+    if let Some(Value::Array(ids)) = m.get_mut("contacts") {
+        for id in ids.iter_mut() {
+            if let Value::String(s) = id {
+                *id = serde_json::json!({"id": s, "state": "present"});
+            }
+        }
+    }
+    if let Some(Value::Object(c)) = m.get("consents") {
+        let list: Vec<Value> = c.iter().map(|(t, at)| serde_json::json!({"topic": t, "at": at})).collect();
+        m.insert("consents".into(), Value::Array(list));
+    }
+}

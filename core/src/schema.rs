@@ -1,0 +1,488 @@
+//! The fields of each kind of record, their types, and their validation.
+//!
+//! One table drives creation, editing (`set ID FIELD VALUE`), the automerge
+//! mapping and the conflict report, so that a field added here is handled the
+//! same way everywhere.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{Error, RecordId, Result, TeamConfig};
+
+/// The kinds of records a team keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An observation made during a walk or an office hour.
+    Note,
+    /// A dégradation report (*signalement*), followed until fixed.
+    Report,
+    /// A resident's contact record: the only place their personal data lives.
+    Contact,
+    /// A shift, permanence, *aller vers* session, meeting or outing.
+    Activity,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [Kind::Note, Kind::Report, Kind::Contact, Kind::Activity];
+
+    /// The code used in documents, the database and on the command line.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Note => "note",
+            Kind::Report => "report",
+            Kind::Contact => "contact",
+            Kind::Activity => "activity",
+        }
+    }
+
+    /// Parses a code, singular or plural (`notes`, `reports`…).
+    pub fn parse(s: &str) -> Result<Kind> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = s.strip_suffix("ies").map(|x| format!("{x}y")).unwrap_or(s);
+        let s = s.strip_suffix('s').map(str::to_string).unwrap_or(s);
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.code() == s)
+            .ok_or_else(|| Error::invalid("kind", "expected note, report, contact or activity"))
+    }
+
+    /// The fields of this kind, beyond the header every record has.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::Note => NOTE,
+            Kind::Report => REPORT,
+            Kind::Contact => CONTACT,
+            Kind::Activity => ACTIVITY,
+        }
+    }
+
+    /// The field called `name`, or a clear error listing the editable ones.
+    pub fn field(self, name: &str) -> Result<&'static Field> {
+        let name = name.trim().replace('-', "_");
+        self.fields().iter().find(|f| f.name == name).ok_or_else(|| {
+            let names: Vec<_> = self.fields().iter().filter(|f| f.editable()).map(|f| f.name).collect();
+            Error::invalid("field", format!("a {} has no field {name:?}; editable fields: {}", self.code(), names.join(", ")))
+        })
+    }
+}
+
+/// The activity types of PRODUCT.md.
+pub const ACTIVITY_TYPES: [&str; 6] = ["shift", "permanence", "aller_vers", "meeting", "school_outing", "welcome_visit"];
+
+/// How a field is stored and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Collaborative text (automerge text): concurrent edits interleave.
+    Text { max_chars: usize },
+    /// A short scalar string; concurrent writes surface as a conflict.
+    Str { max_chars: usize },
+    /// A sector code of the team's configuration.
+    Sector,
+    /// A quartier code of the record's sector.
+    Quartier,
+    /// A dégradation category code.
+    Category,
+    /// A responsible body code.
+    Body,
+    /// One of [`ACTIVITY_TYPES`].
+    ActivityType,
+    /// A whole number in a range.
+    Int { min: i64, max: i64 },
+    /// A latitude in degrees.
+    Lat,
+    /// A longitude in degrees.
+    Lon,
+    /// Yes or no.
+    Bool,
+    /// A time, milliseconds since the Unix epoch.
+    Time,
+    /// A set of mission axis codes.
+    Axes,
+    /// A set of short free strings (tags, team members, topics, languages).
+    Set { max_items: usize, max_chars: usize },
+    /// A set of contact ids: references, never copies of personal data.
+    ContactRefs,
+    /// Consents: topic → when it was given.
+    Consents,
+    /// The report's status events (changed through transitions only).
+    StatusEvents,
+    /// The contact's log of interactions and referrals (appended only).
+    Interactions,
+}
+
+/// One field of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Its name in documents, JSON and on the command line.
+    pub name: &'static str,
+    /// How it is stored and checked.
+    pub ty: FieldType,
+    /// Whether a new record must have it.
+    pub required: bool,
+}
+
+impl Field {
+    /// Whether `set ID FIELD VALUE` may write it (lists with their own
+    /// operations are appended through those).
+    pub fn editable(&self) -> bool {
+        !matches!(self.ty, FieldType::StatusEvents | FieldType::Interactions)
+    }
+
+    /// Whether the field is a single scalar whose concurrent writes conflict.
+    pub fn is_scalar(&self) -> bool {
+        !matches!(
+            self.ty,
+            FieldType::Text { .. }
+                | FieldType::Axes
+                | FieldType::Set { .. }
+                | FieldType::ContactRefs
+                | FieldType::Consents
+                | FieldType::StatusEvents
+                | FieldType::Interactions
+        )
+    }
+}
+
+const fn f(name: &'static str, ty: FieldType, required: bool) -> Field {
+    Field { name, ty, required }
+}
+
+const TEXT: FieldType = FieldType::Text { max_chars: 20_000 };
+const SHORT: FieldType = FieldType::Str { max_chars: 200 };
+const TAGS: FieldType = FieldType::Set { max_items: 30, max_chars: 60 };
+const COUNT: FieldType = FieldType::Int { min: 0, max: 100_000 };
+
+static NOTE: &[Field] = &[
+    f("sector", FieldType::Sector, true),
+    f("quartier", FieldType::Quartier, false),
+    f("place", SHORT, false),
+    f("lat", FieldType::Lat, false),
+    f("lon", FieldType::Lon, false),
+    f("observed_at", FieldType::Time, false),
+    f("text", TEXT, true),
+    f("axes", FieldType::Axes, false),
+    f("tags", TAGS, false),
+    f("team", TAGS, false),
+    f("residents_met", COUNT, false),
+    f("contacts", FieldType::ContactRefs, false),
+];
+
+static REPORT: &[Field] = &[
+    f("sector", FieldType::Sector, true),
+    f("quartier", FieldType::Quartier, false),
+    f("category", FieldType::Category, true),
+    f("place", SHORT, true),
+    f("lat", FieldType::Lat, false),
+    f("lon", FieldType::Lon, false),
+    f("text", TEXT, true),
+    f("urgent", FieldType::Bool, false),
+    f("body", FieldType::Body, false),
+    f("axes", FieldType::Axes, false),
+    f("contacts", FieldType::ContactRefs, false),
+    f("events", FieldType::StatusEvents, false),
+];
+
+static CONTACT: &[Field] = &[
+    f("name", SHORT, true),
+    f("household", SHORT, false),
+    f("address", SHORT, false),
+    f("building", FieldType::Str { max_chars: 80 }, false),
+    f("flat", FieldType::Str { max_chars: 40 }, false),
+    f("phone", FieldType::Str { max_chars: 30 }, false),
+    f("languages", TAGS, false),
+    f("landlord", FieldType::Body, false),
+    f("sector", FieldType::Sector, false),
+    f("topics", TAGS, false),
+    f("consents", FieldType::Consents, false),
+    f("new_tenant_visit", FieldType::Bool, false),
+    f("interactions", FieldType::Interactions, false),
+];
+
+static ACTIVITY: &[Field] = &[
+    f("activity_type", FieldType::ActivityType, true),
+    f("sector", FieldType::Sector, true),
+    f("quartier", FieldType::Quartier, false),
+    f("place", SHORT, false),
+    f("started_at", FieldType::Time, false),
+    f("ended_at", FieldType::Time, false),
+    f("team", TAGS, false),
+    f("met_known", COUNT, false),
+    f("met_new", COUNT, false),
+    f("referrals", COUNT, false),
+    f("topics", TAGS, false),
+    f("partners", TAGS, false),
+    f("axes", FieldType::Axes, false),
+    f("text", TEXT, false),
+    f("contacts", FieldType::ContactRefs, false),
+];
+
+fn check_len(field: &str, s: &str, max: usize) -> Result<()> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(Error::invalid(field, format!("too long ({n} characters, at most {max})")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn as_str<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
+    v.as_str().ok_or_else(|| Error::invalid(field, "expected text"))
+}
+
+fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::Array(items) => items.iter().map(|i| as_str(field, i).map(|s| s.trim().to_string())).collect(),
+        Value::String(s) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        Value::Null => Ok(vec![]),
+        _ => Err(Error::invalid(field, "expected a list of text values")),
+    }
+}
+
+/// Checks one field's value and returns it normalised (codes for labels,
+/// trimmed strings, sorted sets). `sector` is the record's sector, needed to
+/// check a quartier.
+pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option<&str>) -> Result<Value> {
+    let name = field.name;
+    if v.is_null() {
+        if field.required {
+            return Err(Error::invalid(name, "is required"));
+        }
+        return Ok(Value::Null);
+    }
+    let code = |found: Option<String>, what: &str, options: Vec<&str>| -> Result<Value> {
+        found.map(Value::String).ok_or_else(|| {
+            Error::invalid(name, format!("unknown {what}; known: {}", options.join(", ")))
+        })
+    };
+    Ok(match field.ty {
+        FieldType::Text { max_chars } | FieldType::Str { max_chars } => {
+            let s = as_str(name, v)?;
+            let s = if matches!(field.ty, FieldType::Str { .. }) { s.trim() } else { s };
+            check_len(name, s, max_chars)?;
+            if field.required && s.trim().is_empty() {
+                return Err(Error::invalid(name, "is required and cannot be empty"));
+            }
+            if name == "phone" && !s.chars().all(|c| c.is_ascii_digit() || " +.-()".contains(c)) {
+                return Err(Error::invalid(name, "may only contain digits, spaces and + . - ( )"));
+            }
+            if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
+        }
+        FieldType::Sector => {
+            let s = as_str(name, v)?;
+            code(cfg.sector(s).map(|x| x.code.clone()), "sector", cfg.sectors.iter().map(|x| x.code.as_str()).collect())?
+        }
+        FieldType::Quartier => {
+            let s = as_str(name, v)?;
+            let sec = sector.and_then(|sc| cfg.sector(sc)).ok_or_else(|| Error::invalid(name, "needs the record's sector to be set first"))?;
+            code(cfg.quartier(sec, s).map(|x| x.code.clone()), "quartier for this sector", sec.quartiers.iter().map(|x| x.code.as_str()).collect())?
+        }
+        FieldType::Category => {
+            let s = as_str(name, v)?;
+            code(cfg.category(s).map(|x| x.code.clone()), "category", cfg.categories.iter().map(|x| x.code.as_str()).collect())?
+        }
+        FieldType::Body => {
+            let s = as_str(name, v)?;
+            code(cfg.body(s).map(|x| x.code.clone()), "responsible body", cfg.bodies.iter().map(|x| x.code.as_str()).collect())?
+        }
+        FieldType::ActivityType => {
+            let s = as_str(name, v)?.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+            code(ACTIVITY_TYPES.iter().find(|t| **t == s).map(|t| t.to_string()), "activity type", ACTIVITY_TYPES.to_vec())?
+        }
+        FieldType::Int { min, max } => {
+            let n = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| Error::invalid(name, "expected a whole number"))?;
+            if n < min || n > max {
+                return Err(Error::invalid(name, format!("must be between {min} and {max}")));
+            }
+            Value::from(n)
+        }
+        FieldType::Lat | FieldType::Lon => {
+            let x = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .filter(|x: &f64| x.is_finite())
+            .ok_or_else(|| Error::invalid(name, "expected a number of degrees"))?;
+            let lim = if field.ty == FieldType::Lat { 90.0 } else { 180.0 };
+            if !(-lim..=lim).contains(&x) {
+                return Err(Error::invalid(name, format!("must be between -{lim} and {lim} degrees")));
+            }
+            Value::from(x)
+        }
+        FieldType::Bool => match v {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "oui" | "1" => Value::Bool(true),
+                "false" | "no" | "non" | "0" => Value::Bool(false),
+                _ => return Err(Error::invalid(name, "expected true or false")),
+            },
+            _ => return Err(Error::invalid(name, "expected true or false")),
+        },
+        FieldType::Time => Value::from(parse_time(name, v)?),
+        FieldType::Axes => {
+            let mut out = Vec::new();
+            for a in string_list(name, v)? {
+                let c = cfg.axis(&a).ok_or_else(|| {
+                    Error::invalid(name, format!("unknown mission axis; known: {}", cfg.axes.iter().map(|x| x.code.as_str()).collect::<Vec<_>>().join(", ")))
+                })?;
+                out.push(c.code.clone());
+            }
+            sorted_set(out)
+        }
+        FieldType::Set { max_items, max_chars } => {
+            let items = string_list(name, v)?;
+            if items.len() > max_items {
+                return Err(Error::invalid(name, format!("at most {max_items} items")));
+            }
+            for i in &items {
+                check_len(name, i, max_chars)?;
+            }
+            sorted_set(items.into_iter().filter(|i| !i.is_empty()).collect())
+        }
+        FieldType::ContactRefs => {
+            let mut ids = Vec::new();
+            for s in string_list(name, v)? {
+                ids.push(s.parse::<RecordId>().map_err(|_| Error::invalid(name, "expected contact ids"))?.to_string());
+            }
+            sorted_set(ids)
+        }
+        FieldType::Consents => {
+            let mut out = Map::new();
+            match v {
+                Value::Object(m) => {
+                    for (topic, at) in m {
+                        check_len(name, topic, 60)?;
+                        out.insert(topic.trim().to_string(), Value::from(parse_time(name, at)?));
+                    }
+                }
+                _ => {
+                    let now = crate::now_ms();
+                    for topic in string_list(name, v)? {
+                        check_len(name, &topic, 60)?;
+                        out.insert(topic, Value::from(now));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        FieldType::StatusEvents | FieldType::Interactions => {
+            return Err(Error::invalid(name, "is changed through its own operation, not set directly"));
+        }
+    })
+}
+
+fn sorted_set(mut items: Vec<String>) -> Value {
+    items.sort();
+    items.dedup();
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
+/// Reads a time: milliseconds, or an RFC 3339 timestamp, or a civil date
+/// (`2026-11-29`, taken as midnight UTC).
+pub fn parse_time(field: &str, v: &Value) -> Result<i64> {
+    let bad = || Error::invalid(field, "expected a date like 2026-11-29 or 2026-11-29T14:30:00Z");
+    match v {
+        Value::Number(n) => n.as_i64().ok_or_else(bad),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(ms) = s.parse::<i64>() {
+                return Ok(ms);
+            }
+            if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+                return Ok(ts.as_millisecond());
+            }
+            let d: jiff::civil::Date = s.parse().map_err(|_| bad())?;
+            let ts = d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|_| bad())?.timestamp();
+            Ok(ts.as_millisecond())
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Validates a whole new record: unknown fields are refused, required ones
+/// checked, every value normalised. Returns the normalised field map.
+pub fn validate_new(cfg: &TeamConfig, kind: Kind, input: &Map<String, Value>) -> Result<Map<String, Value>> {
+    for key in input.keys() {
+        kind.field(key)?;
+    }
+    let sector = input.get("sector").and_then(Value::as_str).and_then(|s| cfg.sector(s)).map(|s| s.code.clone());
+    let mut out = Map::new();
+    for field in kind.fields() {
+        if !field.editable() {
+            continue;
+        }
+        let v = input.get(field.name).cloned().unwrap_or(Value::Null);
+        let v = validate_field(cfg, field, &v, sector.as_deref())?;
+        if !v.is_null() {
+            out.insert(field.name.to_string(), v);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg() -> TeamConfig {
+        TeamConfig::carcassonne()
+    }
+
+    #[test]
+    fn labels_become_codes_and_unknown_codes_are_refused() {
+        let m = json!({"sector": "Ozanam + Albignac", "quartier": "Albignac", "text": "x", "axes": "Jeunesse,cadre-de-vie"});
+        let out = validate_new(&cfg(), Kind::Note, m.as_object().unwrap()).unwrap();
+        assert_eq!(out["sector"], "ozanam-albignac");
+        assert_eq!(out["quartier"], "albignac");
+        assert_eq!(out["axes"], json!(["cadre-de-vie", "jeunesse"]));
+        let bad = json!({"sector": "nowhere", "text": "x"});
+        let err = validate_new(&cfg(), Kind::Note, bad.as_object().unwrap()).unwrap_err();
+        assert!(err.to_string().starts_with("sector: unknown sector"), "{err}");
+    }
+
+    #[test]
+    fn quartier_must_belong_to_the_sector() {
+        let m = json!({"sector": "conte-joliot", "quartier": "fleming", "text": "x"});
+        assert!(validate_new(&cfg(), Kind::Note, m.as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn ranges_and_required_fields() {
+        let c = cfg();
+        for bad in [
+            json!({"sector": "conte-joliot"}),
+            json!({"sector": "conte-joliot", "text": "  "}),
+            json!({"sector": "conte-joliot", "text": "x", "lat": 91}),
+            json!({"sector": "conte-joliot", "text": "x", "lon": "abc"}),
+            json!({"sector": "conte-joliot", "text": "x", "residents_met": -1}),
+            json!({"sector": "conte-joliot", "text": "x", "colour": "red"}),
+            json!({"sector": "conte-joliot", "text": "x".repeat(20_001)}),
+        ] {
+            assert!(validate_new(&c, Kind::Note, bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_messages_do_not_echo_values() {
+        let m = json!({"name": "Jeanne Dupont", "phone": "Jeanne Dupont"});
+        let err = validate_new(&cfg(), Kind::Contact, m.as_object().unwrap()).unwrap_err();
+        assert!(!err.to_string().contains("Jeanne"), "{err}");
+    }
+
+    #[test]
+    fn kinds_parse_in_plural() {
+        assert_eq!(Kind::parse("activities").unwrap(), Kind::Activity);
+        assert_eq!(Kind::parse("Reports").unwrap(), Kind::Report);
+        assert!(Kind::parse("photos").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The read model: rows derived from a record's document, so that opening,
+//! listing, filtering, counting and searching never load automerge.
+//!
+//! Everything here is a pure function of the document, so two stores holding
+//! the same documents answer every query identically.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::doc::RecordDoc;
+use crate::{RecordId, Result};
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+/// Rewrites every derived row of the record held by `doc`.
+pub(crate) fn reindex(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
+    let view = doc.to_json()?;
+    let kind = text(&view, "kind").unwrap_or_default();
+    let created = int(&view, "created_at").unwrap_or_default();
+    let occurred = int(&view, "observed_at").or_else(|| int(&view, "started_at")).unwrap_or(created);
+    let status_at = view.get("events").and_then(Value::as_array).and_then(|evs| {
+        evs.iter().filter(|e| e.get("applied") == Some(&Value::Bool(true))).filter_map(|e| e.get("at").and_then(Value::as_i64)).last()
+    });
+    let status_at = if kind == "report" { Some(status_at.unwrap_or(created)) } else { None };
+    let conflicts = doc.conflicts(crate::schema::Kind::parse(&kind)?).len() as i64;
+    let view_json = serde_json::to_string(&view).unwrap_or_default();
+    let rowid: i64 = conn.query_row(
+        "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
+                              category, body, activity_type, conflicts, view)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT(id) DO UPDATE SET
+             author = excluded.author, updated_at = excluded.updated_at, occurred_at = excluded.occurred_at,
+             sector = excluded.sector, quartier = excluded.quartier, status = excluded.status,
+             status_at = excluded.status_at, category = excluded.category, body = excluded.body,
+             activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view
+         RETURNING rowid",
+        params![
+            id.as_bytes(),
+            kind,
+            text(&view, "author").unwrap_or_default(),
+            created,
+            int(&view, "updated_at").unwrap_or(created),
+            occurred,
+            text(&view, "sector"),
+            text(&view, "quartier"),
+            text(&view, "status"),
+            status_at,
+            text(&view, "category"),
+            text(&view, "body"),
+            text(&view, "activity_type"),
+            conflicts,
+            view_json,
+        ],
+        |r| r.get(0),
+    )?;
+    conn.execute("DELETE FROM record_axes WHERE id = ?1", [id.as_bytes()])?;
+    if let Some(axes) = view.get("axes").and_then(Value::as_array) {
+        let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO record_axes (axis, id) VALUES (?1, ?2)")?;
+        for a in axes.iter().filter_map(Value::as_str) {
+            ins.execute(params![a, id.as_bytes()])?;
+        }
+    }
+    conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
+    if kind != "contact" {
+        let mut body = String::new();
+        for key in ["text", "place", "category", "activity_type"] {
+            if let Some(s) = text(&view, key) {
+                body.push_str(&s);
+                body.push('\n');
+            }
+        }
+        for key in ["tags", "topics", "partners"] {
+            for t in view.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                body.push_str(t);
+                body.push(' ');
+            }
+        }
+        conn.execute("INSERT INTO search (rowid, body) VALUES (?1, ?2)", params![rowid, body])?;
+    }
+    Ok(())
+}
+
+/// Removes every derived row of a record (on erasure).
+pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
+    let rowid: Option<i64> = conn
+        .query_row("SELECT rowid FROM records WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    if let Some(rowid) = rowid {
+        conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
+    }
+    conn.execute("DELETE FROM records WHERE id = ?1", [id.as_bytes()])?;
+    conn.execute("DELETE FROM record_axes WHERE id = ?1", [id.as_bytes()])?;
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The local store: an SQLite database (SQLCipher-encrypted on phones) that
+//! holds each record's automerge document, a read model derived from the
+//! documents for lists and search, the change log that replication reads, and
+//! the tombstones of erased records.
+//!
+//! Every write is one IMMEDIATE transaction with `synchronous=FULL`: when a
+//! call returns, the words are on disk and survive a power cut.
+
+mod index;
+mod migrations;
+mod query;
+mod records;
+mod replication;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use automerge::ActorId;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+pub use migrations::SCHEMA_VERSION;
+pub use query::{Count, GroupBy, OpenReport, Page, Query};
+pub use records::{RecordDetails, StatusChange};
+pub use replication::{ApplyReport, Batch, Entry, Payload};
+
+use crate::doc::RecordDoc;
+use crate::{Error, RecordId, Result, TeamConfig};
+
+/// A device's (or a team's, on the server) store of records.
+///
+/// Safe to share between threads; calls are serialised. Every call blocks on
+/// disk I/O: call it off the UI thread.
+pub struct Store {
+    inner: Mutex<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: Connection,
+    pub(crate) actor: ActorId,
+    pub(crate) author: String,
+    pub(crate) config: TeamConfig,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) encrypted: bool,
+}
+
+/// A 32-byte key, as a phone's Keystore or Keychain hands it over.
+pub type Key = [u8; 32];
+
+fn apply_key(conn: &Connection, pragma: &str, key: &Key) -> Result<()> {
+    // Raw-key syntax: SQLCipher uses the 32 bytes as the key, no KDF.
+    conn.execute_batch(&format!("PRAGMA {pragma} = \"x'{}'\";", hex::encode(key)))?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) the encrypted store at `path` with the caller's key.
+    /// A wrong key is [`Error::WrongKey`].
+    pub fn open(path: impl AsRef<Path>, key: &Key) -> Result<Store> {
+        Self::open_with(path.as_ref(), Some(key))
+    }
+
+    /// Opens an UNENCRYPTED store. For tests, benchmarks and server-side
+    /// tools only: a phone's data must never be stored this way.
+    pub fn open_unencrypted(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path.as_ref(), None)
+    }
+
+    fn open_with(path: &Path, key: Option<&Key>) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        if let Some(k) = key {
+            apply_key(&conn, "key", k)?;
+        }
+        // The first read tells whether the key opens the file.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| match Error::from(e) {
+                Error::WrongKey => Error::WrongKey,
+                other => other,
+            })?;
+        configure(&conn)?;
+        migrations::migrate(&mut conn)?;
+        let actor = match get_meta(&conn, "actor")? {
+            Some(hex) => ActorId::from(hex::decode(hex).map_err(|_| Error::Storage("bad actor id".into()))?.as_slice()),
+            None => {
+                let a = ActorId::from(rand::random::<[u8; 16]>().as_slice());
+                set_meta(&conn, "actor", &a.to_hex_string())?;
+                a
+            }
+        };
+        let author = get_meta(&conn, "author")?.unwrap_or_else(|| "unknown".into());
+        let config = match get_meta(&conn, "config")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Storage(format!("bad team configuration: {e}")))?,
+            None => TeamConfig::default(),
+        };
+        Ok(Store {
+            inner: Mutex::new(Inner { conn, actor, author, config, path: Some(path.to_path_buf()), encrypted: key.is_some() }),
+        })
+    }
+
+    /// Replaces the encryption key. The store must be encrypted already.
+    pub fn rekey(&self, new_key: &Key) -> Result<()> {
+        let inner = self.lock();
+        if !inner.encrypted {
+            return Err(Error::invalid("key", "this store is not encrypted and cannot be re-keyed"));
+        }
+        apply_key(&inner.conn, "rekey", new_key)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic inside a call must not make every later call fail: the
+        // transaction it held was rolled back when it unwound.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction, committed when it returns Ok.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock();
+        let Inner { conn, actor, author, config, .. } = &mut *guard;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx, &Ctx { actor, author, config })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a read snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, &Ctx<'_>) -> Result<T>) -> Result<T> {
+        let guard = self.lock();
+        let Inner { conn, actor, author, config, .. } = &*guard;
+        f(conn, &Ctx { actor, author, config })
+    }
+
+    /// This device's replication id (its automerge actor, hex).
+    pub fn peer_id(&self) -> String {
+        self.lock().actor.to_hex_string()
+    }
+
+    /// The author id written into records and history.
+    pub fn author(&self) -> String {
+        self.lock().author.clone()
+    }
+
+    /// Sets the author id (the mediator's name or team id) for new changes.
+    pub fn set_author(&self, author: &str) -> Result<()> {
+        let author = author.trim();
+        if author.is_empty() || author.chars().count() > 100 {
+            return Err(Error::invalid("author", "must be 1 to 100 characters"));
+        }
+        let mut inner = self.lock();
+        set_meta(&inner.conn, "author", author)?;
+        inner.author = author.to_string();
+        Ok(())
+    }
+
+    /// The team configuration records are validated against.
+    pub fn config(&self) -> TeamConfig {
+        self.lock().config.clone()
+    }
+
+    /// Replaces the team configuration (received from the server).
+    pub fn set_config(&self, config: &TeamConfig) -> Result<()> {
+        let json = serde_json::to_string(config).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut inner = self.lock();
+        set_meta(&inner.conn, "config", &json)?;
+        inner.config = config.clone();
+        Ok(())
+    }
+
+    /// A value of the store's settings table (sync cursor, server address…).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        get_meta(&self.lock().conn, &format!("setting.{key}"))
+    }
+
+    /// Writes a setting; `None` removes it.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let inner = self.lock();
+        match value {
+            Some(v) => set_meta(&inner.conn, &format!("setting.{key}"), v),
+            None => {
+                inner.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves everything from the WAL into the database file and truncates the
+    /// WAL, so that deleted bytes are gone from both files.
+    pub fn checkpoint(&self) -> Result<()> {
+        let inner = self.lock();
+        inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.lock().path.clone()
+    }
+
+    /// Deletes every record, document, log entry and setting: the store is
+    /// left empty, as after a supervisor's wipe order. The file remains so
+    /// that the app can enroll again.
+    pub fn wipe(&self) -> Result<()> {
+        let mut inner = self.lock();
+        let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM search;
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%';",
+        )?;
+        tx.commit()?;
+        inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        inner.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+}
+
+/// What a write needs besides the transaction.
+pub(crate) struct Ctx<'a> {
+    pub(crate) actor: &'a ActorId,
+    pub(crate) author: &'a str,
+    pub(crate) config: &'a TeamConfig,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Loads a record's document, or says why it cannot be had.
+pub(crate) fn load_doc(tx: &Connection, actor: &ActorId, id: RecordId) -> Result<RecordDoc> {
+    let bytes: Option<Vec<u8>> = tx
+        .query_row("SELECT bytes FROM documents WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    match bytes {
+        Some(b) => RecordDoc::load(&b, actor),
+        None if is_erased(tx, id)? => Err(Error::Erased(id)),
+        None => Err(Error::NotFound(id)),
+    }
+}
+
+pub(crate) fn is_erased(conn: &Connection, id: RecordId) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM tombstones WHERE id = ?1", [id.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}

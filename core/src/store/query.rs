@@ -1,0 +1,255 @@
+//! Lists, searches and counts, answered from the read model alone.
+
+use rusqlite::types::Value as SqlValue;
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use super::records::record_from_view;
+use crate::model::Record;
+use crate::schema::Kind;
+use crate::{Error, Result, now_ms};
+
+/// A list request. Empty filters match everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    /// The kind listed.
+    pub kind: Option<Kind>,
+    /// Sector code.
+    pub sector: Option<String>,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Mission axis code.
+    pub axis: Option<String>,
+    /// Report status code.
+    pub status: Option<String>,
+    /// Only reports still open (reported, forwarded, in progress).
+    #[serde(default)]
+    pub open_only: bool,
+    /// Author id.
+    pub author: Option<String>,
+    /// Category code (reports).
+    pub category: Option<String>,
+    /// Activity type.
+    pub activity_type: Option<String>,
+    /// From this time (ms, inclusive), on the record's date.
+    pub since: Option<i64>,
+    /// Before this time (ms, exclusive).
+    pub until: Option<i64>,
+    /// Words to find (full-text for notes, reports, activities; name for contacts).
+    pub text: Option<String>,
+    /// Oldest first instead of newest first.
+    #[serde(default)]
+    pub oldest_first: bool,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Records to skip.
+    #[serde(default)]
+    pub offset: u32,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// The records.
+    pub items: Vec<Record>,
+    /// Whether more records match after this page.
+    pub has_more: bool,
+}
+
+/// What counts are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Sector code.
+    Sector,
+    /// Mission axis (a record under two axes counts in both).
+    Axis,
+    /// Report status.
+    Status,
+    /// Activity type.
+    ActivityType,
+    /// Report category.
+    Category,
+    /// Kind of record.
+    Kind,
+}
+
+/// One group of a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    /// The group's code (empty when the field is not set).
+    pub key: String,
+    /// How many records.
+    pub count: u64,
+}
+
+/// An open dégradation and how long it has been open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenReport {
+    /// The report.
+    pub report: Record,
+    /// Whole days since it was reported.
+    pub age_days: i64,
+    /// Older than its category's delay.
+    pub overdue: bool,
+}
+
+/// Turns user words into an FTS5 query that cannot be a syntax error: every
+/// word quoted, the last one as a prefix.
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.replace('"', "")))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!("{}*", words.join(" ")))
+}
+
+struct Sql {
+    clauses: Vec<String>,
+    args: Vec<SqlValue>,
+}
+
+impl Sql {
+    fn push(&mut self, clause: &str, v: impl Into<SqlValue>) {
+        self.args.push(v.into());
+        self.clauses.push(clause.replace('?', &format!("?{}", self.args.len())));
+    }
+}
+
+fn filters(q: &Query) -> Result<Sql> {
+    let mut s = Sql { clauses: vec![], args: vec![] };
+    if let Some(k) = q.kind {
+        s.push("kind = ?", k.code().to_string());
+    }
+    for (col, v) in [
+        ("sector", &q.sector),
+        ("quartier", &q.quartier),
+        ("status", &q.status),
+        ("author", &q.author),
+        ("category", &q.category),
+        ("activity_type", &q.activity_type),
+    ] {
+        if let Some(v) = v {
+            s.push(&format!("{col} = ?"), v.clone());
+        }
+    }
+    if q.open_only {
+        s.clauses.push("status IN ('reported', 'forwarded', 'in_progress')".into());
+    }
+    if let Some(a) = &q.axis {
+        s.push("id IN (SELECT id FROM record_axes WHERE axis = ?)", a.clone());
+    }
+    if let Some(t) = q.since {
+        s.push("occurred_at >= ?", t);
+    }
+    if let Some(t) = q.until {
+        s.push("occurred_at < ?", t);
+    }
+    if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > 200 {
+            return Err(Error::invalid("search", "at most 200 characters"));
+        }
+        if q.kind == Some(Kind::Contact) {
+            s.push("json_extract(view, '$.name') LIKE ? ESCAPE '\\'", format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        } else if let Some(m) = fts_query(text) {
+            s.push("rowid IN (SELECT rowid FROM search WHERE search MATCH ?)", m);
+        }
+    }
+    Ok(s)
+}
+
+fn where_sql(s: &Sql) -> String {
+    if s.clauses.is_empty() { String::new() } else { format!("WHERE {}", s.clauses.join(" AND ")) }
+}
+
+impl Store {
+    /// Lists records matching `q`, newest first by the record's date (when it
+    /// was observed, started or created), then by id.
+    pub fn list(&self, q: &Query) -> Result<Page> {
+        let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+        let s = filters(q)?;
+        let order = if q.oldest_first { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT view FROM records {} ORDER BY occurred_at {order}, id {order} LIMIT {} OFFSET {}",
+            where_sql(&s),
+            limit + 1,
+            q.offset
+        );
+        self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let views: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let has_more = views.len() > limit as usize;
+            let items = views.iter().take(limit as usize).map(|v| record_from_view(conn, v)).collect::<Result<_>>()?;
+            Ok(Page { items, has_more })
+        })
+    }
+
+    /// Counts records matching `q` (paging ignored), grouped.
+    pub fn count(&self, q: &Query, by: GroupBy) -> Result<Vec<Count>> {
+        let s = filters(q)?;
+        let sql = match by {
+            GroupBy::Axis => format!(
+                "SELECT a.axis, count(*) FROM record_axes a JOIN records ON records.id = a.id {} GROUP BY a.axis ORDER BY a.axis",
+                where_sql(&s).replace("id IN (", "records.id IN (")
+            ),
+            _ => {
+                let col = match by {
+                    GroupBy::Sector => "sector",
+                    GroupBy::Status => "status",
+                    GroupBy::ActivityType => "activity_type",
+                    GroupBy::Category => "category",
+                    _ => "kind",
+                };
+                format!("SELECT coalesce({col}, ''), count(*) FROM records {} GROUP BY 1 ORDER BY 1", where_sql(&s))
+            }
+        };
+        self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| Ok(Count { key: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Open dégradations, oldest first, with their age and whether they are
+    /// overdue for their category.
+    pub fn open_reports(&self, sector: Option<&str>) -> Result<Vec<OpenReport>> {
+        let q = Query { kind: Some(Kind::Report), sector: sector.map(str::to_string), open_only: true, oldest_first: true, limit: Some(1000), ..Default::default() };
+        let cfg = self.config();
+        let now = now_ms();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self.list(&Query { offset, ..q.clone() })?;
+            for report in page.items {
+                let Record::Report(r) = &report else { continue };
+                let age_days = (now - r.header.created_at).max(0) / 86_400_000;
+                let limit = cfg.category(&r.category).map(|c| c.overdue_after_days as i64).unwrap_or(30);
+                out.push(OpenReport { age_days, overdue: age_days > limit, report });
+            }
+            if !page.has_more {
+                return Ok(out);
+            }
+            offset += 1000;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_queries_are_always_well_formed() {
+        assert_eq!(fts_query("lampe cassée").as_deref(), Some("\"lampe\" \"cassée\"*"));
+        assert_eq!(fts_query("\" OR NEAR( *").as_deref(), Some("\"OR\" \"NEAR\"*"));
+        assert_eq!(fts_query("*(\"-"), None);
+    }
+}

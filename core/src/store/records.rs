@@ -1,0 +1,289 @@
+//! Writing and reading single records.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Store, index, is_erased, load_doc};
+use crate::doc::{Conflict, HistoryEntry, RecordDoc};
+use crate::lifecycle::ReportStatus;
+use crate::model::{ContactLink, Record};
+use crate::schema::{Kind, validate_field, validate_new};
+use crate::{Error, RecordId, Result, now_ms};
+
+/// A requested change of a report's status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The new status (`reported` again means reopening).
+    pub status: Option<ReportStatus>,
+    /// For `forwarded`: the responsible body (code or label). Required.
+    pub to: Option<String>,
+    /// For `forwarded`: the body's reference for the case.
+    pub reference: Option<String>,
+    /// Any status: a comment.
+    pub comment: Option<String>,
+    /// For `duplicate`: the report this one duplicates. Required.
+    pub duplicate_of: Option<RecordId>,
+}
+
+/// A record with everything `show` displays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordDetails {
+    /// The record.
+    pub record: Record,
+    /// Unresolved concurrent values.
+    pub conflicts: Vec<Conflict>,
+    /// Who changed what, when.
+    pub history: Vec<HistoryEntry>,
+}
+
+pub(super) fn log_change(conn: &Connection, id: RecordId, hash: &automerge::ChangeHash, origin: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO change_log (record_id, hash, origin) VALUES (?1, ?2, ?3)")?
+        .execute(params![id.as_bytes(), hash.0.as_slice(), origin])?;
+    Ok(())
+}
+
+pub(super) fn save_doc(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO documents (id, bytes) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes",
+    )?
+    .execute(params![id.as_bytes(), doc.save()])?;
+    index::reindex(conn, id, doc)
+}
+
+fn doc_kind(doc: &RecordDoc) -> Result<Kind> {
+    doc.kind().ok_or_else(|| Error::Storage("a stored document has no kind".into()))
+}
+
+impl Store {
+    /// Creates a record of `kind` from its fields (names as in
+    /// [`crate::schema`]); returns its new id once it is durable.
+    pub fn create(&self, kind: Kind, input: &Map<String, Value>) -> Result<RecordId> {
+        self.write(|tx, ctx| {
+            let mut fields = validate_new(ctx.config, kind, input)?;
+            let now = now_ms();
+            let default_time = match kind {
+                Kind::Note => Some("observed_at"),
+                Kind::Activity => Some("started_at"),
+                _ => None,
+            };
+            if let Some(key) = default_time {
+                fields.entry(key).or_insert(Value::from(now));
+            }
+            for linked in fields.get("contacts").and_then(Value::as_array).into_iter().flatten() {
+                check_linkable(tx, linked)?;
+            }
+            let id = RecordId::new();
+            let (doc, change) = RecordDoc::create(ctx.actor, id, kind, ctx.author, now, &fields)?;
+            save_doc(tx, id, &doc)?;
+            log_change(tx, id, &change.hash(), "local")?;
+            Ok(id)
+        })
+    }
+
+    /// Sets one field of a record. Writing a field also resolves any conflict
+    /// on it. Text fields are diffed into character edits, so concurrent edits
+    /// of the same text both survive.
+    pub fn set_field(&self, id: RecordId, field: &str, value: &Value) -> Result<()> {
+        self.write(|tx, ctx| {
+            let mut doc = load_doc(tx, ctx.actor, id)?;
+            let kind = doc_kind(&doc)?;
+            let field = kind.field(field)?;
+            if !field.editable() {
+                return Err(Error::invalid(field.name, "is changed through its own operation, not set directly"));
+            }
+            let view = doc.to_json()?;
+            let sector = view.get("sector").and_then(Value::as_str).map(str::to_string);
+            let value = validate_field(ctx.config, field, value, sector.as_deref())?;
+            if field.name == "contacts" {
+                for linked in value.as_array().into_iter().flatten() {
+                    check_linkable(tx, linked)?;
+                }
+            }
+            if let Some(change) = doc.set_field(field, &value, ctx.author, now_ms())? {
+                save_doc(tx, id, &doc)?;
+                log_change(tx, id, &change.hash(), "local")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves a report to a new status, checked against the lifecycle.
+    pub fn change_status(&self, id: RecordId, change: &StatusChange) -> Result<()> {
+        self.write(|tx, ctx| {
+            let mut doc = load_doc(tx, ctx.actor, id)?;
+            if doc_kind(&doc)? != Kind::Report {
+                return Err(Error::invalid("id", "status changes apply to dégradation reports only"));
+            }
+            let to = change.status.ok_or_else(|| Error::invalid("status", "is required"))?;
+            let current: ReportStatus = serde_json::from_value(doc.to_json()?["status"].clone())
+                .map_err(|e| Error::Storage(format!("unreadable status: {e}")))?;
+            if !current.can_move_to(to) {
+                let allowed: Vec<_> = current.allowed_next().iter().map(|s| s.code()).collect();
+                return Err(Error::InvalidTransition { from: current.to_string(), to: to.to_string(), allowed: allowed.join(", ") });
+            }
+            let mut item = Map::new();
+            item.insert("id".into(), json!(RecordId::new().to_string()));
+            item.insert("status".into(), json!(to.code()));
+            item.insert("at".into(), json!(now_ms()));
+            item.insert("by".into(), json!(ctx.author));
+            match to {
+                ReportStatus::Forwarded => {
+                    let body = change.to.as_deref().ok_or_else(|| Error::invalid("to", "forwarding needs the responsible body"))?;
+                    let body = ctx.config.body(body).ok_or_else(|| {
+                        let known: Vec<_> = ctx.config.bodies.iter().map(|b| b.code.as_str()).collect();
+                        Error::invalid("to", format!("unknown responsible body; known: {}", known.join(", ")))
+                    })?;
+                    item.insert("to".into(), json!(body.code));
+                }
+                ReportStatus::Duplicate => {
+                    let of = change.duplicate_of.ok_or_else(|| Error::invalid("duplicate_of", "a duplicate needs the id of the report it duplicates"))?;
+                    if of == id {
+                        return Err(Error::invalid("duplicate_of", "a report cannot duplicate itself"));
+                    }
+                    item.insert("duplicate_of".into(), json!(of.to_string()));
+                }
+                _ => {}
+            }
+            for (key, v, max) in [("ref", &change.reference, 100), ("comment", &change.comment, 2000)] {
+                if let Some(s) = v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    if s.chars().count() > max {
+                        return Err(Error::invalid(key, format!("too long (at most {max} characters)")));
+                    }
+                    item.insert(key.into(), json!(s));
+                }
+            }
+            let c = doc.append("events", &item, "status", ctx.author, now_ms())?;
+            save_doc(tx, id, &doc)?;
+            log_change(tx, id, &c.hash(), "local")
+        })
+    }
+
+    /// Adds an entry to a contact's log of interactions and referrals.
+    pub fn add_interaction(&self, id: RecordId, text: &str, referral: Option<&str>) -> Result<()> {
+        self.write(|tx, ctx| {
+            let mut doc = load_doc(tx, ctx.actor, id)?;
+            if doc_kind(&doc)? != Kind::Contact {
+                return Err(Error::invalid("id", "interactions belong to resident contacts"));
+            }
+            let text = text.trim();
+            if text.is_empty() || text.chars().count() > 5000 {
+                return Err(Error::invalid("text", "must be 1 to 5000 characters"));
+            }
+            let mut item = Map::new();
+            item.insert("id".into(), json!(RecordId::new().to_string()));
+            item.insert("at".into(), json!(now_ms()));
+            item.insert("by".into(), json!(ctx.author));
+            item.insert("text".into(), json!(text));
+            if let Some(r) = referral.map(str::trim).filter(|r| !r.is_empty()) {
+                if r.chars().count() > 100 {
+                    return Err(Error::invalid("referral", "too long (at most 100 characters)"));
+                }
+                item.insert("referral".into(), json!(r));
+            }
+            let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;
+            save_doc(tx, id, &doc)?;
+            log_change(tx, id, &c.hash(), "local")
+        })
+    }
+
+    /// Erases a resident contact for good (RGPD art. 17): its document and
+    /// whole history, its rows and log entries are deleted, a tombstone (id
+    /// and time only) remains so that the erasure replicates, and the WAL is
+    /// checkpointed so no byte of it stays on disk.
+    pub fn erase(&self, id: RecordId) -> Result<()> {
+        self.write(|tx, ctx| {
+            let doc = load_doc(tx, ctx.actor, id)?;
+            if doc_kind(&doc)? != Kind::Contact {
+                return Err(Error::invalid("id", "only resident contacts are erased; notes and reports stay in the team's log"));
+            }
+            erase_in(tx, id, now_ms(), "local")
+        })?;
+        self.checkpoint()
+    }
+
+    /// One record, with its contact links resolved.
+    pub fn get(&self, id: RecordId) -> Result<Record> {
+        self.read(|conn, _| {
+            let view: Option<String> = conn
+                .query_row("SELECT view FROM records WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+                .optional()?;
+            match view {
+                Some(v) => record_from_view(conn, &v),
+                None if is_erased(conn, id)? => Err(Error::Erased(id)),
+                None => Err(Error::NotFound(id)),
+            }
+        })
+    }
+
+    /// A record with its conflicts and history (loads the document).
+    pub fn details(&self, id: RecordId) -> Result<RecordDetails> {
+        self.read(|conn, ctx| {
+            let doc = load_doc(conn, ctx.actor, id)?;
+            let kind = doc_kind(&doc)?;
+            let record = Record::from_json(doc.to_json()?)?;
+            Ok(RecordDetails { record: resolve_links(conn, record)?, conflicts: doc.conflicts(kind), history: doc.history() })
+        })
+    }
+}
+
+fn check_linkable(conn: &Connection, linked: &Value) -> Result<()> {
+    let id: RecordId = linked.as_str().unwrap_or_default().parse()?;
+    if is_erased(conn, id)? {
+        return Err(Error::Erased(id));
+    }
+    Ok(())
+}
+
+/// Deletes a record and everything derived from it, and leaves a tombstone.
+pub(super) fn erase_in(conn: &Connection, id: RecordId, at: i64, origin: &str) -> Result<()> {
+    index::unindex(conn, id)?;
+    conn.execute("DELETE FROM documents WHERE id = ?1", [id.as_bytes()])?;
+    conn.execute("DELETE FROM change_log WHERE record_id = ?1", [id.as_bytes()])?;
+    conn.execute("INSERT OR IGNORE INTO tombstones (id, erased_at) VALUES (?1, ?2)", params![id.as_bytes(), at])?;
+    conn.execute("INSERT INTO change_log (record_id, hash, origin) VALUES (?1, NULL, ?2)", params![id.as_bytes(), origin])?;
+    Ok(())
+}
+
+pub(super) fn record_from_view(conn: &Connection, view: &str) -> Result<Record> {
+    let v: Value = serde_json::from_str(view).map_err(|e| Error::Storage(format!("unreadable view: {e}")))?;
+    resolve_links(conn, Record::from_json(v)?)
+}
+
+/// Marks each linked contact as present, erased or not yet known here.
+fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
+    let links: &mut Vec<ContactLink> = match &mut record {
+        Record::Note(r) => &mut r.contacts,
+        Record::Report(r) => &mut r.contacts,
+        Record::Activity(r) => &mut r.contacts,
+        Record::Contact(_) => return Ok(record),
+    };
+    for link in links.iter_mut() {
+        link.state = if is_erased(conn, link.id)? {
+            "erased"
+        } else if conn.query_row("SELECT 1 FROM records WHERE id = ?1", [link.id.as_bytes()], |_| Ok(())).optional()?.is_some() {
+            "present"
+        } else {
+            "unknown"
+        }
+        .into();
+    }
+    Ok(record)
+}
+
+
+impl Store {
+    /// The unresolved conflicts of a record; cheap when it has none.
+    pub fn conflicts(&self, id: RecordId) -> Result<Vec<Conflict>> {
+        let n: i64 = self.read(|conn, _| {
+            Ok(conn
+                .query_row("SELECT conflicts FROM records WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
+        })?;
+        if n == 0 {
+            return Ok(vec![]);
+        }
+        Ok(self.details(id)?.conflicts)
+    }
+}

@@ -1,0 +1,9 @@
+//! Sync with the team's server: the wire format, the protocol state machine
+//! and (feature `http-client`) the HTTP client.
+
+#[cfg(feature = "http-client")]
+pub mod client;
+pub mod protocol;
+pub mod wire;
+
+pub use protocol::{PullHeader, PushAck, PushHeader, Request, SyncSession, SyncSummary};
