@@ -2,6 +2,8 @@
 //! and (feature `http-client`) the HTTP client.
 
 #[cfg(feature = "http-client")]
+pub mod admin;
+#[cfg(feature = "http-client")]
 pub mod client;
 pub mod protocol;
 pub mod wire;

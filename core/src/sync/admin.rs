@@ -1,0 +1,1 @@
+//! Supervisors' calls to the server: the merged log and device management.

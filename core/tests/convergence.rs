@@ -1,0 +1,290 @@
+//! Property test of convergence: several stores do random offline work —
+//! including concurrent edits of the same record and erasures — and exchange
+//! batches over a bad network (lost, duplicated, reordered, unacknowledged).
+//! Once the network heals, every store must answer every query identically,
+//! and no acknowledged edit may be lost.
+//!
+//! Cases: `PROPTEST_CASES` (default 64 here; `scripts/test` runs 1000). A
+//! failure is saved under `proptest-regressions/` and replayed first on the
+//! next run.
+
+use std::collections::BTreeSet;
+
+use carnet_core::lifecycle::ReportStatus;
+use carnet_core::store::{Batch, GroupBy, Query, StatusChange};
+use carnet_core::{Kind, Record, RecordId, Store};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+enum Op {
+    CreateReport { store: usize },
+    CreateContact { store: usize },
+    /// Appends a unique word to a report's text.
+    AppendText { store: usize, pick: usize },
+    /// Writes a scalar field (concurrent writes conflict).
+    SetPlace { store: usize, pick: usize, value: u8 },
+    /// Adds a unique tag to a note created for the purpose.
+    TagNote { store: usize },
+    ChangeStatus { store: usize, pick: usize, status: usize },
+    EraseContact { store: usize, pick: usize },
+    EditContact { store: usize, pick: usize },
+    Exchange { from: usize, to: usize, net: Net },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Net {
+    Deliver,
+    Drop,
+    Duplicate,
+    LoseAck,
+    Reorder,
+}
+
+fn op(n: usize) -> impl Strategy<Value = Op> {
+    let s = 0..n;
+    prop_oneof![
+        2 => s.clone().prop_map(|store| Op::CreateReport { store }),
+        1 => s.clone().prop_map(|store| Op::CreateContact { store }),
+        3 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::AppendText { store, pick }),
+        3 => (s.clone(), any::<usize>(), 0u8..4).prop_map(|(store, pick, value)| Op::SetPlace { store, pick, value }),
+        1 => s.clone().prop_map(|store| Op::TagNote { store }),
+        2 => (s.clone(), any::<usize>(), 0..7usize).prop_map(|(store, pick, status)| Op::ChangeStatus { store, pick, status }),
+        1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EraseContact { store, pick }),
+        1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EditContact { store, pick }),
+        5 => (s.clone(), s, prop_oneof![
+                4 => Just(Net::Deliver), 1 => Just(Net::Drop), 1 => Just(Net::Duplicate),
+                1 => Just(Net::LoseAck), 1 => Just(Net::Reorder)])
+            .prop_map(|(from, to, net)| Op::Exchange { from, to, net }),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (usize, Vec<Op>)> {
+    (3usize..=5).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 5..40)))
+}
+
+/// What was acknowledged to a user and must survive.
+#[derive(Default)]
+struct Ledger {
+    words: Vec<(RecordId, String)>,
+    tags: Vec<(RecordId, String)>,
+    events: usize,
+    reports: Vec<RecordId>,
+    contacts: Vec<RecordId>,
+    erased: BTreeSet<RecordId>,
+    counter: usize,
+}
+
+fn fields(v: Value) -> serde_json::Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+fn report_text(s: &Store, id: RecordId) -> Option<String> {
+    match s.get(id) {
+        Ok(Record::Report(r)) => Some(r.text),
+        _ => None,
+    }
+}
+
+fn exchange(a: &Store, b: &Store, net: Net) {
+    let peer = b.peer_id();
+    let Ok(batch) = a.outgoing(&peer, 600) else { return };
+    match net {
+        Net::Deliver => {
+            if b.apply(&a.peer_id(), &batch).is_ok() {
+                a.acknowledge(&peer, batch.upto).unwrap();
+            }
+        }
+        Net::Drop => {}
+        Net::Duplicate => {
+            let first = b.apply(&a.peer_id(), &batch).is_ok();
+            let second = b.apply(&a.peer_id(), &batch).is_ok();
+            assert_eq!(first, second, "a duplicate batch must apply the same way");
+            if first {
+                a.acknowledge(&peer, batch.upto).unwrap();
+            }
+        }
+        Net::LoseAck => {
+            let _ = b.apply(&a.peer_id(), &batch);
+        }
+        Net::Reorder => {
+            let Ok(next) = a.changes_since(batch.upto, 600, Some(&peer)) else { return };
+            let later_ok = b.apply(&a.peer_id(), &next).is_ok();
+            if b.apply(&a.peer_id(), &batch).is_ok() {
+                a.acknowledge(&peer, batch.upto).unwrap();
+                if later_ok || b.apply(&a.peer_id(), &next).is_ok() {
+                    a.acknowledge(&peer, next.upto).unwrap();
+                }
+            }
+        }
+    }
+}
+
+fn heal(stores: &[Store]) {
+    // Every pair, until nobody has anything left to send.
+    for _round in 0..50 {
+        let mut moved = false;
+        for a in stores {
+            for b in stores {
+                if std::ptr::eq(a, b) {
+                    continue;
+                }
+                loop {
+                    let batch: Batch = a.outgoing(&b.peer_id(), 1 << 20).unwrap();
+                    if batch.entries.is_empty() && batch.upto <= a.acked(&b.peer_id()).unwrap() {
+                        break;
+                    }
+                    moved |= !batch.entries.is_empty();
+                    b.apply(&a.peer_id(), &batch).expect("a healed network delivers every batch");
+                    a.acknowledge(&b.peer_id(), batch.upto).unwrap();
+                    if !batch.more {
+                        break;
+                    }
+                }
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("stores did not quiesce");
+}
+
+fn picture(s: &Store) -> Value {
+    let all = s.list(&Query { limit: Some(1000), ..Default::default() }).unwrap();
+    let mut details = Vec::new();
+    for r in &all.items {
+        let d = s.details(r.header().id).unwrap();
+        details.push(json!({"record": d.record, "conflicts": d.conflicts, "history": d.history.len()}));
+    }
+    json!({
+        "list": all.items,
+        "details": details,
+        "by_status": s.count(&Query { kind: Some(Kind::Report), ..Default::default() }, GroupBy::Status).unwrap(),
+        "by_kind": s.count(&Query::default(), GroupBy::Kind).unwrap(),
+        "open": s.open_reports(None).unwrap().iter().map(|o| o.report.header().id).collect::<Vec<_>>(),
+        "search": s.list(&Query { text: Some("w1".into()), ..Default::default() }).unwrap().items.len(),
+    })
+}
+
+fn run(n: usize, ops: Vec<Op>) {
+    let base = if std::path::Path::new("/dev/shm").is_dir() { Some("/dev/shm") } else { None };
+    let dir = match base {
+        Some(b) => tempfile::tempdir_in(b).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let stores: Vec<Store> = (0..n)
+        .map(|i| {
+            let s = Store::open_unencrypted(dir.path().join(format!("s{i}.db"))).unwrap();
+            s.set_author(&format!("m{i}")).unwrap();
+            s
+        })
+        .collect();
+    let mut l = Ledger::default();
+    let pick = |v: &Vec<RecordId>, p: usize| if v.is_empty() { None } else { Some(v[p % v.len()]) };
+    for op in ops {
+        l.counter += 1;
+        let c = l.counter;
+        match op {
+            Op::CreateReport { store } => {
+                let id = stores[store]
+                    .create(Kind::Report, &fields(json!({"sector": "conte-joliot", "category": "lighting", "place": "p", "text": format!("w{c}")})))
+                    .unwrap();
+                l.words.push((id, format!("w{c}")));
+                l.reports.push(id);
+            }
+            Op::CreateContact { store } => {
+                let id = stores[store].create(Kind::Contact, &fields(json!({"name": format!("Resident {c}")}))).unwrap();
+                l.contacts.push(id);
+            }
+            Op::AppendText { store, pick: p } => {
+                let Some(id) = pick(&l.reports, p) else { continue };
+                let s = &stores[store];
+                let Some(text) = report_text(s, id) else { continue };
+                s.set_field(id, "text", &json!(format!("{text} w{c}"))).unwrap();
+                l.words.push((id, format!("w{c}")));
+            }
+            Op::SetPlace { store, pick: p, value } => {
+                let Some(id) = pick(&l.reports, p) else { continue };
+                if report_text(&stores[store], id).is_some() {
+                    stores[store].set_field(id, "place", &json!(format!("place {value}"))).unwrap();
+                }
+            }
+            Op::TagNote { store } => {
+                let s = &stores[store];
+                let id = s.create(Kind::Note, &fields(json!({"sector": "ozanam-albignac", "text": "n", "tags": [format!("t{c}")]}))).unwrap();
+                l.tags.push((id, format!("t{c}")));
+            }
+            Op::ChangeStatus { store, pick: p, status } => {
+                let Some(id) = pick(&l.reports, p) else { continue };
+                let st = ReportStatus::ALL[status];
+                let change = StatusChange { status: Some(st), to: Some("bailleur".into()), duplicate_of: Some(RecordId::new()), ..Default::default() };
+                match stores[store].change_status(id, &change) {
+                    Ok(()) => l.events += 1,
+                    Err(carnet_core::Error::InvalidTransition { .. } | carnet_core::Error::NotFound(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Op::EraseContact { store, pick: p } => {
+                let Some(id) = pick(&l.contacts, p) else { continue };
+                match stores[store].erase(id) {
+                    Ok(()) => {
+                        l.erased.insert(id);
+                    }
+                    Err(carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Op::EditContact { store, pick: p } => {
+                let Some(id) = pick(&l.contacts, p) else { continue };
+                match stores[store].set_field(id, "phone", &json!(format!("06 {c:08}"))) {
+                    Ok(()) | Err(carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Op::Exchange { from, to, net } => {
+                if from != to {
+                    exchange(&stores[from], &stores[to], net);
+                }
+            }
+        }
+    }
+    heal(&stores);
+    let first = picture(&stores[0]);
+    for s in &stores[1..] {
+        assert_eq!(picture(s), first, "stores disagree after healing");
+    }
+    let s = &stores[0];
+    for (id, word) in &l.words {
+        let text = report_text(s, *id).expect("report lost");
+        assert!(text.split_whitespace().any(|w| w == word), "acknowledged word {word} lost from {text:?}");
+    }
+    for (id, tag) in &l.tags {
+        let Ok(Record::Note(n)) = s.get(*id) else { panic!("note lost") };
+        assert!(n.tags.contains(tag), "acknowledged tag lost");
+    }
+    let events: usize = l.reports.iter().map(|id| match s.get(*id) {
+        Ok(Record::Report(r)) => r.events.len(),
+        _ => 0,
+    }).sum();
+    assert_eq!(events, l.events, "status events lost or doubled");
+    for id in &l.contacts {
+        let erased = l.erased.contains(id);
+        for st in &stores {
+            assert_eq!(matches!(st.get(*id), Err(carnet_core::Error::Erased(_))), erased, "erasure not propagated");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64),
+        max_shrink_iters: 2000,
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn stores_converge_and_lose_no_acknowledged_edit((n, ops) in scenario()) {
+        run(n, ops);
+    }
+}
