@@ -119,7 +119,7 @@ fn put_list_item(tx: &mut Transaction<'_>, list: &ObjId, item: &Map<String, Valu
 impl RecordDoc {
     /// Creates the document of a new record from validated fields and returns
     /// it with its first change.
-    pub fn create(actor: &ActorId, id: RecordId, kind: Kind, author: &str, now: i64, fields: &Map<String, Value>) -> Result<(Self, Change)> {
+    pub fn create(actor: &ActorId, id: RecordId, kind: Kind, author: &str, now: i64, fields: &Map<String, Value>) -> Result<(Self, ChangeHash)> {
         let mut doc = Automerge::new().with_actor(actor.clone());
         let mut tx = doc.transaction();
         tx.put(ROOT, "id", id.to_string())?;
@@ -131,7 +131,8 @@ impl RecordDoc {
                 FieldType::Text { .. } => {
                     let obj = tx.put_object(ROOT, field.name, ObjType::Text)?;
                     if let Some(Value::String(s)) = fields.get(field.name) {
-                        tx.update_text(&obj, s)?;
+                        // A fresh text object: one splice, no diff to compute.
+                        tx.splice_text(&obj, 0, 0, s)?;
                     }
                 }
                 FieldType::Axes | FieldType::Set { .. } | FieldType::ContactRefs | FieldType::Consents => {
@@ -152,10 +153,10 @@ impl RecordDoc {
             }
         }
         let msg = Message { by: author.into(), op: "create".into(), fields: vec![] };
-        tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
-        let change = doc.get_last_local_change().ok_or_else(|| Error::Internal("no change after create".into()))?;
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        let hash = hash.ok_or_else(|| Error::Internal("no change after create".into()))?;
         rd.doc = doc;
-        Ok((rd, change))
+        Ok((rd, hash))
     }
 
     /// Loads a document saved by [`RecordDoc::save`].
@@ -208,8 +209,7 @@ impl RecordDoc {
 
     /// Writes one validated field value and returns the change, or `None`
     /// when the value is already what the document holds.
-    pub fn set_field(&mut self, field: &Field, v: &Value, by: &str, now: i64) -> Result<Option<Change>> {
-        let before = self.doc.get_heads();
+    pub fn set_field(&mut self, field: &Field, v: &Value, by: &str, now: i64) -> Result<Option<ChangeHash>> {
         let mut tx = self.doc.transaction();
         if let FieldType::Text { .. } = field.ty {
             let obj = match tx.get(ROOT, field.name)? {
@@ -221,26 +221,19 @@ impl RecordDoc {
             write_field(&mut tx, field, v)?;
         }
         let msg = Message { by: by.into(), op: "set".into(), fields: vec![field.name.into()] };
-        tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
-        Ok(self.last_change_since(&before))
+        // An empty transaction commits nothing and returns no hash.
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        Ok(hash)
     }
 
     /// Appends an item (status event, interaction) to a list field.
-    pub fn append(&mut self, list: &str, item: &Map<String, Value>, op: &str, by: &str, now: i64) -> Result<Change> {
-        let before = self.doc.get_heads();
+    pub fn append(&mut self, list: &str, item: &Map<String, Value>, op: &str, by: &str, now: i64) -> Result<ChangeHash> {
         let obj = self.obj(list).ok_or_else(|| Error::Internal(format!("document has no {list} list")))?;
         let mut tx = self.doc.transaction();
         put_list_item(&mut tx, &obj, item)?;
         let msg = Message { by: by.into(), op: op.into(), fields: vec![list.into()] };
-        tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
-        self.last_change_since(&before).ok_or_else(|| Error::Internal("append made no change".into()))
-    }
-
-    fn last_change_since(&self, before: &[ChangeHash]) -> Option<Change> {
-        if self.doc.get_heads() == before {
-            return None;
-        }
-        self.doc.get_last_local_change()
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        hash.ok_or_else(|| Error::Internal("append made no change".into()))
     }
 
     /// Whether the document already holds the change with this hash.

@@ -30,7 +30,7 @@ pub(crate) fn reindex(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Resul
     let status_at = if kind == "report" { Some(status_at.unwrap_or(created)) } else { None };
     let conflicts = doc.conflicts(crate::schema::Kind::parse(&kind)?).len() as i64;
     let view_json = serde_json::to_string(&view).unwrap_or_default();
-    let rowid: i64 = conn.query_row(
+    let rowid: i64 = conn.prepare_cached(
         "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
                               category, body, activity_type, conflicts, view)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
@@ -40,6 +40,8 @@ pub(crate) fn reindex(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Resul
              status_at = excluded.status_at, category = excluded.category, body = excluded.body,
              activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view
          RETURNING rowid",
+    )?
+    .query_row(
         params![
             id.as_bytes(),
             kind,
@@ -59,14 +61,14 @@ pub(crate) fn reindex(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Resul
         ],
         |r| r.get(0),
     )?;
-    conn.execute("DELETE FROM record_axes WHERE id = ?1", [id.as_bytes()])?;
+    conn.prepare_cached("DELETE FROM record_axes WHERE id = ?1")?.execute([id.as_bytes()])?;
     if let Some(axes) = view.get("axes").and_then(Value::as_array) {
         let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO record_axes (axis, id) VALUES (?1, ?2)")?;
         for a in axes.iter().filter_map(Value::as_str) {
             ins.execute(params![a, id.as_bytes()])?;
         }
     }
-    conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
+    conn.prepare_cached("DELETE FROM search WHERE rowid = ?1")?.execute([rowid])?;
     if kind != "contact" {
         let mut body = String::new();
         for key in ["text", "place", "category", "activity_type"] {
@@ -81,7 +83,7 @@ pub(crate) fn reindex(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Resul
                 body.push(' ');
             }
         }
-        conn.execute("INSERT INTO search (rowid, body) VALUES (?1, ?2)", params![rowid, body])?;
+        conn.prepare_cached("INSERT INTO search (rowid, body) VALUES (?1, ?2)")?.execute(params![rowid, body])?;
     }
     Ok(())
 }

@@ -70,6 +70,8 @@ impl Store {
             std::fs::create_dir_all(dir)?;
         }
         let mut conn = Connection::open(path)?;
+        // SQLCipher logs a failed key check to stderr; the caller gets WrongKey instead.
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
         if let Some(k) = key {
             apply_key(&conn, "key", k)?;
         }
@@ -247,7 +249,8 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> 
 /// Loads a record's document, or says why it cannot be had.
 pub(crate) fn load_doc(tx: &Connection, actor: &ActorId, id: RecordId) -> Result<RecordDoc> {
     let bytes: Option<Vec<u8>> = tx
-        .query_row("SELECT bytes FROM documents WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+        .prepare_cached("SELECT bytes FROM documents WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get(0))
         .optional()?;
     match bytes {
         Some(b) => RecordDoc::load(&b, actor),
@@ -258,7 +261,8 @@ pub(crate) fn load_doc(tx: &Connection, actor: &ActorId, id: RecordId) -> Result
 
 pub(crate) fn is_erased(conn: &Connection, id: RecordId) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM tombstones WHERE id = ?1", [id.as_bytes()], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+        .query_row([id.as_bytes()], |_| Ok(()))
         .optional()?
         .is_some())
 }

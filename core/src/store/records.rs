@@ -74,9 +74,9 @@ impl Store {
                 check_linkable(tx, linked)?;
             }
             let id = RecordId::new();
-            let (doc, change) = RecordDoc::create(ctx.actor, id, kind, ctx.author, now, &fields)?;
+            let (doc, hash) = RecordDoc::create(ctx.actor, id, kind, ctx.author, now, &fields)?;
             save_doc(tx, id, &doc)?;
-            log_change(tx, id, &change.hash(), "local")?;
+            log_change(tx, id, &hash, "local")?;
             Ok(id)
         })
     }
@@ -100,9 +100,9 @@ impl Store {
                     check_linkable(tx, linked)?;
                 }
             }
-            if let Some(change) = doc.set_field(field, &value, ctx.author, now_ms())? {
+            if let Some(hash) = doc.set_field(field, &value, ctx.author, now_ms())? {
                 save_doc(tx, id, &doc)?;
-                log_change(tx, id, &change.hash(), "local")?;
+                log_change(tx, id, &hash, "local")?;
             }
             Ok(())
         })
@@ -155,7 +155,7 @@ impl Store {
             }
             let c = doc.append("events", &item, "status", ctx.author, now_ms())?;
             save_doc(tx, id, &doc)?;
-            log_change(tx, id, &c.hash(), "local")
+            log_change(tx, id, &c, "local")
         })
     }
 
@@ -183,7 +183,7 @@ impl Store {
             }
             let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;
             save_doc(tx, id, &doc)?;
-            log_change(tx, id, &c.hash(), "local")
+            log_change(tx, id, &c, "local")
         })
     }
 

@@ -206,7 +206,8 @@ fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: 
             continue;
         }
         let existing: Option<Vec<u8>> = tx
-            .query_row("SELECT bytes FROM documents WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+            .prepare_cached("SELECT bytes FROM documents WHERE id = ?1")?
+            .query_row([id.as_bytes()], |r| r.get(0))
             .optional()?;
         let mut doc = match &existing {
             Some(b) => RecordDoc::load(b, actor)?,
@@ -227,9 +228,13 @@ fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: 
         save_doc(tx, id, &doc)?;
         // Log in the document's causal order, so that any run of our log that
         // a third store receives has its dependencies before it.
-        for c in doc.changes() {
-            if new_hashes.contains(&c.hash()) {
-                log_change(tx, id, &c.hash(), origin)?;
+        if new_hashes.len() == 1 {
+            log_change(tx, id, &new_hashes[0], origin)?;
+        } else {
+            for c in doc.changes() {
+                if new_hashes.contains(&c.hash()) {
+                    log_change(tx, id, &c.hash(), origin)?;
+                }
             }
         }
         report.applied += new_hashes.len();

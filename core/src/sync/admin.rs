@@ -1,1 +1,268 @@
 //! Supervisors' calls to the server: the merged log and device management.
+//!
+//! These are plain request/response calls — no store, no cursors — so they
+//! live beside [`super::client::Client`] rather than in it: a supervisor's
+//! tool (the `carnet` command line, a future web page) can pull the team's
+//! merged log without holding a device store. Blocking, like the sync client:
+//! call it off the UI thread and outside an async runtime.
+//!
+//! Reads are retried with backoff on network failures, 429 and 5xx; errors
+//! are the core's [`Error`], whose messages never carry a resident's data.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Error, Kind, RecordId, Result};
+
+/// The merged log's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A JSON document.
+    Json,
+    /// CSV, for a spreadsheet.
+    Csv,
+}
+
+impl Format {
+    /// The value of the `format` query parameter.
+    pub fn code(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// Filters of `GET /v1/records`; empty filters match everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordsQuery {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Sector code.
+    pub sector: Option<String>,
+    /// Report status code.
+    pub status: Option<String>,
+    /// From this time (ms since the Unix epoch, inclusive).
+    pub since: Option<i64>,
+    /// Before this time (ms, exclusive).
+    pub until: Option<i64>,
+}
+
+impl RecordsQuery {
+    /// The query string pairs, without `format`.
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Some(k) = self.kind {
+            p.push(("kind", k.code().to_string()));
+        }
+        if let Some(s) = &self.sector {
+            p.push(("sector", s.clone()));
+        }
+        if let Some(s) = &self.status {
+            p.push(("status", s.clone()));
+        }
+        if let Some(t) = self.since {
+            p.push(("since", t.to_string()));
+        }
+        if let Some(t) = self.until {
+            p.push(("until", t.to_string()));
+        }
+        p
+    }
+}
+
+/// A device as the server lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's id.
+    #[serde(alias = "device_id")]
+    pub id: String,
+    /// `mediator` or `supervisor`.
+    pub role: String,
+    /// Its name, given at enrollment.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Everything else the server says (enrolled, last seen, revoked, wipe ordered).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Problem {
+    #[serde(default)]
+    detail: String,
+    #[serde(default)]
+    title: String,
+}
+
+#[derive(Deserialize)]
+struct CodeResponse {
+    code: String,
+}
+
+/// A supervisor's connection to the team's server.
+pub struct Admin {
+    http: reqwest::blocking::Client,
+    base: String,
+    auth: String,
+    attempts: u32,
+    first_backoff: Duration,
+}
+
+impl Admin {
+    /// A connection to the server at `base` with a supervisor device's token.
+    pub fn new(base: &str, token: &str) -> Result<Admin> {
+        let base = base.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::invalid(
+                "server",
+                "expected an address starting with https:// (or http:// on a local network)",
+            ));
+        }
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("carnet/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(Admin {
+            http,
+            base,
+            auth: format!("Bearer {}", token.trim()),
+            attempts: 3,
+            first_backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// The team's merged log, as the server sends it (JSON or CSV bytes).
+    pub fn records(&self, q: &RecordsQuery, format: Format) -> Result<Vec<u8>> {
+        let mut pairs = q.pairs();
+        pairs.push(("format", format.code().to_string()));
+        self.get("/v1/records", &pairs, None)
+    }
+
+    /// The team's merged log as JSON.
+    pub fn records_json(&self, q: &RecordsQuery) -> Result<Value> {
+        json(&self.records(q, Format::Json)?)
+    }
+
+    /// One record of the team with its conflicts and full history.
+    pub fn record(&self, id: RecordId) -> Result<Value> {
+        json(&self.get(&format!("/v1/records/{id}"), &[], Some(id))?)
+    }
+
+    /// The team's devices.
+    pub fn devices(&self) -> Result<Vec<Device>> {
+        let v = json(&self.get("/v1/admin/devices", &[], None)?)?;
+        // Either a bare list or `{"devices": [...]}`.
+        let list = match v {
+            Value::Object(mut m) if m.contains_key("devices") => m.remove("devices").unwrap_or_default(),
+            other => other,
+        };
+        serde_json::from_value(list).map_err(|_| Error::Network("unreadable device list".into()))
+    }
+
+    /// A new one-time enrollment code for `role` (`mediator` or `supervisor`).
+    pub fn issue_code(&self, role: &str, name: Option<&str>) -> Result<String> {
+        let mut body = serde_json::json!({ "role": role });
+        if let Some(n) = name {
+            body["name"] = Value::String(n.to_string());
+        }
+        let bytes = self.send(|| self.http.post(format!("{}/v1/admin/codes", self.base)).json(&body), None)?;
+        let r: CodeResponse = serde_json::from_slice(&bytes).map_err(|_| Error::Network("unreadable code response".into()))?;
+        Ok(r.code)
+    }
+
+    /// Cuts a device off: its token stops working.
+    pub fn revoke(&self, device_id: &str) -> Result<()> {
+        self.device_action(device_id, "revoke")
+    }
+
+    /// Orders a lost device to erase its store at its next contact.
+    pub fn wipe(&self, device_id: &str) -> Result<()> {
+        self.device_action(device_id, "wipe")
+    }
+
+    fn device_action(&self, device_id: &str, action: &str) -> Result<()> {
+        let id = device_id.trim();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(Error::invalid("device", "expected a device id as `carnet devices` lists it"));
+        }
+        self.send(|| self.http.post(format!("{}/v1/admin/devices/{id}/{action}", self.base)), None)?;
+        Ok(())
+    }
+
+    fn get(&self, path: &str, query: &[(&str, String)], record: Option<RecordId>) -> Result<Vec<u8>> {
+        self.send(|| self.http.get(format!("{}{path}", self.base)).query(query), record)
+    }
+
+    /// Sends a request built by `build`, retrying what may succeed later.
+    fn send(&self, build: impl Fn() -> reqwest::blocking::RequestBuilder, record: Option<RecordId>) -> Result<Vec<u8>> {
+        let mut wait = self.first_backoff;
+        let mut last = Error::Network("no attempt made".into());
+        for attempt in 0..self.attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(wait);
+                wait = wait.saturating_mul(2);
+            }
+            let resp = match build().header("authorization", &self.auth).send() {
+                Ok(r) => r,
+                Err(e) => {
+                    last = Error::Network(e.to_string());
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if resp.status().is_success() {
+                match resp.bytes() {
+                    Ok(b) => return Ok(b.to_vec()),
+                    Err(e) => {
+                        last = Error::Network(e.to_string());
+                        continue;
+                    }
+                }
+            }
+            let problem: Option<Problem> = resp.json().ok();
+            let detail = problem
+                .map(|p| if p.detail.is_empty() { p.title } else { p.detail })
+                .unwrap_or_default();
+            let err = match (status, record) {
+                (401, _) => return Err(Error::Unauthorized),
+                (404, Some(id)) => return Err(Error::NotFound(id)),
+                _ => Error::Server { status, detail },
+            };
+            if status == 429 || status >= 500 {
+                tracing::debug!(attempt, status, "admin request failed; retrying");
+                last = err;
+            } else {
+                return Err(err);
+            }
+        }
+        Err(last)
+    }
+}
+
+fn json(bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|_| Error::Network("the server's answer is not the JSON expected".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_hold_only_the_filters_given() {
+        let q = RecordsQuery { kind: Some(Kind::Report), since: Some(5), ..Default::default() };
+        assert_eq!(q.pairs(), vec![("kind", "report".to_string()), ("since", "5".to_string())]);
+        assert!(RecordsQuery::default().pairs().is_empty());
+    }
+
+    #[test]
+    fn addresses_must_be_http() {
+        assert!(Admin::new("ftp://x", "t").is_err());
+        assert!(Admin::new("http://127.0.0.1:1/", "t").is_ok());
+    }
+}
