@@ -14,20 +14,53 @@ use carnet_core::{Kind, RecordId, Store, now_ms};
 use serde_json::{Map, Value, json};
 
 const KEY: [u8; 32] = [42; 32];
-const SECTORS: [&str; 4] = ["conte-joliot", "viguier-saint-jacques", "ozanam-albignac", "grazailles-fleming"];
-const WORDS: [&str; 12] = ["ascenseur", "escalier", "jeunes", "poubelles", "parking", "lampadaire", "voisins", "bruit", "hall", "tags", "porte", "boîte"];
+const SECTORS: [&str; 4] = [
+    "conte-joliot",
+    "viguier-saint-jacques",
+    "ozanam-albignac",
+    "grazailles-fleming",
+];
+const WORDS: [&str; 12] = [
+    "ascenseur",
+    "escalier",
+    "jeunes",
+    "poubelles",
+    "parking",
+    "lampadaire",
+    "voisins",
+    "bruit",
+    "hall",
+    "tags",
+    "porte",
+    "boîte",
+];
 
 fn text(i: usize, words: usize) -> String {
-    (0..words).map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()]).collect::<Vec<_>>().join(" ")
+    (0..words)
+        .map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn fields(i: usize) -> (Kind, Map<String, Value>) {
     let sector = SECTORS[i % 4];
     let v = match i % 10 {
-        0..=3 => (Kind::Note, json!({"sector": sector, "text": format!("Observation {i}: {}", text(i, 25)), "axes": ["tranquillite"], "place": format!("Bât. {}", i % 40), "residents_met": i % 9, "observed_at": now_ms() - (i as i64 % 365) * 86_400_000})),
-        4..=6 => (Kind::Report, json!({"sector": sector, "category": (["lighting", "lift", "graffiti", "cleanliness"][i % 4]), "place": format!("Bât. {} hall {}", i % 40, i % 3), "text": text(i, 20), "axes": ["cadre-de-vie"]})),
-        7..=8 => (Kind::Activity, json!({"activity_type": "aller_vers", "sector": sector, "met_known": i % 20, "met_new": i % 5, "text": text(i, 10), "axes": ["participation"]})),
-        _ => (Kind::Contact, json!({"name": format!("Résident {i}"), "phone": "06 12 34 56 78", "address": format!("{} rue des Lilas", i % 90), "topics": ["logement"]})),
+        0..=3 => (
+            Kind::Note,
+            json!({"sector": sector, "text": format!("Observation {i}: {}", text(i, 25)), "axes": ["tranquillite"], "place": format!("Bât. {}", i % 40), "residents_met": i % 9, "observed_at": now_ms() - (i as i64 % 365) * 86_400_000}),
+        ),
+        4..=6 => (
+            Kind::Report,
+            json!({"sector": sector, "category": (["lighting", "lift", "graffiti", "cleanliness"][i % 4]), "place": format!("Bât. {} hall {}", i % 40, i % 3), "text": text(i, 20), "axes": ["cadre-de-vie"]}),
+        ),
+        7..=8 => (
+            Kind::Activity,
+            json!({"activity_type": "aller_vers", "sector": sector, "met_known": i % 20, "met_new": i % 5, "text": text(i, 10), "axes": ["participation"]}),
+        ),
+        _ => (
+            Kind::Contact,
+            json!({"name": format!("Résident {i}"), "phone": "06 12 34 56 78", "address": format!("{} rue des Lilas", i % 90), "topics": ["logement"]}),
+        ),
     };
     (v.0, v.1.as_object().cloned().unwrap_or_default())
 }
@@ -39,11 +72,19 @@ fn peer_batch(from: usize, n: usize) -> Batch {
         .map(|i| {
             let (kind, f) = fields(i);
             let id = RecordId::new();
-            let (doc, hash) = RecordDoc::create(&actor, id, kind, "bench", now_ms(), &f).expect("create");
-            Entry { record_id: id, payload: Payload::Change(doc.change_bytes(&hash).expect("change")) }
+            let (doc, hash) =
+                RecordDoc::create(&actor, id, kind, "bench", now_ms(), &f).expect("create");
+            Entry {
+                record_id: id,
+                payload: Payload::Change(doc.change_bytes(&hash).expect("change")),
+            }
         })
         .collect();
-    Batch { entries, upto: 0, more: false }
+    Batch {
+        entries,
+        upto: 0,
+        more: false,
+    }
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -56,16 +97,24 @@ fn ms(d: Duration) -> String {
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 fn main() {
-    let n: usize = std::env::var("CARNET_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("CARNET_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("carnet.db");
     let store = Store::open(&path, &KEY).unwrap();
     store.set_author("bench").unwrap();
-    println!("carnet-core store benchmark: {n} records, encrypted (SQLCipher), WAL, synchronous=FULL\n");
+    println!(
+        "carnet-core store benchmark: {n} records, encrypted (SQLCipher), WAL, synchronous=FULL\n"
+    );
 
     // Seed through replication, 10k per transaction; the last batch is timed.
     let t = Instant::now();
@@ -80,7 +129,11 @@ fn main() {
         seeded += k;
     }
     println!("seed {n} records: {:.1} s", t.elapsed().as_secs_f64());
-    println!("apply 10k changes from a peer (one batch, into a store of {} records): {:.0} changes/s", n - 10_000.min(n), apply_rate);
+    println!(
+        "apply 10k changes from a peer (one batch, into a store of {} records): {:.0} changes/s",
+        n - 10_000.min(n),
+        apply_rate
+    );
 
     // Create, durable on return.
     let mut times = Vec::new();
@@ -96,7 +149,8 @@ fn main() {
         let mut v = Vec::new();
         for i in 0..500 {
             let t = Instant::now();
-            conn.execute("INSERT INTO t (body) VALUES (?1)", [text(i, 25)]).unwrap();
+            conn.execute("INSERT INTO t (body) VALUES (?1)", [text(i, 25)])
+                .unwrap();
             v.push(t.elapsed());
         }
         v
@@ -117,32 +171,73 @@ fn main() {
     for _ in 0..20 {
         let t = Instant::now();
         let s = Store::open(&path, &KEY).unwrap();
-        let page = s.list(&Query { kind: Some(Kind::Report), sector: Some("ozanam-albignac".into()), open_only: true, limit: Some(50), ..Default::default() }).unwrap();
+        let page = s
+            .list(&Query {
+                kind: Some(Kind::Report),
+                sector: Some("ozanam-albignac".into()),
+                open_only: true,
+                limit: Some(50),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(page.items.len(), 50);
         times.push(t.elapsed());
     }
-    println!("open the store + first page of open reports of one sector: median {}, max {}", ms(pct(&mut times, 0.5)), ms(pct(&mut times, 1.0)));
+    println!(
+        "open the store + first page of open reports of one sector: median {}, max {}",
+        ms(pct(&mut times, 0.5)),
+        ms(pct(&mut times, 1.0))
+    );
 
     let store = Store::open(&path, &KEY).unwrap();
     let mut times = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        let page = store.list(&Query { kind: Some(Kind::Note), sector: Some(SECTORS[i % 4].into()), axis: Some("tranquillite".into()), limit: Some(50), ..Default::default() }).unwrap();
+        let page = store
+            .list(&Query {
+                kind: Some(Kind::Note),
+                sector: Some(SECTORS[i % 4].into()),
+                axis: Some("tranquillite".into()),
+                limit: Some(50),
+                ..Default::default()
+            })
+            .unwrap();
         times.push(t.elapsed());
         assert!(!page.items.is_empty());
     }
-    println!("filtered list (notes of a sector and axis, 50 per page): median {}, p99 {}", ms(pct(&mut times, 0.5)), ms(pct(&mut times, 0.99)));
+    println!(
+        "filtered list (notes of a sector and axis, 50 per page): median {}, p99 {}",
+        ms(pct(&mut times, 0.5)),
+        ms(pct(&mut times, 0.99))
+    );
     let mut times = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        let page = store.list(&Query { text: Some(format!("{} {}", WORDS[i % 12], WORDS[(i + 5) % 12])), limit: Some(50), ..Default::default() }).unwrap();
+        let page = store
+            .list(&Query {
+                text: Some(format!("{} {}", WORDS[i % 12], WORDS[(i + 5) % 12])),
+                limit: Some(50),
+                ..Default::default()
+            })
+            .unwrap();
         times.push(t.elapsed());
         let _ = page;
     }
-    println!("full-text search (two words, 50 per page): median {}, p99 {}", ms(pct(&mut times, 0.5)), ms(pct(&mut times, 0.99)));
+    println!(
+        "full-text search (two words, 50 per page): median {}, p99 {}",
+        ms(pct(&mut times, 0.5)),
+        ms(pct(&mut times, 0.99))
+    );
 
     store.checkpoint().unwrap();
     let total = n + 500;
-    let size = dir_size(dir.path()) - std::fs::metadata(dir.path().join("bare.db")).map(|m| m.len()).unwrap_or(0);
-    println!("on-disk size, everything included: {:.2} MB, {:.0} B per record", size as f64 / 1e6, size as f64 / total as f64);
+    let size = dir_size(dir.path())
+        - std::fs::metadata(dir.path().join("bare.db"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "on-disk size, everything included: {:.2} MB, {:.0} B per record",
+        size as f64 / 1e6,
+        size as f64 / total as f64
+    );
 }

@@ -47,18 +47,19 @@ CREATE VIRTUAL TABLE search USING fts5 (
     body,
     content = '',
     contentless_delete = 1,
+    detail = 'none',
     tokenize = 'unicode61 remove_diacritics 2'
 );
 
 -- Every change this store holds, in the order it got them; hash NULL marks an
 -- erasure (tombstone). `origin` is who sent it: 'local', or a peer's id.
+-- A hash appears once: only changes new to their document are logged.
 CREATE TABLE change_log (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     record_id BLOB NOT NULL,
     hash      BLOB,
     origin    TEXT NOT NULL
 );
-CREATE UNIQUE INDEX change_log_by_hash ON change_log (hash) WHERE hash IS NOT NULL;
 CREATE INDEX change_log_by_record ON change_log (record_id);
 
 -- Erased records: id and time only, so that the erasure replicates and a

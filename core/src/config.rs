@@ -82,10 +82,26 @@ impl TeamConfig {
         TeamConfig {
             name: "Régie de quartiers du Carcassonnais".into(),
             sectors: vec![
-                sector("conte-joliot", "La Conte + Joliot Curie", [("la-conte", "La Conte"), ("joliot-curie", "Joliot Curie")]),
-                sector("viguier-saint-jacques", "Viguier + Saint Jacques", [("viguier", "Viguier"), ("saint-jacques", "Saint Jacques")]),
-                sector("ozanam-albignac", "Ozanam + Albignac", [("ozanam", "Ozanam"), ("albignac", "Albignac")]),
-                sector("grazailles-fleming", "Grazailles + Fleming", [("grazailles", "Grazailles"), ("fleming", "Fleming")]),
+                sector(
+                    "conte-joliot",
+                    "La Conte + Joliot Curie",
+                    [("la-conte", "La Conte"), ("joliot-curie", "Joliot Curie")],
+                ),
+                sector(
+                    "viguier-saint-jacques",
+                    "Viguier + Saint Jacques",
+                    [("viguier", "Viguier"), ("saint-jacques", "Saint Jacques")],
+                ),
+                sector(
+                    "ozanam-albignac",
+                    "Ozanam + Albignac",
+                    [("ozanam", "Ozanam"), ("albignac", "Albignac")],
+                ),
+                sector(
+                    "grazailles-fleming",
+                    "Grazailles + Fleming",
+                    [("grazailles", "Grazailles"), ("fleming", "Fleming")],
+                ),
             ],
             axes: vec![
                 entry("cadre-de-vie", "Cadre de vie"),

@@ -23,7 +23,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+    Value as AmValue,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -73,7 +76,8 @@ struct Message {
 /// Runs automerge code on bytes from outside so that a bug inside it becomes
 /// an error instead of a crashed app or server.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::Internal(format!("{what} panicked"))))
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::Internal(format!("{what} panicked"))))
 }
 
 fn scalar_json(s: &ScalarValue) -> Value {
@@ -90,10 +94,19 @@ fn scalar_json(s: &ScalarValue) -> Value {
 fn json_scalar(ty: FieldType, v: &Value) -> Result<ScalarValue> {
     Ok(match (ty, v) {
         (FieldType::Bool, Value::Bool(b)) => ScalarValue::Boolean(*b),
-        (FieldType::Lat | FieldType::Lon, Value::Number(n)) => ScalarValue::F64(n.as_f64().unwrap_or(0.0)),
-        (_, Value::Number(n)) => ScalarValue::Int(n.as_i64().ok_or_else(|| Error::Internal("non-integer".into()))?),
+        (FieldType::Lat | FieldType::Lon, Value::Number(n)) => {
+            ScalarValue::F64(n.as_f64().unwrap_or(0.0))
+        }
+        (_, Value::Number(n)) => ScalarValue::Int(
+            n.as_i64()
+                .ok_or_else(|| Error::Internal("non-integer".into()))?,
+        ),
         (_, Value::String(s)) => ScalarValue::Str(s.as_str().into()),
-        _ => return Err(Error::Internal("unexpected value type for a scalar field".into())),
+        _ => {
+            return Err(Error::Internal(
+                "unexpected value type for a scalar field".into(),
+            ));
+        }
     })
 }
 
@@ -119,7 +132,14 @@ fn put_list_item(tx: &mut Transaction<'_>, list: &ObjId, item: &Map<String, Valu
 impl RecordDoc {
     /// Creates the document of a new record from validated fields and returns
     /// it with its first change.
-    pub fn create(actor: &ActorId, id: RecordId, kind: Kind, author: &str, now: i64, fields: &Map<String, Value>) -> Result<(Self, ChangeHash)> {
+    pub fn create(
+        actor: &ActorId,
+        id: RecordId,
+        kind: Kind,
+        author: &str,
+        now: i64,
+        fields: &Map<String, Value>,
+    ) -> Result<(Self, ChangeHash)> {
         let mut doc = Automerge::new().with_actor(actor.clone());
         let mut tx = doc.transaction();
         tx.put(ROOT, "id", id.to_string())?;
@@ -135,7 +155,10 @@ impl RecordDoc {
                         tx.splice_text(&obj, 0, 0, s)?;
                     }
                 }
-                FieldType::Axes | FieldType::Set { .. } | FieldType::ContactRefs | FieldType::Consents => {
+                FieldType::Axes
+                | FieldType::Set { .. }
+                | FieldType::ContactRefs
+                | FieldType::Consents => {
                     tx.put_object(ROOT, field.name, ObjType::Map)?;
                 }
                 FieldType::StatusEvents | FieldType::Interactions => {
@@ -144,16 +167,26 @@ impl RecordDoc {
                 _ => {}
             }
         }
-        let mut rd = RecordDoc { doc: Automerge::new() };
+        let mut rd = RecordDoc {
+            doc: Automerge::new(),
+        };
         for field in kind.fields() {
-            if let Some(v) = fields.get(field.name) {
-                if !matches!(field.ty, FieldType::Text { .. }) {
-                    write_field(&mut tx, field, v)?;
-                }
+            if let Some(v) = fields.get(field.name)
+                && !matches!(field.ty, FieldType::Text { .. })
+            {
+                write_field(&mut tx, field, v)?;
             }
         }
-        let msg = Message { by: author.into(), op: "create".into(), fields: vec![] };
-        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        let msg = Message {
+            by: author.into(),
+            op: "create".into(),
+            fields: vec![],
+        };
+        let (hash, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(json(&msg))
+                .with_time(now),
+        );
         let hash = hash.ok_or_else(|| Error::Internal("no change after create".into()))?;
         rd.doc = doc;
         Ok((rd, hash))
@@ -161,13 +194,20 @@ impl RecordDoc {
 
     /// Loads a document saved by [`RecordDoc::save`].
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Self> {
-        let doc = guarded("load", || Automerge::load(bytes).map_err(|e| Error::Storage(format!("a stored document is unreadable: {e}"))))?;
-        Ok(RecordDoc { doc: doc.with_actor(actor.clone()) })
+        let doc = guarded("load", || {
+            Automerge::load(bytes)
+                .map_err(|e| Error::Storage(format!("a stored document is unreadable: {e}")))
+        })?;
+        Ok(RecordDoc {
+            doc: doc.with_actor(actor.clone()),
+        })
     }
 
     /// An empty document, to receive a record first seen from a peer.
     pub fn empty(actor: &ActorId) -> Self {
-        RecordDoc { doc: Automerge::new().with_actor(actor.clone()) }
+        RecordDoc {
+            doc: Automerge::new().with_actor(actor.clone()),
+        }
     }
 
     /// The compacted bytes of the whole document.
@@ -209,7 +249,13 @@ impl RecordDoc {
 
     /// Writes one validated field value and returns the change, or `None`
     /// when the value is already what the document holds.
-    pub fn set_field(&mut self, field: &Field, v: &Value, by: &str, now: i64) -> Result<Option<ChangeHash>> {
+    pub fn set_field(
+        &mut self,
+        field: &Field,
+        v: &Value,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<ChangeHash>> {
         let mut tx = self.doc.transaction();
         if let FieldType::Text { .. } = field.ty {
             let obj = match tx.get(ROOT, field.name)? {
@@ -220,19 +266,44 @@ impl RecordDoc {
         } else {
             write_field(&mut tx, field, v)?;
         }
-        let msg = Message { by: by.into(), op: "set".into(), fields: vec![field.name.into()] };
+        let msg = Message {
+            by: by.into(),
+            op: "set".into(),
+            fields: vec![field.name.into()],
+        };
         // An empty transaction commits nothing and returns no hash.
-        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        let (hash, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(json(&msg))
+                .with_time(now),
+        );
         Ok(hash)
     }
 
     /// Appends an item (status event, interaction) to a list field.
-    pub fn append(&mut self, list: &str, item: &Map<String, Value>, op: &str, by: &str, now: i64) -> Result<ChangeHash> {
-        let obj = self.obj(list).ok_or_else(|| Error::Internal(format!("document has no {list} list")))?;
+    pub fn append(
+        &mut self,
+        list: &str,
+        item: &Map<String, Value>,
+        op: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<ChangeHash> {
+        let obj = self
+            .obj(list)
+            .ok_or_else(|| Error::Internal(format!("document has no {list} list")))?;
         let mut tx = self.doc.transaction();
         put_list_item(&mut tx, &obj, item)?;
-        let msg = Message { by: by.into(), op: op.into(), fields: vec![list.into()] };
-        let (hash, _) = tx.commit_with(CommitOptions::default().with_message(json(&msg)).with_time(now));
+        let msg = Message {
+            by: by.into(),
+            op: op.into(),
+            fields: vec![list.into()],
+        };
+        let (hash, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(json(&msg))
+                .with_time(now),
+        );
         hash.ok_or_else(|| Error::Internal("append made no change".into()))
     }
 
@@ -243,7 +314,9 @@ impl RecordDoc {
 
     /// The encoded change with this hash, for replication.
     pub fn change_bytes(&self, hash: &ChangeHash) -> Option<Vec<u8>> {
-        self.doc.get_change_by_hash(hash).map(|mut c| c.bytes().into_owned())
+        self.doc
+            .get_change_by_hash(hash)
+            .map(|mut c| c.bytes().into_owned())
     }
 
     /// Every change, in causal order (for the history and for replication).
@@ -274,7 +347,9 @@ impl RecordDoc {
     pub fn conflicts(&self, kind: Kind) -> Vec<Conflict> {
         let mut out = Vec::new();
         for field in kind.fields().iter().filter(|f| f.is_scalar()) {
-            let Ok(all) = self.doc.get_all(ROOT, field.name) else { continue };
+            let Ok(all) = self.doc.get_all(ROOT, field.name) else {
+                continue;
+            };
             let mut values: Vec<Value> = all
                 .iter()
                 .map(|(v, _)| match v {
@@ -285,7 +360,10 @@ impl RecordDoc {
             let first = values.first().cloned();
             if values.len() > 1 && values.iter().any(|v| Some(v) != first.as_ref()) {
                 values.dedup();
-                out.push(Conflict { field: field.name.into(), values });
+                out.push(Conflict {
+                    field: field.name.into(),
+                    values,
+                });
             }
         }
         out
@@ -298,9 +376,20 @@ impl RecordDoc {
             .get_changes_meta(&[])
             .into_iter()
             .map(|m| {
-                let msg: Option<Message> = m.message.as_deref().and_then(|s| serde_json::from_str(s).ok());
-                let (by, op, fields) = msg.map(|m| (m.by, m.op, m.fields)).unwrap_or_else(|| (m.actor.to_hex_string(), "change".into(), vec![]));
-                HistoryEntry { hash: m.hash.to_string(), by, at: m.timestamp, op, fields }
+                let msg: Option<Message> = m
+                    .message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok());
+                let (by, op, fields) = msg
+                    .map(|m| (m.by, m.op, m.fields))
+                    .unwrap_or_else(|| (m.actor.to_hex_string(), "change".into(), vec![]));
+                HistoryEntry {
+                    hash: m.hash.to_string(),
+                    by,
+                    at: m.timestamp,
+                    op,
+                    fields,
+                }
             })
             .collect();
         out.sort_by(|a, b| (a.at, &a.hash).cmp(&(b.at, &b.hash)));
@@ -312,10 +401,15 @@ impl RecordDoc {
     /// `status` and current `body`. The same document gives the same JSON on
     /// every device.
     pub fn to_json(&self) -> Result<Value> {
-        let kind = self.kind().ok_or_else(|| Error::Storage("a document has no kind".into()))?;
+        let kind = self
+            .kind()
+            .ok_or_else(|| Error::Storage("a document has no kind".into()))?;
         let mut m = Map::new();
         for key in ["id", "author"] {
-            m.insert(key.into(), self.get_str(key).map(Value::String).unwrap_or(Value::Null));
+            m.insert(
+                key.into(),
+                self.get_str(key).map(Value::String).unwrap_or(Value::Null),
+            );
         }
         m.insert("kind".into(), Value::String(kind.code().into()));
         let created = match self.doc.get(ROOT, "created_at")? {
@@ -323,20 +417,30 @@ impl RecordDoc {
             _ => Value::Null,
         };
         m.insert("created_at".into(), created);
-        let updated = self.doc.get_changes_meta(&[]).iter().map(|c| c.timestamp).max().unwrap_or_default();
+        let updated = self
+            .doc
+            .get_changes_meta(&[])
+            .iter()
+            .map(|c| c.timestamp)
+            .max()
+            .unwrap_or_default();
         m.insert("updated_at".into(), Value::from(updated));
         for field in kind.fields() {
             m.insert(field.name.into(), self.read_field(field)?);
         }
         if kind == Kind::Report {
-            let mut events: Vec<StatusEvent> = serde_json::from_value(m.remove("events").unwrap_or(Value::Array(vec![])))
-                .map_err(|e| Error::Storage(format!("unreadable status events: {e}")))?;
+            let mut events: Vec<StatusEvent> =
+                serde_json::from_value(m.remove("events").unwrap_or(Value::Array(vec![])))
+                    .map_err(|e| Error::Storage(format!("unreadable status events: {e}")))?;
             let status = derive_status(&mut events);
             m.insert("status".into(), Value::String(status.code().into()));
             if let Some(body) = current_body(&events) {
                 m.insert("body".into(), Value::String(body.into()));
             }
-            m.insert("events".into(), serde_json::to_value(&events).map_err(|e| Error::Internal(e.to_string()))?);
+            m.insert(
+                "events".into(),
+                serde_json::to_value(&events).map_err(|e| Error::Internal(e.to_string()))?,
+            );
         }
         Ok(Value::Object(m))
     }
@@ -344,7 +448,11 @@ impl RecordDoc {
     fn read_field(&self, field: &Field) -> Result<Value> {
         let Some((v, id)) = self.doc.get(ROOT, field.name)? else {
             return Ok(match field.ty {
-                FieldType::Axes | FieldType::Set { .. } | FieldType::ContactRefs | FieldType::StatusEvents | FieldType::Interactions => Value::Array(vec![]),
+                FieldType::Axes
+                | FieldType::Set { .. }
+                | FieldType::ContactRefs
+                | FieldType::StatusEvents
+                | FieldType::Interactions => Value::Array(vec![]),
                 FieldType::Consents => Value::Object(Map::new()),
                 FieldType::Text { .. } => Value::String(String::new()),
                 FieldType::Bool => Value::Bool(false),
@@ -369,7 +477,9 @@ impl RecordDoc {
                     if let Some((AmValue::Object(_), item)) = self.doc.get(&id, i)? {
                         let mut o = Map::new();
                         for k in self.doc.keys(&item) {
-                            if let Some((AmValue::Scalar(s), _)) = self.doc.get(&item, k.as_str())? {
+                            if let Some((AmValue::Scalar(s), _)) =
+                                self.doc.get(&item, k.as_str())?
+                            {
                                 o.insert(k, scalar_json(&s));
                             }
                         }
@@ -378,7 +488,9 @@ impl RecordDoc {
                 }
                 Value::Array(items)
             }
-            (_, AmValue::Object(_)) => Value::Array(self.doc.keys(&id).map(Value::String).collect()),
+            (_, AmValue::Object(_)) => {
+                Value::Array(self.doc.keys(&id).map(Value::String).collect())
+            }
         })
     }
 }
@@ -393,7 +505,11 @@ fn write_field(tx: &mut Transaction<'_>, field: &Field, v: &Value) -> Result<()>
             };
             let wanted: Map<String, Value> = match v {
                 Value::Object(m) => m.clone(),
-                Value::Array(a) => a.iter().filter_map(|x| x.as_str()).map(|s| (s.to_string(), Value::Bool(true))).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .map(|s| (s.to_string(), Value::Bool(true)))
+                    .collect(),
                 _ => Map::new(),
             };
             let present: Vec<String> = tx.keys(&obj).collect();
@@ -412,7 +528,10 @@ fn write_field(tx: &mut Transaction<'_>, field: &Field, v: &Value) -> Result<()>
             }
         }
         FieldType::Text { .. } | FieldType::StatusEvents | FieldType::Interactions => {
-            return Err(Error::Internal(format!("{} is not written as a scalar", field.name)));
+            return Err(Error::Internal(format!(
+                "{} is not written as a scalar",
+                field.name
+            )));
         }
         _ => {
             if v.is_null() {
@@ -423,7 +542,8 @@ fn write_field(tx: &mut Transaction<'_>, field: &Field, v: &Value) -> Result<()>
                 let s = json_scalar(field.ty, v)?;
                 // A put resolves a conflict even when the value is unchanged.
                 let all = tx.get_all(ROOT, field.name)?;
-                let same = all.len() == 1 && matches!(&all[0].0, AmValue::Scalar(cur) if **cur == s);
+                let same =
+                    all.len() == 1 && matches!(&all[0].0, AmValue::Scalar(cur) if **cur == s);
                 if !same {
                     tx.put(ROOT, field.name, s)?;
                 }
@@ -440,6 +560,7 @@ fn json<T: Serialize>(v: &T) -> String {
 /// Parses change bytes from outside; garbage is an error, never a panic.
 pub fn decode_change(bytes: &[u8]) -> Result<Change> {
     guarded("decode", || {
-        Change::from_bytes(bytes.to_vec()).map_err(|e| Error::RejectedChanges(format!("not a valid change ({e})")))
+        Change::from_bytes(bytes.to_vec())
+            .map_err(|e| Error::RejectedChanges(format!("not a valid change ({e})")))
     })
 }

@@ -36,7 +36,9 @@ pub enum Error {
     #[error("the key does not open this store (wrong key, or not a Carnet database)")]
     WrongKey,
     /// The database was written by a newer version of Carnet.
-    #[error("this store has schema version {found} but this Carnet understands up to {supported}; update the app")]
+    #[error(
+        "this store has schema version {found} but this Carnet understands up to {supported}; update the app"
+    )]
     NewerSchema {
         /// Version found in the file.
         found: i64,

@@ -51,8 +51,11 @@ impl fmt::Display for RecordId {
 impl FromStr for RecordId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Uuid::parse_str(s.trim())
-            .map(RecordId)
-            .map_err(|_| Error::invalid("id", "expected a record id like 0192f0c8-7c1e-7d3a-9e1f-3b2a1c0d4e5f"))
+        Uuid::parse_str(s.trim()).map(RecordId).map_err(|_| {
+            Error::invalid(
+                "id",
+                "expected a record id like 0192f0c8-7c1e-7d3a-9e1f-3b2a1c0d4e5f",
+            )
+        })
     }
 }

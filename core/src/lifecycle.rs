@@ -98,7 +98,11 @@ impl FromStr for ReportStatus {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let s = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        let s = if s == "reopened" || s == "reopen" { "reported".to_string() } else { s };
+        let s = if s == "reopened" || s == "reopen" {
+            "reported".to_string()
+        } else {
+            s
+        };
         ReportStatus::ALL
             .into_iter()
             .find(|st| st.code() == s)
@@ -204,15 +208,28 @@ mod tests {
     fn concurrent_conflicting_events_are_kept_but_not_applied() {
         use ReportStatus::*;
         // Two devices: one closes directly (not allowed from forwarded), one resolves.
-        let mut evs = vec![ev("b", Closed, 2), ev("a", Forwarded, 1), ev("c", Resolved, 2)];
+        let mut evs = vec![
+            ev("b", Closed, 2),
+            ev("a", Forwarded, 1),
+            ev("c", Resolved, 2),
+        ];
         assert_eq!(derive_status(&mut evs), Resolved);
-        assert_eq!(evs.iter().map(|e| e.applied).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(
+            evs.iter().map(|e| e.applied).collect::<Vec<_>>(),
+            [true, false, true]
+        );
     }
 
     #[test]
     fn status_parsing_is_forgiving_but_strict() {
-        assert_eq!("In progress".parse::<ReportStatus>().unwrap(), ReportStatus::InProgress);
-        assert_eq!("reopen".parse::<ReportStatus>().unwrap(), ReportStatus::Reported);
+        assert_eq!(
+            "In progress".parse::<ReportStatus>().unwrap(),
+            ReportStatus::InProgress
+        );
+        assert_eq!(
+            "reopen".parse::<ReportStatus>().unwrap(),
+            ReportStatus::Reported
+        );
         assert!("done".parse::<ReportStatus>().is_err());
     }
 }

@@ -50,16 +50,21 @@ pub struct Note {
     /// When the observation was made (defaults to creation).
     pub observed_at: Option<i64>,
     /// The note itself.
+    #[serde(default)]
     pub text: String,
     /// Mission axes.
+    #[serde(default)]
     pub axes: Vec<String>,
     /// Free tags.
+    #[serde(default)]
     pub tags: Vec<String>,
     /// Team members present.
+    #[serde(default)]
     pub team: Vec<String>,
     /// Number of residents met.
     pub residents_met: Option<i64>,
     /// Residents concerned, by reference.
+    #[serde(default)]
     pub contacts: Vec<ContactLink>,
 }
 
@@ -82,18 +87,23 @@ pub struct Report {
     /// Longitude, degrees.
     pub lon: Option<f64>,
     /// Description.
+    #[serde(default)]
     pub text: String,
     /// Danger to people.
+    #[serde(default)]
     pub urgent: bool,
     /// Body currently responsible (last forwarded to, or set directly).
     pub body: Option<String>,
     /// Mission axes.
+    #[serde(default)]
     pub axes: Vec<String>,
     /// Residents concerned, by reference.
+    #[serde(default)]
     pub contacts: Vec<ContactLink>,
     /// Current status, derived from the events.
     pub status: ReportStatus,
     /// Every status change, in replay order.
+    #[serde(default)]
     pub events: Vec<StatusEvent>,
 }
 
@@ -116,6 +126,7 @@ pub struct Interaction {
     /// Author id.
     pub by: String,
     /// What happened.
+    #[serde(default)]
     pub text: String,
     /// Partner the resident was referred to (CAF, France Services…).
     #[serde(default)]
@@ -141,18 +152,23 @@ pub struct Contact {
     /// Phone number.
     pub phone: Option<String>,
     /// Languages spoken.
+    #[serde(default)]
     pub languages: Vec<String>,
     /// Landlord (a body code).
     pub landlord: Option<String>,
     /// Sector code.
     pub sector: Option<String>,
     /// Topics followed (housing, energy, health…).
+    #[serde(default)]
     pub topics: Vec<String>,
     /// Consents given.
+    #[serde(default)]
     pub consents: Vec<Consent>,
     /// New-tenant welcome visit done.
+    #[serde(default)]
     pub new_tenant_visit: bool,
     /// Interactions and referrals.
+    #[serde(default)]
     pub interactions: Vec<Interaction>,
 }
 
@@ -176,6 +192,7 @@ pub struct Activity {
     /// End, ms since the Unix epoch.
     pub ended_at: Option<i64>,
     /// Team members present.
+    #[serde(default)]
     pub team: Vec<String>,
     /// Residents met who were already known.
     pub met_known: Option<i64>,
@@ -184,14 +201,19 @@ pub struct Activity {
     /// Referrals to partners made.
     pub referrals: Option<i64>,
     /// Topics raised.
+    #[serde(default)]
     pub topics: Vec<String>,
     /// Partners present or whose actions were presented.
+    #[serde(default)]
     pub partners: Vec<String>,
     /// Mission axes.
+    #[serde(default)]
     pub axes: Vec<String>,
     /// Notes.
+    #[serde(default)]
     pub text: String,
     /// Residents concerned, by reference.
+    #[serde(default)]
     pub contacts: Vec<ContactLink>,
 }
 
@@ -215,7 +237,8 @@ impl Record {
         if let Some(m) = v.as_object_mut() {
             normalise(m);
         }
-        serde_json::from_value(v).map_err(|e| Error::Storage(format!("a record does not match its kind: {e}")))
+        serde_json::from_value(v)
+            .map_err(|e| Error::Storage(format!("a record does not match its kind: {e}")))
     }
 
     /// Its header.
@@ -240,7 +263,10 @@ fn normalise(m: &mut Map<String, Value>) {
         }
     }
     if let Some(Value::Object(c)) = m.get("consents") {
-        let list: Vec<Value> = c.iter().map(|(t, at)| serde_json::json!({"topic": t, "at": at})).collect();
+        let list: Vec<Value> = c
+            .iter()
+            .map(|(t, at)| serde_json::json!({"topic": t, "at": at}))
+            .collect();
         m.insert("consents".into(), Value::Array(list));
     }
 }

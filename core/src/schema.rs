@@ -61,15 +61,37 @@ impl Kind {
     /// The field called `name`, or a clear error listing the editable ones.
     pub fn field(self, name: &str) -> Result<&'static Field> {
         let name = name.trim().replace('-', "_");
-        self.fields().iter().find(|f| f.name == name).ok_or_else(|| {
-            let names: Vec<_> = self.fields().iter().filter(|f| f.editable()).map(|f| f.name).collect();
-            Error::invalid("field", format!("a {} has no field {name:?}; editable fields: {}", self.code(), names.join(", ")))
-        })
+        self.fields()
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self
+                    .fields()
+                    .iter()
+                    .filter(|f| f.editable())
+                    .map(|f| f.name)
+                    .collect();
+                Error::invalid(
+                    "field",
+                    format!(
+                        "a {} has no field {name:?}; editable fields: {}",
+                        self.code(),
+                        names.join(", ")
+                    ),
+                )
+            })
     }
 }
 
 /// The activity types of PRODUCT.md.
-pub const ACTIVITY_TYPES: [&str; 6] = ["shift", "permanence", "aller_vers", "meeting", "school_outing", "welcome_visit"];
+pub const ACTIVITY_TYPES: [&str; 6] = [
+    "shift",
+    "permanence",
+    "aller_vers",
+    "meeting",
+    "school_outing",
+    "welcome_visit",
+];
 
 /// How a field is stored and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,8 +173,14 @@ const fn f(name: &'static str, ty: FieldType, required: bool) -> Field {
 
 const TEXT: FieldType = FieldType::Text { max_chars: 20_000 };
 const SHORT: FieldType = FieldType::Str { max_chars: 200 };
-const TAGS: FieldType = FieldType::Set { max_items: 30, max_chars: 60 };
-const COUNT: FieldType = FieldType::Int { min: 0, max: 100_000 };
+const TAGS: FieldType = FieldType::Set {
+    max_items: 30,
+    max_chars: 60,
+};
+const COUNT: FieldType = FieldType::Int {
+    min: 0,
+    max: 100_000,
+};
 
 static NOTE: &[Field] = &[
     f("sector", FieldType::Sector, true),
@@ -221,22 +249,35 @@ static ACTIVITY: &[Field] = &[
 fn check_len(field: &str, s: &str, max: usize) -> Result<()> {
     let n = s.chars().count();
     if n > max {
-        return Err(Error::invalid(field, format!("too long ({n} characters, at most {max})")));
+        return Err(Error::invalid(
+            field,
+            format!("too long ({n} characters, at most {max})"),
+        ));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         return Err(Error::invalid(field, "contains control characters"));
     }
     Ok(())
 }
 
 fn as_str<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
-    v.as_str().ok_or_else(|| Error::invalid(field, "expected text"))
+    v.as_str()
+        .ok_or_else(|| Error::invalid(field, "expected text"))
 }
 
 fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
     match v {
-        Value::Array(items) => items.iter().map(|i| as_str(field, i).map(|s| s.trim().to_string())).collect(),
-        Value::String(s) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| as_str(field, i).map(|s| s.trim().to_string()))
+            .collect(),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()),
         Value::Null => Ok(vec![]),
         _ => Err(Error::invalid(field, "expected a list of text values")),
     }
@@ -245,7 +286,12 @@ fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
 /// Checks one field's value and returns it normalised (codes for labels,
 /// trimmed strings, sorted sets). `sector` is the record's sector, needed to
 /// check a quartier.
-pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option<&str>) -> Result<Value> {
+pub fn validate_field(
+    cfg: &TeamConfig,
+    field: &Field,
+    v: &Value,
+    sector: Option<&str>,
+) -> Result<Value> {
     let name = field.name;
     if v.is_null() {
         if field.required {
@@ -255,42 +301,88 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
     }
     let code = |found: Option<String>, what: &str, options: Vec<&str>| -> Result<Value> {
         found.map(Value::String).ok_or_else(|| {
-            Error::invalid(name, format!("unknown {what}; known: {}", options.join(", ")))
+            Error::invalid(
+                name,
+                format!("unknown {what}; known: {}", options.join(", ")),
+            )
         })
     };
     Ok(match field.ty {
         FieldType::Text { max_chars } | FieldType::Str { max_chars } => {
             let s = as_str(name, v)?;
-            let s = if matches!(field.ty, FieldType::Str { .. }) { s.trim() } else { s };
+            let s = if matches!(field.ty, FieldType::Str { .. }) {
+                s.trim()
+            } else {
+                s
+            };
             check_len(name, s, max_chars)?;
             if field.required && s.trim().is_empty() {
                 return Err(Error::invalid(name, "is required and cannot be empty"));
             }
-            if name == "phone" && !s.chars().all(|c| c.is_ascii_digit() || " +.-()".contains(c)) {
-                return Err(Error::invalid(name, "may only contain digits, spaces and + . - ( )"));
+            if name == "phone"
+                && !s
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " +.-()".contains(c))
+            {
+                return Err(Error::invalid(
+                    name,
+                    "may only contain digits, spaces and + . - ( )",
+                ));
             }
-            if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
+            if s.is_empty() {
+                Value::Null
+            } else {
+                Value::String(s.to_string())
+            }
         }
         FieldType::Sector => {
             let s = as_str(name, v)?;
-            code(cfg.sector(s).map(|x| x.code.clone()), "sector", cfg.sectors.iter().map(|x| x.code.as_str()).collect())?
+            code(
+                cfg.sector(s).map(|x| x.code.clone()),
+                "sector",
+                cfg.sectors.iter().map(|x| x.code.as_str()).collect(),
+            )?
         }
         FieldType::Quartier => {
             let s = as_str(name, v)?;
-            let sec = sector.and_then(|sc| cfg.sector(sc)).ok_or_else(|| Error::invalid(name, "needs the record's sector to be set first"))?;
-            code(cfg.quartier(sec, s).map(|x| x.code.clone()), "quartier for this sector", sec.quartiers.iter().map(|x| x.code.as_str()).collect())?
+            let sec = sector
+                .and_then(|sc| cfg.sector(sc))
+                .ok_or_else(|| Error::invalid(name, "needs the record's sector to be set first"))?;
+            code(
+                cfg.quartier(sec, s).map(|x| x.code.clone()),
+                "quartier for this sector",
+                sec.quartiers.iter().map(|x| x.code.as_str()).collect(),
+            )?
         }
         FieldType::Category => {
             let s = as_str(name, v)?;
-            code(cfg.category(s).map(|x| x.code.clone()), "category", cfg.categories.iter().map(|x| x.code.as_str()).collect())?
+            code(
+                cfg.category(s).map(|x| x.code.clone()),
+                "category",
+                cfg.categories.iter().map(|x| x.code.as_str()).collect(),
+            )?
         }
         FieldType::Body => {
             let s = as_str(name, v)?;
-            code(cfg.body(s).map(|x| x.code.clone()), "responsible body", cfg.bodies.iter().map(|x| x.code.as_str()).collect())?
+            code(
+                cfg.body(s).map(|x| x.code.clone()),
+                "responsible body",
+                cfg.bodies.iter().map(|x| x.code.as_str()).collect(),
+            )?
         }
         FieldType::ActivityType => {
-            let s = as_str(name, v)?.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-            code(ACTIVITY_TYPES.iter().find(|t| **t == s).map(|t| t.to_string()), "activity type", ACTIVITY_TYPES.to_vec())?
+            let s = as_str(name, v)?
+                .trim()
+                .to_ascii_lowercase()
+                .replace(['-', ' '], "_");
+            code(
+                ACTIVITY_TYPES
+                    .iter()
+                    .find(|t| **t == s)
+                    .map(|t| t.to_string()),
+                "activity type",
+                ACTIVITY_TYPES.to_vec(),
+            )?
         }
         FieldType::Int { min, max } => {
             let n = match v {
@@ -300,7 +392,10 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
             }
             .ok_or_else(|| Error::invalid(name, "expected a whole number"))?;
             if n < min || n > max {
-                return Err(Error::invalid(name, format!("must be between {min} and {max}")));
+                return Err(Error::invalid(
+                    name,
+                    format!("must be between {min} and {max}"),
+                ));
             }
             Value::from(n)
         }
@@ -312,9 +407,16 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
             }
             .filter(|x: &f64| x.is_finite())
             .ok_or_else(|| Error::invalid(name, "expected a number of degrees"))?;
-            let lim = if field.ty == FieldType::Lat { 90.0 } else { 180.0 };
+            let lim = if field.ty == FieldType::Lat {
+                90.0
+            } else {
+                180.0
+            };
             if !(-lim..=lim).contains(&x) {
-                return Err(Error::invalid(name, format!("must be between -{lim} and {lim} degrees")));
+                return Err(Error::invalid(
+                    name,
+                    format!("must be between -{lim} and {lim} degrees"),
+                ));
             }
             Value::from(x)
         }
@@ -332,13 +434,26 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
             let mut out = Vec::new();
             for a in string_list(name, v)? {
                 let c = cfg.axis(&a).ok_or_else(|| {
-                    Error::invalid(name, format!("unknown mission axis; known: {}", cfg.axes.iter().map(|x| x.code.as_str()).collect::<Vec<_>>().join(", ")))
+                    Error::invalid(
+                        name,
+                        format!(
+                            "unknown mission axis; known: {}",
+                            cfg.axes
+                                .iter()
+                                .map(|x| x.code.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
                 })?;
                 out.push(c.code.clone());
             }
             sorted_set(out)
         }
-        FieldType::Set { max_items, max_chars } => {
+        FieldType::Set {
+            max_items,
+            max_chars,
+        } => {
             let items = string_list(name, v)?;
             if items.len() > max_items {
                 return Err(Error::invalid(name, format!("at most {max_items} items")));
@@ -351,7 +466,11 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
         FieldType::ContactRefs => {
             let mut ids = Vec::new();
             for s in string_list(name, v)? {
-                ids.push(s.parse::<RecordId>().map_err(|_| Error::invalid(name, "expected contact ids"))?.to_string());
+                ids.push(
+                    s.parse::<RecordId>()
+                        .map_err(|_| Error::invalid(name, "expected contact ids"))?
+                        .to_string(),
+                );
             }
             sorted_set(ids)
         }
@@ -375,7 +494,10 @@ pub fn validate_field(cfg: &TeamConfig, field: &Field, v: &Value, sector: Option
             Value::Object(out)
         }
         FieldType::StatusEvents | FieldType::Interactions => {
-            return Err(Error::invalid(name, "is changed through its own operation, not set directly"));
+            return Err(Error::invalid(
+                name,
+                "is changed through its own operation, not set directly",
+            ));
         }
     })
 }
@@ -389,7 +511,12 @@ fn sorted_set(mut items: Vec<String>) -> Value {
 /// Reads a time: milliseconds, or an RFC 3339 timestamp, or a civil date
 /// (`2026-11-29`, taken as midnight UTC).
 pub fn parse_time(field: &str, v: &Value) -> Result<i64> {
-    let bad = || Error::invalid(field, "expected a date like 2026-11-29 or 2026-11-29T14:30:00Z");
+    let bad = || {
+        Error::invalid(
+            field,
+            "expected a date like 2026-11-29 or 2026-11-29T14:30:00Z",
+        )
+    };
     match v {
         Value::Number(n) => n.as_i64().ok_or_else(bad),
         Value::String(s) => {
@@ -401,7 +528,10 @@ pub fn parse_time(field: &str, v: &Value) -> Result<i64> {
                 return Ok(ts.as_millisecond());
             }
             let d: jiff::civil::Date = s.parse().map_err(|_| bad())?;
-            let ts = d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|_| bad())?.timestamp();
+            let ts = d
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map_err(|_| bad())?
+                .timestamp();
             Ok(ts.as_millisecond())
         }
         _ => Err(bad()),
@@ -410,11 +540,19 @@ pub fn parse_time(field: &str, v: &Value) -> Result<i64> {
 
 /// Validates a whole new record: unknown fields are refused, required ones
 /// checked, every value normalised. Returns the normalised field map.
-pub fn validate_new(cfg: &TeamConfig, kind: Kind, input: &Map<String, Value>) -> Result<Map<String, Value>> {
+pub fn validate_new(
+    cfg: &TeamConfig,
+    kind: Kind,
+    input: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
     for key in input.keys() {
         kind.field(key)?;
     }
-    let sector = input.get("sector").and_then(Value::as_str).and_then(|s| cfg.sector(s)).map(|s| s.code.clone());
+    let sector = input
+        .get("sector")
+        .and_then(Value::as_str)
+        .and_then(|s| cfg.sector(s))
+        .map(|s| s.code.clone());
     let mut out = Map::new();
     for field in kind.fields() {
         if !field.editable() {
@@ -447,7 +585,10 @@ mod tests {
         assert_eq!(out["axes"], json!(["cadre-de-vie", "jeunesse"]));
         let bad = json!({"sector": "nowhere", "text": "x"});
         let err = validate_new(&cfg(), Kind::Note, bad.as_object().unwrap()).unwrap_err();
-        assert!(err.to_string().starts_with("sector: unknown sector"), "{err}");
+        assert!(
+            err.to_string().starts_with("sector: unknown sector"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -468,7 +609,10 @@ mod tests {
             json!({"sector": "conte-joliot", "text": "x", "colour": "red"}),
             json!({"sector": "conte-joliot", "text": "x".repeat(20_001)}),
         ] {
-            assert!(validate_new(&c, Kind::Note, bad.as_object().unwrap()).is_err(), "{bad}");
+            assert!(
+                validate_new(&c, Kind::Note, bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -18,18 +18,45 @@ use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
 enum Op {
-    CreateReport { store: usize },
-    CreateContact { store: usize },
+    CreateReport {
+        store: usize,
+    },
+    CreateContact {
+        store: usize,
+    },
     /// Appends a unique word to a report's text.
-    AppendText { store: usize, pick: usize },
+    AppendText {
+        store: usize,
+        pick: usize,
+    },
     /// Writes a scalar field (concurrent writes conflict).
-    SetPlace { store: usize, pick: usize, value: u8 },
+    SetPlace {
+        store: usize,
+        pick: usize,
+        value: u8,
+    },
     /// Adds a unique tag to a note created for the purpose.
-    TagNote { store: usize },
-    ChangeStatus { store: usize, pick: usize, status: usize },
-    EraseContact { store: usize, pick: usize },
-    EditContact { store: usize, pick: usize },
-    Exchange { from: usize, to: usize, net: Net },
+    TagNote {
+        store: usize,
+    },
+    ChangeStatus {
+        store: usize,
+        pick: usize,
+        status: usize,
+    },
+    EraseContact {
+        store: usize,
+        pick: usize,
+    },
+    EditContact {
+        store: usize,
+        pick: usize,
+    },
+    Exchange {
+        from: usize,
+        to: usize,
+        net: Net,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +115,9 @@ fn report_text(s: &Store, id: RecordId) -> Option<String> {
 
 fn exchange(a: &Store, b: &Store, net: Net) {
     let peer = b.peer_id();
-    let Ok(batch) = a.outgoing(&peer, 600) else { return };
+    let Ok(batch) = a.outgoing(&peer, 600) else {
+        return;
+    };
     match net {
         Net::Deliver => {
             if b.apply(&a.peer_id(), &batch).is_ok() {
@@ -108,7 +137,9 @@ fn exchange(a: &Store, b: &Store, net: Net) {
             let _ = b.apply(&a.peer_id(), &batch);
         }
         Net::Reorder => {
-            let Ok(next) = a.changes_since(batch.upto, 600, Some(&peer)) else { return };
+            let Ok(next) = a.changes_since(batch.upto, 600, Some(&peer)) else {
+                return;
+            };
             let later_ok = b.apply(&a.peer_id(), &next).is_ok();
             if b.apply(&a.peer_id(), &batch).is_ok() {
                 a.acknowledge(&peer, batch.upto).unwrap();
@@ -135,7 +166,8 @@ fn heal(stores: &[Store]) {
                         break;
                     }
                     moved |= !batch.entries.is_empty();
-                    b.apply(&a.peer_id(), &batch).expect("a healed network delivers every batch");
+                    b.apply(&a.peer_id(), &batch)
+                        .expect("a healed network delivers every batch");
                     a.acknowledge(&b.peer_id(), batch.upto).unwrap();
                     if !batch.more {
                         break;
@@ -151,11 +183,18 @@ fn heal(stores: &[Store]) {
 }
 
 fn picture(s: &Store) -> Value {
-    let all = s.list(&Query { limit: Some(1000), ..Default::default() }).unwrap();
+    let all = s
+        .list(&Query {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap();
     let mut details = Vec::new();
     for r in &all.items {
         let d = s.details(r.header().id).unwrap();
-        details.push(json!({"record": d.record, "conflicts": d.conflicts, "history": d.history.len()}));
+        details.push(
+            json!({"record": d.record, "conflicts": d.conflicts, "history": d.history.len()}),
+        );
     }
     json!({
         "list": all.items,
@@ -168,7 +207,11 @@ fn picture(s: &Store) -> Value {
 }
 
 fn run(n: usize, ops: Vec<Op>) {
-    let base = if std::path::Path::new("/dev/shm").is_dir() { Some("/dev/shm") } else { None };
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        Some("/dev/shm")
+    } else {
+        None
+    };
     let dir = match base {
         Some(b) => tempfile::tempdir_in(b).unwrap(),
         None => tempfile::tempdir().unwrap(),
@@ -181,7 +224,13 @@ fn run(n: usize, ops: Vec<Op>) {
         })
         .collect();
     let mut l = Ledger::default();
-    let pick = |v: &Vec<RecordId>, p: usize| if v.is_empty() { None } else { Some(v[p % v.len()]) };
+    let pick = |v: &Vec<RecordId>, p: usize| {
+        if v.is_empty() {
+            None
+        } else {
+            Some(v[p % v.len()])
+        }
+    };
     for op in ops {
         l.counter += 1;
         let c = l.counter;
@@ -194,20 +243,38 @@ fn run(n: usize, ops: Vec<Op>) {
                 l.reports.push(id);
             }
             Op::CreateContact { store } => {
-                let id = stores[store].create(Kind::Contact, &fields(json!({"name": format!("Resident {c}")}))).unwrap();
+                let id = stores[store]
+                    .create(
+                        Kind::Contact,
+                        &fields(json!({"name": format!("Resident {c}")})),
+                    )
+                    .unwrap();
                 l.contacts.push(id);
             }
             Op::AppendText { store, pick: p } => {
-                let Some(id) = pick(&l.reports, p) else { continue };
+                let Some(id) = pick(&l.reports, p) else {
+                    continue;
+                };
                 let s = &stores[store];
-                let Some(text) = report_text(s, id) else { continue };
-                s.set_field(id, "text", &json!(format!("{text} w{c}"))).unwrap();
+                let Some(text) = report_text(s, id) else {
+                    continue;
+                };
+                s.set_field(id, "text", &json!(format!("{text} w{c}")))
+                    .unwrap();
                 l.words.push((id, format!("w{c}")));
             }
-            Op::SetPlace { store, pick: p, value } => {
-                let Some(id) = pick(&l.reports, p) else { continue };
+            Op::SetPlace {
+                store,
+                pick: p,
+                value,
+            } => {
+                let Some(id) = pick(&l.reports, p) else {
+                    continue;
+                };
                 if report_text(&stores[store], id).is_some() {
-                    stores[store].set_field(id, "place", &json!(format!("place {value}"))).unwrap();
+                    stores[store]
+                        .set_field(id, "place", &json!(format!("place {value}")))
+                        .unwrap();
                 }
             }
             Op::TagNote { store } => {
@@ -215,18 +282,34 @@ fn run(n: usize, ops: Vec<Op>) {
                 let id = s.create(Kind::Note, &fields(json!({"sector": "ozanam-albignac", "text": "n", "tags": [format!("t{c}")]}))).unwrap();
                 l.tags.push((id, format!("t{c}")));
             }
-            Op::ChangeStatus { store, pick: p, status } => {
-                let Some(id) = pick(&l.reports, p) else { continue };
+            Op::ChangeStatus {
+                store,
+                pick: p,
+                status,
+            } => {
+                let Some(id) = pick(&l.reports, p) else {
+                    continue;
+                };
                 let st = ReportStatus::ALL[status];
-                let change = StatusChange { status: Some(st), to: Some("bailleur".into()), duplicate_of: Some(RecordId::new()), ..Default::default() };
+                let change = StatusChange {
+                    status: Some(st),
+                    to: Some("bailleur".into()),
+                    duplicate_of: Some(RecordId::new()),
+                    ..Default::default()
+                };
                 match stores[store].change_status(id, &change) {
                     Ok(()) => l.events += 1,
-                    Err(carnet_core::Error::InvalidTransition { .. } | carnet_core::Error::NotFound(_)) => {}
+                    Err(
+                        carnet_core::Error::InvalidTransition { .. }
+                        | carnet_core::Error::NotFound(_),
+                    ) => {}
                     Err(e) => panic!("{e}"),
                 }
             }
             Op::EraseContact { store, pick: p } => {
-                let Some(id) = pick(&l.contacts, p) else { continue };
+                let Some(id) = pick(&l.contacts, p) else {
+                    continue;
+                };
                 match stores[store].erase(id) {
                     Ok(()) => {
                         l.erased.insert(id);
@@ -236,9 +319,12 @@ fn run(n: usize, ops: Vec<Op>) {
                 }
             }
             Op::EditContact { store, pick: p } => {
-                let Some(id) = pick(&l.contacts, p) else { continue };
+                let Some(id) = pick(&l.contacts, p) else {
+                    continue;
+                };
                 match stores[store].set_field(id, "phone", &json!(format!("06 {c:08}"))) {
-                    Ok(()) | Err(carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_)) => {}
+                    Ok(())
+                    | Err(carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_)) => {}
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -257,21 +343,34 @@ fn run(n: usize, ops: Vec<Op>) {
     let s = &stores[0];
     for (id, word) in &l.words {
         let text = report_text(s, *id).expect("report lost");
-        assert!(text.split_whitespace().any(|w| w == word), "acknowledged word {word} lost from {text:?}");
+        assert!(
+            text.split_whitespace().any(|w| w == word),
+            "acknowledged word {word} lost from {text:?}"
+        );
     }
     for (id, tag) in &l.tags {
-        let Ok(Record::Note(n)) = s.get(*id) else { panic!("note lost") };
+        let Ok(Record::Note(n)) = s.get(*id) else {
+            panic!("note lost")
+        };
         assert!(n.tags.contains(tag), "acknowledged tag lost");
     }
-    let events: usize = l.reports.iter().map(|id| match s.get(*id) {
-        Ok(Record::Report(r)) => r.events.len(),
-        _ => 0,
-    }).sum();
+    let events: usize = l
+        .reports
+        .iter()
+        .map(|id| match s.get(*id) {
+            Ok(Record::Report(r)) => r.events.len(),
+            _ => 0,
+        })
+        .sum();
     assert_eq!(events, l.events, "status events lost or doubled");
     for id in &l.contacts {
         let erased = l.erased.contains(id);
         for st in &stores {
-            assert_eq!(matches!(st.get(*id), Err(carnet_core::Error::Erased(_))), erased, "erasure not propagated");
+            assert_eq!(
+                matches!(st.get(*id), Err(carnet_core::Error::Erased(_))),
+                erased,
+                "erasure not propagated"
+            );
         }
     }
 }

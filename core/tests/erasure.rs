@@ -29,13 +29,27 @@ fn erased_contact_leaves_no_byte_on_disk() {
     let contact = store
         .create(Kind::Contact, json!({"name": NAME, "phone": PHONE, "address": "12 rue des Lilas", "topics": ["energie"]}).as_object().unwrap())
         .unwrap();
-    store.add_interaction(contact, "Orientée vers France Services", Some("France Services")).unwrap();
+    store
+        .add_interaction(
+            contact,
+            "Orientée vers France Services",
+            Some("France Services"),
+        )
+        .unwrap();
     store.set_field(contact, "phone", &json!(PHONE)).unwrap();
     let note = store
-        .create(Kind::Note, json!({"sector": "conte-joliot", "text": "Visite", "contacts": [contact.to_string()]}).as_object().unwrap())
+        .create(
+            Kind::Note,
+            json!({"sector": "conte-joliot", "text": "Visite", "contacts": [contact.to_string()]})
+                .as_object()
+                .unwrap(),
+        )
         .unwrap();
     // Before: the name is on disk (in the WAL before a checkpoint, in the file after).
-    assert!(!files_contain(dir.path(), NAME).is_empty(), "the check cannot see the name at all");
+    assert!(
+        !files_contain(dir.path(), NAME).is_empty(),
+        "the check cannot see the name at all"
+    );
     store.checkpoint().unwrap();
     assert_eq!(files_contain(dir.path(), NAME), ["store.db"]);
     assert_eq!(files_contain(dir.path(), PHONE), ["store.db"]);
@@ -43,13 +57,22 @@ fn erased_contact_leaves_no_byte_on_disk() {
     store.erase(contact).unwrap();
     store.checkpoint().unwrap();
     for needle in [NAME, PHONE, "Quetzalcoatl", "rue des Lilas"] {
-        assert_eq!(files_contain(dir.path(), needle), Vec::<String>::new(), "{needle} still on disk");
+        assert_eq!(
+            files_contain(dir.path(), needle),
+            Vec::<String>::new(),
+            "{needle} still on disk"
+        );
     }
     // The note still reads, and says the contact was erased.
-    let carnet_core::Record::Note(n) = store.get(note).unwrap() else { panic!() };
+    let carnet_core::Record::Note(n) = store.get(note).unwrap() else {
+        panic!()
+    };
     assert_eq!(n.contacts[0].state, "erased");
     drop(store);
     for needle in [NAME, PHONE] {
-        assert!(files_contain(dir.path(), needle).is_empty(), "{needle} on disk after close");
+        assert!(
+            files_contain(dir.path(), needle).is_empty(),
+            "{needle} on disk after close"
+        );
     }
 }

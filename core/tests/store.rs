@@ -21,15 +21,28 @@ fn encrypted_store_refuses_the_wrong_key_and_accepts_a_new_one() {
     let path = dir.path().join("s.db");
     {
         let s = Store::open(&path, &[1u8; 32]).unwrap();
-        s.create(Kind::Note, &fields(json!({"sector": "conte-joliot", "text": "Calme ce soir"}))).unwrap();
+        s.create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "Calme ce soir"})),
+        )
+        .unwrap();
         s.rekey(&[2u8; 32]).unwrap();
     }
-    assert!(matches!(Store::open(&path, &[1u8; 32]), Err(Error::WrongKey)));
-    assert!(matches!(Store::open_unencrypted(&path), Err(Error::WrongKey)));
+    assert!(matches!(
+        Store::open(&path, &[1u8; 32]),
+        Err(Error::WrongKey)
+    ));
+    assert!(matches!(
+        Store::open_unencrypted(&path),
+        Err(Error::WrongKey)
+    ));
     let s = Store::open(&path, &[2u8; 32]).unwrap();
     assert_eq!(s.list(&Query::default()).unwrap().items.len(), 1);
     let raw = std::fs::read(&path).unwrap();
-    assert!(!raw.windows(4).any(|w| w == b"Calm"), "plaintext found in an encrypted file");
+    assert!(
+        !raw.windows(4).any(|w| w == b"Calm"),
+        "plaintext found in an encrypted file"
+    );
 }
 
 #[test]
@@ -58,11 +71,28 @@ fn every_kind_is_created_read_and_listed() {
     }
     assert!(matches!(s.get(a).unwrap(), Record::Activity(_)));
     assert!(matches!(s.get(c).unwrap(), Record::Contact(_)));
-    let notes = s.list(&Query { kind: Some(Kind::Note), axis: Some("jeunesse".into()), ..Default::default() }).unwrap();
+    let notes = s
+        .list(&Query {
+            kind: Some(Kind::Note),
+            axis: Some("jeunesse".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(notes.items.len(), 1);
-    let found = s.list(&Query { text: Some("city".into()), ..Default::default() }).unwrap();
+    let found = s
+        .list(&Query {
+            text: Some("city".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(found.items.len(), 1);
-    let found = s.list(&Query { kind: Some(Kind::Contact), text: Some("mme".into()), ..Default::default() }).unwrap();
+    let found = s
+        .list(&Query {
+            kind: Some(Kind::Contact),
+            text: Some("mme".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(found.items.len(), 1);
     let by_kind = s.count(&Query::default(), GroupBy::Kind).unwrap();
     assert_eq!(by_kind.len(), 4);
@@ -74,8 +104,16 @@ fn invalid_input_writes_nothing() {
     let s = store(&dir, "a");
     let before = s.log_head().unwrap();
     let err = s.create(Kind::Report, &fields(json!({"sector": "conte-joliot", "category": "unicorns", "place": "x", "text": "y"}))).unwrap_err();
-    assert!(err.to_string().starts_with("category: unknown category"), "{err}");
-    let id = s.create(Kind::Note, &fields(json!({"sector": "conte-joliot", "text": "ok"}))).unwrap();
+    assert!(
+        err.to_string().starts_with("category: unknown category"),
+        "{err}"
+    );
+    let id = s
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "ok"})),
+        )
+        .unwrap();
     assert!(s.set_field(id, "lat", &json!("95")).is_err());
     assert!(s.set_field(id, "nonsense", &json!("1")).is_err());
     assert_eq!(s.log_head().unwrap(), before + 1);
@@ -86,15 +124,33 @@ fn report_lifecycle_and_invalid_transition() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, "a");
     let r = s.create(Kind::Report, &fields(json!({"sector": "conte-joliot", "category": "lighting", "place": "Rue A", "text": "Lampadaire éteint"}))).unwrap();
-    let st = |status: &str| StatusChange { status: Some(status.parse().unwrap()), ..Default::default() };
+    let st = |status: &str| StatusChange {
+        status: Some(status.parse().unwrap()),
+        ..Default::default()
+    };
     let err = s.change_status(r, &st("closed")).unwrap_err();
     assert!(matches!(err, Error::InvalidTransition { .. }), "{err}");
-    assert!(s.change_status(r, &st("forwarded")).unwrap_err().to_string().starts_with("to:"));
-    s.change_status(r, &StatusChange { to: Some("ville-eclairage".into()), reference: Some("TK-42".into()), ..st("forwarded") }).unwrap();
+    assert!(
+        s.change_status(r, &st("forwarded"))
+            .unwrap_err()
+            .to_string()
+            .starts_with("to:")
+    );
+    s.change_status(
+        r,
+        &StatusChange {
+            to: Some("ville-eclairage".into()),
+            reference: Some("TK-42".into()),
+            ..st("forwarded")
+        },
+    )
+    .unwrap();
     for next in ["in_progress", "resolved", "closed", "reported"] {
         s.change_status(r, &st(next)).unwrap();
     }
-    let Record::Report(rep) = s.get(r).unwrap() else { panic!() };
+    let Record::Report(rep) = s.get(r).unwrap() else {
+        panic!()
+    };
     assert_eq!(rep.status, ReportStatus::Reported);
     assert_eq!(rep.body.as_deref(), Some("ville-eclairage"));
     assert_eq!(rep.events.len(), 5);
@@ -108,10 +164,13 @@ fn concurrent_scalar_writes_surface_as_a_conflict_until_resolved() {
     let b = store(&dir, "b");
     let id = a.create(Kind::Report, &fields(json!({"sector": "conte-joliot", "category": "graffiti", "place": "Hall 1", "text": "Tags"}))).unwrap();
     sync_pair(&a, &b);
-    a.set_field(id, "place", &json!("Hall 1, rez-de-chaussée")).unwrap();
-    b.set_field(id, "place", &json!("Hall 1 côté parking")).unwrap();
+    a.set_field(id, "place", &json!("Hall 1, rez-de-chaussée"))
+        .unwrap();
+    b.set_field(id, "place", &json!("Hall 1 côté parking"))
+        .unwrap();
     a.set_field(id, "text", &json!("Tags racistes")).unwrap();
-    b.set_field(id, "text", &json!("Tags à effacer vite")).unwrap();
+    b.set_field(id, "text", &json!("Tags à effacer vite"))
+        .unwrap();
     sync_pair(&a, &b);
     sync_pair(&a, &b);
     let da = a.details(id).unwrap();
@@ -120,8 +179,14 @@ fn concurrent_scalar_writes_surface_as_a_conflict_until_resolved() {
     assert_eq!(da.conflicts.len(), 1);
     assert_eq!(da.conflicts[0].field, "place");
     assert_eq!(da.conflicts[0].values.len(), 2);
-    let Record::Report(r) = &da.record else { panic!() };
-    assert!(r.text.contains("racistes") && r.text.contains("effacer"), "{}", r.text);
+    let Record::Report(r) = &da.record else {
+        panic!()
+    };
+    assert!(
+        r.text.contains("racistes") && r.text.contains("effacer"),
+        "{}",
+        r.text
+    );
     a.set_field(id, "place", &json!("Hall 1")).unwrap();
     assert!(a.details(id).unwrap().conflicts.is_empty());
     assert!(da.history.len() >= 3);
@@ -133,21 +198,64 @@ fn garbage_and_foreign_changes_are_rejected_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let a = store(&dir, "a");
     let b = store(&dir, "b");
-    let id = a.create(Kind::Note, &fields(json!({"sector": "conte-joliot", "text": "x"}))).unwrap();
+    let id = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "x"})),
+        )
+        .unwrap();
     a.set_field(id, "text", &json!("xy")).unwrap();
     let batch = a.outgoing("b", 1 << 20).unwrap();
-    let Payload::Change(first) = batch.entries[0].payload.clone() else { panic!() };
+    let Payload::Change(first) = batch.entries[0].payload.clone() else {
+        panic!()
+    };
     let head = b.log_head().unwrap();
-    let bad = |entries: Vec<Entry>| b.apply("a", &Batch { entries, upto: 1, more: false });
+    let bad = |entries: Vec<Entry>| {
+        b.apply(
+            "a",
+            &Batch {
+                entries,
+                upto: 1,
+                more: false,
+            },
+        )
+    };
     // Garbage, truncated, and a second change without its dependency.
-    assert!(bad(vec![Entry { record_id: id, payload: Payload::Change(vec![1, 2, 3]) }]).is_err());
-    assert!(bad(vec![Entry { record_id: id, payload: Payload::Change(first[..first.len() - 3].to_vec()) }]).is_err());
+    assert!(
+        bad(vec![Entry {
+            record_id: id,
+            payload: Payload::Change(vec![1, 2, 3])
+        }])
+        .is_err()
+    );
+    assert!(
+        bad(vec![Entry {
+            record_id: id,
+            payload: Payload::Change(first[..first.len() - 3].to_vec())
+        }])
+        .is_err()
+    );
     assert!(bad(vec![batch.entries[1].clone()]).is_err());
     // A valid change presented as another record's.
     let other = carnet_core::RecordId::new();
-    assert!(bad(vec![Entry { record_id: other, payload: Payload::Change(first.clone()) }]).is_err());
+    assert!(
+        bad(vec![Entry {
+            record_id: other,
+            payload: Payload::Change(first.clone())
+        }])
+        .is_err()
+    );
     // A good change followed by garbage: all or nothing.
-    assert!(bad(vec![batch.entries[0].clone(), Entry { record_id: id, payload: Payload::Change(vec![0; 40]) }]).is_err());
+    assert!(
+        bad(vec![
+            batch.entries[0].clone(),
+            Entry {
+                record_id: id,
+                payload: Payload::Change(vec![0; 40])
+            }
+        ])
+        .is_err()
+    );
     assert_eq!(b.log_head().unwrap(), head);
     assert!(b.list(&Query::default()).unwrap().items.is_empty());
     b.apply("a", &batch).unwrap();
@@ -160,8 +268,15 @@ fn erasure_replicates_and_refuses_stale_changes() {
     let dir = tempfile::tempdir().unwrap();
     let a = store(&dir, "a");
     let b = store(&dir, "b");
-    let c = a.create(Kind::Contact, &fields(json!({"name": "Résident X"}))).unwrap();
-    let n = a.create(Kind::Note, &fields(json!({"sector": "conte-joliot", "text": "vu", "contacts": [c.to_string()]}))).unwrap();
+    let c = a
+        .create(Kind::Contact, &fields(json!({"name": "Résident X"})))
+        .unwrap();
+    let n = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "vu", "contacts": [c.to_string()]})),
+        )
+        .unwrap();
     sync_pair(&a, &b);
     b.set_field(c, "phone", &json!("0600000000")).unwrap();
     a.erase(c).unwrap();
@@ -169,10 +284,15 @@ fn erasure_replicates_and_refuses_stale_changes() {
     sync_pair(&a, &b);
     for s in [&a, &b] {
         assert!(matches!(s.get(c), Err(Error::Erased(_))));
-        let Record::Note(note) = s.get(n).unwrap() else { panic!() };
+        let Record::Note(note) = s.get(n).unwrap() else {
+            panic!()
+        };
         assert_eq!(note.contacts[0].state, "erased");
     }
-    assert!(matches!(b.set_field(c, "name", &json!("Y")), Err(Error::Erased(_))));
+    assert!(matches!(
+        b.set_field(c, "name", &json!("Y")),
+        Err(Error::Erased(_))
+    ));
 }
 
 fn sync_pair(a: &Store, b: &Store) {

@@ -76,15 +76,21 @@ impl Store {
             apply_key(&conn, "key", k)?;
         }
         // The first read tells whether the key opens the file.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| match Error::from(e) {
-                Error::WrongKey => Error::WrongKey,
-                other => other,
-            })?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| match Error::from(e) {
+            Error::WrongKey => Error::WrongKey,
+            other => other,
+        })?;
         configure(&conn)?;
         migrations::migrate(&mut conn)?;
         let actor = match get_meta(&conn, "actor")? {
-            Some(hex) => ActorId::from(hex::decode(hex).map_err(|_| Error::Storage("bad actor id".into()))?.as_slice()),
+            Some(hex) => ActorId::from(
+                hex::decode(hex)
+                    .map_err(|_| Error::Storage("bad actor id".into()))?
+                    .as_slice(),
+            ),
             None => {
                 let a = ActorId::from(rand::random::<[u8; 16]>().as_slice());
                 set_meta(&conn, "actor", &a.to_hex_string())?;
@@ -93,11 +99,19 @@ impl Store {
         };
         let author = get_meta(&conn, "author")?.unwrap_or_else(|| "unknown".into());
         let config = match get_meta(&conn, "config")? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Storage(format!("bad team configuration: {e}")))?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Storage(format!("bad team configuration: {e}")))?,
             None => TeamConfig::default(),
         };
         Ok(Store {
-            inner: Mutex::new(Inner { conn, actor, author, config, path: Some(path.to_path_buf()), encrypted: key.is_some() }),
+            inner: Mutex::new(Inner {
+                conn,
+                actor,
+                author,
+                config,
+                path: Some(path.to_path_buf()),
+                encrypted: key.is_some(),
+            }),
         })
     }
 
@@ -105,7 +119,10 @@ impl Store {
     pub fn rekey(&self, new_key: &Key) -> Result<()> {
         let inner = self.lock();
         if !inner.encrypted {
-            return Err(Error::invalid("key", "this store is not encrypted and cannot be re-keyed"));
+            return Err(Error::invalid(
+                "key",
+                "this store is not encrypted and cannot be re-keyed",
+            ));
         }
         apply_key(&inner.conn, "rekey", new_key)
     }
@@ -113,15 +130,33 @@ impl Store {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic inside a call must not make every later call fail: the
         // transaction it held was rolled back when it unwound.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` in one IMMEDIATE transaction, committed when it returns Ok.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &Ctx<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut guard = self.lock();
-        let Inner { conn, actor, author, config, .. } = &mut *guard;
+        let Inner {
+            conn,
+            actor,
+            author,
+            config,
+            ..
+        } = &mut *guard;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx, &Ctx { actor, author, config })?;
+        let out = f(
+            &tx,
+            &Ctx {
+                actor,
+                author,
+                config,
+            },
+        )?;
         tx.commit()?;
         Ok(out)
     }
@@ -129,8 +164,21 @@ impl Store {
     /// Runs `f` on a read snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, &Ctx<'_>) -> Result<T>) -> Result<T> {
         let guard = self.lock();
-        let Inner { conn, actor, author, config, .. } = &*guard;
-        f(conn, &Ctx { actor, author, config })
+        let Inner {
+            conn,
+            actor,
+            author,
+            config,
+            ..
+        } = &*guard;
+        f(
+            conn,
+            &Ctx {
+                actor,
+                author,
+                config,
+            },
+        )
     }
 
     /// This device's replication id (its automerge actor, hex).
@@ -180,7 +228,10 @@ impl Store {
         match value {
             Some(v) => set_meta(&inner.conn, &format!("setting.{key}"), v),
             None => {
-                inner.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])?;
+                inner.conn.execute(
+                    "DELETE FROM meta WHERE key = ?1",
+                    [format!("setting.{key}")],
+                )?;
                 Ok(())
             }
         }
@@ -190,7 +241,9 @@ impl Store {
     /// WAL, so that deleted bytes are gone from both files.
     pub fn checkpoint(&self) -> Result<()> {
         let inner = self.lock();
-        inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        inner
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -204,13 +257,17 @@ impl Store {
     /// that the app can enroll again.
     pub fn wipe(&self) -> Result<()> {
         let mut inner = self.lock();
-        let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM search;
              DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
         tx.commit()?;
-        inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        inner
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         inner.conn.execute_batch("VACUUM")?;
         Ok(())
     }
@@ -235,7 +292,9 @@ fn configure(conn: &Connection) -> Result<()> {
 }
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
 }
 
 pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {

@@ -116,12 +116,16 @@ struct Sql {
 impl Sql {
     fn push(&mut self, clause: &str, v: impl Into<SqlValue>) {
         self.args.push(v.into());
-        self.clauses.push(clause.replace('?', &format!("?{}", self.args.len())));
+        self.clauses
+            .push(clause.replace('?', &format!("?{}", self.args.len())));
     }
 }
 
 fn filters(q: &Query) -> Result<Sql> {
-    let mut s = Sql { clauses: vec![], args: vec![] };
+    let mut s = Sql {
+        clauses: vec![],
+        args: vec![],
+    };
     if let Some(k) = q.kind {
         s.push("kind = ?", k.code().to_string());
     }
@@ -138,10 +142,14 @@ fn filters(q: &Query) -> Result<Sql> {
         }
     }
     if q.open_only {
-        s.clauses.push("status IN ('reported', 'forwarded', 'in_progress')".into());
+        s.clauses
+            .push("status IN ('reported', 'forwarded', 'in_progress')".into());
     }
     if let Some(a) = &q.axis {
-        s.push("id IN (SELECT id FROM record_axes WHERE axis = ?)", a.clone());
+        s.push(
+            "id IN (SELECT id FROM record_axes WHERE axis = ?)",
+            a.clone(),
+        );
     }
     if let Some(t) = q.since {
         s.push("occurred_at >= ?", t);
@@ -154,16 +162,31 @@ fn filters(q: &Query) -> Result<Sql> {
             return Err(Error::invalid("search", "at most 200 characters"));
         }
         if q.kind == Some(Kind::Contact) {
-            s.push("json_extract(view, '$.name') LIKE ? ESCAPE '\\'", format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+            s.push(
+                "json_extract(view, '$.name') LIKE ? ESCAPE '\\'",
+                format!(
+                    "%{}%",
+                    text.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                ),
+            );
         } else if let Some(m) = fts_query(text) {
-            s.push("rowid IN (SELECT rowid FROM search WHERE search MATCH ?)", m);
+            s.push(
+                "rowid IN (SELECT rowid FROM search WHERE search MATCH ?)",
+                m,
+            );
         }
     }
     Ok(s)
 }
 
 fn where_sql(s: &Sql) -> String {
-    if s.clauses.is_empty() { String::new() } else { format!("WHERE {}", s.clauses.join(" AND ")) }
+    if s.clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", s.clauses.join(" AND "))
+    }
 }
 
 impl Store {
@@ -185,7 +208,11 @@ impl Store {
                 .query_map(rusqlite::params_from_iter(s.args.iter()), |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let has_more = views.len() > limit as usize;
-            let items = views.iter().take(limit as usize).map(|v| record_from_view(conn, v)).collect::<Result<_>>()?;
+            let items = views
+                .iter()
+                .take(limit as usize)
+                .map(|v| record_from_view(conn, v))
+                .collect::<Result<_>>()?;
             Ok(Page { items, has_more })
         })
     }
@@ -206,13 +233,21 @@ impl Store {
                     GroupBy::Category => "category",
                     _ => "kind",
                 };
-                format!("SELECT coalesce({col}, ''), count(*) FROM records {} GROUP BY 1 ORDER BY 1", where_sql(&s))
+                format!(
+                    "SELECT coalesce({col}, ''), count(*) FROM records {} GROUP BY 1 ORDER BY 1",
+                    where_sql(&s)
+                )
             }
         };
         self.read(|conn, _| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| Ok(Count { key: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?
+                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| {
+                    Ok(Count {
+                        key: r.get(0)?,
+                        count: r.get::<_, i64>(1)? as u64,
+                    })
+                })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })
@@ -221,18 +256,35 @@ impl Store {
     /// Open dégradations, oldest first, with their age and whether they are
     /// overdue for their category.
     pub fn open_reports(&self, sector: Option<&str>) -> Result<Vec<OpenReport>> {
-        let q = Query { kind: Some(Kind::Report), sector: sector.map(str::to_string), open_only: true, oldest_first: true, limit: Some(1000), ..Default::default() };
+        let q = Query {
+            kind: Some(Kind::Report),
+            sector: sector.map(str::to_string),
+            open_only: true,
+            oldest_first: true,
+            limit: Some(1000),
+            ..Default::default()
+        };
         let cfg = self.config();
         let now = now_ms();
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
-            let page = self.list(&Query { offset, ..q.clone() })?;
+            let page = self.list(&Query {
+                offset,
+                ..q.clone()
+            })?;
             for report in page.items {
                 let Record::Report(r) = &report else { continue };
                 let age_days = (now - r.header.created_at).max(0) / 86_400_000;
-                let limit = cfg.category(&r.category).map(|c| c.overdue_after_days as i64).unwrap_or(30);
-                out.push(OpenReport { age_days, overdue: age_days > limit, report });
+                let limit = cfg
+                    .category(&r.category)
+                    .map(|c| c.overdue_after_days as i64)
+                    .unwrap_or(30);
+                out.push(OpenReport {
+                    age_days,
+                    overdue: age_days > limit,
+                    report,
+                });
             }
             if !page.has_more {
                 return Ok(out);
@@ -248,8 +300,14 @@ mod tests {
 
     #[test]
     fn fts_queries_are_always_well_formed() {
-        assert_eq!(fts_query("lampe cassée").as_deref(), Some("\"lampe\" \"cassée\"*"));
-        assert_eq!(fts_query("\" OR NEAR( *").as_deref(), Some("\"OR\" \"NEAR\"*"));
+        assert_eq!(
+            fts_query("lampe cassée").as_deref(),
+            Some("\"lampe\" \"cassée\"*")
+        );
+        assert_eq!(
+            fts_query("\" OR NEAR( *").as_deref(),
+            Some("\"OR\" \"NEAR\"*")
+        );
         assert_eq!(fts_query("*(\"-"), None);
     }
 }

@@ -37,22 +37,36 @@ pub struct RecordDetails {
     pub history: Vec<HistoryEntry>,
 }
 
-pub(super) fn log_change(conn: &Connection, id: RecordId, hash: &automerge::ChangeHash, origin: &str) -> Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO change_log (record_id, hash, origin) VALUES (?1, ?2, ?3)")?
+pub(super) fn log_change(
+    conn: &Connection,
+    id: RecordId,
+    hash: &automerge::ChangeHash,
+    origin: &str,
+) -> Result<()> {
+    conn.prepare_cached("INSERT INTO change_log (record_id, hash, origin) VALUES (?1, ?2, ?3)")?
         .execute(params![id.as_bytes(), hash.0.as_slice(), origin])?;
     Ok(())
 }
 
-pub(super) fn save_doc(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
+/// Saves a document and rewrites its derived rows; returns its JSON view.
+pub(super) fn save_doc(
+    conn: &Connection,
+    id: RecordId,
+    doc: &RecordDoc,
+    fresh: bool,
+) -> Result<Value> {
     conn.prepare_cached(
         "INSERT INTO documents (id, bytes) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes",
     )?
     .execute(params![id.as_bytes(), doc.save()])?;
-    index::reindex(conn, id, doc)
+    let view = doc.to_json()?;
+    index::reindex(conn, id, doc, &view, fresh)?;
+    Ok(view)
 }
 
 fn doc_kind(doc: &RecordDoc) -> Result<Kind> {
-    doc.kind().ok_or_else(|| Error::Storage("a stored document has no kind".into()))
+    doc.kind()
+        .ok_or_else(|| Error::Storage("a stored document has no kind".into()))
 }
 
 impl Store {
@@ -70,12 +84,17 @@ impl Store {
             if let Some(key) = default_time {
                 fields.entry(key).or_insert(Value::from(now));
             }
-            for linked in fields.get("contacts").and_then(Value::as_array).into_iter().flatten() {
+            for linked in fields
+                .get("contacts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 check_linkable(tx, linked)?;
             }
             let id = RecordId::new();
             let (doc, hash) = RecordDoc::create(ctx.actor, id, kind, ctx.author, now, &fields)?;
-            save_doc(tx, id, &doc)?;
+            save_doc(tx, id, &doc, true)?;
             log_change(tx, id, &hash, "local")?;
             Ok(id)
         })
@@ -90,10 +109,16 @@ impl Store {
             let kind = doc_kind(&doc)?;
             let field = kind.field(field)?;
             if !field.editable() {
-                return Err(Error::invalid(field.name, "is changed through its own operation, not set directly"));
+                return Err(Error::invalid(
+                    field.name,
+                    "is changed through its own operation, not set directly",
+                ));
             }
             let view = doc.to_json()?;
-            let sector = view.get("sector").and_then(Value::as_str).map(str::to_string);
+            let sector = view
+                .get("sector")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let value = validate_field(ctx.config, field, value, sector.as_deref())?;
             if field.name == "contacts" {
                 for linked in value.as_array().into_iter().flatten() {
@@ -101,7 +126,7 @@ impl Store {
                 }
             }
             if let Some(hash) = doc.set_field(field, &value, ctx.author, now_ms())? {
-                save_doc(tx, id, &doc)?;
+                save_doc(tx, id, &doc, false)?;
                 log_change(tx, id, &hash, "local")?;
             }
             Ok(())
@@ -113,14 +138,23 @@ impl Store {
         self.write(|tx, ctx| {
             let mut doc = load_doc(tx, ctx.actor, id)?;
             if doc_kind(&doc)? != Kind::Report {
-                return Err(Error::invalid("id", "status changes apply to dégradation reports only"));
+                return Err(Error::invalid(
+                    "id",
+                    "status changes apply to dégradation reports only",
+                ));
             }
-            let to = change.status.ok_or_else(|| Error::invalid("status", "is required"))?;
+            let to = change
+                .status
+                .ok_or_else(|| Error::invalid("status", "is required"))?;
             let current: ReportStatus = serde_json::from_value(doc.to_json()?["status"].clone())
                 .map_err(|e| Error::Storage(format!("unreadable status: {e}")))?;
             if !current.can_move_to(to) {
                 let allowed: Vec<_> = current.allowed_next().iter().map(|s| s.code()).collect();
-                return Err(Error::InvalidTransition { from: current.to_string(), to: to.to_string(), allowed: allowed.join(", ") });
+                return Err(Error::InvalidTransition {
+                    from: current.to_string(),
+                    to: to.to_string(),
+                    allowed: allowed.join(", "),
+                });
             }
             let mut item = Map::new();
             item.insert("id".into(), json!(RecordId::new().to_string()));
@@ -129,32 +163,52 @@ impl Store {
             item.insert("by".into(), json!(ctx.author));
             match to {
                 ReportStatus::Forwarded => {
-                    let body = change.to.as_deref().ok_or_else(|| Error::invalid("to", "forwarding needs the responsible body"))?;
+                    let body = change.to.as_deref().ok_or_else(|| {
+                        Error::invalid("to", "forwarding needs the responsible body")
+                    })?;
                     let body = ctx.config.body(body).ok_or_else(|| {
-                        let known: Vec<_> = ctx.config.bodies.iter().map(|b| b.code.as_str()).collect();
-                        Error::invalid("to", format!("unknown responsible body; known: {}", known.join(", ")))
+                        let known: Vec<_> =
+                            ctx.config.bodies.iter().map(|b| b.code.as_str()).collect();
+                        Error::invalid(
+                            "to",
+                            format!("unknown responsible body; known: {}", known.join(", ")),
+                        )
                     })?;
                     item.insert("to".into(), json!(body.code));
                 }
                 ReportStatus::Duplicate => {
-                    let of = change.duplicate_of.ok_or_else(|| Error::invalid("duplicate_of", "a duplicate needs the id of the report it duplicates"))?;
+                    let of = change.duplicate_of.ok_or_else(|| {
+                        Error::invalid(
+                            "duplicate_of",
+                            "a duplicate needs the id of the report it duplicates",
+                        )
+                    })?;
                     if of == id {
-                        return Err(Error::invalid("duplicate_of", "a report cannot duplicate itself"));
+                        return Err(Error::invalid(
+                            "duplicate_of",
+                            "a report cannot duplicate itself",
+                        ));
                     }
                     item.insert("duplicate_of".into(), json!(of.to_string()));
                 }
                 _ => {}
             }
-            for (key, v, max) in [("ref", &change.reference, 100), ("comment", &change.comment, 2000)] {
+            for (key, v, max) in [
+                ("ref", &change.reference, 100),
+                ("comment", &change.comment, 2000),
+            ] {
                 if let Some(s) = v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                     if s.chars().count() > max {
-                        return Err(Error::invalid(key, format!("too long (at most {max} characters)")));
+                        return Err(Error::invalid(
+                            key,
+                            format!("too long (at most {max} characters)"),
+                        ));
                     }
                     item.insert(key.into(), json!(s));
                 }
             }
             let c = doc.append("events", &item, "status", ctx.author, now_ms())?;
-            save_doc(tx, id, &doc)?;
+            save_doc(tx, id, &doc, false)?;
             log_change(tx, id, &c, "local")
         })
     }
@@ -164,7 +218,10 @@ impl Store {
         self.write(|tx, ctx| {
             let mut doc = load_doc(tx, ctx.actor, id)?;
             if doc_kind(&doc)? != Kind::Contact {
-                return Err(Error::invalid("id", "interactions belong to resident contacts"));
+                return Err(Error::invalid(
+                    "id",
+                    "interactions belong to resident contacts",
+                ));
             }
             let text = text.trim();
             if text.is_empty() || text.chars().count() > 5000 {
@@ -177,12 +234,15 @@ impl Store {
             item.insert("text".into(), json!(text));
             if let Some(r) = referral.map(str::trim).filter(|r| !r.is_empty()) {
                 if r.chars().count() > 100 {
-                    return Err(Error::invalid("referral", "too long (at most 100 characters)"));
+                    return Err(Error::invalid(
+                        "referral",
+                        "too long (at most 100 characters)",
+                    ));
                 }
                 item.insert("referral".into(), json!(r));
             }
             let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;
-            save_doc(tx, id, &doc)?;
+            save_doc(tx, id, &doc, false)?;
             log_change(tx, id, &c, "local")
         })
     }
@@ -195,7 +255,10 @@ impl Store {
         self.write(|tx, ctx| {
             let doc = load_doc(tx, ctx.actor, id)?;
             if doc_kind(&doc)? != Kind::Contact {
-                return Err(Error::invalid("id", "only resident contacts are erased; notes and reports stay in the team's log"));
+                return Err(Error::invalid(
+                    "id",
+                    "only resident contacts are erased; notes and reports stay in the team's log",
+                ));
             }
             erase_in(tx, id, now_ms(), "local")
         })?;
@@ -206,7 +269,11 @@ impl Store {
     pub fn get(&self, id: RecordId) -> Result<Record> {
         self.read(|conn, _| {
             let view: Option<String> = conn
-                .query_row("SELECT view FROM records WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+                .query_row(
+                    "SELECT view FROM records WHERE id = ?1",
+                    [id.as_bytes()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match view {
                 Some(v) => record_from_view(conn, &v),
@@ -222,7 +289,11 @@ impl Store {
             let doc = load_doc(conn, ctx.actor, id)?;
             let kind = doc_kind(&doc)?;
             let record = Record::from_json(doc.to_json()?)?;
-            Ok(RecordDetails { record: resolve_links(conn, record)?, conflicts: doc.conflicts(kind), history: doc.history() })
+            Ok(RecordDetails {
+                record: resolve_links(conn, record)?,
+                conflicts: doc.conflicts(kind),
+                history: doc.history(),
+            })
         })
     }
 }
@@ -239,14 +310,24 @@ fn check_linkable(conn: &Connection, linked: &Value) -> Result<()> {
 pub(super) fn erase_in(conn: &Connection, id: RecordId, at: i64, origin: &str) -> Result<()> {
     index::unindex(conn, id)?;
     conn.execute("DELETE FROM documents WHERE id = ?1", [id.as_bytes()])?;
-    conn.execute("DELETE FROM change_log WHERE record_id = ?1", [id.as_bytes()])?;
-    conn.execute("INSERT OR IGNORE INTO tombstones (id, erased_at) VALUES (?1, ?2)", params![id.as_bytes(), at])?;
-    conn.execute("INSERT INTO change_log (record_id, hash, origin) VALUES (?1, NULL, ?2)", params![id.as_bytes(), origin])?;
+    conn.execute(
+        "DELETE FROM change_log WHERE record_id = ?1",
+        [id.as_bytes()],
+    )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO tombstones (id, erased_at) VALUES (?1, ?2)",
+        params![id.as_bytes(), at],
+    )?;
+    conn.execute(
+        "INSERT INTO change_log (record_id, hash, origin) VALUES (?1, NULL, ?2)",
+        params![id.as_bytes(), origin],
+    )?;
     Ok(())
 }
 
 pub(super) fn record_from_view(conn: &Connection, view: &str) -> Result<Record> {
-    let v: Value = serde_json::from_str(view).map_err(|e| Error::Storage(format!("unreadable view: {e}")))?;
+    let v: Value =
+        serde_json::from_str(view).map_err(|e| Error::Storage(format!("unreadable view: {e}")))?;
     resolve_links(conn, Record::from_json(v)?)
 }
 
@@ -261,7 +342,15 @@ fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
     for link in links.iter_mut() {
         link.state = if is_erased(conn, link.id)? {
             "erased"
-        } else if conn.query_row("SELECT 1 FROM records WHERE id = ?1", [link.id.as_bytes()], |_| Ok(())).optional()?.is_some() {
+        } else if conn
+            .query_row(
+                "SELECT 1 FROM records WHERE id = ?1",
+                [link.id.as_bytes()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
+        {
             "present"
         } else {
             "unknown"
@@ -271,13 +360,16 @@ fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
     Ok(record)
 }
 
-
 impl Store {
     /// The unresolved conflicts of a record; cheap when it has none.
     pub fn conflicts(&self, id: RecordId) -> Result<Vec<Conflict>> {
         let n: i64 = self.read(|conn, _| {
             Ok(conn
-                .query_row("SELECT conflicts FROM records WHERE id = ?1", [id.as_bytes()], |r| r.get(0))
+                .query_row(
+                    "SELECT conflicts FROM records WHERE id = ?1",
+                    [id.as_bytes()],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .unwrap_or(0))
         })?;

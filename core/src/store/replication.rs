@@ -21,6 +21,9 @@ use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
 use crate::{Error, RecordId, Result};
 
+/// A change-log row: sequence, record id, change hash (None: erasure), origin.
+type LogRow = (i64, Vec<u8>, Option<Vec<u8>>, String);
+
 /// What one log entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
@@ -53,7 +56,16 @@ pub struct Batch {
 impl Batch {
     /// Size of the payloads, for limits and progress.
     pub fn payload_bytes(&self) -> usize {
-        self.entries.iter().map(|e| 16 + if let Payload::Change(b) = &e.payload { b.len() } else { 0 }).sum()
+        self.entries
+            .iter()
+            .map(|e| {
+                16 + if let Payload::Change(b) = &e.payload {
+                    b.len()
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 }
 
@@ -76,7 +88,12 @@ impl Store {
     /// The entries of this store's log after `after`, skipping those that came
     /// from `skip_origin` (a peer does not need its own changes back), up to
     /// about `max_bytes` of payload (at least one entry).
-    pub fn changes_since(&self, after: u64, max_bytes: usize, skip_origin: Option<&str>) -> Result<Batch> {
+    pub fn changes_since(
+        &self,
+        after: u64,
+        max_bytes: usize,
+        skip_origin: Option<&str>,
+    ) -> Result<Batch> {
         self.read(|conn, ctx| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, record_id, hash, origin FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT 2000",
@@ -86,7 +103,7 @@ impl Store {
             let mut docs: HashMap<RecordId, RecordDoc> = HashMap::new();
             let mut cursor = after;
             loop {
-                let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>, String)> = stmt
+                let rows: Vec<LogRow> = stmt
                     .query_map([cursor as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<_, _>>()?;
                 if rows.is_empty() {
@@ -107,10 +124,11 @@ impl Store {
                         None => Payload::Erased,
                         Some(h) => {
                             let hash = ChangeHash::try_from(h.as_slice()).map_err(|_| Error::Storage("bad hash in log".into()))?;
-                            if !docs.contains_key(&record_id) {
-                                docs.insert(record_id, super::load_doc(conn, ctx.actor, record_id)?);
-                            }
-                            let bytes = docs[&record_id]
+                            let doc = match docs.entry(record_id) {
+                                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                                std::collections::hash_map::Entry::Vacant(e) => e.insert(super::load_doc(conn, ctx.actor, record_id)?),
+                            };
+                            let bytes = doc
                                 .change_bytes(&hash)
                                 .ok_or_else(|| Error::Storage("a logged change is missing from its document".into()))?;
                             Payload::Change(bytes)
@@ -136,7 +154,11 @@ impl Store {
     pub fn acked(&self, peer: &str) -> Result<u64> {
         self.read(|conn, _| {
             Ok(conn
-                .query_row("SELECT acked_upto FROM peers WHERE peer = ?1", [peer], |r| r.get::<_, i64>(0))
+                .query_row(
+                    "SELECT acked_upto FROM peers WHERE peer = ?1",
+                    [peer],
+                    |r| r.get::<_, i64>(0),
+                )
                 .optional()?
                 .unwrap_or(0) as u64)
         })
@@ -157,7 +179,13 @@ impl Store {
 
     /// The newest position of this store's log.
     pub fn log_head(&self) -> Result<u64> {
-        self.read(|conn, _| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get::<_, i64>(0))? as u64))
+        self.read(|conn, _| {
+            Ok(
+                conn.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
+        })
     }
 
     /// Applies a batch from `origin`, all or nothing: every change is decoded,
@@ -170,7 +198,12 @@ impl Store {
     }
 }
 
-fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: &[Entry]) -> Result<ApplyReport> {
+fn apply_in(
+    tx: &Connection,
+    actor: &automerge::ActorId,
+    origin: &str,
+    entries: &[Entry],
+) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
     // Group changes by record, keeping first-seen order; erasures act in place.
     let mut order: Vec<RecordId> = Vec::new();
@@ -192,15 +225,20 @@ fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: 
                     report.refused += 1;
                     continue;
                 }
-                groups.entry(e.record_id).or_insert_with(|| {
-                    order.push(e.record_id);
-                    Vec::new()
-                }).push(change);
+                groups
+                    .entry(e.record_id)
+                    .or_insert_with(|| {
+                        order.push(e.record_id);
+                        Vec::new()
+                    })
+                    .push(change);
             }
         }
     }
     for id in order {
-        let Some(changes) = groups.remove(&id) else { continue };
+        let Some(changes) = groups.remove(&id) else {
+            continue;
+        };
         if is_erased(tx, id)? {
             report.refused += changes.len();
             continue;
@@ -213,7 +251,8 @@ fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: 
             Some(b) => RecordDoc::load(b, actor)?,
             None => RecordDoc::empty(actor),
         };
-        let (dups, new): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| doc.has_change(&c.hash()));
+        let (dups, new): (Vec<_>, Vec<_>) =
+            changes.into_iter().partition(|c| doc.has_change(&c.hash()));
         report.duplicates += dups.len();
         if new.is_empty() {
             continue;
@@ -221,11 +260,15 @@ fn apply_in(tx: &Connection, actor: &automerge::ActorId, origin: &str, entries: 
         let new_hashes: Vec<ChangeHash> = new.iter().map(|c| c.hash()).collect();
         doc.apply_verified(new)?;
         if doc.id() != Some(id) {
-            return Err(Error::RejectedChanges(format!("changes sent for record {id} belong to another document")));
+            return Err(Error::RejectedChanges(format!(
+                "changes sent for record {id} belong to another document"
+            )));
         }
+        let view = save_doc(tx, id, &doc, existing.is_none())?;
         // The document must still read as a record of its kind.
-        Record::from_json(doc.to_json()?).map_err(|_| Error::RejectedChanges(format!("record {id} would no longer be readable")))?;
-        save_doc(tx, id, &doc)?;
+        Record::from_json(view).map_err(|_| {
+            Error::RejectedChanges(format!("record {id} would no longer be readable"))
+        })?;
         // Log in the document's causal order, so that any run of our log that
         // a third store receives has its dependencies before it.
         if new_hashes.len() == 1 {

@@ -159,7 +159,9 @@ impl Admin {
         let v = json(&self.get("/v1/admin/devices", &[], None)?)?;
         // Either a bare list or `{"devices": [...]}`.
         let list = match v {
-            Value::Object(mut m) if m.contains_key("devices") => m.remove("devices").unwrap_or_default(),
+            Value::Object(mut m) if m.contains_key("devices") => {
+                m.remove("devices").unwrap_or_default()
+            }
             other => other,
         };
         serde_json::from_value(list).map_err(|_| Error::Network("unreadable device list".into()))
@@ -171,8 +173,16 @@ impl Admin {
         if let Some(n) = name {
             body["name"] = Value::String(n.to_string());
         }
-        let bytes = self.send(|| self.http.post(format!("{}/v1/admin/codes", self.base)).json(&body), None)?;
-        let r: CodeResponse = serde_json::from_slice(&bytes).map_err(|_| Error::Network("unreadable code response".into()))?;
+        let bytes = self.send(
+            || {
+                self.http
+                    .post(format!("{}/v1/admin/codes", self.base))
+                    .json(&body)
+            },
+            None,
+        )?;
+        let r: CodeResponse = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::Network("unreadable code response".into()))?;
         Ok(r.code)
     }
 
@@ -188,19 +198,44 @@ impl Admin {
 
     fn device_action(&self, device_id: &str, action: &str) -> Result<()> {
         let id = device_id.trim();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(Error::invalid("device", "expected a device id as `carnet devices` lists it"));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid(
+                "device",
+                "expected a device id as `carnet devices` lists it",
+            ));
         }
-        self.send(|| self.http.post(format!("{}/v1/admin/devices/{id}/{action}", self.base)), None)?;
+        self.send(
+            || {
+                self.http
+                    .post(format!("{}/v1/admin/devices/{id}/{action}", self.base))
+            },
+            None,
+        )?;
         Ok(())
     }
 
-    fn get(&self, path: &str, query: &[(&str, String)], record: Option<RecordId>) -> Result<Vec<u8>> {
-        self.send(|| self.http.get(format!("{}{path}", self.base)).query(query), record)
+    fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        record: Option<RecordId>,
+    ) -> Result<Vec<u8>> {
+        self.send(
+            || self.http.get(format!("{}{path}", self.base)).query(query),
+            record,
+        )
     }
 
     /// Sends a request built by `build`, retrying what may succeed later.
-    fn send(&self, build: impl Fn() -> reqwest::blocking::RequestBuilder, record: Option<RecordId>) -> Result<Vec<u8>> {
+    fn send(
+        &self,
+        build: impl Fn() -> reqwest::blocking::RequestBuilder,
+        record: Option<RecordId>,
+    ) -> Result<Vec<u8>> {
         let mut wait = self.first_backoff;
         let mut last = Error::Network("no attempt made".into());
         for attempt in 0..self.attempts.max(1) {
@@ -227,7 +262,13 @@ impl Admin {
             }
             let problem: Option<Problem> = resp.json().ok();
             let detail = problem
-                .map(|p| if p.detail.is_empty() { p.title } else { p.detail })
+                .map(|p| {
+                    if p.detail.is_empty() {
+                        p.title
+                    } else {
+                        p.detail
+                    }
+                })
                 .unwrap_or_default();
             let err = match (status, record) {
                 (401, _) => return Err(Error::Unauthorized),
@@ -246,7 +287,8 @@ impl Admin {
 }
 
 fn json(bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|_| Error::Network("the server's answer is not the JSON expected".into()))
+    serde_json::from_slice(bytes)
+        .map_err(|_| Error::Network("the server's answer is not the JSON expected".into()))
 }
 
 #[cfg(test)]
@@ -255,8 +297,15 @@ mod tests {
 
     #[test]
     fn query_pairs_hold_only_the_filters_given() {
-        let q = RecordsQuery { kind: Some(Kind::Report), since: Some(5), ..Default::default() };
-        assert_eq!(q.pairs(), vec![("kind", "report".to_string()), ("since", "5".to_string())]);
+        let q = RecordsQuery {
+            kind: Some(Kind::Report),
+            since: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.pairs(),
+            vec![("kind", "report".to_string()), ("since", "5".to_string())]
+        );
         assert!(RecordsQuery::default().pairs().is_empty());
     }
 

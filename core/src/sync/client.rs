@@ -53,7 +53,10 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 5, first_backoff: Duration::from_millis(500) }
+        Retry {
+            attempts: 5,
+            first_backoff: Duration::from_millis(500),
+        }
     }
 }
 
@@ -82,7 +85,10 @@ impl Client {
     pub fn new(base: &str) -> Result<Client> {
         let base = base.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::invalid("server", "expected an address starting with https:// (or http:// on a local network)"));
+            return Err(Error::invalid(
+                "server",
+                "expected an address starting with https:// (or http:// on a local network)",
+            ));
         }
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -90,7 +96,11 @@ impl Client {
             .user_agent(concat!("carnet/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(Client { http, base, retry: Retry::default() })
+        Ok(Client {
+            http,
+            base,
+            retry: Retry::default(),
+        })
     }
 
     /// Changes the retry policy (tests use short waits).
@@ -103,7 +113,11 @@ impl Client {
     pub fn enroll(&self, code: &str, name: &str) -> Result<Enrollment> {
         let body = serde_json::json!({"code": code.trim(), "name": name});
         self.with_retries(None, || {
-            let resp = self.http.post(format!("{}/v1/enroll", self.base)).json(&body).send();
+            let resp = self
+                .http
+                .post(format!("{}/v1/enroll", self.base))
+                .json(&body)
+                .send();
             let resp = match resp {
                 Ok(r) => r,
                 Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
@@ -111,7 +125,10 @@ impl Client {
             let resp = check(resp, None)?;
             match resp {
                 Err(e) => Ok(Attempt::Retry(e)),
-                Ok(r) => r.json::<Enrollment>().map(Attempt::Done).or_else(|e| Ok(Attempt::Retry(Error::Network(e.to_string())))),
+                Ok(r) => r
+                    .json::<Enrollment>()
+                    .map(Attempt::Done)
+                    .or_else(|e| Ok(Attempt::Retry(Error::Network(e.to_string())))),
             }
         })
     }
@@ -120,7 +137,13 @@ impl Client {
     /// what the device lacks. `progress` is called after every request;
     /// `cancel` is checked between requests. A wipe order erases the store
     /// and returns [`Error::Wiped`].
-    pub fn sync(&self, store: &Store, token: &str, progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<SyncSummary> {
+    pub fn sync(
+        &self,
+        store: &Store,
+        token: &str,
+        progress: &mut dyn FnMut(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<SyncSummary> {
         let mut session = SyncSession::new(store);
         let auth = format!("Bearer {}", token.trim());
         while let Some(req) = session.next_request()? {
@@ -130,34 +153,40 @@ impl Client {
             let phase = match &req {
                 Request::Push { body, .. } => {
                     let len = body.len();
-                    let (ack, resp_len): (PushAck, usize) = self.with_retries(Some(store), || {
-                        let r = self
-                            .http
-                            .post(format!("{}/v1/sync/push", self.base))
-                            .header("authorization", &auth)
-                            .header("content-type", CONTENT_TYPE)
-                            .body(body.clone())
-                            .send();
-                        let r = match r {
-                            Ok(r) => r,
-                            Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
-                        };
-                        match check(r, Some(store))? {
-                            Err(e) => Ok(Attempt::Retry(e)),
-                            Ok(r) => match r.bytes() {
-                                Ok(b) => match serde_json::from_slice(&b) {
-                                    Ok(ack) => Ok(Attempt::Done((ack, b.len()))),
-                                    Err(_) => Ok(Attempt::Retry(Error::Network("unreadable push acknowledgement".into()))),
+                    let (ack, resp_len): (PushAck, usize) =
+                        self.with_retries(Some(store), || {
+                            let r = self
+                                .http
+                                .post(format!("{}/v1/sync/push", self.base))
+                                .header("authorization", &auth)
+                                .header("content-type", CONTENT_TYPE)
+                                .body(body.clone())
+                                .send();
+                            let r = match r {
+                                Ok(r) => r,
+                                Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
+                            };
+                            match check(r, Some(store))? {
+                                Err(e) => Ok(Attempt::Retry(e)),
+                                Ok(r) => match r.bytes() {
+                                    Ok(b) => match serde_json::from_slice(&b) {
+                                        Ok(ack) => Ok(Attempt::Done((ack, b.len()))),
+                                        Err(_) => Ok(Attempt::Retry(Error::Network(
+                                            "unreadable push acknowledgement".into(),
+                                        ))),
+                                    },
+                                    Err(e) => Ok(Attempt::Retry(Error::Network(e.to_string()))),
                                 },
-                                Err(e) => Ok(Attempt::Retry(Error::Network(e.to_string()))),
-                            },
-                        }
-                    })?;
+                            }
+                        })?;
                     session.on_push_ack(&ack, len, resp_len)?;
                     "push"
                 }
                 Request::Pull { after, max_bytes } => {
-                    let url = format!("{}/v1/sync/pull?after={after}&max_bytes={max_bytes}", self.base);
+                    let url = format!(
+                        "{}/v1/sync/pull?after={after}&max_bytes={max_bytes}",
+                        self.base
+                    );
                     let body = self.with_retries(Some(store), || {
                         let r = match self.http.get(&url).header("authorization", &auth).send() {
                             Ok(r) => r,
@@ -178,14 +207,28 @@ impl Client {
                 }
             };
             let s = session.summary();
-            progress(&Progress { phase: phase.into(), pushed: s.pushed as u64, pulled: s.pulled as u64, bytes: s.bytes_sent + s.bytes_received });
+            progress(&Progress {
+                phase: phase.into(),
+                pushed: s.pushed as u64,
+                pulled: s.pulled as u64,
+                bytes: s.bytes_sent + s.bytes_received,
+            });
         }
         let summary = session.finish();
-        progress(&Progress { phase: "done".into(), pushed: summary.pushed as u64, pulled: summary.pulled as u64, bytes: summary.bytes_sent + summary.bytes_received });
+        progress(&Progress {
+            phase: "done".into(),
+            pushed: summary.pushed as u64,
+            pulled: summary.pulled as u64,
+            bytes: summary.bytes_sent + summary.bytes_received,
+        });
         Ok(summary)
     }
 
-    fn with_retries<T>(&self, _store: Option<&Store>, mut f: impl FnMut() -> Result<Attempt<T>>) -> Result<T> {
+    fn with_retries<T>(
+        &self,
+        _store: Option<&Store>,
+        mut f: impl FnMut() -> Result<Attempt<T>>,
+    ) -> Result<T> {
         let mut wait = self.retry.first_backoff;
         let mut last = Error::Network("no attempt made".into());
         for attempt in 0..self.retry.attempts.max(1) {
@@ -207,12 +250,18 @@ impl Client {
 
 /// Sorts a response into: success, a failure worth retrying (5xx, 429), or a
 /// final error (the outer `Err`). A wipe order erases the store first.
-fn check(resp: reqwest::blocking::Response, store: Option<&Store>) -> Result<Result<reqwest::blocking::Response>> {
+fn check(
+    resp: reqwest::blocking::Response,
+    store: Option<&Store>,
+) -> Result<Result<reqwest::blocking::Response>> {
     let status = resp.status().as_u16();
     if resp.status().is_success() {
         return Ok(Ok(resp));
     }
-    let problem: Problem = resp.json().unwrap_or(Problem { detail: String::new(), kind: String::new() });
+    let problem: Problem = resp.json().unwrap_or(Problem {
+        detail: String::new(),
+        kind: String::new(),
+    });
     match status {
         401 => Err(Error::Unauthorized),
         410 if problem.kind.ends_with("wipe") => {
@@ -221,7 +270,13 @@ fn check(resp: reqwest::blocking::Response, store: Option<&Store>) -> Result<Res
             }
             Err(Error::Wiped)
         }
-        429 | 500..=599 => Ok(Err(Error::Server { status, detail: problem.detail })),
-        _ => Err(Error::Server { status, detail: problem.detail }),
+        429 | 500..=599 => Ok(Err(Error::Server {
+            status,
+            detail: problem.detail,
+        })),
+        _ => Err(Error::Server {
+            status,
+            detail: problem.detail,
+        }),
     }
 }

@@ -120,13 +120,21 @@ pub struct SyncSession<'a> {
 }
 
 fn cursor(store: &Store, key: &str) -> Result<u64> {
-    Ok(store.setting(key)?.and_then(|s| s.parse().ok()).unwrap_or(0))
+    Ok(store
+        .setting(key)?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0))
 }
 
 impl<'a> SyncSession<'a> {
     /// Starts a sync of `store` from its saved cursors.
     pub fn new(store: &'a Store) -> Self {
-        SyncSession { store, phase: Phase::Push, pending_push_upto: None, summary: SyncSummary::default() }
+        SyncSession {
+            store,
+            phase: Phase::Push,
+            pending_push_upto: None,
+            summary: SyncSummary::default(),
+        }
     }
 
     /// The request to send now, or `None` when the sync is complete.
@@ -135,21 +143,30 @@ impl<'a> SyncSession<'a> {
             match self.phase {
                 Phase::Push => {
                     let after = cursor(self.store, PUSH_CURSOR)?;
-                    let batch: Batch = self.store.changes_since(after, PUSH_PAGE_BYTES, Some(SERVER_ORIGIN))?;
+                    let batch: Batch =
+                        self.store
+                            .changes_since(after, PUSH_PAGE_BYTES, Some(SERVER_ORIGIN))?;
                     if batch.entries.is_empty() {
                         if batch.upto > after {
                             // Only server-origin entries were left: nothing to send.
-                            self.store.set_setting(PUSH_CURSOR, Some(&batch.upto.to_string()))?;
+                            self.store
+                                .set_setting(PUSH_CURSOR, Some(&batch.upto.to_string()))?;
                         }
                         self.phase = Phase::Pull;
                         continue;
                     }
                     let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
                     self.pending_push_upto = Some(batch.upto);
-                    return Ok(Some(Request::Push { body, entries: batch.entries.len() }));
+                    return Ok(Some(Request::Push {
+                        body,
+                        entries: batch.entries.len(),
+                    }));
                 }
                 Phase::Pull => {
-                    return Ok(Some(Request::Pull { after: cursor(self.store, PULL_CURSOR)?, max_bytes: PULL_PAGE_BYTES }));
+                    return Ok(Some(Request::Pull {
+                        after: cursor(self.store, PULL_CURSOR)?,
+                        max_bytes: PULL_PAGE_BYTES,
+                    }));
                 }
                 Phase::Done => return Ok(None),
             }
@@ -157,7 +174,12 @@ impl<'a> SyncSession<'a> {
     }
 
     /// Takes the server's answer to a push.
-    pub fn on_push_ack(&mut self, ack: &PushAck, request_bytes: usize, response_bytes: usize) -> Result<()> {
+    pub fn on_push_ack(
+        &mut self,
+        ack: &PushAck,
+        request_bytes: usize,
+        response_bytes: usize,
+    ) -> Result<()> {
         self.summary.round_trips += 1;
         self.summary.bytes_sent += request_bytes as u64;
         self.summary.bytes_received += response_bytes as u64;
@@ -166,7 +188,8 @@ impl<'a> SyncSession<'a> {
         let upto = ack.acked_upto.min(sent_upto);
         let before = cursor(self.store, PUSH_CURSOR)?;
         if upto > before {
-            self.store.set_setting(PUSH_CURSOR, Some(&upto.to_string()))?;
+            self.store
+                .set_setting(PUSH_CURSOR, Some(&upto.to_string()))?;
         }
         self.summary.pushed += ack.applied + ack.duplicates + ack.refused + ack.erased;
         Ok(())
@@ -179,10 +202,18 @@ impl<'a> SyncSession<'a> {
         self.summary.bytes_sent += request_bytes as u64;
         self.summary.bytes_received += body.len() as u64;
         let (header, entries): (PullHeader, _) = wire::decode(body)?;
-        let report = self.store.apply(SERVER_ORIGIN, &Batch { entries, upto: header.upto, more: header.more })?;
+        let report = self.store.apply(
+            SERVER_ORIGIN,
+            &Batch {
+                entries,
+                upto: header.upto,
+                more: header.more,
+            },
+        )?;
         let before = cursor(self.store, PULL_CURSOR)?;
         if header.upto > before {
-            self.store.set_setting(PULL_CURSOR, Some(&header.upto.to_string()))?;
+            self.store
+                .set_setting(PULL_CURSOR, Some(&header.upto.to_string()))?;
         }
         self.summary.pulled += report.applied;
         self.summary.erased += report.erased;
@@ -190,7 +221,9 @@ impl<'a> SyncSession<'a> {
             let conflicts = self.store.conflicts(id)?;
             if !conflicts.is_empty() {
                 self.summary.conflicts.retain(|c| c.id != id);
-                self.summary.conflicts.push(RecordConflicts { id, conflicts });
+                self.summary
+                    .conflicts
+                    .push(RecordConflicts { id, conflicts });
             }
         }
         if !header.more {

@@ -54,7 +54,10 @@ fn bad(why: &str) -> Error {
 /// body is reported as such so that a server can answer 413.
 pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
     if body.len() > MAX_BODY {
-        return Err(Error::invalid("body", format!("larger than {} bytes", MAX_BODY)));
+        return Err(Error::invalid(
+            "body",
+            format!("larger than {} bytes", MAX_BODY),
+        ));
     }
     let mut raw = Vec::new();
     zstd::stream::read::Decoder::new(body)
@@ -63,7 +66,10 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
         .read_to_end(&mut raw)
         .map_err(|_| bad("corrupt compression"))?;
     if raw.len() > MAX_DECOMPRESSED {
-        return Err(Error::invalid("body", format!("decompresses to more than {} bytes", MAX_DECOMPRESSED)));
+        return Err(Error::invalid(
+            "body",
+            format!("decompresses to more than {} bytes", MAX_DECOMPRESSED),
+        ));
     }
     let mut r = Reader { buf: &raw, pos: 0 };
     if r.take(4)? != MAGIC {
@@ -89,7 +95,10 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
             2 => Payload::Erased,
             _ => return Err(bad("unknown entry tag")),
         };
-        entries.push(Entry { record_id: id, payload });
+        entries.push(Entry {
+            record_id: id,
+            payload,
+        });
     }
     Ok((header, entries))
 }
@@ -101,7 +110,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| bad("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or_else(|| bad("truncated"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -122,8 +135,14 @@ mod tests {
     #[test]
     fn round_trip() {
         let entries = vec![
-            Entry { record_id: RecordId::new(), payload: Payload::Change(vec![1, 2, 3]) },
-            Entry { record_id: RecordId::new(), payload: Payload::Erased },
+            Entry {
+                record_id: RecordId::new(),
+                payload: Payload::Change(vec![1, 2, 3]),
+            },
+            Entry {
+                record_id: RecordId::new(),
+                payload: Payload::Erased,
+            },
         ];
         let body = encode(&json!({"upto": 7}), &entries);
         let (h, back): (Value, _) = decode(&body).unwrap();
@@ -133,7 +152,10 @@ mod tests {
 
     #[test]
     fn truncations_are_errors() {
-        let entries = vec![Entry { record_id: RecordId::new(), payload: Payload::Change(vec![9; 100]) }];
+        let entries = vec![Entry {
+            record_id: RecordId::new(),
+            payload: Payload::Change(vec![9; 100]),
+        }];
         let body = encode(&json!({"upto": 1}), &entries);
         for n in 0..body.len() {
             assert!(decode::<Value>(&body[..n]).is_err(), "prefix {n}");

@@ -1,0 +1,205 @@
+//! Markup helpers: escaping, the page frame with its inline CSS, tables and
+//! French number and date formats. Everything is escaped here, at the last
+//! moment, so a value typed on a phone can never become markup.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+
+use axum::http::{HeaderName, HeaderValue, header};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::MOUNT;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Headers every page carries: no caching of records, nothing loaded from
+/// elsewhere, no framing, no referrer leaking ids.
+pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ]
+}
+
+const CSS: &str = r#"
+*{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2733;background:#f5f6f8}
+header{background:#1f4e79;color:#fff;padding:.6rem 1.2rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}
+header .brand{font-weight:700;margin-right:1rem}header a{color:#fff;text-decoration:none;padding:.2rem .5rem;border-radius:4px}
+header a.on,header a:hover{background:rgba(255,255,255,.2)}header .who{margin-left:auto;font-size:.9em}
+header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;border-radius:4px;padding:.15rem .5rem;cursor:pointer}
+main{padding:1rem 1.2rem;max-width:1200px}h1{font-size:1.5rem;margin:.3rem 0 1rem}h2{font-size:1.15rem;margin:1.6rem 0 .6rem}
+table{border-collapse:collapse;background:#fff;margin:.4rem 0 1rem;width:100%}th,td{border:1px solid #d5dae1;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#e9edf2}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr.late td{background:#fdecea}
+.badge{display:inline-block;padding:0 .4rem;border-radius:3px;background:#e9edf2;font-size:.85em}.badge.late{background:#c0392b;color:#fff}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:.5rem 0 1rem}.card{background:#fff;border:1px solid #d5dae1;border-radius:6px;padding:.6rem .9rem;min-width:10rem}
+.card b{display:block;font-size:1.5rem}form.filters{background:#fff;border:1px solid #d5dae1;padding:.6rem;border-radius:6px;display:flex;flex-wrap:wrap;gap:.6rem;align-items:end}
+form.filters label{display:flex;flex-direction:column;font-size:.85em}input,select,button{font:inherit;padding:.25rem .4rem}
+.btn{display:inline-block;background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:.35rem .8rem;text-decoration:none;cursor:pointer}
+.muted{color:#5b6776}.warn{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;border-radius:6px}.chart{background:#fff;border:1px solid #d5dae1;margin:.4rem 0 1rem}
+.pager a{margin-right:.8rem}
+@media print{header,form,.noprint{display:none!important}body{background:#fff}main{max-width:none;padding:0}table{page-break-inside:auto}tr{page-break-inside:avoid}}
+"#;
+
+/// A page without navigation: sign-in and errors.
+pub fn bare_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · Carnet</title><style>{CSS}</style></head><body><header><span class=\"brand\">Carnet · supervision</span></header><main>{body}</main></body></html>",
+        esc(title)
+    )
+}
+
+/// The navigation entries: path under [`MOUNT`] and label.
+const NAV: [(&str, &str); 7] = [
+    ("/degradations", "Dégradations ouvertes"),
+    ("/retards", "En retard"),
+    ("/delais", "Délais de résolution"),
+    ("/activite", "Activité"),
+    ("/rapport", "Rapport financeurs"),
+    ("/exports", "Exports"),
+    ("/journal", "Journal des accès"),
+];
+
+/// Who is looking, for the header and its sign-out form.
+pub struct Viewer<'a> {
+    /// Shown in the header.
+    pub name: &'a str,
+    /// The team's name.
+    pub team: &'a str,
+    /// The session's CSRF token, put in every POST form.
+    pub csrf: &'a str,
+}
+
+/// A full page with the navigation, `active` being one of the nav paths.
+pub fn page(title: &str, active: &str, viewer: &Viewer<'_>, body: &str) -> String {
+    let mut nav = String::new();
+    for (path, label) in NAV {
+        let _ = write!(nav, "<a href=\"{MOUNT}{path}\"{}>{label}</a>", if path == active { " class=\"on\"" } else { "" });
+    }
+    format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · Carnet</title><style>{CSS}</style></head><body><header><span class=\"brand\">Carnet · {}</span>{nav}<span class=\"who\">{} <form method=\"post\" action=\"{MOUNT}/deconnexion\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Se déconnecter</button></form></span></header><main>{body}</main></body></html>",
+        esc(title),
+        esc(viewer.team),
+        esc(viewer.name),
+        esc(viewer.csrf)
+    )
+}
+
+/// A table: header cells (a leading `#` marks a numeric column) and rows of
+/// already-escaped cells.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let numeric: Vec<bool> = headers.iter().map(|h| h.starts_with('#')).collect();
+    let mut s = String::from("<table><thead><tr>");
+    for h in headers {
+        let (cls, label) = match h.strip_prefix('#') {
+            Some(l) => (" class=\"n\"", l),
+            None => ("", *h),
+        };
+        let _ = write!(s, "<th{cls}>{}</th>", esc(label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    if rows.is_empty() {
+        let _ = write!(s, "<tr><td colspan=\"{}\" class=\"muted\">Aucune donnée sur la période.</td></tr>", headers.len());
+    }
+    for row in rows {
+        s.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let cls = if numeric.get(i).copied().unwrap_or(false) { " class=\"n\"" } else { "" };
+            let _ = write!(s, "<td{cls}>{cell}</td>");
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// The time zone dates are shown in: the team is in France. Falls back to
+/// UTC where the system has no time zone database.
+pub fn tz() -> &'static TimeZone {
+    static TZ: OnceLock<TimeZone> = OnceLock::new();
+    TZ.get_or_init(|| TimeZone::get("Europe/Paris").unwrap_or(TimeZone::UTC))
+}
+
+/// `31/12/2025`.
+pub fn date(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map(|t| t.to_zoned(tz().clone()).strftime("%d/%m/%Y").to_string()).unwrap_or_default()
+}
+
+/// `31/12/2025 14:05`.
+pub fn datetime(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map(|t| t.to_zoned(tz().clone()).strftime("%d/%m/%Y %H:%M").to_string()).unwrap_or_default()
+}
+
+/// A number of days with one decimal and a French comma: `2,5`.
+pub fn days(d: f64) -> String {
+    format!("{d:.1}").replace('.', ",")
+}
+
+/// A whole number with thin spaces between thousands: `12 345`.
+pub fn int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A query-string value, percent-encoded.
+pub fn url_enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `<option>`s for a select, the current value selected.
+pub fn options(items: &[(String, String)], current: Option<&str>, empty_label: &str) -> String {
+    let mut s = format!("<option value=\"\">{}</option>", esc(empty_label));
+    for (code, label) in items {
+        let sel = if current == Some(code.as_str()) { " selected" } else { "" };
+        let _ = write!(s, "<option value=\"{}\"{sel}>{}</option>", esc(code), esc(label));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_formats_french() {
+        assert_eq!(esc("<b a=\"1\">&'"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;");
+        assert_eq!(days(2.25), "2,2");
+        assert_eq!(int(1234567), "1\u{202f}234\u{202f}567");
+        assert_eq!(url_enc("a b&é"), "a%20b%26%C3%A9");
+    }
+}

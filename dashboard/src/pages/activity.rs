@@ -1,0 +1,144 @@
+//! Activity over a period: per mission axis, sector, activity type and
+//! month; the *aller vers* sessions with residents met (known / new); and
+//! referrals to partners. Counters come from one pass over the read model
+//! (see `readmodel`), so a year of a large team stays fast.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use axum::extract::Query as Q;
+use axum::response::Response;
+use carnet_core::store::{GroupBy, Query};
+use carnet_core::{Kind, Record};
+
+use super::{Auth, State, html_response, with_store};
+use crate::html::{datetime, esc, int, table};
+use crate::labels::{self, ACTIVITY_TYPES, Labels};
+use crate::period::{Period, PeriodQuery};
+use crate::{DashboardError, readmodel, svg};
+
+/// `/dashboard/activite`.
+pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+    let p = pq.resolve()?;
+    with_store(st, auth, move |ctx| {
+        let cfg = ctx.store.config();
+        let l = Labels(&cfg);
+        let acts = readmodel::activities(&ctx.store, p.since, p.until)?;
+        let partners = readmodel::referrals_by_partner(&ctx.store, p.since, p.until)?;
+        let q = Query { kind: Some(Kind::Activity), since: Some(p.since), until: Some(p.until), ..Default::default() };
+        let by_axis = ctx.store.count(&q, GroupBy::Axis)?;
+        let sessions = ctx.store.list(&Query { activity_type: Some("aller_vers".into()), limit: Some(50), ..q.clone() })?;
+        let ids: Vec<_> = sessions.items.iter().map(|r| r.header().id).collect();
+        ctx.log(&format!("page activité {}", p.query()), &ids)?;
+
+        let known: i64 = acts.iter().map(|a| a.met_known).sum();
+        let new: i64 = acts.iter().map(|a| a.met_new).sum();
+        let referrals: i64 = acts.iter().map(|a| a.referrals).sum();
+        let av: Vec<_> = acts.iter().filter(|a| a.activity_type == "aller_vers").collect();
+        let mut b = format!(
+            "<h1>Activité</h1><form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button></form><p class=\"muted\">Activités commencées {}.</p><div class=\"cards\">",
+            p.form_fields(),
+            esc(&p.label())
+        );
+        for (label, n) in [
+            ("Activités", acts.len() as i64),
+            ("Sessions aller vers", av.len() as i64),
+            ("Habitants déjà connus", known),
+            ("Habitants nouveaux", new),
+            ("Orientations", referrals + partners.iter().map(|(_, n)| *n as i64).sum::<i64>()),
+        ] {
+            let _ = write!(b, "<div class=\"card\">{label}<b>{}</b></div>", int(n.max(0) as u64));
+        }
+        b.push_str("</div>");
+
+        b.push_str("<h2>Par mois et type d'activité</h2>");
+        let months = p.months();
+        let series: Vec<&str> = ACTIVITY_TYPES.iter().map(|(_, l)| *l).collect();
+        let mut per_month: BTreeMap<String, Vec<f64>> = months.iter().map(|(m, _, _)| (m.clone(), vec![0.0; ACTIVITY_TYPES.len()])).collect();
+        for a in &acts {
+            if let (Some(v), Some(i)) = (per_month.get_mut(&Period::month_of(a.at)), ACTIVITY_TYPES.iter().position(|(c, _)| *c == a.activity_type)) {
+                v[i] += 1.0;
+            }
+        }
+        let cols: Vec<(String, Vec<f64>)> = per_month.iter().map(|(m, v)| (m.clone(), v.clone())).collect();
+        b.push_str(&svg::columns("Activités par mois et par type", &cols, &series));
+        let mut h: Vec<&str> = vec!["Mois"];
+        h.extend(ACTIVITY_TYPES.iter().map(|(_, l)| *l));
+        h.push("#Total");
+        let header: Vec<String> = h.iter().enumerate().map(|(i, s)| if i > 0 && !s.starts_with('#') { format!("#{s}") } else { s.to_string() }).collect();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = cols
+            .iter()
+            .map(|(m, v)| {
+                let mut r = vec![m.clone()];
+                r.extend(v.iter().map(|x| int(*x as u64)));
+                r.push(int(v.iter().sum::<f64>() as u64));
+                r
+            })
+            .collect();
+        b.push_str(&table(&header, &rows));
+
+        b.push_str("<h2>Par axe de mission</h2>");
+        let axis_rows: Vec<(String, Vec<f64>)> = l.axes().into_iter().map(|(c, lab)| (lab, vec![by_axis.iter().find(|x| x.key == c).map(|x| x.count).unwrap_or(0) as f64])).collect();
+        b.push_str(&svg::hbars("Activités par axe de mission", &axis_rows, &["Activités"]));
+        b.push_str(&table(&["Axe", "#Activités"], &axis_rows.iter().map(|(lab, v)| vec![esc(lab), int(v[0] as u64)]).collect::<Vec<_>>()));
+
+        b.push_str("<h2>Par secteur</h2>");
+        let mut by_sector: BTreeMap<String, [i64; 4]> = l.sectors().into_iter().map(|(c, _)| (c, [0; 4])).collect();
+        for a in &acts {
+            let e = by_sector.entry(a.sector.clone()).or_default();
+            e[0] += 1;
+            e[1] += a.met_known;
+            e[2] += a.met_new;
+            e[3] += a.referrals;
+        }
+        let sector_rows: Vec<Vec<String>> = by_sector.iter().map(|(c, v)| vec![esc(&l.sector(c)), int(v[0] as u64), int(v[1].max(0) as u64), int(v[2].max(0) as u64), int(v[3].max(0) as u64)]).collect();
+        b.push_str(&table(&["Secteur", "#Activités", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &sector_rows));
+
+        b.push_str("<h2>Par type d'activité</h2>");
+        let type_rows: Vec<Vec<String>> = ACTIVITY_TYPES
+            .iter()
+            .map(|(c, lab)| {
+                let of: Vec<_> = acts.iter().filter(|a| a.activity_type == *c).collect();
+                vec![esc(lab), int(of.len() as u64), int(of.iter().map(|a| a.met_known).sum::<i64>().max(0) as u64), int(of.iter().map(|a| a.met_new).sum::<i64>().max(0) as u64), int(of.iter().map(|a| a.referrals).sum::<i64>().max(0) as u64)]
+            })
+            .collect();
+        b.push_str(&table(&["Type", "#Nombre", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &type_rows));
+
+        b.push_str("<h2>« Aller vers » : habitants rencontrés</h2>");
+        let mut av_month: BTreeMap<String, Vec<f64>> = months.iter().map(|(m, _, _)| (m.clone(), vec![0.0, 0.0])).collect();
+        for a in &av {
+            if let Some(v) = av_month.get_mut(&Period::month_of(a.at)) {
+                v[0] += a.met_known as f64;
+                v[1] += a.met_new as f64;
+            }
+        }
+        let av_cols: Vec<(String, Vec<f64>)> = av_month.into_iter().collect();
+        b.push_str(&svg::columns("Habitants rencontrés lors des sessions aller vers, par mois", &av_cols, &["Déjà connus", "Nouveaux"]));
+        let _ = write!(b, "<p class=\"muted\">{} session(s) sur la période ; les 50 plus récentes :</p>", av.len());
+        let srows: Vec<Vec<String>> = sessions
+            .items
+            .iter()
+            .filter_map(|r| if let Record::Activity(a) = r { Some(a) } else { None })
+            .map(|a| {
+                vec![
+                    a.started_at.map(datetime).unwrap_or_default(),
+                    esc(&l.sector(&a.sector)),
+                    esc(a.place.as_deref().unwrap_or("")),
+                    a.met_known.unwrap_or(0).to_string(),
+                    a.met_new.unwrap_or(0).to_string(),
+                    esc(&a.partners.join(", ")),
+                    esc(&a.topics.join(", ")),
+                ]
+            })
+            .collect();
+        b.push_str(&table(&["Date", "Secteur", "Lieu", "#Connus", "#Nouveaux", "Partenaires présentés", "Thèmes"], &srows));
+
+        b.push_str("<h2>Orientations vers les partenaires</h2>");
+        let mut rrows: Vec<Vec<String>> = partners.iter().map(|(name, n)| vec![esc(name), int(*n)]).collect();
+        rrows.push(vec![format!("<i>Notées sur les activités ({})</i>", esc(&labels::activity_type("aller_vers")).to_lowercase() + ", permanences…"), int(referrals.max(0) as u64)]);
+        b.push_str(&table(&["Partenaire", "#Orientations"], &rrows));
+        Ok(html_response(ctx.page("Activité", "/activite", &b)))
+    })
+    .await
+}

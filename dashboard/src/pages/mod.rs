@@ -1,0 +1,188 @@
+//! The router, the state every page shares, and what every page does the
+//! same way: find the session, run store work off the async threads, answer
+//! HTML or a download with the security headers.
+
+mod activity;
+mod exports;
+mod journal;
+mod overdue;
+mod report;
+mod reports;
+mod signin;
+mod time_to_fix;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use carnet_core::{RecordId, Store};
+
+use crate::access_log::AccessLog;
+use crate::html::{self, Viewer};
+use crate::session::{COOKIE, Session, Sessions};
+use crate::{Backend, DashboardConfig, DashboardError, MOUNT};
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub sessions: Sessions,
+    pub log: AccessLog,
+    pub config: DashboardConfig,
+}
+
+pub(crate) type State = axum::extract::State<Arc<AppState>>;
+
+pub(crate) fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Result<Router, DashboardError> {
+    let sessions = Sessions::open(&config.data_dir, config.session_ttl)?;
+    let log = AccessLog::open(&config.data_dir)?;
+    let purged = log.purge_older_than(config.access_log_retention_days)?;
+    tracing::info!(purged, "dashboard access log purged past its retention");
+    let state = Arc::new(AppState { backend, sessions, log, config });
+    spawn_daily_purge(&state);
+    let r = |p: &str| format!("{MOUNT}{p}");
+    Ok(Router::new()
+        .route(MOUNT, get(signin::home))
+        .route(&r("/"), get(signin::home))
+        .route(&r("/connexion"), get(signin::form).post(signin::submit))
+        .route(&r("/deconnexion"), post(signin::sign_out))
+        .route(&r("/degradations"), get(reports::open))
+        .route(&r("/signalements/{id}"), get(reports::history))
+        .route(&r("/retards"), get(overdue::page))
+        .route(&r("/delais"), get(time_to_fix::page))
+        .route(&r("/activite"), get(activity::page))
+        .route(&r("/rapport"), get(report::page))
+        .route(&r("/rapport.xlsx"), get(report::xlsx))
+        .route(&r("/rapport.csv"), get(report::csv))
+        .route(&r("/exports"), get(exports::form))
+        .route(&r("/exports/journal.{format}"), get(exports::log_export))
+        .route(&r("/exports/contacts"), get(exports::contacts_form).post(exports::contacts_export))
+        .route(&r("/journal"), get(journal::page))
+        .with_state(state))
+}
+
+/// Purges the access log once a day while the server runs, when there is a
+/// runtime to do it on (the router may be built outside one in tests).
+fn spawn_daily_purge(state: &Arc<AppState>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    let weak = Arc::downgrade(state);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(st) = weak.upgrade() else { return };
+            let days = st.config.access_log_retention_days;
+            let _ = tokio::task::spawn_blocking(move || st.log.purge_older_than(days)).await;
+        }
+    });
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A signed-in supervisor's request: the session and the cookie id.
+pub(crate) struct Auth {
+    pub session: Session,
+    pub cookie_id: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Response> {
+        let to_signin = || Redirect::to(&format!("{MOUNT}/connexion")).into_response();
+        let Some(id) = cookie(&parts.headers, COOKIE).map(str::to_string) else { return Err(to_signin()) };
+        match st.sessions.get(&id) {
+            Ok(Some(session)) => Ok(Auth { session, cookie_id: id }),
+            Ok(None) => Err(to_signin()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+impl Auth {
+    /// Checks a submitted CSRF token against the session's.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), DashboardError> {
+        if crate::session::same_secret(submitted, &self.session.csrf) {
+            Ok(())
+        } else {
+            Err(DashboardError::BadRequest("jeton de formulaire invalide : rechargez la page et recommencez".into()))
+        }
+    }
+}
+
+/// What a page body needs: the team's store and who is looking.
+pub(crate) struct Ctx {
+    pub st: Arc<AppState>,
+    pub store: Arc<Store>,
+    pub session: Session,
+    pub team_name: String,
+}
+
+impl Ctx {
+    /// Wraps a page body in the frame.
+    pub fn page(&self, title: &str, active: &str, body: &str) -> String {
+        let viewer = Viewer { name: &self.session.supervisor.name, team: &self.team_name, csrf: &self.session.csrf };
+        html::page(title, active, &viewer, body)
+    }
+
+    /// Writes a read or an export to the access log.
+    pub fn log(&self, action: &str, ids: &[RecordId]) -> Result<(), DashboardError> {
+        let who = &self.session.supervisor;
+        self.st.log.record(&who.team_id, &who.who(), action, ids)
+    }
+}
+
+/// Runs `f` with the team's store on the blocking pool: store calls wait on
+/// SQLite and must not hold up the async threads.
+pub(crate) async fn with_store<T: Send + 'static>(
+    st: Arc<AppState>,
+    auth: Auth,
+    f: impl FnOnce(&Ctx) -> Result<T, DashboardError> + Send + 'static,
+) -> Result<T, DashboardError> {
+    tokio::task::spawn_blocking(move || {
+        let store = st.backend.team_store(&auth.session.supervisor.team_id)?;
+        let team_name = store.config().name;
+        let ctx = Ctx { st, store, session: auth.session, team_name };
+        f(&ctx)
+    })
+    .await
+    .map_err(|e| DashboardError::Internal(if e.is_panic() { "a page panicked".into() } else { "a page was cancelled".into() }))?
+}
+
+/// An HTML page with the security headers.
+pub(crate) fn html_response(body: String) -> Response {
+    (html::security_headers(), Html(body)).into_response()
+}
+
+/// A file download.
+pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let mut resp = (StatusCode::OK, html::security_headers(), bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(crate) const CSV: &str = "text/csv; charset=utf-8";
+pub(crate) const JSON: &str = "application/json";
+
+/// Turns an empty query-string value into none.
+pub(crate) fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}

@@ -1,0 +1,75 @@
+//! The funders' activity report for a period, as a printable page, an XLSX
+//! workbook (one sheet per section) and a CSV file. Counts and partner names
+//! only: no resident's personal data.
+
+use std::fmt::Write;
+
+use axum::extract::Query as Q;
+use axum::response::Response;
+
+use super::{Auth, CSV, State, XLSX, download, html_response, with_store};
+use crate::html::{esc, table};
+use crate::period::PeriodQuery;
+use crate::sheets::{self, cell_text};
+use crate::stats::{Cell, funders_report};
+use crate::{DashboardError, MOUNT};
+
+/// `/dashboard/rapport`: the report as a page that prints on A4.
+pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+    let p = pq.resolve()?;
+    with_store(st, auth, move |ctx| {
+        let r = funders_report(&ctx.store, &p)?;
+        ctx.log(&format!("rapport financeurs (page) {}", p.query()), &[])?;
+        let mut b = format!(
+            "<form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button>\
+             <a class=\"btn\" href=\"{MOUNT}/rapport.xlsx?{q}\">Télécharger (XLSX)</a><a class=\"btn\" href=\"{MOUNT}/rapport.csv?{q}\">Télécharger (CSV)</a></form>\
+             <h1>Rapport d'activité — {}</h1><p>Période {} · médiation sociale (adultes-relais, contrat de ville). Ce rapport ne contient aucune donnée personnelle d'habitant.</p>",
+            p.form_fields(),
+            esc(&r.team),
+            esc(&p.label()),
+            q = p.query()
+        );
+        for s in &r.sections {
+            let _ = write!(b, "<h2>{}</h2>", esc(s.title));
+            let headers: Vec<String> = s.headers.iter().enumerate().map(|(i, h)| if i == 0 { h.to_string() } else { format!("#{h}") }).collect();
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            let rows: Vec<Vec<String>> = s
+                .rows
+                .iter()
+                .map(|row| row.iter().map(|c| match c { Cell::Int(n) => crate::html::int(*n), other => esc(&cell_text(other)) }).collect())
+                .collect();
+            b.push_str(&table(&headers, &rows));
+        }
+        b.push_str("<p class=\"noprint muted\">Pour l'imprimer ou l'enregistrer en PDF : Ctrl+P.</p>");
+        Ok(html_response(ctx.page("Rapport financeurs", "/rapport", &b)))
+    })
+    .await
+}
+
+fn file_name(p: &crate::period::Period, ext: &str) -> String {
+    format!("rapport-activite-{}-{}.{ext}", p.from, p.to)
+}
+
+/// `/dashboard/rapport.xlsx`.
+pub async fn xlsx(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+    let p = pq.resolve()?;
+    with_store(st, auth, move |ctx| {
+        let r = funders_report(&ctx.store, &p)?;
+        let bytes = sheets::report_xlsx(&r)?;
+        ctx.log(&format!("rapport financeurs XLSX {}", p.query()), &[])?;
+        Ok(download(bytes, XLSX, &file_name(&p, "xlsx")))
+    })
+    .await
+}
+
+/// `/dashboard/rapport.csv`.
+pub async fn csv(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+    let p = pq.resolve()?;
+    with_store(st, auth, move |ctx| {
+        let r = funders_report(&ctx.store, &p)?;
+        let bytes = sheets::report_csv(&r)?;
+        ctx.log(&format!("rapport financeurs CSV {}", p.query()), &[])?;
+        Ok(download(bytes, CSV, &file_name(&p, "csv")))
+    })
+    .await
+}
