@@ -207,7 +207,7 @@ fn apply_in(
     let mut report = ApplyReport::default();
     // Group changes by record, keeping first-seen order; erasures act in place.
     let mut order: Vec<RecordId> = Vec::new();
-    let mut groups: HashMap<RecordId, Vec<automerge::Change>> = HashMap::new();
+    let mut groups: HashMap<RecordId, Vec<&[u8]>> = HashMap::new();
     let mut erased_now: Vec<RecordId> = Vec::new();
     for e in entries {
         match &e.payload {
@@ -216,12 +216,15 @@ fn apply_in(
                     erase_in(tx, e.record_id, crate::now_ms(), origin)?;
                     report.erased += 1;
                 }
-                groups.remove(&e.record_id);
+                if let Some(dropped) = groups.remove(&e.record_id) {
+                    report.refused += dropped.len();
+                }
                 erased_now.push(e.record_id);
             }
             Payload::Change(bytes) => {
-                let change = decode_change(bytes)?;
                 if erased_now.contains(&e.record_id) {
+                    // Still decoded: a batch with garbage is refused whole.
+                    decode_change(bytes)?;
                     report.refused += 1;
                     continue;
                 }
@@ -231,34 +234,36 @@ fn apply_in(
                         order.push(e.record_id);
                         Vec::new()
                     })
-                    .push(change);
+                    .push(bytes);
             }
         }
     }
     for id in order {
-        let Some(changes) = groups.remove(&id) else {
+        let Some(raw) = groups.remove(&id) else {
             continue;
         };
         if is_erased(tx, id)? {
-            report.refused += changes.len();
+            for b in &raw {
+                decode_change(b)?;
+            }
+            report.refused += raw.len();
             continue;
         }
         let existing: Option<Vec<u8>> = tx
             .prepare_cached("SELECT bytes FROM documents WHERE id = ?1")?
             .query_row([id.as_bytes()], |r| r.get(0))
             .optional()?;
-        let mut doc = match &existing {
-            Some(b) => RecordDoc::load(b, actor)?,
-            None => RecordDoc::empty(actor),
+        let (doc, new_hashes) = match &existing {
+            // A record new to this store: one load of all its changes.
+            None => match RecordDoc::load_changes(&raw, raw.len(), actor) {
+                Some(loaded) => loaded,
+                None => apply_strict(RecordDoc::empty(actor), &raw, &mut report)?,
+            },
+            Some(b) => apply_strict(RecordDoc::load(b, actor)?, &raw, &mut report)?,
         };
-        let (dups, new): (Vec<_>, Vec<_>) =
-            changes.into_iter().partition(|c| doc.has_change(&c.hash()));
-        report.duplicates += dups.len();
-        if new.is_empty() {
+        if new_hashes.is_empty() {
             continue;
         }
-        let new_hashes: Vec<ChangeHash> = new.iter().map(|c| c.hash()).collect();
-        doc.apply_verified(new)?;
         if doc.id() != Some(id) {
             return Err(Error::RejectedChanges(format!(
                 "changes sent for record {id} belong to another document"
@@ -284,4 +289,29 @@ fn apply_in(
         report.records.push(id);
     }
     Ok(report)
+}
+
+/// Decodes each change, skips those the document has, applies the rest and
+/// verifies they all landed. Returns the document and the new hashes.
+fn apply_strict(
+    mut doc: RecordDoc,
+    raw: &[&[u8]],
+    report: &mut ApplyReport,
+) -> Result<(RecordDoc, Vec<ChangeHash>)> {
+    let mut new = Vec::new();
+    let mut seen = Vec::new();
+    for b in raw {
+        let change = decode_change(b)?;
+        let h = change.hash();
+        if doc.has_change(&h) || seen.contains(&h) {
+            report.duplicates += 1;
+        } else {
+            seen.push(h);
+            new.push(change);
+        }
+    }
+    if !new.is_empty() {
+        doc.apply_verified(new)?;
+    }
+    Ok((doc, seen))
 }

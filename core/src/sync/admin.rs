@@ -43,8 +43,14 @@ pub struct RecordsQuery {
     pub kind: Option<Kind>,
     /// Sector code.
     pub sector: Option<String>,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Mission axis code.
+    pub axis: Option<String>,
     /// Report status code.
     pub status: Option<String>,
+    /// Report category code.
+    pub category: Option<String>,
     /// From this time (ms since the Unix epoch, inclusive).
     pub since: Option<i64>,
     /// Before this time (ms, exclusive).
@@ -58,11 +64,16 @@ impl RecordsQuery {
         if let Some(k) = self.kind {
             p.push(("kind", k.code().to_string()));
         }
-        if let Some(s) = &self.sector {
-            p.push(("sector", s.clone()));
-        }
-        if let Some(s) = &self.status {
-            p.push(("status", s.clone()));
+        for (key, v) in [
+            ("sector", &self.sector),
+            ("quartier", &self.quartier),
+            ("axis", &self.axis),
+            ("status", &self.status),
+            ("category", &self.category),
+        ] {
+            if let Some(v) = v {
+                p.push((key, v.clone()));
+            }
         }
         if let Some(t) = self.since {
             p.push(("since", t.to_string()));
@@ -85,9 +96,18 @@ pub struct Device {
     /// Its name, given at enrollment.
     #[serde(default)]
     pub name: Option<String>,
-    /// Everything else the server says (enrolled, last seen, revoked, wipe ordered).
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
+    /// Enrollment time, ms since the Unix epoch.
+    #[serde(default)]
+    pub enrolled_at: Option<i64>,
+    /// Last authenticated request, ms.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// When it was revoked (its token no longer works).
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+    /// When a supervisor ordered it wiped.
+    #[serde(default)]
+    pub wipe_ordered_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -186,17 +206,18 @@ impl Admin {
         Ok(r.code)
     }
 
-    /// Cuts a device off: its token stops working.
-    pub fn revoke(&self, device_id: &str) -> Result<()> {
+    /// Cuts a device off: its token stops working. Returns the device as
+    /// the server now has it.
+    pub fn revoke(&self, device_id: &str) -> Result<Device> {
         self.device_action(device_id, "revoke")
     }
 
     /// Orders a lost device to erase its store at its next contact.
-    pub fn wipe(&self, device_id: &str) -> Result<()> {
+    pub fn wipe(&self, device_id: &str) -> Result<Device> {
         self.device_action(device_id, "wipe")
     }
 
-    fn device_action(&self, device_id: &str, action: &str) -> Result<()> {
+    fn device_action(&self, device_id: &str, action: &str) -> Result<Device> {
         let id = device_id.trim();
         if id.is_empty()
             || !id
@@ -205,17 +226,17 @@ impl Admin {
         {
             return Err(Error::invalid(
                 "device",
-                "expected a device id as `carnet devices` lists it",
+                "expected a device id as `carnet admin devices` lists it",
             ));
         }
-        self.send(
+        let bytes = self.send(
             || {
                 self.http
                     .post(format!("{}/v1/admin/devices/{id}/{action}", self.base))
             },
             None,
         )?;
-        Ok(())
+        serde_json::from_slice(&bytes).map_err(|_| Error::Network("unreadable device".into()))
     }
 
     fn get(
