@@ -177,10 +177,16 @@ impl RecordDoc {
                 write_field(&mut tx, field, v)?;
             }
         }
+        let named = kind
+            .fields()
+            .iter()
+            .filter(|f| fields.contains_key(f.name))
+            .map(|f| f.name.to_string())
+            .collect();
         let msg = Message {
             by: author.into(),
             op: "create".into(),
-            fields: vec![],
+            fields: named,
         };
         let (hash, _) = tx.commit_with(
             CommitOptions::default()
@@ -384,6 +390,8 @@ impl RecordDoc {
                     AmValue::Object(_) => Value::Null,
                 })
                 .collect();
+            // automerge lists the winner last; put it first, as the docs say.
+            values.reverse();
             let first = values.first().cloned();
             if values.len() > 1 && values.iter().any(|v| Some(v) != first.as_ref()) {
                 values.dedup();

@@ -307,3 +307,28 @@ fn sync_pair(a: &Store, b: &Store) {
         }
     }
 }
+
+#[test]
+fn the_first_conflict_value_is_the_one_lists_show_and_history_names_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = store(&dir, "a");
+    let b = store(&dir, "b");
+    let id = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "x", "place": "p"})),
+        )
+        .unwrap();
+    sync_pair(&a, &b);
+    a.set_field(id, "place", &json!("A")).unwrap();
+    b.set_field(id, "place", &json!("B")).unwrap();
+    sync_pair(&a, &b);
+    sync_pair(&a, &b);
+    let d = a.details(id).unwrap();
+    let Record::Note(n) = a.get(id).unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.conflicts[0].values[0], json!(n.place.unwrap()));
+    assert_eq!(d.history[0].op, "create");
+    assert!(d.history[0].fields.contains(&"place".to_string()));
+}
