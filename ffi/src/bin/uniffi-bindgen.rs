@@ -1,0 +1,6 @@
+//! `uniffi-bindgen`: generates Carnet's Kotlin and Swift bindings from the
+//! built library (library mode), reading `ffi/uniffi.toml`.
+
+fn main() {
+    uniffi::uniffi_bindgen_main()
+}
