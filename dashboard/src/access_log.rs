@@ -71,7 +71,9 @@ pub struct AccessLog {
 impl AccessLog {
     /// Opens (or creates) the log in `data_dir/dashboard.db`.
     pub fn open(data_dir: &Path) -> Result<AccessLog, DashboardError> {
-        Ok(AccessLog { conn: Mutex::new(open_db(data_dir)?) })
+        Ok(AccessLog {
+            conn: Mutex::new(open_db(data_dir)?),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -81,7 +83,13 @@ impl AccessLog {
     /// Records that `who` did `action` on `record_ids` of `team_id`, now.
     /// Ids are stored packed (16 bytes each), so logging an export of the
     /// whole log stays cheap.
-    pub fn record(&self, team_id: &str, who: &str, action: &str, record_ids: &[RecordId]) -> Result<(), DashboardError> {
+    pub fn record(
+        &self,
+        team_id: &str,
+        who: &str,
+        action: &str,
+        record_ids: &[RecordId],
+    ) -> Result<(), DashboardError> {
         let mut packed = Vec::with_capacity(record_ids.len() * 16);
         for id in record_ids {
             packed.extend_from_slice(id.as_bytes());
@@ -106,7 +114,10 @@ impl AccessLog {
                 team_id: r.get(1)?,
                 who: r.get(2)?,
                 action: r.get(3)?,
-                record_ids: ids.chunks_exact(16).filter_map(RecordId::from_slice).collect(),
+                record_ids: ids
+                    .chunks_exact(16)
+                    .filter_map(RecordId::from_slice)
+                    .collect(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -115,7 +126,9 @@ impl AccessLog {
     /// Deletes entries older than `days` days; returns how many went.
     pub fn purge_older_than(&self, days: u32) -> Result<usize, DashboardError> {
         let cutoff = carnet_core::now_ms() - i64::from(days) * 86_400_000;
-        Ok(self.lock().execute("DELETE FROM access_log WHERE at < ?1", [cutoff])?)
+        Ok(self
+            .lock()
+            .execute("DELETE FROM access_log WHERE at < ?1", [cutoff])?)
     }
 }
 
@@ -134,7 +147,12 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].record_ids, ids);
         assert_eq!(log.purge_older_than(1).unwrap(), 0);
-        log.lock().execute("UPDATE access_log SET at = at - 3 * 86400000 WHERE team_id = 't1'", []).unwrap();
+        log.lock()
+            .execute(
+                "UPDATE access_log SET at = at - 3 * 86400000 WHERE team_id = 't1'",
+                [],
+            )
+            .unwrap();
         assert_eq!(log.purge_older_than(2).unwrap(), 1);
         assert!(log.recent("t1", 10).unwrap().is_empty());
     }

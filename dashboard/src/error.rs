@@ -47,21 +47,39 @@ impl From<csv::Error> for DashboardError {
 impl IntoResponse for DashboardError {
     fn into_response(self) -> Response {
         let (status, title, detail) = match &self {
-            DashboardError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Requête invalide", m.clone()),
+            DashboardError::BadRequest(m) => {
+                (StatusCode::BAD_REQUEST, "Requête invalide", m.clone())
+            }
             DashboardError::NotFound(m) => (StatusCode::NOT_FOUND, "Introuvable", m.clone()),
-            DashboardError::Unauthorized => (StatusCode::UNAUTHORIZED, "Connexion nécessaire", self.to_string()),
-            DashboardError::Core(carnet_core::Error::NotFound(_)) => {
-                (StatusCode::NOT_FOUND, "Introuvable", "Cette fiche n'existe pas dans le journal de l'équipe.".into())
-            }
-            DashboardError::Core(carnet_core::Error::Erased(_)) => {
-                (StatusCode::GONE, "Effacée", "Cette fiche a été effacée à la demande de la personne.".into())
-            }
+            DashboardError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Connexion nécessaire",
+                self.to_string(),
+            ),
+            DashboardError::Core(carnet_core::Error::NotFound(_)) => (
+                StatusCode::NOT_FOUND,
+                "Introuvable",
+                "Cette fiche n'existe pas dans le journal de l'équipe.".into(),
+            ),
+            DashboardError::Core(carnet_core::Error::Erased(_)) => (
+                StatusCode::GONE,
+                "Effacée",
+                "Cette fiche a été effacée à la demande de la personne.".into(),
+            ),
             other => {
                 tracing::error!(error = %other, "dashboard request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne", "Le serveur n'a pas pu répondre ; réessayez ou prévenez la personne qui l'administre.".into())
             }
         };
-        let body = crate::html::bare_page(title, &format!("<h1>{}</h1><p>{}</p><p><a href=\"{}/\">Retour au tableau de bord</a></p>", crate::html::esc(title), crate::html::esc(&detail), crate::MOUNT));
+        let body = crate::html::bare_page(
+            title,
+            &format!(
+                "<h1>{}</h1><p>{}</p><p><a href=\"{}/\">Retour au tableau de bord</a></p>",
+                crate::html::esc(title),
+                crate::html::esc(&detail),
+                crate::MOUNT
+            ),
+        );
         (status, crate::html::security_headers(), Html(body)).into_response()
     }
 }

@@ -33,11 +33,19 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
     [
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ]
 }
@@ -94,7 +102,11 @@ pub struct Viewer<'a> {
 pub fn page(title: &str, active: &str, viewer: &Viewer<'_>, body: &str) -> String {
     let mut nav = String::new();
     for (path, label) in NAV {
-        let _ = write!(nav, "<a href=\"{MOUNT}{path}\"{}>{label}</a>", if path == active { " class=\"on\"" } else { "" });
+        let _ = write!(
+            nav,
+            "<a href=\"{MOUNT}{path}\"{}>{label}</a>",
+            if path == active { " class=\"on\"" } else { "" }
+        );
     }
     format!(
         "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · Carnet</title><style>{CSS}</style></head><body><header><span class=\"brand\">Carnet · {}</span>{nav}<span class=\"who\">{} <form method=\"post\" action=\"{MOUNT}/deconnexion\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Se déconnecter</button></form></span></header><main>{body}</main></body></html>",
@@ -119,12 +131,20 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     }
     s.push_str("</tr></thead><tbody>");
     if rows.is_empty() {
-        let _ = write!(s, "<tr><td colspan=\"{}\" class=\"muted\">Aucune donnée sur la période.</td></tr>", headers.len());
+        let _ = write!(
+            s,
+            "<tr><td colspan=\"{}\" class=\"muted\">Aucune donnée sur la période.</td></tr>",
+            headers.len()
+        );
     }
     for row in rows {
         s.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
-            let cls = if numeric.get(i).copied().unwrap_or(false) { " class=\"n\"" } else { "" };
+            let cls = if numeric.get(i).copied().unwrap_or(false) {
+                " class=\"n\""
+            } else {
+                ""
+            };
             let _ = write!(s, "<td{cls}>{cell}</td>");
         }
         s.push_str("</tr>");
@@ -142,12 +162,20 @@ pub fn tz() -> &'static TimeZone {
 
 /// `31/12/2025`.
 pub fn date(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).map(|t| t.to_zoned(tz().clone()).strftime("%d/%m/%Y").to_string()).unwrap_or_default()
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz().clone()).strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default()
 }
 
 /// `31/12/2025 14:05`.
 pub fn datetime(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).map(|t| t.to_zoned(tz().clone()).strftime("%d/%m/%Y %H:%M").to_string()).unwrap_or_default()
+    Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(tz().clone())
+                .strftime("%d/%m/%Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
 }
 
 /// A number of days with one decimal and a French comma: `2,5`.
@@ -160,7 +188,7 @@ pub fn int(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(c);
@@ -185,8 +213,17 @@ pub fn url_enc(s: &str) -> String {
 pub fn options(items: &[(String, String)], current: Option<&str>, empty_label: &str) -> String {
     let mut s = format!("<option value=\"\">{}</option>", esc(empty_label));
     for (code, label) in items {
-        let sel = if current == Some(code.as_str()) { " selected" } else { "" };
-        let _ = write!(s, "<option value=\"{}\"{sel}>{}</option>", esc(code), esc(label));
+        let sel = if current == Some(code.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            "<option value=\"{}\"{sel}>{}</option>",
+            esc(code),
+            esc(label)
+        );
     }
     s
 }

@@ -19,7 +19,9 @@ pub fn status(s: ReportStatus) -> &'static str {
 
 /// A status code from the read model.
 pub fn status_code(code: &str) -> String {
-    code.parse::<ReportStatus>().map(|s| status(s).to_string()).unwrap_or_else(|_| code.to_string())
+    code.parse::<ReportStatus>()
+        .map(|s| status(s).to_string())
+        .unwrap_or_else(|_| code.to_string())
 }
 
 /// A kind of record.
@@ -44,7 +46,11 @@ pub const ACTIVITY_TYPES: [(&str, &str); 6] = [
 
 /// An activity type.
 pub fn activity_type(code: &str) -> String {
-    ACTIVITY_TYPES.iter().find(|(c, _)| *c == code).map(|(_, l)| l.to_string()).unwrap_or_else(|| code.to_string())
+    ACTIVITY_TYPES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| code.to_string())
 }
 
 /// Labels from the team's configuration.
@@ -56,22 +62,43 @@ impl Labels<'_> {
         if code.is_empty() {
             return "(non renseigné)".into();
         }
-        self.0.sectors.iter().find(|s| s.code == code).map(|s| s.label.clone()).unwrap_or_else(|| code.into())
+        self.0
+            .sectors
+            .iter()
+            .find(|s| s.code == code)
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| code.into())
     }
 
     /// A quartier's label, looked up in every sector.
     pub fn quartier(&self, code: &str) -> String {
-        self.0.sectors.iter().flat_map(|s| &s.quartiers).find(|q| q.code == code).map(|q| q.label.clone()).unwrap_or_else(|| code.into())
+        self.0
+            .sectors
+            .iter()
+            .flat_map(|s| &s.quartiers)
+            .find(|q| q.code == code)
+            .map(|q| q.label.clone())
+            .unwrap_or_else(|| code.into())
     }
 
     /// A mission axis.
     pub fn axis(&self, code: &str) -> String {
-        self.0.axes.iter().find(|a| a.code == code).map(|a| a.label.clone()).unwrap_or_else(|| code.into())
+        self.0
+            .axes
+            .iter()
+            .find(|a| a.code == code)
+            .map(|a| a.label.clone())
+            .unwrap_or_else(|| code.into())
     }
 
     /// A dégradation category.
     pub fn category(&self, code: &str) -> String {
-        self.0.categories.iter().find(|c| c.code == code).map(|c| c.label.clone()).unwrap_or_else(|| code.into())
+        self.0
+            .categories
+            .iter()
+            .find(|c| c.code == code)
+            .map(|c| c.label.clone())
+            .unwrap_or_else(|| code.into())
     }
 
     /// A responsible body; "(aucun)" when none is set yet.
@@ -79,21 +106,38 @@ impl Labels<'_> {
         if code.is_empty() {
             return "(aucun)".into();
         }
-        self.0.bodies.iter().find(|b| b.code == code).map(|b| b.label.clone()).unwrap_or_else(|| code.into())
+        self.0
+            .bodies
+            .iter()
+            .find(|b| b.code == code)
+            .map(|b| b.label.clone())
+            .unwrap_or_else(|| code.into())
     }
 
     /// The configured sectors as (code, label).
     pub fn sectors(&self) -> Vec<(String, String)> {
-        self.0.sectors.iter().map(|s| (s.code.clone(), s.label.clone())).collect()
+        self.0
+            .sectors
+            .iter()
+            .map(|s| (s.code.clone(), s.label.clone()))
+            .collect()
     }
 
     /// The configured axes as (code, label).
     pub fn axes(&self) -> Vec<(String, String)> {
-        self.0.axes.iter().map(|a| (a.code.clone(), a.label.clone())).collect()
+        self.0
+            .axes
+            .iter()
+            .map(|a| (a.code.clone(), a.label.clone()))
+            .collect()
     }
 
     /// The configured categories as (code, label).
     pub fn categories(&self) -> Vec<(String, String)> {
-        self.0.categories.iter().map(|c| (c.code.clone(), c.label.clone())).collect()
+        self.0
+            .categories
+            .iter()
+            .map(|c| (c.code.clone(), c.label.clone()))
+            .collect()
     }
 }

@@ -14,11 +14,13 @@
 //! - [`session`]: sign-in sessions and their CSRF tokens (in `dashboard.db`);
 //! - [`access_log`]: who read or exported which records (never their content);
 //! - `pages`: one module per page; `html`, `svg`: the markup and charts;
-//! - `stats`, `readmodel`: the aggregates behind the pages and the funders' report;
+//! - `stats`, `readmodel`: the aggregates behind the pages and the funders' report,
+//!   and `cache`: kept until the team's log moves;
 //! - `sheets`: XLSX / CSV / JSON downloads;
 //! - [`testing`]: an in-memory [`Backend`] for tests, benches and demos.
 
 pub mod access_log;
+mod cache;
 mod error;
 mod html;
 mod labels;
@@ -98,6 +100,9 @@ impl DashboardConfig {
 /// The dashboard's routes, all under [`MOUNT`]. Opens (or creates)
 /// `dashboard.db` in `config.data_dir` and purges the access log past its
 /// retention period.
-pub fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Result<axum::Router, DashboardError> {
+pub fn router(
+    backend: Arc<dyn Backend>,
+    config: DashboardConfig,
+) -> Result<axum::Router, DashboardError> {
     pages::router(backend, config)
 }

@@ -35,12 +35,16 @@ pub struct Period {
 fn parse(s: &Option<String>, what: &str) -> Result<Option<Date>, DashboardError> {
     match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s.parse::<Date>().map(Some).map_err(|_| DashboardError::BadRequest(format!("date « {what} » invalide : attendu AAAA-MM-JJ"))),
+        Some(s) => s.parse::<Date>().map(Some).map_err(|_| {
+            DashboardError::BadRequest(format!("date « {what} » invalide : attendu AAAA-MM-JJ"))
+        }),
     }
 }
 
 fn midnight(d: Date) -> Result<i64, DashboardError> {
-    d.to_zoned(tz().clone()).map(|z| z.timestamp().as_millisecond()).map_err(|e| DashboardError::BadRequest(format!("date hors limites : {e}")))
+    d.to_zoned(tz().clone())
+        .map(|z| z.timestamp().as_millisecond())
+        .map_err(|e| DashboardError::BadRequest(format!("date hors limites : {e}")))
 }
 
 impl PeriodQuery {
@@ -49,7 +53,10 @@ impl PeriodQuery {
     pub fn bounds(&self) -> Result<(Option<i64>, Option<i64>), DashboardError> {
         let since = parse(&self.du, "du")?.map(midnight).transpose()?;
         let until = match parse(&self.au, "au")? {
-            Some(d) => Some(midnight(d.tomorrow().map_err(|e| DashboardError::BadRequest(e.to_string()))?)?),
+            Some(d) => Some(midnight(
+                d.tomorrow()
+                    .map_err(|e| DashboardError::BadRequest(e.to_string()))?,
+            )?),
             None => None,
         };
         Ok((since, until))
@@ -62,13 +69,25 @@ impl PeriodQuery {
         let to = parse(&self.au, "au")?.unwrap_or(today);
         let from = match parse(&self.du, "du")? {
             Some(d) => d,
-            None => to.first_of_month().checked_sub(jiff::Span::new().months(11)).map_err(|e| DashboardError::BadRequest(e.to_string()))?,
+            None => to
+                .first_of_month()
+                .checked_sub(jiff::Span::new().months(11))
+                .map_err(|e| DashboardError::BadRequest(e.to_string()))?,
         };
         if from > to {
-            return Err(DashboardError::BadRequest("la période commence après sa fin".into()));
+            return Err(DashboardError::BadRequest(
+                "la période commence après sa fin".into(),
+            ));
         }
-        let next = to.tomorrow().map_err(|e| DashboardError::BadRequest(e.to_string()))?;
-        Ok(Period { from, to, since: midnight(from)?, until: midnight(next)? })
+        let next = to
+            .tomorrow()
+            .map_err(|e| DashboardError::BadRequest(e.to_string()))?;
+        Ok(Period {
+            from,
+            to,
+            since: midnight(from)?,
+            until: midnight(next)?,
+        })
     }
 }
 
@@ -80,7 +99,11 @@ impl Period {
 
     /// "du 01/01/2025 au 31/12/2025".
     pub fn label(&self) -> String {
-        format!("du {} au {}", self.from.strftime("%d/%m/%Y"), self.to.strftime("%d/%m/%Y"))
+        format!(
+            "du {} au {}",
+            self.from.strftime("%d/%m/%Y"),
+            self.to.strftime("%d/%m/%Y")
+        )
     }
 
     /// The months the period touches, as (`YYYY-MM`, start ms, end ms).
@@ -88,7 +111,9 @@ impl Period {
         let mut out = Vec::new();
         let mut m = self.from.first_of_month();
         while m <= self.to && out.len() < 240 {
-            let next = m.checked_add(jiff::Span::new().months(1)).unwrap_or(self.to);
+            let next = m
+                .checked_add(jiff::Span::new().months(1))
+                .unwrap_or(self.to);
             let start = midnight(m).unwrap_or(self.since).max(self.since);
             let end = midnight(next).unwrap_or(self.until).min(self.until);
             out.push((m.strftime("%Y-%m").to_string(), start, end));
@@ -99,7 +124,9 @@ impl Period {
 
     /// The month key of a time, in the team's zone.
     pub fn month_of(ms: i64) -> String {
-        jiff::Timestamp::from_millisecond(ms).map(|t| t.to_zoned(tz().clone()).strftime("%Y-%m").to_string()).unwrap_or_default()
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|t| t.to_zoned(tz().clone()).strftime("%Y-%m").to_string())
+            .unwrap_or_default()
     }
 
     /// The filter form's fields.
@@ -117,11 +144,30 @@ mod tests {
 
     #[test]
     fn periods_are_whole_days_and_checked() {
-        let p = PeriodQuery { du: Some("2025-01-01".into()), au: Some("2025-03-31".into()) }.resolve().unwrap();
+        let p = PeriodQuery {
+            du: Some("2025-01-01".into()),
+            au: Some("2025-03-31".into()),
+        }
+        .resolve()
+        .unwrap();
         assert_eq!(p.months().len(), 3);
         assert!(p.until > p.since);
-        assert!(PeriodQuery { du: Some("2025-02-01".into()), au: Some("2025-01-01".into()) }.resolve().is_err());
-        assert!(PeriodQuery { du: Some("hier".into()), au: None }.resolve().is_err());
+        assert!(
+            PeriodQuery {
+                du: Some("2025-02-01".into()),
+                au: Some("2025-01-01".into())
+            }
+            .resolve()
+            .is_err()
+        );
+        assert!(
+            PeriodQuery {
+                du: Some("hier".into()),
+                au: None
+            }
+            .resolve()
+            .is_err()
+        );
         let d = PeriodQuery::default().resolve().unwrap();
         assert_eq!(d.months().len(), 12);
     }

@@ -48,13 +48,20 @@ fn hash(id: &str) -> String {
 
 /// Compares secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 impl Sessions {
     /// Opens the sessions of `data_dir/dashboard.db`.
     pub fn open(data_dir: &Path, ttl: Duration) -> Result<Sessions, DashboardError> {
-        Ok(Sessions { conn: Mutex::new(open_db(data_dir)?), ttl })
+        Ok(Sessions {
+            conn: Mutex::new(open_db(data_dir)?),
+            ttl,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -75,7 +82,14 @@ impl Sessions {
             "INSERT INTO sessions (id_hash, team_id, device_id, name, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![hash(&id), who.team_id, who.device_id, who.name, csrf, now, expires_at],
         )?;
-        Ok((id, Session { supervisor: who.clone(), csrf, expires_at }))
+        Ok((
+            id,
+            Session {
+                supervisor: who.clone(),
+                csrf,
+                expires_at,
+            },
+        ))
     }
 
     /// The live session with this cookie id, if any.
@@ -99,14 +113,17 @@ impl Sessions {
 
     /// Ends a session (sign-out).
     pub fn delete(&self, id: &str) -> Result<(), DashboardError> {
-        self.lock().execute("DELETE FROM sessions WHERE id_hash = ?1", [hash(id)])?;
+        self.lock()
+            .execute("DELETE FROM sessions WHERE id_hash = ?1", [hash(id)])?;
         Ok(())
     }
 
     /// Ends every session of a device (the server calls this when it revokes
     /// a supervisor's device).
     pub fn revoke_device(&self, device_id: &str) -> Result<usize, DashboardError> {
-        Ok(self.lock().execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?)
+        Ok(self
+            .lock()
+            .execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?)
     }
 }
 
@@ -118,18 +135,29 @@ mod tests {
     fn sessions_are_stored_hashed_and_expire() {
         let dir = tempfile::tempdir().unwrap();
         let s = Sessions::open(dir.path(), Duration::from_secs(60)).unwrap();
-        let who = Supervisor { team_id: "t".into(), device_id: "d".into(), name: "Awa".into() };
+        let who = Supervisor {
+            team_id: "t".into(),
+            device_id: "d".into(),
+            name: "Awa".into(),
+        };
         let (id, sess) = s.create(&who).unwrap();
         assert_eq!(id.len(), 64);
         assert_eq!(s.get(&id).unwrap().unwrap().csrf, sess.csrf);
-        let stored: String = s.lock().query_row("SELECT id_hash FROM sessions", [], |r| r.get(0)).unwrap();
+        let stored: String = s
+            .lock()
+            .query_row("SELECT id_hash FROM sessions", [], |r| r.get(0))
+            .unwrap();
         assert_ne!(stored, id);
         assert!(s.get(&random_token()).unwrap().is_none());
-        s.lock().execute("UPDATE sessions SET expires_at = 0", []).unwrap();
+        s.lock()
+            .execute("UPDATE sessions SET expires_at = 0", [])
+            .unwrap();
         assert!(s.get(&id).unwrap().is_none());
         let (id2, _) = s.create(&who).unwrap();
         s.delete(&id2).unwrap();
         assert!(s.get(&id2).unwrap().is_none());
-        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("ab", "abc"));
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("ab", "abc")
+        );
     }
 }

@@ -26,7 +26,11 @@ pub struct Table {
 
 impl From<&Section> for Table {
     fn from(s: &Section) -> Self {
-        Table { sheet: s.sheet.into(), headers: s.headers.iter().map(|h| h.to_string()).collect(), rows: s.rows.clone() }
+        Table {
+            sheet: s.sheet.into(),
+            headers: s.headers.iter().map(|h| h.to_string()).collect(),
+            rows: s.rows.clone(),
+        }
     }
 }
 
@@ -40,7 +44,12 @@ pub fn cell_text(c: &Cell) -> String {
     }
 }
 
-fn write_sheet(ws: &mut Worksheet, t: &Table, bold: &Format, days: &Format) -> Result<(), DashboardError> {
+fn write_sheet(
+    ws: &mut Worksheet,
+    t: &Table,
+    bold: &Format,
+    days: &Format,
+) -> Result<(), DashboardError> {
     ws.set_name(&t.sheet)?;
     let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
     for (c, h) in t.headers.iter().enumerate() {
@@ -93,7 +102,8 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
 }
 
 fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, DashboardError> {
-    w.into_inner().map_err(|e| DashboardError::Internal(format!("csv: {e}")))
+    w.into_inner()
+        .map_err(|e| DashboardError::Internal(format!("csv: {e}")))
 }
 
 /// One table as CSV.
@@ -149,36 +159,153 @@ fn opt_n(n: Option<i64>) -> Cell {
 
 /// Columns of the merged-log export (notes, reports, activities).
 pub const LOG_HEADERS: [&str; 25] = [
-    "Identifiant", "Type", "Auteur", "Créé le", "Modifié le", "Date", "Secteur", "Quartier", "Lieu", "Axes", "Catégorie",
-    "Statut", "Organisme responsable", "Urgent", "Type d'activité", "Fin", "Habitants rencontrés", "Habitants connus",
-    "Habitants nouveaux", "Orientations", "Thèmes", "Partenaires", "Étiquettes", "Texte", "Contacts liés (nombre)",
+    "Identifiant",
+    "Type",
+    "Auteur",
+    "Créé le",
+    "Modifié le",
+    "Date",
+    "Secteur",
+    "Quartier",
+    "Lieu",
+    "Axes",
+    "Catégorie",
+    "Statut",
+    "Organisme responsable",
+    "Urgent",
+    "Type d'activité",
+    "Fin",
+    "Habitants rencontrés",
+    "Habitants connus",
+    "Habitants nouveaux",
+    "Orientations",
+    "Thèmes",
+    "Partenaires",
+    "Étiquettes",
+    "Texte",
+    "Contacts liés (nombre)",
 ];
 
 /// A note, report or activity as a row of the merged-log export. Linked
 /// residents appear as a count only.
 pub fn log_row(rec: &Record, l: &Labels<'_>) -> Vec<Cell> {
     let h = rec.header();
-    let mut row = vec![t(h.id.to_string()), t(labels::kind(kind_of(rec))), t(h.author.clone()), t(datetime(h.created_at)), t(datetime(h.updated_at))];
+    let mut row = vec![
+        t(h.id.to_string()),
+        t(labels::kind(kind_of(rec))),
+        t(h.author.clone()),
+        t(datetime(h.created_at)),
+        t(datetime(h.updated_at)),
+    ];
     let axes = |a: &[String]| t(a.iter().map(|x| l.axis(x)).collect::<Vec<_>>().join(", "));
     let q = |x: &Option<String>| t(x.as_deref().map(|q| l.quartier(q)).unwrap_or_default());
     let blank = || t("");
     match rec {
-        Record::Note(Note { observed_at, sector, quartier, place, axes: ax, residents_met, tags, text, contacts, .. }) => row.extend([
-            opt_time(*observed_at), t(l.sector(sector)), q(quartier), opt_t(place), axes(ax), blank(), blank(), blank(), blank(), blank(), blank(),
-            opt_n(*residents_met), blank(), blank(), blank(), blank(), blank(), t(tags.join(", ")), t(text.clone()), Cell::Int(contacts.len() as u64),
+        Record::Note(Note {
+            observed_at,
+            sector,
+            quartier,
+            place,
+            axes: ax,
+            residents_met,
+            tags,
+            text,
+            contacts,
+            ..
+        }) => row.extend([
+            opt_time(*observed_at),
+            t(l.sector(sector)),
+            q(quartier),
+            opt_t(place),
+            axes(ax),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            opt_n(*residents_met),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            t(tags.join(", ")),
+            t(text.clone()),
+            Cell::Int(contacts.len() as u64),
         ]),
-        Record::Report(Report { header, sector, quartier, place, axes: ax, category, status, body, urgent, text, contacts, .. }) => row.extend([
-            t(datetime(header.created_at)), t(l.sector(sector)), q(quartier), t(place.clone()), axes(ax), t(l.category(category)),
-            t(labels::status(*status)), t(body.as_deref().map(|b| l.body(b)).unwrap_or_default()), t(if *urgent { "oui" } else { "non" }),
-            blank(), blank(), blank(), blank(), blank(), blank(), blank(), blank(), blank(), t(text.clone()), Cell::Int(contacts.len() as u64),
+        Record::Report(Report {
+            header,
+            sector,
+            quartier,
+            place,
+            axes: ax,
+            category,
+            status,
+            body,
+            urgent,
+            text,
+            contacts,
+            ..
+        }) => row.extend([
+            t(datetime(header.created_at)),
+            t(l.sector(sector)),
+            q(quartier),
+            t(place.clone()),
+            axes(ax),
+            t(l.category(category)),
+            t(labels::status(*status)),
+            t(body.as_deref().map(|b| l.body(b)).unwrap_or_default()),
+            t(if *urgent { "oui" } else { "non" }),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            t(text.clone()),
+            Cell::Int(contacts.len() as u64),
         ]),
         Record::Activity(Activity {
-            started_at, ended_at, sector, quartier, place, axes: ax, activity_type, met_known, met_new, referrals, topics, partners, text, contacts, ..
+            started_at,
+            ended_at,
+            sector,
+            quartier,
+            place,
+            axes: ax,
+            activity_type,
+            met_known,
+            met_new,
+            referrals,
+            topics,
+            partners,
+            text,
+            contacts,
+            ..
         }) => row.extend([
-            opt_time(*started_at), t(l.sector(sector)), q(quartier), opt_t(place), axes(ax), blank(), blank(), blank(), blank(),
-            t(labels::activity_type(activity_type)), opt_time(*ended_at),
-            Cell::Int((met_known.unwrap_or(0) + met_new.unwrap_or(0)).max(0) as u64), opt_n(*met_known), opt_n(*met_new), opt_n(*referrals),
-            t(topics.join(", ")), t(partners.join(", ")), blank(), t(text.clone()), Cell::Int(contacts.len() as u64),
+            opt_time(*started_at),
+            t(l.sector(sector)),
+            q(quartier),
+            opt_t(place),
+            axes(ax),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            t(labels::activity_type(activity_type)),
+            opt_time(*ended_at),
+            Cell::Int((met_known.unwrap_or(0) + met_new.unwrap_or(0)).max(0) as u64),
+            opt_n(*met_known),
+            opt_n(*met_new),
+            opt_n(*referrals),
+            t(topics.join(", ")),
+            t(partners.join(", ")),
+            blank(),
+            t(text.clone()),
+            Cell::Int(contacts.len() as u64),
         ]),
         Record::Contact(_) => row.clear(),
     }
@@ -187,13 +314,33 @@ pub fn log_row(rec: &Record, l: &Labels<'_>) -> Vec<Cell> {
 
 /// Columns of the contacts export.
 pub const CONTACT_HEADERS: [&str; 18] = [
-    "Identifiant", "Nom", "Foyer", "Adresse", "Bâtiment", "Appartement", "Téléphone", "Langues", "Bailleur", "Secteur", "Thèmes",
-    "Consentements", "Visite nouveau locataire", "Échanges (nombre)", "Orientations", "Auteur", "Créé le", "Modifié le",
+    "Identifiant",
+    "Nom",
+    "Foyer",
+    "Adresse",
+    "Bâtiment",
+    "Appartement",
+    "Téléphone",
+    "Langues",
+    "Bailleur",
+    "Secteur",
+    "Thèmes",
+    "Consentements",
+    "Visite nouveau locataire",
+    "Échanges (nombre)",
+    "Orientations",
+    "Auteur",
+    "Créé le",
+    "Modifié le",
 ];
 
 /// A resident's contact as a row of the contacts export.
 pub fn contact_row(c: &Contact, l: &Labels<'_>) -> Vec<Cell> {
-    let referrals: Vec<&str> = c.interactions.iter().filter_map(|i| i.referral.as_deref()).collect();
+    let referrals: Vec<&str> = c
+        .interactions
+        .iter()
+        .filter_map(|i| i.referral.as_deref())
+        .collect();
     vec![
         t(c.header.id.to_string()),
         t(c.name.clone()),
@@ -206,7 +353,11 @@ pub fn contact_row(c: &Contact, l: &Labels<'_>) -> Vec<Cell> {
         t(c.landlord.as_deref().map(|b| l.body(b)).unwrap_or_default()),
         t(c.sector.as_deref().map(|s| l.sector(s)).unwrap_or_default()),
         t(c.topics.join(", ")),
-        t(c.consents.iter().map(|x| format!("{} ({})", x.topic, date(x.at))).collect::<Vec<_>>().join(", ")),
+        t(c.consents
+            .iter()
+            .map(|x| format!("{} ({})", x.topic, date(x.at)))
+            .collect::<Vec<_>>()
+            .join(", ")),
         t(if c.new_tenant_visit { "oui" } else { "non" }),
         Cell::Int(c.interactions.len() as u64),
         t(referrals.join(", ")),
@@ -237,7 +388,10 @@ pub fn json(records: &[Record], keep_links: bool) -> Result<Vec<u8>, DashboardEr
         }
         let mut v = serde_json::to_value(r).map_err(|e| DashboardError::Internal(e.to_string()))?;
         if !keep_links && let Some(m) = v.as_object_mut() {
-            let n = m.remove("contacts").and_then(|c| c.as_array().map(Vec::len)).unwrap_or(0);
+            let n = m
+                .remove("contacts")
+                .and_then(|c| c.as_array().map(Vec::len))
+                .unwrap_or(0);
             m.insert("contacts_count".into(), Value::from(n));
         }
         serde_json::to_writer(&mut out, &v).map_err(|e| DashboardError::Internal(e.to_string()))?;

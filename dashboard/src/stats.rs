@@ -22,7 +22,11 @@ pub fn quantiles(values: &mut [f64]) -> Option<(f64, f64)> {
     }
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+    let median = if !n.is_multiple_of(2) {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
     let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
     Some((median, values[rank - 1]))
 }
@@ -52,7 +56,14 @@ pub fn fix_groups(fixes: &[Fix], key: impl Fn(&Fix) -> String) -> Vec<FixGroup> 
     }
     let mut out: Vec<FixGroup> = groups
         .into_iter()
-        .filter_map(|(label, mut v)| quantiles(&mut v).map(|(median, p90)| FixGroup { label, n: v.len(), median, p90 }))
+        .filter_map(|(label, mut v)| {
+            quantiles(&mut v).map(|(median, p90)| FixGroup {
+                label,
+                n: v.len(),
+                median,
+                p90,
+            })
+        })
         .collect();
     out.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.label.cmp(&b.label)));
     out
@@ -61,7 +72,12 @@ pub fn fix_groups(fixes: &[Fix], key: impl Fn(&Fix) -> String) -> Vec<FixGroup> 
 /// All fixes together.
 pub fn fix_overall(fixes: &[Fix]) -> Option<FixGroup> {
     let mut v: Vec<f64> = fixes.iter().map(fix_days).collect();
-    quantiles(&mut v).map(|(median, p90)| FixGroup { label: "Ensemble".into(), n: v.len(), median, p90 })
+    quantiles(&mut v).map(|(median, p90)| FixGroup {
+        label: "Ensemble".into(),
+        n: v.len(),
+        median,
+        p90,
+    })
 }
 
 /// A cell of a report table.
@@ -100,11 +116,20 @@ pub struct FundersReport {
 }
 
 fn counts(store: &Store, q: &Query, by: GroupBy) -> Result<BTreeMap<String, u64>, DashboardError> {
-    Ok(store.count(q, by)?.into_iter().map(|c| (c.key, c.count)).collect())
+    Ok(store
+        .count(q, by)?
+        .into_iter()
+        .map(|c| (c.key, c.count))
+        .collect())
 }
 
 fn in_period(kind: Kind, p: &Period) -> Query {
-    Query { kind: Some(kind), since: Some(p.since), until: Some(p.until), ..Default::default() }
+    Query {
+        kind: Some(kind),
+        since: Some(p.since),
+        until: Some(p.until),
+        ..Default::default()
+    }
 }
 
 /// Builds the report: counts through the store's public queries, sums and
@@ -117,14 +142,25 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
     let forwarded = readmodel::forwarded(store, p.since, p.until)?;
     let notes_met = readmodel::residents_met_on_notes(store, p.since, p.until)?;
     let partners = readmodel::referrals_by_partner(store, p.since, p.until)?;
-    let new_contacts: u64 = store.count(&in_period(Kind::Contact, p), GroupBy::Kind)?.iter().map(|c| c.count).sum();
-    let reported: u64 = store.count(&in_period(Kind::Report, p), GroupBy::Kind)?.iter().map(|c| c.count).sum();
+    let new_contacts: u64 = store
+        .count(&in_period(Kind::Contact, p), GroupBy::Kind)?
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    let reported: u64 = store
+        .count(&in_period(Kind::Report, p), GroupBy::Kind)?
+        .iter()
+        .map(|c| c.count)
+        .sum();
 
     let known: i64 = acts.iter().map(|a| a.met_known).sum();
     let new: i64 = acts.iter().map(|a| a.met_new).sum();
     let act_referrals: i64 = acts.iter().map(|a| a.referrals).sum();
     let log_referrals: u64 = partners.iter().map(|(_, n)| n).sum();
-    let aller_vers = acts.iter().filter(|a| a.activity_type == "aller_vers").count() as u64;
+    let aller_vers = acts
+        .iter()
+        .filter(|a| a.activity_type == "aller_vers")
+        .count() as u64;
     let median = fix_overall(&fixes).map(|g| g.median);
     let u = |n: i64| Cell::Int(n.max(0) as u64);
     let row = |label: &str, c: Cell| vec![Cell::Text(label.into()), c];
@@ -140,27 +176,66 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
             row("Habitants rencontrés lors des activités", u(known + new)),
             row("dont déjà connus", u(known)),
             row("dont nouveaux (jusque-là inconnus)", u(new)),
-            row("Habitants rencontrés lors des observations de terrain", Cell::Int(notes_met)),
+            row(
+                "Habitants rencontrés lors des observations de terrain",
+                Cell::Int(notes_met),
+            ),
             row("Nouveaux contacts d'habitants", Cell::Int(new_contacts)),
-            row("Orientations vers des partenaires (activités)", u(act_referrals)),
-            row("Orientations vers des partenaires (suivis individuels)", Cell::Int(log_referrals)),
+            row(
+                "Orientations vers des partenaires (activités)",
+                u(act_referrals),
+            ),
+            row(
+                "Orientations vers des partenaires (suivis individuels)",
+                Cell::Int(log_referrals),
+            ),
             row("Dégradations signalées", Cell::Int(reported)),
-            row("Dégradations transmises aux services compétents", Cell::Int(forwarded)),
+            row(
+                "Dégradations transmises aux services compétents",
+                Cell::Int(forwarded),
+            ),
             row("Dégradations résolues", Cell::Int(fixes.len() as u64)),
             row("Délai médian de résolution (jours)", Cell::Days(median)),
         ],
     };
 
     let per_kind = |by: GroupBy| -> Result<[BTreeMap<String, u64>; 3], DashboardError> {
-        Ok([counts(store, &in_period(Kind::Activity, p), by)?, counts(store, &in_period(Kind::Note, p), by)?, counts(store, &in_period(Kind::Report, p), by)?])
+        Ok([
+            counts(store, &in_period(Kind::Activity, p), by)?,
+            counts(store, &in_period(Kind::Note, p), by)?,
+            counts(store, &in_period(Kind::Report, p), by)?,
+        ])
     };
-    let [a_axis, n_axis, r_axis] = per_kind(GroupBy::Axis)?;
+    let by_axis = readmodel::axes_by_kind(store, p.since, p.until)?;
+    let axis_of = |kind: &str| -> BTreeMap<String, u64> {
+        by_axis
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|((_, a), n)| (a.clone(), *n))
+            .collect()
+    };
+    let (a_axis, n_axis, r_axis) = (axis_of("activity"), axis_of("note"), axis_of("report"));
     let mut axes_rows = Vec::new();
     for (code, label) in l.axes() {
-        let (a, n, r) = (a_axis.get(&code).copied().unwrap_or(0), n_axis.get(&code).copied().unwrap_or(0), r_axis.get(&code).copied().unwrap_or(0));
-        axes_rows.push(vec![Cell::Text(label), Cell::Int(a), Cell::Int(n), Cell::Int(r), Cell::Int(a + n + r)]);
+        let (a, n, r) = (
+            a_axis.get(&code).copied().unwrap_or(0),
+            n_axis.get(&code).copied().unwrap_or(0),
+            r_axis.get(&code).copied().unwrap_or(0),
+        );
+        axes_rows.push(vec![
+            Cell::Text(label),
+            Cell::Int(a),
+            Cell::Int(n),
+            Cell::Int(r),
+            Cell::Int(a + n + r),
+        ]);
     }
-    let axes = Section { title: "Par axe de mission", sheet: "Axes de mission", headers: vec!["Axe", "Activités", "Observations", "Signalements", "Total"], rows: axes_rows };
+    let axes = Section {
+        title: "Par axe de mission",
+        sheet: "Axes de mission",
+        headers: vec!["Axe", "Activités", "Observations", "Signalements", "Total"],
+        rows: axes_rows,
+    };
 
     let [a_sec, n_sec, r_sec] = per_kind(GroupBy::Sector)?;
     let mut met_by_sector: BTreeMap<&str, i64> = BTreeMap::new();
@@ -176,12 +251,24 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
     let sectors = Section {
         title: "Par secteur",
         sheet: "Secteurs",
-        headers: vec!["Secteur", "Activités", "Observations", "Signalements", "Habitants rencontrés (activités)"],
+        headers: vec![
+            "Secteur",
+            "Activités",
+            "Observations",
+            "Signalements",
+            "Habitants rencontrés (activités)",
+        ],
         rows: sector_codes
             .iter()
             .map(|c| {
                 let g = |m: &BTreeMap<String, u64>| Cell::Int(m.get(c).copied().unwrap_or(0));
-                vec![Cell::Text(l.sector(c)), g(&a_sec), g(&n_sec), g(&r_sec), u(met_by_sector.get(c.as_str()).copied().unwrap_or(0))]
+                vec![
+                    Cell::Text(l.sector(c)),
+                    g(&a_sec),
+                    g(&n_sec),
+                    g(&r_sec),
+                    u(met_by_sector.get(c.as_str()).copied().unwrap_or(0)),
+                ]
             })
             .collect(),
     };
@@ -189,7 +276,13 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
     let types = Section {
         title: "Par type d'activité",
         sheet: "Types d'activité",
-        headers: vec!["Type d'activité", "Nombre", "Habitants déjà connus", "Habitants nouveaux", "Orientations"],
+        headers: vec![
+            "Type d'activité",
+            "Nombre",
+            "Habitants déjà connus",
+            "Habitants nouveaux",
+            "Orientations",
+        ],
         rows: labels::ACTIVITY_TYPES
             .iter()
             .map(|(code, label)| {
@@ -205,9 +298,20 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
             .collect(),
     };
 
-    let mut ref_rows: Vec<Vec<Cell>> = partners.iter().map(|(name, n)| vec![Cell::Text(name.clone()), Cell::Int(*n)]).collect();
-    ref_rows.push(vec![Cell::Text("Orientations notées sur les activités (sans partenaire précisé)".into()), u(act_referrals)]);
-    let referrals = Section { title: "Orientations vers les partenaires", sheet: "Orientations", headers: vec!["Partenaire", "Orientations"], rows: ref_rows };
+    let mut ref_rows: Vec<Vec<Cell>> = partners
+        .iter()
+        .map(|(name, n)| vec![Cell::Text(name.clone()), Cell::Int(*n)])
+        .collect();
+    ref_rows.push(vec![
+        Cell::Text("Orientations notées sur les activités (sans partenaire précisé)".into()),
+        u(act_referrals),
+    ]);
+    let referrals = Section {
+        title: "Orientations vers les partenaires",
+        sheet: "Orientations",
+        headers: vec!["Partenaire", "Orientations"],
+        rows: ref_rows,
+    };
 
     let r_by_sector = r_sec;
     let fix_by_sector = fix_groups(&fixes, |f| f.sector.clone());
@@ -233,11 +337,21 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
     let degradations = Section {
         title: "Dégradations",
         sheet: "Dégradations",
-        headers: vec!["Secteur", "Signalées", "Résolues", "Délai médian (jours)", "Délai 90e centile (jours)"],
+        headers: vec![
+            "Secteur",
+            "Signalées",
+            "Résolues",
+            "Délai médian (jours)",
+            "Délai 90e centile (jours)",
+        ],
         rows: deg_rows,
     };
 
-    Ok(FundersReport { team: cfg.name.clone(), period: *p, sections: vec![synthese, axes, sectors, types, referrals, degradations] })
+    Ok(FundersReport {
+        team: cfg.name.clone(),
+        period: *p,
+        sections: vec![synthese, axes, sectors, types, referrals, degradations],
+    })
 }
 
 #[cfg(test)]

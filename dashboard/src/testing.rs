@@ -22,8 +22,15 @@ pub struct StaticBackend {
 impl StaticBackend {
     /// One team, one supervisor credential.
     pub fn single(team_id: &str, store: Arc<Store>, credential: &str, name: &str) -> Self {
-        let who = Supervisor { team_id: team_id.into(), device_id: format!("device-{name}").to_lowercase(), name: name.into() };
-        StaticBackend { credentials: HashMap::from([(credential.to_string(), who)]), stores: HashMap::from([(team_id.to_string(), store)]) }
+        let who = Supervisor {
+            team_id: team_id.into(),
+            device_id: format!("device-{name}").to_lowercase(),
+            name: name.into(),
+        };
+        StaticBackend {
+            credentials: HashMap::from([(credential.to_string(), who)]),
+            stores: HashMap::from([(team_id.to_string(), store)]),
+        }
     }
 }
 
@@ -33,7 +40,10 @@ impl Backend for StaticBackend {
     }
 
     fn team_store(&self, team_id: &str) -> Result<Arc<Store>, DashboardError> {
-        self.stores.get(team_id).cloned().ok_or_else(|| DashboardError::NotFound("équipe inconnue".into()))
+        self.stores
+            .get(team_id)
+            .cloned()
+            .ok_or_else(|| DashboardError::NotFound("équipe inconnue".into()))
     }
 }
 
@@ -106,7 +116,10 @@ pub fn demo_records(device: &Store) -> Result<DemoFacts, DashboardError> {
         Kind::Report,
         &fields(json!({"sector": "conte-joliot", "quartier": "la-conte", "category": "lighting", "place": "Bât. B2, hall d'entrée", "text": "Éclairage du hall en panne", "axes": ["cadre-de-vie"]})),
     )?;
-    device.change_status(lighting, &change(ReportStatus::Forwarded, Some("bailleur"), Some("BX-12")))?;
+    device.change_status(
+        lighting,
+        &change(ReportStatus::Forwarded, Some("bailleur"), Some("BX-12")),
+    )?;
     device.change_status(lighting, &change(ReportStatus::InProgress, None, None))?;
     device.change_status(lighting, &change(ReportStatus::Resolved, None, None))?;
     let lift = device.create(
@@ -114,7 +127,10 @@ pub fn demo_records(device: &Store) -> Result<DemoFacts, DashboardError> {
         &fields(json!({"sector": "ozanam-albignac", "category": "lift", "place": "Tour 5, ascenseur", "text": "Ascenseur bloqué au 3e", "urgent": true, "axes": ["cadre-de-vie"]})),
     )?;
     let tags = device.create(Kind::Report, &fields(json!({"sector": "viguier-saint-jacques", "category": "graffiti", "place": "Mur de l'école", "text": "Tags injurieux"})))?;
-    device.change_status(tags, &change(ReportStatus::Forwarded, Some("ville-proprete"), None))?;
+    device.change_status(
+        tags,
+        &change(ReportStatus::Forwarded, Some("ville-proprete"), None),
+    )?;
     for (known, new, refs) in [(5, 2, 1), (3, 4, 2)] {
         device.create(
             Kind::Activity,
@@ -123,7 +139,12 @@ pub fn demo_records(device: &Store) -> Result<DemoFacts, DashboardError> {
     }
     device.create(Kind::Activity, &fields(json!({"activity_type": "permanence", "sector": "conte-joliot", "met_known": 4, "met_new": 0, "referrals": 1, "axes": ["acces-droits"]})))?;
     device.create(Kind::Note, &fields(json!({"sector": "ozanam-albignac", "text": "Regroupement calme devant la tour 5", "residents_met": 3, "axes": ["tranquillite"]})))?;
-    let contact = device.create(Kind::Contact, &fields(json!({"name": "Mme Exemple", "phone": "06 00 00 00 00", "sector": "conte-joliot"})))?;
+    let contact = device.create(
+        Kind::Contact,
+        &fields(
+            json!({"name": "Mme Exemple", "phone": "06 00 00 00 00", "sector": "conte-joliot"}),
+        ),
+    )?;
     device.add_interaction(contact, "Dossier APL à refaire", Some("CAF"))?;
     Ok(DemoFacts {
         resolved_report: lighting,

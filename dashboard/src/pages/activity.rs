@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use axum::extract::Query as Q;
 use axum::response::Response;
-use carnet_core::store::{GroupBy, Query};
+use carnet_core::store::Query;
 use carnet_core::{Kind, Record};
 
 use super::{Auth, State, html_response, with_store};
@@ -18,15 +18,20 @@ use crate::period::{Period, PeriodQuery};
 use crate::{DashboardError, readmodel, svg};
 
 /// `/dashboard/activite`.
-pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+pub async fn page(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(pq): Q<PeriodQuery>,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
-        let acts = readmodel::activities(&ctx.store, p.since, p.until)?;
-        let partners = readmodel::referrals_by_partner(&ctx.store, p.since, p.until)?;
+        let (acts, partners, by_axis) = ctx.cached(&format!("activité {}", p.query()), || {
+            let axes: BTreeMap<String, u64> = readmodel::axes_by_kind(&ctx.store, p.since, p.until)?.into_iter().filter(|((k, _), _)| k == "activity").map(|((_, a), n)| (a, n)).collect();
+            Ok((readmodel::activities(&ctx.store, p.since, p.until)?, readmodel::referrals_by_partner(&ctx.store, p.since, p.until)?, axes))
+        })?;
         let q = Query { kind: Some(Kind::Activity), since: Some(p.since), until: Some(p.until), ..Default::default() };
-        let by_axis = ctx.store.count(&q, GroupBy::Axis)?;
         let sessions = ctx.store.list(&Query { activity_type: Some("aller_vers".into()), limit: Some(50), ..q.clone() })?;
         let ids: Vec<_> = sessions.items.iter().map(|r| r.header().id).collect();
         ctx.log(&format!("page activité {}", p.query()), &ids)?;
@@ -79,7 +84,7 @@ pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQu
         b.push_str(&table(&header, &rows));
 
         b.push_str("<h2>Par axe de mission</h2>");
-        let axis_rows: Vec<(String, Vec<f64>)> = l.axes().into_iter().map(|(c, lab)| (lab, vec![by_axis.iter().find(|x| x.key == c).map(|x| x.count).unwrap_or(0) as f64])).collect();
+        let axis_rows: Vec<(String, Vec<f64>)> = l.axes().into_iter().map(|(c, lab)| (lab, vec![by_axis.get(&c).copied().unwrap_or(0) as f64])).collect();
         b.push_str(&svg::hbars("Activités par axe de mission", &axis_rows, &["Activités"]));
         b.push_str(&table(&["Axe", "#Activités"], &axis_rows.iter().map(|(lab, v)| vec![esc(lab), int(v[0] as u64)]).collect::<Vec<_>>()));
 

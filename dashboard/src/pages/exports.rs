@@ -25,7 +25,11 @@ fn load_all(store: &Store, q: &Query) -> Result<Vec<Record>, DashboardError> {
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
-        let page = store.list(&Query { limit: Some(1000), offset, ..q.clone() })?;
+        let page = store.list(&Query {
+            limit: Some(1000),
+            offset,
+            ..q.clone()
+        })?;
         out.extend(page.items);
         if !page.has_more {
             return Ok(out);
@@ -63,13 +67,20 @@ impl Filters {
             Some("note") => Ok(vec![Kind::Note]),
             Some("report") => Ok(vec![Kind::Report]),
             Some("activity") => Ok(vec![Kind::Activity]),
-            Some("contact") => Err(DashboardError::BadRequest("les contacts d'habitants s'exportent à part, depuis « Export des contacts »".into())),
+            Some("contact") => Err(DashboardError::BadRequest(
+                "les contacts d'habitants s'exportent à part, depuis « Export des contacts »"
+                    .into(),
+            )),
             Some(_) => Err(DashboardError::BadRequest("type de fiche inconnu".into())),
         }
     }
 
     fn query(&self, kind: Kind) -> Result<Query, DashboardError> {
-        let (since, until) = PeriodQuery { du: self.du.clone(), au: self.au.clone() }.bounds()?;
+        let (since, until) = PeriodQuery {
+            du: self.du.clone(),
+            au: self.au.clone(),
+        }
+        .bounds()?;
         Ok(Query {
             kind: Some(kind),
             sector: nonempty(&self.secteur),
@@ -87,7 +98,9 @@ impl Filters {
 
     /// The filters as the access log names them.
     fn describe(&self) -> String {
-        let f = |k: &str, v: &Option<String>| nonempty(v).map(|v| format!(" {k}={v}")).unwrap_or_default();
+        let f = |k: &str, v: &Option<String>| {
+            nonempty(v).map(|v| format!(" {k}={v}")).unwrap_or_default()
+        };
         format!(
             "{}{}{}{}{}{}{}{}{}",
             f("type", &self.kind),
@@ -96,7 +109,9 @@ impl Filters {
             f("statut", &self.statut),
             f("categorie", &self.categorie),
             f("activite", &self.activite),
-            nonempty(&self.texte).map(|_| " texte=(recherche)").unwrap_or_default(),
+            nonempty(&self.texte)
+                .map(|_| " texte=(recherche)")
+                .unwrap_or_default(),
             f("du", &self.du),
             f("au", &self.au)
         )
@@ -139,12 +154,21 @@ pub async fn form(axum::extract::State(st): State, auth: Auth) -> Result<Respons
 }
 
 /// `/dashboard/exports/journal.{xlsx,csv,json}`.
-pub async fn log_export(axum::extract::State(st): State, auth: Auth, Path(format): Path<String>, Q(f): Q<Filters>) -> Result<Response, DashboardError> {
+pub async fn log_export(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Path(format): Path<String>,
+    Q(f): Q<Filters>,
+) -> Result<Response, DashboardError> {
     let (ctype, ext) = match format.as_str() {
         "xlsx" => (XLSX, "xlsx"),
         "csv" => (CSV, "csv"),
         "json" => (JSON, "json"),
-        _ => return Err(DashboardError::NotFound("format d'export inconnu (xlsx, csv ou json)".into())),
+        _ => {
+            return Err(DashboardError::NotFound(
+                "format d'export inconnu (xlsx, csv ou json)".into(),
+            ));
+        }
     };
     let kinds = f.kinds()?;
     with_store(st, auth, move |ctx| {
@@ -157,19 +181,37 @@ pub async fn log_export(axum::extract::State(st): State, auth: Auth, Path(format
         let bytes = match ext {
             "json" => sheets::json(&records, false)?,
             _ => {
-                let t = Table { sheet: "Journal".into(), headers: LOG_HEADERS.iter().map(|s| s.to_string()).collect(), rows: records.iter().map(|r| sheets::log_row(r, &l)).collect() };
-                if ext == "xlsx" { sheets::xlsx(&[t])? } else { sheets::csv_table(&t)? }
+                let t = Table {
+                    sheet: "Journal".into(),
+                    headers: LOG_HEADERS.iter().map(|s| s.to_string()).collect(),
+                    rows: records.iter().map(|r| sheets::log_row(r, &l)).collect(),
+                };
+                if ext == "xlsx" {
+                    sheets::xlsx(&[t])?
+                } else {
+                    sheets::csv_table(&t)?
+                }
             }
         };
         let ids: Vec<RecordId> = records.iter().map(|r| r.header().id).collect();
-        ctx.log(&format!("export journal {}{}", ext.to_uppercase(), f.describe()), &ids)?;
-        Ok(download(bytes, ctype, &format!("carnet-journal-{}.{ext}", jiff::Zoned::now().date())))
+        ctx.log(
+            &format!("export journal {}{}", ext.to_uppercase(), f.describe()),
+            &ids,
+        )?;
+        Ok(download(
+            bytes,
+            ctype,
+            &format!("carnet-journal-{}.{ext}", jiff::Zoned::now().date()),
+        ))
     })
     .await
 }
 
 /// `/dashboard/exports/contacts`: the explicit, separate contacts export.
-pub async fn contacts_form(axum::extract::State(st): State, auth: Auth) -> Result<Response, DashboardError> {
+pub async fn contacts_form(
+    axum::extract::State(st): State,
+    auth: Auth,
+) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
@@ -204,10 +246,16 @@ pub struct ContactsForm {
 }
 
 /// The contacts download (POST: CSRF token and confirmation required).
-pub async fn contacts_export(axum::extract::State(st): State, auth: Auth, Form(f): Form<ContactsForm>) -> Result<Response, DashboardError> {
+pub async fn contacts_export(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Form(f): Form<ContactsForm>,
+) -> Result<Response, DashboardError> {
     auth.check_csrf(&f.csrf)?;
     if f.confirme != "oui" {
-        return Err(DashboardError::BadRequest("cochez la confirmation pour exporter des données personnelles".into()));
+        return Err(DashboardError::BadRequest(
+            "cochez la confirmation pour exporter des données personnelles".into(),
+        ));
     }
     let (ctype, ext) = match f.format.as_str() {
         "csv" => (CSV, "csv"),
@@ -216,24 +264,58 @@ pub async fn contacts_export(axum::extract::State(st): State, auth: Auth, Form(f
     };
     with_store(st, auth, move |ctx| {
         let sector = nonempty(&f.secteur);
-        let q = Query { kind: Some(Kind::Contact), oldest_first: true, ..Default::default() };
+        let q = Query {
+            kind: Some(Kind::Contact),
+            oldest_first: true,
+            ..Default::default()
+        };
         let mut contacts: Vec<Record> = load_all(&ctx.store, &q)?;
         if let Some(s) = &sector {
-            contacts.retain(|r| matches!(r, Record::Contact(c) if c.sector.as_deref() == Some(s.as_str())));
+            contacts.retain(
+                |r| matches!(r, Record::Contact(c) if c.sector.as_deref() == Some(s.as_str())),
+            );
         }
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
         let bytes = match ext {
             "json" => sheets::json(&contacts, true)?,
             _ => {
-                let rows = contacts.iter().filter_map(|r| if let Record::Contact(c) = r { Some(sheets::contact_row(c, &l)) } else { None }).collect();
-                let t = Table { sheet: "Contacts".into(), headers: CONTACT_HEADERS.iter().map(|s| s.to_string()).collect(), rows };
-                if ext == "xlsx" { sheets::xlsx(&[t])? } else { sheets::csv_table(&t)? }
+                let rows = contacts
+                    .iter()
+                    .filter_map(|r| {
+                        if let Record::Contact(c) = r {
+                            Some(sheets::contact_row(c, &l))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                let t = Table {
+                    sheet: "Contacts".into(),
+                    headers: CONTACT_HEADERS.iter().map(|s| s.to_string()).collect(),
+                    rows,
+                };
+                if ext == "xlsx" {
+                    sheets::xlsx(&[t])?
+                } else {
+                    sheets::csv_table(&t)?
+                }
             }
         };
         let ids: Vec<RecordId> = contacts.iter().map(|r| r.header().id).collect();
-        ctx.log(&format!("export CONTACTS {}{}", ext.to_uppercase(), sector.map(|s| format!(" secteur={s}")).unwrap_or_default()), &ids)?;
-        Ok(download(bytes, ctype, &format!("carnet-contacts-{}.{ext}", jiff::Zoned::now().date())))
+        ctx.log(
+            &format!(
+                "export CONTACTS {}{}",
+                ext.to_uppercase(),
+                sector.map(|s| format!(" secteur={s}")).unwrap_or_default()
+            ),
+            &ids,
+        )?;
+        Ok(download(
+            bytes,
+            ctype,
+            &format!("carnet-contacts-{}.{ext}", jiff::Zoned::now().date()),
+        ))
     })
     .await
 }

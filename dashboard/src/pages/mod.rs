@@ -32,16 +32,26 @@ pub(crate) struct AppState {
     pub sessions: Sessions,
     pub log: AccessLog,
     pub config: DashboardConfig,
+    pub cache: crate::cache::Cache,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
 
-pub(crate) fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Result<Router, DashboardError> {
+pub(crate) fn router(
+    backend: Arc<dyn Backend>,
+    config: DashboardConfig,
+) -> Result<Router, DashboardError> {
     let sessions = Sessions::open(&config.data_dir, config.session_ttl)?;
     let log = AccessLog::open(&config.data_dir)?;
     let purged = log.purge_older_than(config.access_log_retention_days)?;
     tracing::info!(purged, "dashboard access log purged past its retention");
-    let state = Arc::new(AppState { backend, sessions, log, config });
+    let state = Arc::new(AppState {
+        backend,
+        sessions,
+        log,
+        config,
+        cache: Default::default(),
+    });
     spawn_daily_purge(&state);
     let r = |p: &str| format!("{MOUNT}{p}");
     Ok(Router::new()
@@ -59,7 +69,10 @@ pub(crate) fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Resu
         .route(&r("/rapport.csv"), get(report::csv))
         .route(&r("/exports"), get(exports::form))
         .route(&r("/exports/journal.{format}"), get(exports::log_export))
-        .route(&r("/exports/contacts"), get(exports::contacts_form).post(exports::contacts_export))
+        .route(
+            &r("/exports/contacts"),
+            get(exports::contacts_form).post(exports::contacts_export),
+        )
         .route(&r("/journal"), get(journal::page))
         .with_state(state))
 }
@@ -67,7 +80,9 @@ pub(crate) fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Resu
 /// Purges the access log once a day while the server runs, when there is a
 /// runtime to do it on (the router may be built outside one in tests).
 fn spawn_daily_purge(state: &Arc<AppState>) {
-    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
     let weak = Arc::downgrade(state);
     rt.spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
@@ -103,9 +118,14 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Response> {
         let to_signin = || Redirect::to(&format!("{MOUNT}/connexion")).into_response();
-        let Some(id) = cookie(&parts.headers, COOKIE).map(str::to_string) else { return Err(to_signin()) };
+        let Some(id) = cookie(&parts.headers, COOKIE).map(str::to_string) else {
+            return Err(to_signin());
+        };
         match st.sessions.get(&id) {
-            Ok(Some(session)) => Ok(Auth { session, cookie_id: id }),
+            Ok(Some(session)) => Ok(Auth {
+                session,
+                cookie_id: id,
+            }),
             Ok(None) => Err(to_signin()),
             Err(e) => Err(e.into_response()),
         }
@@ -118,7 +138,9 @@ impl Auth {
         if crate::session::same_secret(submitted, &self.session.csrf) {
             Ok(())
         } else {
-            Err(DashboardError::BadRequest("jeton de formulaire invalide : rechargez la page et recommencez".into()))
+            Err(DashboardError::BadRequest(
+                "jeton de formulaire invalide : rechargez la page et recommencez".into(),
+            ))
         }
     }
 }
@@ -134,8 +156,27 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Wraps a page body in the frame.
     pub fn page(&self, title: &str, active: &str, body: &str) -> String {
-        let viewer = Viewer { name: &self.session.supervisor.name, team: &self.team_name, csrf: &self.session.csrf };
+        let viewer = Viewer {
+            name: &self.session.supervisor.name,
+            team: &self.team_name,
+            csrf: &self.session.csrf,
+        };
         html::page(title, active, &viewer, body)
+    }
+
+    /// An aggregate of this team's records, recomputed only when the team's
+    /// log has moved since (see `cache`).
+    pub fn cached<T: Clone + Send + Sync + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, DashboardError>,
+    ) -> Result<T, DashboardError> {
+        let head = self.store.log_head()?;
+        self.st.cache.get_or(
+            format!("{}\u{1f}{what}", self.session.supervisor.team_id),
+            head,
+            f,
+        )
     }
 
     /// Writes a read or an export to the access log.
@@ -155,11 +196,22 @@ pub(crate) async fn with_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let store = st.backend.team_store(&auth.session.supervisor.team_id)?;
         let team_name = store.config().name;
-        let ctx = Ctx { st, store, session: auth.session, team_name };
+        let ctx = Ctx {
+            st,
+            store,
+            session: auth.session,
+            team_name,
+        };
         f(&ctx)
     })
     .await
-    .map_err(|e| DashboardError::Internal(if e.is_panic() { "a page panicked".into() } else { "a page was cancelled".into() }))?
+    .map_err(|e| {
+        DashboardError::Internal(if e.is_panic() {
+            "a page panicked".into()
+        } else {
+            "a page was cancelled".into()
+        })
+    })?
 }
 
 /// An HTML page with the security headers.
@@ -184,5 +236,8 @@ pub(crate) const JSON: &str = "application/json";
 
 /// Turns an empty query-string value into none.
 pub(crate) fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }

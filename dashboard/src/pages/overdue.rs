@@ -1,7 +1,7 @@
 //! Overdue dégradations: open longer than their category's delay, set per
 //! category in the team's configuration (`overdue_after_days`), the same rule
-//! as `Store::open_reports`. Counted and listed with indexed queries per
-//! category, so the page does not load every open report.
+//! as `Store::open_reports`. Counted from the open reports' columns in one
+//! pass over the read model, and only the listed reports are loaded.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,8 +9,7 @@ use std::fmt::Write;
 use axum::extract::Query as Q;
 use axum::response::Response;
 use carnet_core::model::Report;
-use carnet_core::store::{GroupBy, Query};
-use carnet_core::{Kind, Record, Store, TeamConfig};
+use carnet_core::{Record, Store, TeamConfig};
 use serde::Deserialize;
 
 use super::reports::report_rows;
@@ -18,51 +17,57 @@ use super::{Auth, State, html_response, nonempty, with_store};
 use crate::DashboardError;
 use crate::html::{esc, int, options, table};
 use crate::labels::Labels;
+use crate::readmodel::{self, OpenRow};
 
 const DAY: i64 = 86_400_000;
 
-/// Reports created before this time are overdue for a category of `days`:
-/// whole days of age > `days`, as in `Store::open_reports`.
-pub fn cutoff(now: i64, days: u32) -> i64 {
-    now - (i64::from(days) + 1) * DAY + 1
-}
-
-fn open_before(cat: &str, until: i64, sector: Option<&str>) -> Query {
-    Query {
-        kind: Some(Kind::Report),
-        open_only: true,
-        category: Some(cat.to_string()),
-        sector: sector.map(str::to_string),
-        until: Some(until),
-        oldest_first: true,
-        ..Default::default()
-    }
+/// Whether an open report is overdue: whole days of age past its
+/// category's delay (30 days for a category the configuration no longer
+/// has), the same rule as `Store::open_reports`.
+pub fn is_overdue(cfg: &TeamConfig, category: &str, created_at: i64, now: i64) -> bool {
+    let limit = cfg
+        .category(category)
+        .map(|c| i64::from(c.overdue_after_days))
+        .unwrap_or(30);
+    (now - created_at).max(0) / DAY > limit
 }
 
 /// Overdue open reports per sector code.
-pub fn by_sector(store: &Store, cfg: &TeamConfig, now: i64) -> Result<BTreeMap<String, u64>, DashboardError> {
+pub fn by_sector(rows: &[OpenRow], cfg: &TeamConfig, now: i64) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for c in &cfg.categories {
-        for count in store.count(&open_before(&c.code, cutoff(now, c.overdue_after_days), None), GroupBy::Sector)? {
-            *out.entry(count.key).or_default() += count.count;
+    for r in rows
+        .iter()
+        .filter(|r| is_overdue(cfg, &r.category, r.created_at, now))
+    {
+        *out.entry(r.sector.clone()).or_default() += 1;
+    }
+    out
+}
+
+/// The `limit` oldest overdue reports, loaded one by one.
+pub fn oldest(
+    store: &Store,
+    rows: &[OpenRow],
+    cfg: &TeamConfig,
+    now: i64,
+    sector: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Report>, DashboardError> {
+    let mut late: Vec<&OpenRow> = rows
+        .iter()
+        .filter(|r| {
+            sector.is_none_or(|s| r.sector == s) && is_overdue(cfg, &r.category, r.created_at, now)
+        })
+        .collect();
+    late.sort_by_key(|r| (r.created_at, r.id));
+    let mut out = Vec::new();
+    for r in late.into_iter().take(limit) {
+        match store.get(r.id)? {
+            Record::Report(rep) => out.push(rep),
+            _ => continue,
         }
     }
     Ok(out)
-}
-
-/// The `limit` oldest overdue reports, all categories merged.
-pub fn oldest(store: &Store, cfg: &TeamConfig, now: i64, sector: Option<&str>, limit: u32) -> Result<Vec<Report>, DashboardError> {
-    let mut all = Vec::new();
-    for c in &cfg.categories {
-        let q = Query { limit: Some(limit), ..open_before(&c.code, cutoff(now, c.overdue_after_days), sector) };
-        all.extend(store.list(&q)?.items.into_iter().filter_map(|r| match r {
-            Record::Report(r) => Some(r),
-            _ => None,
-        }));
-    }
-    all.sort_by_key(|r| (r.header.created_at, r.header.id));
-    all.truncate(limit as usize);
-    Ok(all)
 }
 
 #[derive(Deserialize, Default)]
@@ -72,15 +77,20 @@ pub struct Params {
 }
 
 /// `/dashboard/retards`.
-pub async fn page(axum::extract::State(st): State, auth: Auth, Q(p): Q<Params>) -> Result<Response, DashboardError> {
+pub async fn page(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(p): Q<Params>,
+) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let sector = nonempty(&p.secteur);
-        let per_sector = by_sector(&ctx.store, &cfg, now)?;
+        let rows = readmodel::open_rows(&ctx.store)?;
+        let per_sector = by_sector(&rows, &cfg, now);
         let total: u64 = per_sector.values().sum();
-        let list = oldest(&ctx.store, &cfg, now, sector.as_deref(), 200)?;
+        let list = oldest(&ctx.store, &rows, &cfg, now, sector.as_deref(), 200)?;
         let ids: Vec<_> = list.iter().map(|r| r.header.id).collect();
         ctx.log(&format!("page retards secteur={}", sector.as_deref().unwrap_or("tous")), &ids)?;
 

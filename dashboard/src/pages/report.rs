@@ -15,10 +15,14 @@ use crate::stats::{Cell, funders_report};
 use crate::{DashboardError, MOUNT};
 
 /// `/dashboard/rapport`: the report as a page that prints on A4.
-pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+pub async fn page(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(pq): Q<PeriodQuery>,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let r = funders_report(&ctx.store, &p)?;
+        let r = ctx.cached(&format!("rapport {}", p.query()), || funders_report(&ctx.store, &p))?;
         ctx.log(&format!("rapport financeurs (page) {}", p.query()), &[])?;
         let mut b = format!(
             "<form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button>\
@@ -51,10 +55,16 @@ fn file_name(p: &crate::period::Period, ext: &str) -> String {
 }
 
 /// `/dashboard/rapport.xlsx`.
-pub async fn xlsx(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+pub async fn xlsx(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(pq): Q<PeriodQuery>,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let r = funders_report(&ctx.store, &p)?;
+        let r = ctx.cached(&format!("rapport {}", p.query()), || {
+            funders_report(&ctx.store, &p)
+        })?;
         let bytes = sheets::report_xlsx(&r)?;
         ctx.log(&format!("rapport financeurs XLSX {}", p.query()), &[])?;
         Ok(download(bytes, XLSX, &file_name(&p, "xlsx")))
@@ -63,10 +73,16 @@ pub async fn xlsx(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQu
 }
 
 /// `/dashboard/rapport.csv`.
-pub async fn csv(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+pub async fn csv(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(pq): Q<PeriodQuery>,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let r = funders_report(&ctx.store, &p)?;
+        let r = ctx.cached(&format!("rapport {}", p.query()), || {
+            funders_report(&ctx.store, &p)
+        })?;
         let bytes = sheets::report_csv(&r)?;
         ctx.log(&format!("rapport financeurs CSV {}", p.query()), &[])?;
         Ok(download(bytes, CSV, &file_name(&p, "csv")))

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Auth, State, html_response, nonempty, overdue, with_store};
 use crate::html::{date, datetime, esc, int, options, table, url_enc};
 use crate::labels::{self, Labels};
-use crate::{DashboardError, MOUNT, svg};
+use crate::{DashboardError, MOUNT, readmodel, svg};
 
 const PAGE: u32 = 100;
 
@@ -34,19 +34,36 @@ pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) 
     }
     for r in list {
         let age = (now - r.header.created_at).max(0) / 86_400_000;
-        let limit = cfg.category(&r.category).map(|c| i64::from(c.overdue_after_days)).unwrap_or(30);
+        let limit = cfg
+            .category(&r.category)
+            .map(|c| i64::from(c.overdue_after_days))
+            .unwrap_or(30);
         let late = r.status.is_open() && age > limit;
-        let last = last_applied(&r.events).map(|e| format!(" <span class=\"muted\">le {}</span>", date(e.at))).unwrap_or_default();
+        let last = last_applied(&r.events)
+            .map(|e| format!(" <span class=\"muted\">le {}</span>", date(e.at)))
+            .unwrap_or_default();
         let _ = write!(
             s,
             "<tr{}><td class=\"n\">{age}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}{last}</td><td><a href=\"{MOUNT}/signalements/{}\">Historique</a></td></tr>",
             if late { " class=\"late\"" } else { "" },
-            if late { " <span class=\"badge late\">retard</span>" } else { "" },
+            if late {
+                " <span class=\"badge late\">retard</span>"
+            } else {
+                ""
+            },
             date(r.header.created_at),
             esc(&l.sector(&r.sector)),
-            esc(&r.quartier.as_deref().map(|q| l.quartier(q)).unwrap_or_default()),
+            esc(&r
+                .quartier
+                .as_deref()
+                .map(|q| l.quartier(q))
+                .unwrap_or_default()),
             esc(&l.category(&r.category)),
-            if r.urgent { " <span class=\"badge late\">urgent</span>" } else { "" },
+            if r.urgent {
+                " <span class=\"badge late\">urgent</span>"
+            } else {
+                ""
+            },
             esc(&r.place),
             esc(&l.body(r.body.as_deref().unwrap_or(""))),
             esc(labels::status(r.status)),
@@ -68,7 +85,11 @@ pub struct Params {
 }
 
 /// `/dashboard/degradations`.
-pub async fn open(axum::extract::State(st): State, auth: Auth, Q(p): Q<Params>) -> Result<Response, DashboardError> {
+pub async fn open(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(p): Q<Params>,
+) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
@@ -79,7 +100,7 @@ pub async fn open(axum::extract::State(st): State, auth: Auth, Q(p): Q<Params>) 
         let open_q = Query { kind: Some(Kind::Report), open_only: true, ..Default::default() };
         let by_sector = ctx.store.count(&open_q, GroupBy::Sector)?;
         let by_status = ctx.store.count(&open_q, GroupBy::Status)?;
-        let late = overdue::by_sector(&ctx.store, &cfg, now)?;
+        let late = overdue::by_sector(&readmodel::open_rows(&ctx.store)?, &cfg, now);
         let total: u64 = by_sector.iter().map(|c| c.count).sum();
         let total_late: u64 = late.values().sum();
 
@@ -136,8 +157,14 @@ pub async fn open(axum::extract::State(st): State, auth: Auth, Q(p): Q<Params>) 
 
 /// `/dashboard/signalements/{id}`: a report's fields, status history (with
 /// events a concurrent change made inapplicable), conflicts and change log.
-pub async fn history(axum::extract::State(st): State, auth: Auth, Path(id): Path<String>) -> Result<Response, DashboardError> {
-    let id: RecordId = id.parse().map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))?;
+pub async fn history(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, DashboardError> {
+    let id: RecordId = id
+        .parse()
+        .map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))?;
     with_store(st, auth, move |ctx| {
         let d = ctx.store.details(id)?;
         let Record::Report(r) = &d.record else {

@@ -16,9 +16,15 @@ use crate::session::{COOKIE, SIGNIN_COOKIE, random_token, same_secret};
 use crate::{DashboardError, MOUNT};
 
 fn set_cookie(st: &AppState, name: &str, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if st.config.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}={value}; Path={MOUNT}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    let secure = if st.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={MOUNT}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `/dashboard/`: the open dégradations, or the sign-in form when signed out.
@@ -27,7 +33,9 @@ pub async fn home() -> Redirect {
 }
 
 fn form_page(token: &str, error: Option<&str>) -> String {
-    let err = error.map(|e| format!("<p class=\"warn\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    let err = error
+        .map(|e| format!("<p class=\"warn\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
     bare_page(
         "Connexion",
         &format!(
@@ -46,7 +54,10 @@ fn form_page(token: &str, error: Option<&str>) -> String {
 pub async fn form(axum::extract::State(st): State) -> Response {
     let token = random_token();
     let mut resp = html_response(form_page(&token, None));
-    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&st, SIGNIN_COOKIE, &token, 1800));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&st, SIGNIN_COOKIE, &token, 1800),
+    );
     resp
 }
 
@@ -59,10 +70,16 @@ pub struct SignIn {
 }
 
 /// Exchanges the credential for a session cookie.
-pub async fn submit(axum::extract::State(st): State, headers: HeaderMap, Form(f): Form<SignIn>) -> Result<Response, DashboardError> {
+pub async fn submit(
+    axum::extract::State(st): State,
+    headers: HeaderMap,
+    Form(f): Form<SignIn>,
+) -> Result<Response, DashboardError> {
     let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_secret(expected, &f.csrf) {
-        return Err(DashboardError::BadRequest("formulaire expiré ou envoyé d'ailleurs : rechargez la page de connexion".into()));
+        return Err(DashboardError::BadRequest(
+            "formulaire expiré ou envoyé d'ailleurs : rechargez la page de connexion".into(),
+        ));
     }
     let credential = f.credential.trim().to_string();
     let st2: Arc<AppState> = st.clone();
@@ -82,15 +99,31 @@ pub async fn submit(axum::extract::State(st): State, headers: HeaderMap, Form(f)
             tracing::info!(team = %who.team_id, device = %who.device_id, "supervisor signed in to the dashboard");
             let mut resp = Redirect::to(&format!("{MOUNT}/degradations")).into_response();
             let h = resp.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(&st, COOKIE, &id, st.config.session_ttl.as_secs()));
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(&st, COOKIE, &id, st.config.session_ttl.as_secs()),
+            );
             h.append(header::SET_COOKIE, set_cookie(&st, SIGNIN_COOKIE, "", 0));
             Ok(resp)
         }
         None => {
             let token = random_token();
-            let body = form_page(&token, Some("Jeton ou code refusé : inconnu, révoqué, déjà utilisé, ou ce n'est pas celui d'un superviseur."));
-            let mut resp = (StatusCode::UNAUTHORIZED, security_headers(), axum::response::Html(body)).into_response();
-            resp.headers_mut().append(header::SET_COOKIE, set_cookie(&st, SIGNIN_COOKIE, &token, 1800));
+            let body = form_page(
+                &token,
+                Some(
+                    "Jeton ou code refusé : inconnu, révoqué, déjà utilisé, ou ce n'est pas celui d'un superviseur.",
+                ),
+            );
+            let mut resp = (
+                StatusCode::UNAUTHORIZED,
+                security_headers(),
+                axum::response::Html(body),
+            )
+                .into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&st, SIGNIN_COOKIE, &token, 1800),
+            );
             Ok(resp)
         }
     }
@@ -103,10 +136,15 @@ pub struct CsrfOnly {
 }
 
 /// Ends the session and clears the cookie.
-pub async fn sign_out(axum::extract::State(st): State, auth: Auth, Form(f): Form<CsrfOnly>) -> Result<Response, DashboardError> {
+pub async fn sign_out(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, DashboardError> {
     auth.check_csrf(&f.csrf)?;
     st.sessions.delete(&auth.cookie_id)?;
     let mut resp = Redirect::to(&format!("{MOUNT}/connexion")).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&st, COOKIE, "", 0));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&st, COOKIE, "", 0));
     Ok(resp)
 }

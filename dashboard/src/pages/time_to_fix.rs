@@ -15,16 +15,23 @@ use crate::stats::{FixGroup, fix_groups, fix_overall};
 use crate::{DashboardError, readmodel, svg};
 
 fn rows(groups: &[FixGroup]) -> Vec<Vec<String>> {
-    groups.iter().map(|g| vec![esc(&g.label), g.n.to_string(), days(g.median), days(g.p90)]).collect()
+    groups
+        .iter()
+        .map(|g| vec![esc(&g.label), g.n.to_string(), days(g.median), days(g.p90)])
+        .collect()
 }
 
 /// `/dashboard/delais`.
-pub async fn page(axum::extract::State(st): State, auth: Auth, Q(pq): Q<PeriodQuery>) -> Result<Response, DashboardError> {
+pub async fn page(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Q(pq): Q<PeriodQuery>,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
-        let fixes = readmodel::fixes(&ctx.store, p.since, p.until)?;
+        let fixes = ctx.cached(&format!("fixes {}", p.query()), || readmodel::fixes(&ctx.store, p.since, p.until))?;
         ctx.log(&format!("page délais de résolution {}", p.query()), &[])?;
         let sectors = fix_groups(&fixes, |f| l.sector(&f.sector));
         let bodies = fix_groups(&fixes, |f| l.body(&f.body));

@@ -1,0 +1,753 @@
+//! HTTP tests of every page and download, through the router as the server
+//! mounts it, over a team store filled the way a sync fills it: a device
+//! records, `outgoing` → `apply`.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+use carnet_core::Store;
+use carnet_dashboard::testing::{DemoFacts, StaticBackend, demo_records, sync_device};
+use carnet_dashboard::{AccessLog, DashboardConfig};
+use tower::ServiceExt;
+
+struct App {
+    router: Router,
+    facts: DemoFacts,
+    dir: tempfile::TempDir,
+}
+
+fn app_with(secure: bool) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Store::open_unencrypted(dir.path().join("device.db")).unwrap();
+    let facts = demo_records(&device).unwrap();
+    let team = Arc::new(Store::open_unencrypted(dir.path().join("team.db")).unwrap());
+    let report = sync_device(&device, &team).unwrap();
+    assert!(report.applied > 0);
+    let backend = StaticBackend::single("team1", team, "sup-token", "Claire");
+    let config = DashboardConfig {
+        secure_cookies: secure,
+        ..DashboardConfig::new(dir.path().join("dash"))
+    };
+    let router = carnet_dashboard::router(Arc::new(backend), config).unwrap();
+    App { router, facts, dir }
+}
+
+fn app() -> App {
+    app_with(false)
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
+}
+
+async fn send(app: &App, req: Request<Body>) -> Resp {
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &App, path: &str, cookie: Option<&str>) -> Resp {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    send(app, b.body(Body::empty()).unwrap()).await
+}
+
+async fn post(app: &App, path: &str, cookie: &str, form: &str) -> Resp {
+    let req = Request::post(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let i =
+        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[i..i + 64].to_string()
+}
+
+/// Signs in with `credential`; returns the sign-in answer and the pre-session cookie used.
+async fn try_sign_in(app: &App, credential: &str) -> Resp {
+    let form = get(app, "/dashboard/connexion", None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let pre = cookie_value(&form.set_cookie("carnet_connexion").expect("sign-in cookie"));
+    let csrf = hidden_csrf(&form.text());
+    post(
+        app,
+        "/dashboard/connexion",
+        &pre,
+        &format!("csrf={csrf}&credential={credential}"),
+    )
+    .await
+}
+
+async fn sign_in(app: &App) -> String {
+    let r = try_sign_in(app, "sup-token").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    cookie_value(&r.set_cookie("carnet_session").expect("session cookie"))
+}
+
+#[tokio::test]
+async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
+    let app = app();
+    let r = get(&app, "/dashboard/degradations", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/dashboard/connexion");
+    assert_eq!(
+        get(&app, "/dashboard/degradations", Some("carnet_session=00"))
+            .await
+            .location(),
+        "/dashboard/connexion"
+    );
+
+    // A mediator's token (unknown to the backend as a supervisor) is refused.
+    let r = try_sign_in(&app, "mediator-token").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.set_cookie("carnet_session").is_none());
+    assert!(r.text().contains("refusé"));
+
+    // A sign-in posted without the form's token (cross-site) is refused.
+    let r = post(
+        &app,
+        "/dashboard/connexion",
+        "",
+        "csrf=x&credential=sup-token",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = try_sign_in(&app, "sup-token").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/dashboard/degradations");
+    let c = r.set_cookie("carnet_session").unwrap();
+    assert!(
+        c.contains("HttpOnly")
+            && c.contains("SameSite=Strict")
+            && c.contains("Path=/dashboard")
+            && c.contains("Max-Age=28800"),
+        "{c}"
+    );
+    assert!(!c.contains("Secure"));
+    assert_eq!(cookie_value(&c).len(), "carnet_session=".len() + 64);
+
+    let secure = app_with(true);
+    let c = try_sign_in(&secure, "sup-token")
+        .await
+        .set_cookie("carnet_session")
+        .unwrap();
+    assert!(c.contains("; Secure"), "{c}");
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
+    let app = app();
+    let cookie = sign_in(&app).await;
+    let page = get(&app, "/dashboard/degradations", Some(&cookie)).await;
+    let csrf = hidden_csrf(&page.text());
+    assert_eq!(
+        post(&app, "/dashboard/deconnexion", &cookie, "csrf=forged")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&app, "/dashboard/degradations", Some(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = post(
+        &app,
+        "/dashboard/deconnexion",
+        &cookie,
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.set_cookie("carnet_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(&app, "/dashboard/degradations", Some(&cookie))
+            .await
+            .location(),
+        "/dashboard/connexion"
+    );
+}
+
+fn assert_page(r: &Resp, wants: &[&str]) {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        r.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let t = r.text();
+    assert!(t.contains("<html lang=\"fr\">"));
+    assert!(
+        !t.contains("http://")
+            || t.matches("http://")
+                .all(|_| t.contains("xmlns=\"http://www.w3.org/2000/svg\"")),
+        "no external resource"
+    );
+    assert!(!t.contains("<script"), "no script needed");
+    for w in wants {
+        assert!(t.contains(w), "page lacks {w:?}");
+    }
+    // Resident's personal data never shows on a dashboard page.
+    assert!(!t.contains("Mme Exemple") && !t.contains("06 00 00 00 00"));
+}
+
+#[tokio::test]
+async fn every_page_renders_in_french_with_the_synced_records() {
+    let app = app();
+    let f = &app.facts;
+    let c = sign_in(&app).await;
+    let c = Some(c.as_str());
+    assert_eq!(
+        get(&app, "/dashboard/", c).await.location(),
+        "/dashboard/degradations"
+    );
+
+    let r = get(&app, "/dashboard/degradations", c).await;
+    assert_page(
+        &r,
+        &[
+            "Dégradations ouvertes",
+            "Tour 5, ascenseur",
+            "Mur de l&#39;école",
+            "Ozanam + Albignac",
+            "Ascenseur",
+            "Transmis",
+            "Ville — propreté",
+            &format!("/dashboard/signalements/{}", f.open_report),
+            "<svg",
+        ],
+    );
+    assert!(
+        !r.text().contains("Bât. B2"),
+        "the resolved report is not open"
+    );
+    let r = get(&app, "/dashboard/degradations?secteur=ozanam-albignac", c).await;
+    assert_page(&r, &["Tour 5, ascenseur"]);
+    assert!(!r.text().contains("Mur de l&#39;école"));
+
+    let r = get(&app, "/dashboard/retards", c).await;
+    assert_page(
+        &r,
+        &[
+            "Dégradations en retard",
+            "Délais par catégorie",
+            "Ascenseur",
+            "Aucun signalement.",
+        ],
+    );
+
+    let r = get(
+        &app,
+        &format!("/dashboard/signalements/{}", f.resolved_report),
+        c,
+    )
+    .await;
+    assert_page(
+        &r,
+        &[
+            "Éclairage",
+            "Bât. B2, hall d&#39;entrée",
+            "Historique des statuts",
+            "BX-12",
+            "Bailleur social",
+            "En cours",
+            "Résolu",
+            "Journal des modifications",
+            "création",
+            "awa",
+        ],
+    );
+
+    let r = get(&app, "/dashboard/delais", c).await;
+    assert_page(
+        &r,
+        &[
+            "Délais de résolution",
+            "Par secteur",
+            "La Conte + Joliot Curie",
+            "Par organisme responsable",
+            "Bailleur social",
+            "Éclairage",
+        ],
+    );
+
+    let r = get(&app, "/dashboard/activite", c).await;
+    assert_page(
+        &r,
+        &[
+            "Activité",
+            "Sessions aller vers",
+            "Square Fleming",
+            "Participation citoyenne",
+            "Grazailles + Fleming",
+            "CAF",
+            "Habitants rencontrés lors des sessions aller vers",
+        ],
+    );
+
+    let r = get(&app, "/dashboard/rapport", c).await;
+    assert_page(
+        &r,
+        &[
+            "Rapport d'activité",
+            "Synthèse",
+            "Dégradations transmises aux services compétents",
+            "Délai médian de résolution",
+            "Télécharger (XLSX)",
+            "@media print",
+        ],
+    );
+
+    assert_page(
+        &get(&app, "/dashboard/exports", c).await,
+        &[
+            "Exports du journal",
+            "Export des contacts d'habitants",
+            "journal.json",
+        ],
+    );
+    assert_page(
+        &get(&app, "/dashboard/exports/contacts", c).await,
+        &["Données personnelles", "confirme"],
+    );
+    assert_page(
+        &get(&app, "/dashboard/journal", c).await,
+        &["Journal des accès", "fiche signalement"],
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_french_error_pages() {
+    let app = app();
+    let c = sign_in(&app).await;
+    let c = Some(c.as_str());
+    assert_eq!(
+        get(&app, "/dashboard/signalements/pas-un-id", c)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(
+        &app,
+        &format!("/dashboard/signalements/{}", carnet_core::RecordId::new()),
+        c,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text().contains("Introuvable"));
+    // A contact is not a report: its page does not exist here.
+    assert_eq!(
+        get(
+            &app,
+            &format!("/dashboard/signalements/{}", app.facts.contact),
+            c
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/dashboard/delais?du=2025-13-01", c).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&app, "/dashboard/activite?du=2025-02-01&au=2025-01-01", c)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&app, "/dashboard/exports/journal.pdf", c).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+fn sheet(bytes: &[u8], name: &str) -> Vec<Vec<Data>> {
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes.to_vec())).unwrap();
+    wb.worksheet_range(name)
+        .unwrap()
+        .rows()
+        .map(|r| r.to_vec())
+        .collect()
+}
+
+fn value(rows: &[Vec<Data>], label: &str) -> f64 {
+    let row = rows
+        .iter()
+        .find(|r| r[0] == Data::String(label.into()))
+        .unwrap_or_else(|| panic!("no row {label}"));
+    match &row[1] {
+        Data::Float(f) => *f,
+        Data::Int(i) => *i as f64,
+        other => panic!("{label}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_funders_report_downloads_as_xlsx_and_csv_with_its_numbers() {
+    let app = app();
+    let f = &app.facts;
+    let c = sign_in(&app).await;
+    let r = get(&app, "/dashboard/rapport.xlsx", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("spreadsheetml")
+    );
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("rapport-activite-")
+    );
+    let wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(r.body.clone())).unwrap();
+    assert_eq!(
+        wb.sheet_names(),
+        [
+            "Synthèse",
+            "Axes de mission",
+            "Secteurs",
+            "Types d'activité",
+            "Orientations",
+            "Dégradations"
+        ]
+    );
+    let s = sheet(&r.body, "Synthèse");
+    assert_eq!(value(&s, "Activités menées"), f.activities as f64);
+    assert_eq!(
+        value(&s, "dont sessions « aller vers »"),
+        f.aller_vers as f64
+    );
+    assert_eq!(value(&s, "dont déjà connus"), f.met_known as f64);
+    assert_eq!(
+        value(&s, "dont nouveaux (jusque-là inconnus)"),
+        f.met_new as f64
+    );
+    assert_eq!(
+        value(&s, "Habitants rencontrés lors des activités"),
+        (f.met_known + f.met_new) as f64
+    );
+    assert_eq!(
+        value(&s, "Habitants rencontrés lors des observations de terrain"),
+        f.notes_met as f64
+    );
+    assert_eq!(
+        value(&s, "Nouveaux contacts d'habitants"),
+        f.new_contacts as f64
+    );
+    assert_eq!(
+        value(&s, "Orientations vers des partenaires (activités)"),
+        f.activity_referrals as f64
+    );
+    assert_eq!(
+        value(&s, "Orientations vers des partenaires (suivis individuels)"),
+        f.log_referrals as f64
+    );
+    assert_eq!(value(&s, "Dégradations signalées"), f.reported as f64);
+    assert_eq!(
+        value(&s, "Dégradations transmises aux services compétents"),
+        f.forwarded as f64
+    );
+    assert_eq!(value(&s, "Dégradations résolues"), f.resolved as f64);
+    assert_eq!(value(&s, "Délai médian de résolution (jours)"), 0.0);
+    let axes = sheet(&r.body, "Axes de mission");
+    assert_eq!(value(&axes, "Participation citoyenne"), 2.0);
+    assert_eq!(value(&axes, "Accès aux droits et à la santé"), 1.0);
+    let types = sheet(&r.body, "Types d'activité");
+    assert_eq!(value(&types, "Aller vers"), 2.0);
+    assert_eq!(
+        sheet(&r.body, "Orientations")[1][0],
+        Data::String("CAF".into())
+    );
+    let deg = sheet(&r.body, "Dégradations");
+    assert_eq!(value(&deg, "Ensemble"), 3.0);
+    let all_text: String = [
+        "Synthèse",
+        "Axes de mission",
+        "Secteurs",
+        "Types d'activité",
+        "Orientations",
+        "Dégradations",
+    ]
+    .iter()
+    .flat_map(|n| sheet(&r.body, n))
+    .flatten()
+    .map(|d| d.to_string())
+    .collect();
+    assert!(
+        !all_text.contains("Mme Exemple") && !all_text.contains("06 00"),
+        "no personal data in the report"
+    );
+
+    let r = get(
+        &app,
+        "/dashboard/rapport.csv?du=2000-01-01&au=2100-12-31",
+        Some(&c),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = r.text();
+    assert!(t.starts_with('\u{feff}'));
+    assert!(
+        t.contains("Synthèse;Dégradations signalées;Valeur;3"),
+        "{t}"
+    );
+    assert!(t.contains("Par type d'activité;Aller vers;Habitants nouveaux;6"));
+    assert!(!t.contains("Mme Exemple"));
+
+    // A period with nothing in it gives zeros, not an error.
+    let r = get(
+        &app,
+        "/dashboard/rapport.xlsx?du=2001-01-01&au=2001-12-31",
+        Some(&c),
+    )
+    .await;
+    assert_eq!(
+        value(&sheet(&r.body, "Synthèse"), "Dégradations signalées"),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn log_exports_filter_and_never_carry_contacts() {
+    let app = app();
+    let c = sign_in(&app).await;
+    let c = Some(c.as_str());
+    let r = get(&app, "/dashboard/exports/journal.csv", c).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = r.text();
+    assert_eq!(
+        t.lines().count(),
+        1 + 7,
+        "3 reports, 3 activities, 1 note:\n{t}"
+    );
+    assert!(t.contains("Tour 5, ascenseur") && !t.contains("Mme Exemple") && !t.contains("06 00"));
+    assert!(t.lines().next().unwrap().contains("Organisme responsable"));
+
+    let r = get(
+        &app,
+        "/dashboard/exports/journal.json?type=report&secteur=ozanam-albignac",
+        c,
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["place"], "Tour 5, ascenseur");
+    assert!(items[0].get("contacts").is_none());
+
+    let r = get(&app, "/dashboard/exports/journal.json", c).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(v.as_array().unwrap().iter().all(|i| i["kind"] != "contact"));
+
+    let r = get(
+        &app,
+        "/dashboard/exports/journal.xlsx?type=activity&activite=aller_vers",
+        c,
+    )
+    .await;
+    let rows = sheet(&r.body, "Journal");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][0], Data::String("Identifiant".into()));
+
+    assert_eq!(
+        get(&app, "/dashboard/exports/journal.csv?type=contact", c)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = get(
+        &app,
+        "/dashboard/exports/journal.csv?du=2001-01-01&au=2001-01-31",
+        c,
+    )
+    .await;
+    assert_eq!(r.text().lines().count(), 1);
+}
+
+#[tokio::test]
+async fn contacts_export_is_explicit_and_csrf_checked() {
+    let app = app();
+    let c = sign_in(&app).await;
+    let form = get(&app, "/dashboard/exports/contacts", Some(&c)).await;
+    let csrf = hidden_csrf(&form.text());
+    assert_eq!(
+        post(
+            &app,
+            "/dashboard/exports/contacts",
+            &c,
+            "csrf=bad&confirme=oui&format=csv"
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/dashboard/exports/contacts",
+            &c,
+            &format!("csrf={csrf}&format=csv")
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = post(
+        &app,
+        "/dashboard/exports/contacts",
+        &c,
+        &format!("csrf={csrf}&confirme=oui&format=csv"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("carnet-contacts-")
+    );
+    let t = r.text();
+    assert!(t.contains("Mme Exemple") && t.contains("06 00 00 00 00") && t.contains("CAF"));
+    let r = post(
+        &app,
+        "/dashboard/exports/contacts",
+        &c,
+        &format!("csrf={csrf}&confirme=oui&format=xlsx"),
+    )
+    .await;
+    assert_eq!(
+        sheet(&r.body, "Contacts")[1][1],
+        Data::String("Mme Exemple".into())
+    );
+    let r = post(
+        &app,
+        "/dashboard/exports/contacts",
+        &c,
+        &format!("csrf={csrf}&confirme=oui&format=json&secteur=ozanam-albignac"),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn reads_and_exports_are_in_the_access_log_by_id_only() {
+    let app = app();
+    let f = app.facts.clone();
+    let c = sign_in(&app).await;
+    get(
+        &app,
+        &format!("/dashboard/signalements/{}", f.resolved_report),
+        Some(&c),
+    )
+    .await;
+    get(&app, "/dashboard/degradations", Some(&c)).await;
+    get(&app, "/dashboard/exports/journal.csv", Some(&c)).await;
+    let form = get(&app, "/dashboard/exports/contacts", Some(&c)).await;
+    let csrf = hidden_csrf(&form.text());
+    post(
+        &app,
+        "/dashboard/exports/contacts",
+        &c,
+        &format!("csrf={csrf}&confirme=oui&format=csv"),
+    )
+    .await;
+    get(&app, "/dashboard/rapport.xlsx", Some(&c)).await;
+
+    let log = AccessLog::open(&app.dir.path().join("dash")).unwrap();
+    let entries = log.recent("team1", 50).unwrap();
+    let find = |p: &str| {
+        entries
+            .iter()
+            .find(|e| e.action.starts_with(p))
+            .unwrap_or_else(|| panic!("no {p} in {entries:?}"))
+    };
+    assert_eq!(find("fiche signalement").record_ids, [f.resolved_report]);
+    assert_eq!(find("page dégradations ouvertes").record_ids.len(), 2);
+    assert_eq!(find("export journal CSV").record_ids.len(), 7);
+    assert_eq!(find("export CONTACTS CSV").record_ids, [f.contact]);
+    assert!(find("rapport financeurs XLSX").record_ids.is_empty());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.who == "Claire [device-claire]" && e.team_id == "team1")
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.action.contains("Exemple") && !e.action.contains("Tour 5"))
+    );
+    assert_eq!(
+        log.purge_older_than(1).unwrap(),
+        0,
+        "entries just written are younger than a day"
+    );
+}
