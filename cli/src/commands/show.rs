@@ -1,0 +1,31 @@
+//! `carnet show ID`: one record from this store with its status history,
+//! conflicts and change history; with `--server`, the team's merged record
+//! from the server (supervisors).
+
+use carnet_core::Store;
+use carnet_core::store::RecordDetails;
+use carnet_core::sync::admin::Admin;
+
+use super::parse_id;
+use crate::ShowArgs;
+use crate::device;
+use crate::error::Result;
+use crate::output::{Output, details_text};
+
+pub fn run(store: &Store, a: &ShowArgs) -> Result<Output> {
+    let id = parse_id(&a.id)?;
+    if a.server {
+        let e = device::enrolled(store)?;
+        let v = Admin::new(&e.server, &e.token)?.record(id)?;
+        // The server answers the same details as the store; render them the
+        // same way, or show its JSON as it is if its shape ever differs.
+        let text = match serde_json::from_value::<RecordDetails>(v.clone()) {
+            Ok(d) => details_text(&store.config(), &d),
+            Err(_) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+        };
+        return Ok(Output::new(v, text));
+    }
+    let d = store.details(id)?;
+    let json = serde_json::to_value(&d).map_err(|e| carnet_core::Error::Internal(e.to_string()))?;
+    Ok(Output::new(json, details_text(&store.config(), &d)))
+}

@@ -1,0 +1,196 @@
+//! The server's settings: defaults that run out of the box, overridden by
+//! an optional TOML file, then by environment variables, then by flags
+//! (the most specific wins), so that a packaged service, a container and a
+//! developer's shell all configure it the way they are used to.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Result, ServerError};
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where `server.db` and the teams' logs live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// How long an enrollment code stays valid.
+    pub code_ttl: Duration,
+    /// Requests per second a token may sustain (0 disables the limit).
+    pub rate_per_second: f64,
+    /// Requests a token may make in a burst.
+    pub rate_burst: u32,
+    /// A request (body included) taking longer is answered 408.
+    pub request_timeout: Duration,
+    /// Logs as JSON lines instead of text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./carnet-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            code_ttl: Duration::from_secs(24 * 3600),
+            rate_per_second: 20.0,
+            rate_burst: 200,
+            request_timeout: Duration::from_secs(120),
+            log_json: false,
+        }
+    }
+}
+
+/// Settings from flags or environment; unset ones fall back to the file,
+/// then to [`Config::default`].
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Data directory (server.db and one database per team).
+    #[arg(long = "data", env = "CARNET_DATA", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// A TOML file with any of: data_dir, listen, code_ttl_hours,
+    /// rate_per_second, rate_burst, request_timeout_secs, log_format.
+    #[arg(long = "config", env = "CARNET_CONFIG", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Hours an enrollment code stays valid (default 24).
+    #[arg(long, env = "CARNET_CODE_TTL_HOURS", value_name = "HOURS")]
+    pub code_ttl_hours: Option<f64>,
+    /// Requests per second per device token (default 20; 0 = no limit).
+    #[arg(long, env = "CARNET_RATE_PER_SECOND")]
+    pub rate_per_second: Option<f64>,
+    /// Burst of requests per device token (default 200).
+    #[arg(long, env = "CARNET_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    /// Seconds before a request is abandoned with 408 (default 120).
+    #[arg(long, env = "CARNET_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// `text` or `json` (default text).
+    #[arg(long, env = "CARNET_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    code_ttl_hours: Option<f64>,
+    rate_per_second: Option<f64>,
+    rate_burst: Option<u32>,
+    request_timeout_secs: Option<u64>,
+    log_format: Option<String>,
+}
+
+impl Config {
+    /// Resolves flags and environment over the file over the defaults.
+    pub fn load(args: &ConfigArgs) -> Result<Config> {
+        let file = match &args.config_file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let hours = args.code_ttl_hours.or(file.code_ttl_hours).unwrap_or(24.0);
+        if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 365.0) {
+            return Err(ServerError::Config(
+                "code_ttl_hours: expected a number of hours between 0 and 8760".into(),
+            ));
+        }
+        let rate = args
+            .rate_per_second
+            .or(file.rate_per_second)
+            .unwrap_or(d.rate_per_second);
+        if !(rate.is_finite() && rate >= 0.0) {
+            return Err(ServerError::Config(
+                "rate_per_second: expected a positive number, or 0 for no limit".into(),
+            ));
+        }
+        let log_json = match args
+            .log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text")
+        {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ServerError::Config(format!(
+                    "log_format: expected text or json, not {other:?}"
+                )));
+            }
+        };
+        Ok(Config {
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(d.data_dir),
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            code_ttl: Duration::from_secs_f64(hours * 3600.0),
+            rate_per_second: rate,
+            rate_burst: args
+                .rate_burst
+                .or(file.rate_burst)
+                .unwrap_or(d.rate_burst)
+                .max(1),
+            request_timeout: Duration::from_secs(
+                args.request_timeout_secs
+                    .or(file.request_timeout_secs)
+                    .unwrap_or(d.request_timeout.as_secs())
+                    .max(1),
+            ),
+            log_json,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Config(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carnet.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/carnet\"\nrate_burst = 5\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config_file: Some(file),
+            data_dir: Some("/elsewhere".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("/elsewhere"));
+        assert_eq!(c.rate_burst, 5);
+        assert_eq!(c.code_ttl, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carnet.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config_file: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

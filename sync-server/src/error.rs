@@ -1,0 +1,162 @@
+//! The server's one error type, and how it becomes an HTTP answer.
+//!
+//! Every failure is a [`ServerError`]. On the wire it is an RFC 9457 problem
+//! (`application/problem+json`): clients branch on `status` and `type`, people
+//! read `title` and `detail`. Details name what to fix and never carry a
+//! resident's data; internal failures are logged here (ids and causes only)
+//! and reach the client as a bare 500 with no internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Prefix of every problem `type`; the suffix names the problem.
+pub const PROBLEM_BASE: &str = "https://carnet.invalid/problems/";
+
+/// Every failure of the server, as callers and clients see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A malformed or unverifiable request; nothing was changed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The enrollment code is unknown, already used, or expired.
+    #[error(
+        "the enrollment code is unknown, already used or expired; ask a supervisor for a new one"
+    )]
+    InvalidCode,
+    /// Missing, unknown or revoked token.
+    #[error("missing, unknown or revoked device token; enroll the device again")]
+    Unauthorized,
+    /// The token's role may not use this route.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such route, team, device or record (in the caller's team).
+    #[error("{0}")]
+    NotFound(String),
+    /// The device was ordered wiped by a supervisor.
+    #[error("this device was ordered wiped: erase its local store, then enroll again")]
+    WipeOrdered,
+    /// A body past the size limits.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many requests for this token; retry after the given seconds.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
+    /// The configuration is invalid (startup only).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A failure of the core (store, documents, validation).
+    #[error(transparent)]
+    Core(#[from] carnet_core::Error),
+    /// A failure of the server's own database.
+    #[error("server database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A file or socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A bug, caught before it could take the server down.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl ServerError {
+    /// The HTTP status, the problem's short name and its title.
+    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        use carnet_core::Error as C;
+        match self {
+            ServerError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed or unverifiable request",
+            ),
+            ServerError::InvalidCode => (
+                StatusCode::BAD_REQUEST,
+                "invalid-code",
+                "Invalid enrollment code",
+            ),
+            ServerError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Device not enrolled or revoked",
+            ),
+            ServerError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this role",
+            ),
+            ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ServerError::WipeOrdered => (StatusCode::GONE, "wipe", "Wipe ordered"),
+            ServerError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
+            }
+            ServerError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+            ServerError::Core(
+                C::RejectedChanges(_) | C::Invalid { .. } | C::InvalidTransition { .. },
+            ) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed or unverifiable request",
+            ),
+            ServerError::Core(C::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ServerError::Core(C::Erased(_)) => (StatusCode::NOT_FOUND, "erased", "Record erased"),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+}
+
+/// Builds a problem response; also used for errors raised outside handlers
+/// (unknown routes, body limits, timeouts, panics).
+pub fn problem(status: StatusCode, name: &str, title: &str, detail: String) -> Response {
+    let body = Problem {
+        kind: format!("{PROBLEM_BASE}{name}"),
+        title,
+        status: status.as_u16(),
+        detail,
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = (status, json).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let (status, name, title) = self.classify();
+        let detail = if status.is_server_error() {
+            // The cause is for the operator's log, not for the client.
+            tracing::error!(error = %self, "request failed");
+            "the server failed; the request changed nothing and can be retried".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut resp = problem(status, name, title, detail);
+        if let ServerError::RateLimited(secs) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
+    }
+}
+
+/// Result type of the server.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;

@@ -1,0 +1,109 @@
+//! `POST /v1/sync/push` and `GET /v1/sync/pull`: the change feed.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use carnet_core::store::Batch;
+use carnet_core::sync::{PullHeader, PushAck, PushHeader, wire};
+use serde::Deserialize;
+
+use super::bytes_response;
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::ServerError;
+use crate::metrics::Metrics;
+
+/// Default pull page, in payload bytes.
+const DEFAULT_PULL_BYTES: usize = 1 << 20;
+/// Largest pull page a device may ask for.
+const MAX_PULL_BYTES: usize = 4 << 20;
+
+/// Applies a device's envelope to its team's log, all or nothing, and
+/// acknowledges it only once committed.
+pub async fn push(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    body: Bytes,
+) -> Result<Json<PushAck>, ServerError> {
+    let storage = state.storage.clone();
+    let size = body.len();
+    let (team, dev) = (device.team_id.clone(), device.id.clone());
+    let (upto, entries, report) = state
+        .blocking(move || {
+            let (header, entries): (PushHeader, _) = wire::decode(&body).map_err(|e| match e {
+                // The decoder's size checks: past the protocol's limits.
+                carnet_core::Error::Invalid { field, reason } if field == "body" => {
+                    ServerError::TooLarge(reason)
+                }
+                other => ServerError::Core(other),
+            })?;
+            let n = entries.len();
+            let batch = Batch {
+                entries,
+                upto: header.upto,
+                more: false,
+            };
+            let report = storage.push(&team, &dev, &batch)?;
+            Ok((header.upto, n, report))
+        })
+        .await?;
+    let m = &state.metrics;
+    Metrics::add(&m.bytes_in, size as u64);
+    Metrics::add(&m.applied, report.applied as u64);
+    Metrics::add(&m.duplicates, report.duplicates as u64);
+    Metrics::add(&m.refused, report.refused as u64);
+    Metrics::add(&m.erased, report.erased as u64);
+    tracing::info!(
+        team = %device.team_id, device = %device.id, bytes = size, entries,
+        applied = report.applied, duplicates = report.duplicates, refused = report.refused, erased = report.erased,
+        "push committed"
+    );
+    Ok(Json(PushAck {
+        acked_upto: upto,
+        applied: report.applied,
+        duplicates: report.duplicates,
+        refused: report.refused,
+        erased: report.erased,
+    }))
+}
+
+/// Query of a pull.
+#[derive(Deserialize)]
+pub struct PullParams {
+    #[serde(default)]
+    after: u64,
+    max_bytes: Option<usize>,
+}
+
+/// A page of the team log after the device's cursor, without its own changes.
+pub async fn pull(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    params: Result<Query<PullParams>, QueryRejection>,
+) -> Result<Response, ServerError> {
+    let Query(params) = params.map_err(|_| {
+        ServerError::BadRequest("expected ?after=N&max_bytes=B with whole numbers".into())
+    })?;
+    let max_bytes = params
+        .max_bytes
+        .unwrap_or(DEFAULT_PULL_BYTES)
+        .clamp(1, MAX_PULL_BYTES);
+    let storage = state.storage.clone();
+    let (team, dev) = (device.team_id.clone(), device.id.clone());
+    let (body, entries) = state
+        .blocking(move || {
+            let batch = storage.pull(&team, &dev, params.after, max_bytes)?;
+            let header = PullHeader {
+                upto: batch.upto,
+                more: batch.more,
+            };
+            Ok((wire::encode(&header, &batch.entries), batch.entries.len()))
+        })
+        .await?;
+    Metrics::add(&state.metrics.pulled, entries as u64);
+    Metrics::add(&state.metrics.bytes_out, body.len() as u64);
+    tracing::info!(team = %device.team_id, device = %device.id, after = params.after, entries, bytes = body.len(), "pull served");
+    Ok(bytes_response(wire::CONTENT_TYPE, body))
+}

@@ -1,0 +1,160 @@
+//! Where the server keeps teams, devices, enrollment codes and each team's
+//! log, behind one trait so that the HTTP layer never knows which database
+//! holds them.
+//!
+//! [`SqliteStorage`] is the first implementation (embedded, one file per
+//! team); a PostgreSQL one will implement the same trait. The trait is
+//! synchronous on purpose: the core's [`carnet_core::Store`] blocks, and the
+//! server calls every method on tokio's blocking pool
+//! ([`tokio::task::spawn_blocking`]), so an implementation may block freely.
+//!
+//! Contracts every implementation keeps:
+//! - tokens and codes are stored only as SHA-256 hashes;
+//! - [`Storage::push`] returns only after the batch is committed and verified
+//!   (all or nothing), so an acknowledgement is never a lie;
+//! - every team-scoped method takes the caller's team and never reaches
+//!   another team's data.
+//!
+//! Planned additions fit beside the existing methods: content-addressed photo
+//! attachments as `put_blob(team, sha256, bytes)` / `get_blob(team, sha256)`
+//! (idempotent, like pushes), and a sync receipt as a value returned by
+//! [`Storage::push`] and kept per device.
+
+mod sqlite;
+
+use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
+use carnet_core::{RecordId, TeamConfig};
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStorage;
+
+use crate::error::Result;
+
+/// What a device may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Syncs its team.
+    Mediator,
+    /// Syncs, reads the merged log, manages devices and codes.
+    Supervisor,
+}
+
+impl Role {
+    /// The role's code, as in the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Mediator => "mediator",
+            Role::Supervisor => "supervisor",
+        }
+    }
+
+    /// Parses `mediator` or `supervisor`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mediator" => Some(Role::Mediator),
+            "supervisor" => Some(Role::Supervisor),
+            _ => None,
+        }
+    }
+}
+
+/// An enrolled device, as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Its id: also the origin of its changes in the team log.
+    pub id: String,
+    /// Its team.
+    pub team_id: String,
+    /// What it may do.
+    pub role: Role,
+    /// The name given at enrollment ("tablette 3").
+    pub name: String,
+    /// Enrollment time, ms since the Unix epoch.
+    pub enrolled_at: i64,
+    /// Last authenticated request, ms (to the minute).
+    pub last_seen: Option<i64>,
+    /// When it was revoked: its token no longer works.
+    pub revoked_at: Option<i64>,
+    /// When a supervisor ordered it wiped.
+    pub wipe_ordered_at: Option<i64>,
+}
+
+/// What enrollment hands the device, once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enrolled {
+    /// The secret token (256 random bits, hex).
+    pub token: String,
+    /// The device's id.
+    pub device_id: String,
+    /// Its team's id.
+    pub team_id: String,
+    /// `mediator` or `supervisor`.
+    pub role: Role,
+    /// The team configuration records are validated against.
+    pub config: TeamConfig,
+}
+
+/// A newly issued enrollment code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedCode {
+    /// The code to hand over (only its hash is kept).
+    pub code: String,
+    /// When it stops working, ms since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// The server's storage. See the module documentation for the contracts.
+pub trait Storage: Send + Sync + 'static {
+    // Teams, codes and devices.
+
+    /// Creates a team with its configuration; returns its id.
+    fn create_team(&self, name: &str, config: &TeamConfig) -> Result<String>;
+
+    /// Issues a single-use enrollment code for `team_id`, valid `ttl_ms`.
+    fn issue_code(
+        &self,
+        team_id: &str,
+        role: Role,
+        name: Option<&str>,
+        ttl_ms: i64,
+    ) -> Result<IssuedCode>;
+
+    /// Exchanges a code for a new device and its token. Retrying with the
+    /// same code shortly after (a lost response) returns the same enrollment.
+    fn redeem_code(&self, code: &str, device_name: &str) -> Result<Enrolled>;
+
+    /// The device holding this token, revoked or not; `None` if unknown.
+    fn authenticate(&self, token: &str) -> Result<Option<Device>>;
+
+    /// Notes that the device was seen now (coarse: at most once a minute).
+    fn touch(&self, device_id: &str) -> Result<()>;
+
+    /// The team's devices, oldest first.
+    fn devices(&self, team_id: &str) -> Result<Vec<Device>>;
+
+    /// Revokes a device of the team; `None` if the team has no such device.
+    fn revoke(&self, team_id: &str, device_id: &str) -> Result<Option<Device>>;
+
+    /// Orders a device of the team wiped; `None` if the team has no such device.
+    fn order_wipe(&self, team_id: &str, device_id: &str) -> Result<Option<Device>>;
+
+    // The team's log.
+
+    /// Applies a device's batch to its team's log, all or nothing, verified
+    /// and committed before it returns.
+    fn push(&self, team_id: &str, device_id: &str, batch: &Batch) -> Result<ApplyReport>;
+
+    /// The team log after `after`, without the device's own changes, up to
+    /// about `max_bytes` of payload.
+    fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch>;
+
+    /// The newest position of the team's log.
+    fn log_head(&self, team_id: &str) -> Result<u64>;
+
+    /// The team's merged records matching `query`.
+    fn records(&self, team_id: &str, query: &Query) -> Result<Page>;
+
+    /// One record of the team with its conflicts and full history.
+    fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails>;
+}

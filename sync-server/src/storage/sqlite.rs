@@ -1,0 +1,479 @@
+//! The embedded implementation of [`Storage`]: `<data>/server.db` holds
+//! teams, devices and enrollment codes; `<data>/teams/<team_id>.db` is each
+//! team's log, a plain (unencrypted) [`carnet_core::Store`] whose change log
+//! sequence is the team's sequence. Pushes go through [`Store::apply`], which
+//! is one verified IMMEDIATE transaction with `synchronous=FULL`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
+use carnet_core::{RecordId, Store, TeamConfig, now_ms};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use super::{Device, Enrolled, IssuedCode, Role, Storage};
+use crate::error::{Result, ServerError};
+
+/// How long a used code still answers a retried enrollment with the same
+/// token (the response may have been lost on a weak connection).
+const REPLAY_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// `last_seen` is written at most this often per device.
+const TOUCH_EVERY_MS: i64 = 60 * 1000;
+/// Crockford base32: no I, L, O, U, so codes survive being read aloud.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+const SCHEMA: &[&str] = &["
+CREATE TABLE teams (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    config     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id              TEXT PRIMARY KEY,
+    team_id         TEXT NOT NULL REFERENCES teams (id),
+    role            TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    token_hash      BLOB NOT NULL UNIQUE,
+    enrolled_at     INTEGER NOT NULL,
+    last_seen       INTEGER,
+    revoked_at      INTEGER,
+    wipe_ordered_at INTEGER
+);
+CREATE INDEX devices_by_team ON devices (team_id, enrolled_at);
+-- Codes by hash only; `sealed_token` (the token XOR a key derived from the
+-- code) lets a retried enrollment get its token back, and is cleared once
+-- the replay window has passed.
+CREATE TABLE codes (
+    hash         BLOB PRIMARY KEY,
+    team_id      TEXT NOT NULL REFERENCES teams (id),
+    role         TEXT NOT NULL,
+    name         TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    device_id    TEXT,
+    sealed_token BLOB
+) WITHOUT ROWID;
+"];
+
+/// SQLite storage under a data directory.
+pub struct SqliteStorage {
+    dir: PathBuf,
+    db: Mutex<Connection>,
+    teams: Mutex<HashMap<String, Arc<Store>>>,
+}
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// The hash under which a token is stored.
+fn token_hash(token: &str) -> [u8; 32] {
+    sha256(&[token.trim().as_bytes()])
+}
+
+/// A code as typed: case, dashes and spaces ignored, look-alikes mapped.
+fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect()
+}
+
+fn code_hash(normalised: &str) -> [u8; 32] {
+    sha256(&[b"carnet-code:", normalised.as_bytes()])
+}
+
+fn seal(token: &[u8; 32], normalised_code: &str) -> [u8; 32] {
+    let pad = sha256(&[b"carnet-enroll-seal:", normalised_code.as_bytes()]);
+    std::array::from_fn(|i| token[i] ^ pad[i])
+}
+
+fn new_code() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let chars: String = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    format!(
+        "{}-{}-{}-{}",
+        &chars[0..4],
+        &chars[4..8],
+        &chars[8..12],
+        &chars[12..16]
+    )
+}
+
+fn is_team_id(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
+}
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    let role: String = r.get(2)?;
+    Ok(Device {
+        id: r.get(0)?,
+        team_id: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Mediator),
+        name: r.get(3)?,
+        enrolled_at: r.get(4)?,
+        last_seen: r.get(5)?,
+        revoked_at: r.get(6)?,
+        wipe_ordered_at: r.get(7)?,
+    })
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at";
+
+impl SqliteStorage {
+    /// Opens (or creates) the storage in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(dir.join("teams"))?;
+        let mut conn = Connection::open(dir.join("server.db"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA.len() as i64 {
+            return Err(ServerError::Config(format!(
+                "{} was written by a newer carnet-server (schema {version}); update the server",
+                dir.join("server.db").display()
+            )));
+        }
+        for sql in SCHEMA.iter().skip(version as usize) {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA.len() as i64)?;
+        tx.commit()?;
+        Ok(SqliteStorage {
+            dir: dir.to_path_buf(),
+            db: Mutex::new(conn),
+            teams: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock rolled its transaction back.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The team's log store, opened once and kept.
+    fn team_store(&self, team_id: &str) -> Result<Arc<Store>> {
+        if let Some(s) = self
+            .teams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(team_id)
+        {
+            return Ok(s.clone());
+        }
+        let config: Option<String> = self
+            .db()
+            .query_row("SELECT config FROM teams WHERE id = ?1", [team_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let config = config.ok_or_else(|| ServerError::NotFound("no such team".into()))?;
+        if !is_team_id(team_id) {
+            return Err(ServerError::NotFound("no such team".into()));
+        }
+        let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = teams.get(team_id) {
+            return Ok(s.clone());
+        }
+        let store = Store::open_unencrypted(self.dir.join("teams").join(format!("{team_id}.db")))?;
+        let config: TeamConfig = serde_json::from_str(&config)
+            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+        if store.config() != config {
+            store.set_config(&config)?;
+        }
+        let store = Arc::new(store);
+        teams.insert(team_id.to_string(), store.clone());
+        Ok(store)
+    }
+
+    fn device_in_team(conn: &Connection, team_id: &str, device_id: &str) -> Result<Option<Device>> {
+        Ok(conn
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1 AND team_id = ?2"),
+                params![device_id, team_id],
+                device_from_row,
+            )
+            .optional()?)
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn create_team(&self, name: &str, config: &TeamConfig) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ServerError::BadRequest(
+                "team name: must be 1 to 200 characters".into(),
+            ));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let json =
+            serde_json::to_string(config).map_err(|e| ServerError::Internal(e.to_string()))?;
+        self.db().execute(
+            "INSERT INTO teams (id, name, config, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, name, json, now_ms()],
+        )?;
+        // Create the team's log now, so that a missing file later means damage.
+        self.team_store(&id)?;
+        Ok(id)
+    }
+
+    fn issue_code(
+        &self,
+        team_id: &str,
+        role: Role,
+        name: Option<&str>,
+        ttl_ms: i64,
+    ) -> Result<IssuedCode> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > 100) {
+            return Err(ServerError::BadRequest(
+                "name: at most 100 characters".into(),
+            ));
+        }
+        let conn = self.db();
+        let exists = conn
+            .query_row("SELECT 1 FROM teams WHERE id = ?1", [team_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(ServerError::NotFound("no such team".into()));
+        }
+        let code = new_code();
+        let now = now_ms();
+        let expires_at = now.saturating_add(ttl_ms.max(1));
+        conn.execute(
+            "INSERT INTO codes (hash, team_id, role, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![code_hash(&normalise_code(&code)).as_slice(), team_id, role.code(), name, now, expires_at],
+        )?;
+        Ok(IssuedCode { code, expires_at })
+    }
+
+    fn redeem_code(&self, code: &str, device_name: &str) -> Result<Enrolled> {
+        let norm = normalise_code(code);
+        if norm.len() != 16 {
+            return Err(ServerError::InvalidCode);
+        }
+        let hash = code_hash(&norm);
+        let now = now_ms();
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE codes SET sealed_token = NULL WHERE sealed_token IS NOT NULL AND used_at < ?1",
+            [now - REPLAY_WINDOW_MS],
+        )?;
+        type CodeRow = (
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<Vec<u8>>,
+        );
+        let row: Option<CodeRow> = tx
+            .query_row(
+                "SELECT team_id, role, name, expires_at, used_at, device_id, sealed_token FROM codes WHERE hash = ?1",
+                [hash.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()?;
+        let Some((team_id, role, code_name, expires_at, used_at, used_by, sealed)) = row else {
+            return Err(ServerError::InvalidCode);
+        };
+        let role =
+            Role::parse(&role).ok_or_else(|| ServerError::Internal("bad role in codes".into()))?;
+        let config_json: String =
+            tx.query_row("SELECT config FROM teams WHERE id = ?1", [&team_id], |r| {
+                r.get(0)
+            })?;
+        let config: TeamConfig = serde_json::from_str(&config_json)
+            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+        if used_at.is_some() {
+            // A retry of an enrollment whose answer was lost: same token again,
+            // as long as the device is still in good standing.
+            let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
+                return Err(ServerError::InvalidCode);
+            };
+            let sealed: [u8; 32] = sealed.try_into().map_err(|_| ServerError::InvalidCode)?;
+            let token = seal(&sealed, &norm);
+            let device = Self::device_in_team(&tx, &team_id, &device_id)?;
+            if !device.is_some_and(|d| d.revoked_at.is_none() && d.wipe_ordered_at.is_none()) {
+                return Err(ServerError::InvalidCode);
+            }
+            return Ok(Enrolled {
+                token: hex::encode(token),
+                device_id,
+                team_id,
+                role,
+                config,
+            });
+        }
+        if expires_at <= now {
+            return Err(ServerError::InvalidCode);
+        }
+        let name = match device_name.trim() {
+            "" => code_name.unwrap_or_else(|| "device".into()),
+            n => n.to_string(),
+        };
+        if name.chars().count() > 100 {
+            return Err(ServerError::BadRequest(
+                "name: at most 100 characters".into(),
+            ));
+        }
+        let token: [u8; 32] = rand::random();
+        let token_hex = hex::encode(token);
+        let device_id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO devices (id, team_id, role, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![device_id, team_id, role.code(), name, token_hash(&token_hex).as_slice(), now],
+        )?;
+        tx.execute(
+            "UPDATE codes SET used_at = ?2, device_id = ?3, sealed_token = ?4 WHERE hash = ?1",
+            params![
+                hash.as_slice(),
+                now,
+                device_id,
+                seal(&token, &norm).as_slice()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Enrolled {
+            token: token_hex,
+            device_id,
+            team_id,
+            role,
+            config,
+        })
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Option<Device>> {
+        Ok(self
+            .db()
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"
+            ))?
+            .query_row([token_hash(token).as_slice()], device_from_row)
+            .optional()?)
+    }
+
+    fn touch(&self, device_id: &str) -> Result<()> {
+        let now = now_ms();
+        self.db()
+            .prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?3)")?
+            .execute(params![device_id, now, now - TOUCH_EVERY_MS])?;
+        Ok(())
+    }
+
+    fn devices(&self, team_id: &str) -> Result<Vec<Device>> {
+        let conn = self.db();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE team_id = ?1 ORDER BY enrolled_at, id"
+        ))?;
+        let rows = stmt
+            .query_map([team_id], device_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn revoke(&self, team_id: &str, device_id: &str) -> Result<Option<Device>> {
+        let conn = self.db();
+        conn.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?3) WHERE id = ?1 AND team_id = ?2",
+            params![device_id, team_id, now_ms()],
+        )?;
+        Self::device_in_team(&conn, team_id, device_id)
+    }
+
+    fn order_wipe(&self, team_id: &str, device_id: &str) -> Result<Option<Device>> {
+        let conn = self.db();
+        conn.execute(
+            "UPDATE devices SET wipe_ordered_at = coalesce(wipe_ordered_at, ?3) WHERE id = ?1 AND team_id = ?2",
+            params![device_id, team_id, now_ms()],
+        )?;
+        Self::device_in_team(&conn, team_id, device_id)
+    }
+
+    fn push(&self, team_id: &str, device_id: &str, batch: &Batch) -> Result<ApplyReport> {
+        Ok(self.team_store(team_id)?.apply(device_id, batch)?)
+    }
+
+    fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch> {
+        Ok(self
+            .team_store(team_id)?
+            .changes_since(after, max_bytes, Some(device_id))?)
+    }
+
+    fn log_head(&self, team_id: &str) -> Result<u64> {
+        Ok(self.team_store(team_id)?.log_head()?)
+    }
+
+    fn records(&self, team_id: &str, query: &Query) -> Result<Page> {
+        Ok(self.team_store(team_id)?.list(query)?)
+    }
+
+    fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails> {
+        Ok(self.team_store(team_id)?.details(id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_normalised_and_sealed_tokens_unseal() {
+        let code = new_code();
+        assert_eq!(code.len(), 19);
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(normalise_code(&typed), normalise_code(&code));
+        let token: [u8; 32] = rand::random();
+        assert_eq!(seal(&seal(&token, "ABC"), "ABC"), token);
+    }
+
+    #[test]
+    fn a_code_enrolls_once_and_a_retry_gets_the_same_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let team = s.create_team("t", &TeamConfig::carcassonne()).unwrap();
+        let code = s
+            .issue_code(&team, Role::Mediator, None, 60_000)
+            .unwrap()
+            .code;
+        let a = s.redeem_code(&code, "phone").unwrap();
+        let b = s.redeem_code(&code, "phone").unwrap();
+        assert_eq!(a.token, b.token);
+        assert_eq!(s.authenticate(&a.token).unwrap().unwrap().id, a.device_id);
+        s.revoke(&team, &a.device_id).unwrap();
+        assert!(matches!(
+            s.redeem_code(&code, "phone"),
+            Err(ServerError::InvalidCode)
+        ));
+        let expired = s.issue_code(&team, Role::Mediator, None, 1).unwrap().code;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(matches!(
+            s.redeem_code(&expired, "x"),
+            Err(ServerError::InvalidCode)
+        ));
+    }
+}

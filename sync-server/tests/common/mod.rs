@@ -1,0 +1,331 @@
+//! Shared by the integration tests: a real server on a loopback port (in its
+//! own thread and runtime, so tests stay plain blocking code that drives the
+//! core's blocking client), enrolled device stores, and a TCP proxy that
+//! cuts connections.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use carnet_core::store::Query;
+use carnet_core::sync::SyncSummary;
+use carnet_core::sync::client::{Client, Enrollment, Progress, Retry};
+use carnet_core::{Kind, RecordId, Store};
+use carnet_server::Config;
+use serde_json::{Map, Value, json};
+
+/// A server running on 127.0.0.1 until stopped or dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free port over `data`.
+    pub fn start(data: &Path) -> TestServer {
+        Self::start_with(
+            Config {
+                data_dir: data.to_path_buf(),
+                ..Config::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+    }
+
+    /// Starts a server with `config` on `addr` (port 0 for a free one).
+    pub fn start_with(config: Config, addr: SocketAddr) -> TestServer {
+        let std_listener = TcpListener::bind(addr).expect("bind");
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let data = config.data_dir.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                carnet_server::serve(listener, config, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server failed");
+            });
+        });
+        TestServer {
+            addr,
+            data,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Asks for a graceful shutdown and waits until the server has stopped.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread panicked");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A device: its store, where it lives, and its enrollment.
+pub struct Device {
+    pub store: Store,
+    pub enrollment: Enrollment,
+    pub name: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub fn token(&self) -> &str {
+        &self.enrollment.token
+    }
+
+    /// Syncs with `base` (server or proxy), retrying a few times quickly.
+    pub fn sync(&self, base: &str) -> carnet_core::Result<SyncSummary> {
+        self.sync_with(
+            base,
+            Retry {
+                attempts: 4,
+                first_backoff: Duration::from_millis(50),
+            },
+        )
+    }
+
+    pub fn sync_with(&self, base: &str, retry: Retry) -> carnet_core::Result<SyncSummary> {
+        self.sync_progress(base, retry, &mut |_| {})
+    }
+
+    pub fn sync_progress(
+        &self,
+        base: &str,
+        retry: Retry,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> carnet_core::Result<SyncSummary> {
+        let client = Client::new(base)?.with_retry(retry);
+        client.sync(&self.store, self.token(), progress, &AtomicBool::new(false))
+    }
+
+    /// Every record, as JSON, in a stable order.
+    pub fn all(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .list(&Query {
+                    limit: Some(1000),
+                    offset,
+                    ..Default::default()
+                })
+                .unwrap();
+            out.extend(page.items.iter().map(|r| serde_json::to_value(r).unwrap()));
+            if !page.has_more {
+                break;
+            }
+            offset += 1000;
+        }
+        out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        out
+    }
+
+    pub fn note(&self, sector: &str, text: &str) -> RecordId {
+        self.store
+            .create(Kind::Note, &fields(json!({"sector": sector, "text": text})))
+            .unwrap()
+    }
+}
+
+pub fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+/// Creates a team in `data`; returns its id and its supervisor code.
+pub fn team(data: &Path, name: &str) -> (String, String) {
+    carnet_server::init_team(data, name).unwrap()
+}
+
+/// Enrolls a new device of `role` in `team` through the HTTP API.
+pub fn enroll(server: &TestServer, team: &str, role: &str, name: &str) -> Device {
+    let code = carnet_server::issue_code(&server.data, team, role, Some(name)).unwrap();
+    enroll_with_code(server, &code, name)
+}
+
+pub fn enroll_with_code(server: &TestServer, code: &str, name: &str) -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_unencrypted(dir.path().join("device.db")).unwrap();
+    let enrollment = Client::new(&server.url())
+        .unwrap()
+        .enroll(code, name)
+        .unwrap();
+    store.set_config(&enrollment.config).unwrap();
+    store
+        .set_author(if name.is_empty() { "anonyme" } else { name })
+        .unwrap();
+    Device {
+        store,
+        enrollment,
+        name: name.into(),
+        _dir: dir,
+    }
+}
+
+/// A blocking HTTP client for raw requests.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// GET with a token; returns status and body.
+pub fn get(server: &TestServer, path: &str, token: &str) -> (u16, Vec<u8>) {
+    let r = http()
+        .get(format!("{}{path}", server.url()))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.bytes().unwrap().to_vec())
+}
+
+/// POST with a token and a body; returns status and body.
+pub fn post(server: &TestServer, path: &str, token: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let r = http()
+        .post(format!("{}{path}", server.url()))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.bytes().unwrap().to_vec())
+}
+
+pub fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)))
+}
+
+pub fn healthy(server: &TestServer) {
+    let r = http()
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().unwrap(), "ok");
+}
+
+/// The team's log as the server holds it, read straight from its file.
+pub fn server_log_head(data: &Path, team: &str) -> u64 {
+    Store::open_unencrypted(data.join("teams").join(format!("{team}.db")))
+        .unwrap()
+        .log_head()
+        .unwrap()
+}
+
+/// Which way a cut counts bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server (a request).
+    Up,
+    /// Server to client (a response).
+    Down,
+}
+
+/// A TCP proxy to a server that, when armed, cuts the next connection after
+/// `n` bytes in one direction.
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    cut: Arc<Mutex<Option<(Direction, usize)>>>,
+    pub cuts: Arc<Mutex<usize>>,
+}
+
+impl CutProxy {
+    pub fn start(upstream: SocketAddr) -> CutProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut: Arc<Mutex<Option<(Direction, usize)>>> = Arc::default();
+        let cuts: Arc<Mutex<usize>> = Arc::default();
+        let (c, k) = (cut.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let plan = c.lock().unwrap().take();
+                let pipe = |from: &TcpStream, to: &TcpStream, dir: Direction| {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    let (all_a, all_b) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    let limit = plan.filter(|(d, _)| *d == dir).map(|(_, n)| n);
+                    let k = k.clone();
+                    std::thread::spawn(move || {
+                        let mut sent = 0usize;
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let n = match limit {
+                                Some(l) if sent + n >= l => {
+                                    let _ = to.write_all(&buf[..l - sent]);
+                                    *k.lock().unwrap() += 1;
+                                    let _ = all_a.shutdown(Shutdown::Both);
+                                    let _ = all_b.shutdown(Shutdown::Both);
+                                    return;
+                                }
+                                _ => n,
+                            };
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            sent += n;
+                        }
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                };
+                pipe(&client, &server, Direction::Up);
+                pipe(&server, &client, Direction::Down);
+            }
+        });
+        CutProxy { addr, cut, cuts }
+    }
+
+    /// Cuts the next connection after `n` bytes going `dir`.
+    pub fn arm(&self, dir: Direction, n: usize) {
+        *self.cut.lock().unwrap() = Some((dir, n));
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn cuts(&self) -> usize {
+        *self.cuts.lock().unwrap()
+    }
+}
