@@ -75,9 +75,14 @@ struct Message {
 
 /// Runs automerge code on bytes from outside so that a bug inside it becomes
 /// an error instead of a crashed app or server.
+/// The bytes came from outside, so a panic on them is their fault: it is
+/// reported as rejected input (a 400 on the server, not a 500 to retry).
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::Internal(format!("{what} panicked"))))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::RejectedChanges(format!(
+            "{what} failed on these bytes"
+        )))
+    })
 }
 
 fn scalar_json(s: &ScalarValue) -> Value {
@@ -246,6 +251,11 @@ impl RecordDoc {
     /// The compacted bytes of the whole document.
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// The document's heads, to compare two copies.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
     }
 
     /// Whether the document holds no change at all.

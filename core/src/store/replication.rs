@@ -269,6 +269,19 @@ fn apply_in(
                 "changes sent for record {id} belong to another document"
             )));
         }
+        // What is stored must load again: a change can decode and apply yet
+        // leave a document whose saved form is unreadable (a flipped bit in
+        // its ops), which would break every later read and pull of it.
+        let reloaded = RecordDoc::load(&doc.save(), actor).map_err(|_| {
+            Error::RejectedChanges(format!(
+                "changes for record {id} leave an unreadable document"
+            ))
+        })?;
+        if reloaded.heads() != doc.heads() {
+            return Err(Error::RejectedChanges(format!(
+                "changes for record {id} do not survive a save and load"
+            )));
+        }
         let view = save_doc(tx, id, &doc, existing.is_none())?;
         // The document must still read as a record of its kind.
         Record::from_json(view).map_err(|_| {
