@@ -145,7 +145,7 @@ impl IntoResponse for ServerError {
         let detail = if status.is_server_error() {
             // The cause is for the operator's log, not for the client.
             tracing::error!(error = %self, "request failed");
-            "the server failed; the request changed nothing and can be retried".to_string()
+            "the server failed; retrying the request is safe".to_string()
         } else {
             self.to_string()
         };

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod config;
+mod dashboard;
 pub mod error;
 pub mod metrics;
 mod routes;
@@ -95,7 +96,7 @@ pub async fn serve(
         .map_err(|e| ServerError::Internal(e.to_string()))??;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %state.config.data_dir.display(), "carnet-server listening");
-    let router: Router = app(state);
+    let router: Router = app(state.clone()).merge(dashboard::router(&state.config)?);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -172,8 +172,8 @@ impl SqliteStorage {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The team's log store, opened once and kept.
-    fn team_store(&self, team_id: &str) -> Result<Arc<Store>> {
+    /// The team's log store, opened once and kept (the dashboard reads it).
+    pub fn team_store(&self, team_id: &str) -> Result<Arc<Store>> {
         if let Some(s) = self
             .teams
             .lock()
