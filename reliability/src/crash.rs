@@ -99,7 +99,10 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
             report.unacknowledged_erasures += report.last_store_extra.1;
             report.last_store_extra = (0, 0);
             report.stores += 1;
-            db = cfg.dir.join(format!("store-{}", report.stores)).join("carnet.db");
+            db = cfg
+                .dir
+                .join(format!("store-{}", report.stores))
+                .join("carnet.db");
             ledger = Ledger::default();
             kills_here = 0;
         }
@@ -132,7 +135,10 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
                 if let Some(mut e) = child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                report.writer_failures.push(format!("kill {k}: writer exited by itself ({status}): {}", err.trim()));
+                report.writer_failures.push(format!(
+                    "kill {k}: writer exited by itself ({status}): {}",
+                    err.trim()
+                ));
             }
         }
         // Only complete lines are acknowledgements.
@@ -176,15 +182,24 @@ fn verify(k: usize, db: &Path, ledger: &Ledger, kills_here: usize, report: &mut 
         Ok(store) => {
             match check_store(&store, ledger, kills_here, Some("reliability-peer")) {
                 Ok(c) => {
-                    report.lost.extend(c.lost.into_iter().map(|l| format!("kill {k}: {l}")));
-                    report.doubled.extend(c.doubled.into_iter().map(|l| format!("kill {k}: {l}")));
+                    report
+                        .lost
+                        .extend(c.lost.into_iter().map(|l| format!("kill {k}: {l}")));
+                    report
+                        .doubled
+                        .extend(c.doubled.into_iter().map(|l| format!("kill {k}: {l}")));
                     if c.extra_events > kills_here {
-                        report.doubled.push(format!("kill {k}: {} unacknowledged events after {kills_here} kills", c.extra_events));
+                        report.doubled.push(format!(
+                            "kill {k}: {} unacknowledged events after {kills_here} kills",
+                            c.extra_events
+                        ));
                     }
                     // Per store, cumulative: summed over stores when the campaign ends.
                     report.last_store_extra = (c.extra_events, c.unacknowledged_erasures);
                 }
-                Err(e) => report.open_failures.push(format!("kill {k}: reading failed: {e}")),
+                Err(e) => report
+                    .open_failures
+                    .push(format!("kill {k}: reading failed: {e}")),
             }
             match check_log(&store) {
                 Ok(n) => report.log_entries = n,

@@ -14,10 +14,14 @@ use crate::work::check_log;
 
 /// The envelope decoder: never panics; what it accepts re-encodes to the same entries.
 pub fn wire_decode(data: &[u8]) {
-    for body in [data.to_vec(), zstd::bulk::compress(data, 1).unwrap_or_default()] {
+    for body in [
+        data.to_vec(),
+        zstd::bulk::compress(data, 1).unwrap_or_default(),
+    ] {
         if let Ok((h, entries)) = wire::decode::<Value>(&body) {
             let again = wire::encode(&h, &entries);
-            let (h2, e2) = wire::decode::<Value>(&again).expect("an accepted envelope re-encodes to a decodable one");
+            let (h2, e2) = wire::decode::<Value>(&again)
+                .expect("an accepted envelope re-encodes to a decodable one");
             assert_eq!(h, h2);
             assert_eq!(entries, e2);
         }
@@ -34,13 +38,27 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let (h, base): (Value, Vec<Entry>) = wire::decode(include_bytes!("../fixtures/base.crn")).expect("fixture");
-        let (_, extra): (Value, Vec<Entry>) = wire::decode(include_bytes!("../fixtures/extra.crn")).expect("fixture");
-        let mut ids: Vec<RecordId> = base.iter().chain(extra.iter()).map(|e| e.record_id).collect();
+        let (h, base): (Value, Vec<Entry>) =
+            wire::decode(include_bytes!("../fixtures/base.crn")).expect("fixture");
+        let (_, extra): (Value, Vec<Entry>) =
+            wire::decode(include_bytes!("../fixtures/extra.crn")).expect("fixture");
+        let mut ids: Vec<RecordId> = base
+            .iter()
+            .chain(extra.iter())
+            .map(|e| e.record_id)
+            .collect();
         ids.dedup();
         ids.sort();
         ids.dedup();
-        Fixture { base: Batch { entries: base, upto: h["upto"].as_u64().unwrap_or(0), more: false }, extra, ids }
+        Fixture {
+            base: Batch {
+                entries: base,
+                upto: h["upto"].as_u64().unwrap_or(0),
+                more: false,
+            },
+            extra,
+            ids,
+        }
     })
 }
 
@@ -79,12 +97,16 @@ pub fn batch_from(data: &[u8]) -> Batch {
                 }
             }
         };
-        let extra = |r: &mut Bytes<'_>| f.extra[r.u8().unwrap_or(0) as usize % f.extra.len()].clone();
+        let extra =
+            |r: &mut Bytes<'_>| f.extra[r.u8().unwrap_or(0) as usize % f.extra.len()].clone();
         match op % 5 {
             0 => {
                 let id = pick(&mut r);
                 let len = r.u8().unwrap_or(0) as usize * 4;
-                entries.push(Entry { record_id: id, payload: Payload::Change(r.take(len).to_vec()) });
+                entries.push(Entry {
+                    record_id: id,
+                    payload: Payload::Change(r.take(len).to_vec()),
+                });
             }
             1 => {
                 let mut e = extra(&mut r);
@@ -112,15 +134,27 @@ pub fn batch_from(data: &[u8]) -> Batch {
                 entries.push(e);
             }
             3 => entries.push(extra(&mut r)),
-            _ => entries.push(Entry { record_id: pick(&mut r), payload: Payload::Erased }),
+            _ => entries.push(Entry {
+                record_id: pick(&mut r),
+                payload: Payload::Erased,
+            }),
         }
     }
-    Batch { entries, upto: 1, more: false }
+    Batch {
+        entries,
+        upto: 1,
+        more: false,
+    }
 }
 
 /// Everything a caller can observe of a store.
 pub fn fingerprint(store: &Store) -> String {
-    let list = store.list(&Query { limit: Some(1000), ..Default::default() }).expect("list");
+    let list = store
+        .list(&Query {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .expect("list");
     let log = store.changes_since(0, usize::MAX, None).expect("log");
     let mut erased = Vec::new();
     for id in &fixture().ids {
@@ -131,11 +165,31 @@ pub fn fingerprint(store: &Store) -> String {
     .to_string()
 }
 
-/// A store holding the fixture's base, in memory.
+/// The fixture's base: the changes every fuzzed batch builds on.
+pub fn base_batch() -> Batch {
+    fixture().base.clone()
+}
+
+/// A store holding the fixture's base: a copy of a template file built once
+/// per process (on tmpfs when there is one), much faster than building it.
 pub fn base_store() -> Store {
-    let store = Store::open_unencrypted(":memory:").expect("in-memory store");
-    store.apply("fixture", &fixture().base).expect("the fixture applies");
-    store
+    static TEMPLATE: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+    let (dir, template) = TEMPLATE.get_or_init(|| {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() }
+            .expect("tempdir");
+        let path = dir.path().join("template.db");
+        let store = Store::open_unencrypted(&path).expect("template store");
+        store.apply("fixture", &fixture().base).expect("the fixture applies");
+        store.checkpoint().expect("checkpoint");
+        drop(store);
+        (dir, path)
+    });
+    let work = dir.path().join(format!("work-{:?}.db", std::thread::current().id()).replace(['(', ')'], ""));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", work.display()));
+    }
+    std::fs::copy(template, &work).expect("copy the template");
+    Store::open_unencrypted(&work).expect("base store")
 }
 
 /// Change application: a batch built from `data` is applied to a store
@@ -147,16 +201,208 @@ pub fn apply_bytes(data: &[u8]) {
     let store = base_store();
     let before = fingerprint(&store);
     match store.apply("fuzz", &batch) {
-        Err(_) => assert_eq!(fingerprint(&store), before, "a rejected batch changed the store"),
+        Err(_) => assert_eq!(
+            fingerprint(&store),
+            before,
+            "a rejected batch changed the store"
+        ),
         Ok(_) => {
             check_log(&store).expect("the log reads back after an accepted batch");
-            for r in store.list(&Query { limit: Some(1000), ..Default::default() }).expect("list").items {
-                store.details(r.header().id).expect("every record reads after an accepted batch");
+            for r in store
+                .list(&Query {
+                    limit: Some(1000),
+                    ..Default::default()
+                })
+                .expect("list")
+                .items
+            {
+                store
+                    .details(r.header().id)
+                    .expect("every record reads after an accepted batch");
             }
             let after = fingerprint(&store);
-            let again = store.apply("fuzz", &batch).expect("an accepted batch applies again");
-            assert_eq!(again.applied, 0, "a batch applied twice applied something twice");
-            assert_eq!(fingerprint(&store), after, "a duplicate batch changed the store");
+            let again = store
+                .apply("fuzz", &batch)
+                .expect("an accepted batch applies again");
+            assert_eq!(
+                again.applied, 0,
+                "a batch applied twice applied something twice"
+            );
+            assert_eq!(
+                fingerprint(&store),
+                after,
+                "a duplicate batch changed the store"
+            );
         }
     }
 }
+
+#[cfg(feature = "server")]
+mod http {
+    use std::sync::{Arc, OnceLock};
+
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    use carnet_server::{AppState, Config, SqliteStorage, Storage};
+    use tower::ServiceExt;
+
+    use super::{Bytes, batch_from};
+    use carnet_core::sync::wire;
+
+    struct HttpFixture {
+        rt: tokio::runtime::Runtime,
+        router: axum::Router,
+        storage: Arc<SqliteStorage>,
+        team: String,
+        mediator: String,
+        supervisor: String,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture() -> &'static HttpFixture {
+        static F: OnceLock<HttpFixture> = OnceLock::new();
+        F.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (team, code) = carnet_server::init_team(dir.path(), "fuzz").expect("init team");
+            let mcode =
+                carnet_server::issue_code(dir.path(), &team, "mediator", None).expect("code");
+            let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
+            let supervisor = storage.redeem_code(&code, "sup").expect("enroll").token;
+            let mediator = storage.redeem_code(&mcode, "med").expect("enroll").token;
+            let config = Config {
+                data_dir: dir.path().to_path_buf(),
+                rate_per_second: 0.0,
+                ..Config::default()
+            };
+            let router = carnet_server::app(AppState::with_storage(storage.clone(), config));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            HttpFixture {
+                rt,
+                router,
+                storage,
+                team,
+                mediator,
+                supervisor,
+                _dir: dir,
+            }
+        })
+    }
+
+    const METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"];
+    const PATHS: [&str; 12] = [
+        "/v1/sync/push",
+        "/v1/sync/pull",
+        "/v1/enroll",
+        "/v1/admin/codes",
+        "/v1/admin/devices",
+        "/v1/records",
+        "/v1/records/",
+        "/v1/admin/devices/",
+        "/healthz",
+        "/metrics",
+        "/v1/sync/pull?",
+        "/v1/records?",
+    ];
+
+    /// One request built from `data` against the in-process router. No
+    /// input may produce a 500 (a panic caught by the server is a 500), every
+    /// error is a problem document, and a refused request leaves the team
+    /// log as it was.
+    pub fn http_bytes(data: &[u8]) {
+        let f = fixture();
+        let mut r = Bytes(data);
+        let method = METHODS[r.u8().unwrap_or(0) as usize % METHODS.len()];
+        let path_choice = r.u8().unwrap_or(0) as usize;
+        let auth = r.u8().unwrap_or(0);
+        let ctype = r.u8().unwrap_or(0);
+        let body_mode = r.u8().unwrap_or(0);
+        let tail_len = r.u8().unwrap_or(0) as usize % 64;
+        let tail = String::from_utf8_lossy(r.take(tail_len)).into_owned();
+        let path = if path_choice >= PATHS.len() * 16 {
+            tail
+        } else {
+            format!(
+                "{}{}",
+                PATHS[path_choice % PATHS.len()],
+                if path_choice / PATHS.len() % 2 == 1 {
+                    tail.as_str()
+                } else {
+                    ""
+                }
+            )
+        };
+        let rest = r.0;
+        let body: Vec<u8> = match body_mode % 4 {
+            0 => rest.to_vec(),
+            1 => zstd::bulk::compress(rest, 1).unwrap_or_default(),
+            2 => {
+                let b = batch_from(rest);
+                wire::encode(&serde_json::json!({"upto": rest.len()}), &b.entries)
+            }
+            _ => serde_json::json!({"code": String::from_utf8_lossy(rest), "name": "x", "role": "mediator"}).to_string().into_bytes(),
+        };
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(path);
+        req = match auth % 5 {
+            0 => req,
+            1 => req.header("authorization", format!("Bearer {}", f.mediator)),
+            2 => req.header("authorization", format!("Bearer {}", f.supervisor)),
+            3 => req.header(
+                "authorization",
+                format!(
+                    "Bearer {}",
+                    String::from_utf8_lossy(&rest[..rest.len().min(80)])
+                ),
+            ),
+            _ => req.header("authorization", rest[..rest.len().min(40)].to_vec()),
+        };
+        req = match ctype % 4 {
+            0 => req,
+            1 => req.header("content-type", wire::CONTENT_TYPE),
+            2 => req.header("content-type", "application/json"),
+            _ => req.header("content-length", "1"),
+        };
+        let Ok(req) = req.body(Body::from(body)) else {
+            return;
+        }; // not an HTTP request at all
+        let head = f.storage.log_head(&f.team).expect("log head");
+        let (status, ctype, bytes) = f.rt.block_on(async {
+            let resp = f.router.clone().oneshot(req).await.expect("infallible");
+            let status = resp.status();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            (status, ctype, bytes)
+        });
+        assert!(
+            !status.is_server_error(),
+            "{status} for a client's input: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        if status.is_client_error() && method != "HEAD" {
+            assert!(
+                ctype.starts_with(b"application/problem+json"),
+                "{status} without a problem document"
+            );
+        }
+        if !status.is_success() {
+            assert_eq!(
+                f.storage.log_head(&f.team).expect("log head"),
+                head,
+                "a refused request ({status}) changed the team log"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "server")]
+pub use http::http_bytes;

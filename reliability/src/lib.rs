@@ -2,6 +2,12 @@
 //! fault-injecting network proxy, hostile input and load. See
 //! `docs/reliability.md` for what each checks and how to run it.
 
+#[cfg(feature = "server")]
+pub mod campaigns;
 pub mod crash;
 pub mod fuzzing;
+#[cfg(feature = "server")]
+pub mod proxy;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod work;

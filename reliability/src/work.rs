@@ -56,9 +56,15 @@ impl FromStr for Ack {
     fn from_str(line: &str) -> Result<Self, String> {
         let parts: Vec<&str> = line.split(' ').collect();
         let id = |i: usize| -> Result<RecordId, String> {
-            parts.get(i).ok_or("missing id")?.parse().map_err(|e: Error| e.to_string())
+            parts
+                .get(i)
+                .ok_or("missing id")?
+                .parse()
+                .map_err(|e: Error| e.to_string())
         };
-        let word = |i: usize| -> Result<String, String> { Ok(parts.get(i).ok_or("missing word")?.to_string()) };
+        let word = |i: usize| -> Result<String, String> {
+            Ok(parts.get(i).ok_or("missing word")?.to_string())
+        };
         Ok(match parts.first().copied() {
             Some("R") => Ack::Report(id(1)?, word(2)?),
             Some("W") => Ack::Word(id(1)?, word(2)?),
@@ -92,7 +98,14 @@ fn fields(v: Value) -> Map<String, Value> {
 impl Worker {
     /// A worker over `store`, knowing the records already in it.
     pub fn new(store: &Store, prefix: impl Into<String>) -> carnet_core::Result<Worker> {
-        let mut w = Worker { prefix: prefix.into(), counter: 0, reports: vec![], contacts: vec![], cursor: 0, erase: true };
+        let mut w = Worker {
+            prefix: prefix.into(),
+            counter: 0,
+            reports: vec![],
+            contacts: vec![],
+            cursor: 0,
+            erase: true,
+        };
         w.refresh(store)?;
         w.cursor = store.acked("reliability-peer")?;
         Ok(w)
@@ -102,7 +115,11 @@ impl Worker {
     pub fn refresh(&mut self, store: &Store) -> carnet_core::Result<()> {
         let ids = |kind| -> carnet_core::Result<Vec<RecordId>> {
             Ok(store
-                .list(&Query { kind: Some(kind), limit: Some(1000), ..Default::default() })?
+                .list(&Query {
+                    kind: Some(kind),
+                    limit: Some(1000),
+                    ..Default::default()
+                })?
                 .items
                 .iter()
                 .map(|r| r.header().id)
@@ -127,19 +144,34 @@ impl Worker {
     }
 
     /// [`Worker::step`], telling `intent` about an erasure before trying it.
-    pub fn step_with(&mut self, store: &Store, rng: &mut StdRng, intent: &mut dyn FnMut(Ack)) -> carnet_core::Result<Option<Ack>> {
+    pub fn step_with(
+        &mut self,
+        store: &Store,
+        rng: &mut StdRng,
+        intent: &mut dyn FnMut(Ack),
+    ) -> carnet_core::Result<Option<Ack>> {
         let roll = rng.random_range(0..100);
-        let pick = |v: &Vec<RecordId>, rng: &mut StdRng| if v.is_empty() { None } else { Some(v[rng.random_range(0..v.len())]) };
+        let pick = |v: &Vec<RecordId>, rng: &mut StdRng| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(v[rng.random_range(0..v.len())])
+            }
+        };
         let result = match roll {
             0..25 => {
                 let word = self.mark('w');
-                let input = fields(json!({"sector": "conte-joliot", "category": "lighting", "place": "hall B", "text": word}));
+                let input = fields(
+                    json!({"sector": "conte-joliot", "category": "lighting", "place": "hall B", "text": word}),
+                );
                 let id = store.create(Kind::Report, &input)?;
                 self.reports.push(id);
                 Ok(Some(Ack::Report(id, word)))
             }
             25..55 => {
-                let Some(id) = pick(&self.reports, rng) else { return Ok(None) };
+                let Some(id) = pick(&self.reports, rng) else {
+                    return Ok(None);
+                };
                 let text = match store.get(id) {
                     Ok(Record::Report(r)) => r.text,
                     Ok(_) => return Ok(None),
@@ -151,15 +183,23 @@ impl Worker {
                     return Ok(None);
                 }
                 let word = self.mark('w');
-                store.set_field(id, "text", &json!(format!("{text} {word}"))).map(|()| Some(Ack::Word(id, word)))
+                store
+                    .set_field(id, "text", &json!(format!("{text} {word}")))
+                    .map(|()| Some(Ack::Word(id, word)))
             }
             55..65 => {
                 let tag = self.mark('t');
-                let input = fields(json!({"sector": "ozanam-albignac", "text": "ronde du soir", "tags": [tag]}));
-                store.create(Kind::Note, &input).map(|id| Some(Ack::Tag(id, tag)))
+                let input = fields(
+                    json!({"sector": "ozanam-albignac", "text": "ronde du soir", "tags": [tag]}),
+                );
+                store
+                    .create(Kind::Note, &input)
+                    .map(|id| Some(Ack::Tag(id, tag)))
             }
             65..80 => {
-                let Some(id) = pick(&self.reports, rng) else { return Ok(None) };
+                let Some(id) = pick(&self.reports, rng) else {
+                    return Ok(None);
+                };
                 let status = match store.get(id) {
                     Ok(Record::Report(r)) => r.status,
                     Ok(_) | Err(Error::NotFound(_) | Error::Erased(_)) => return Ok(None),
@@ -182,12 +222,17 @@ impl Worker {
             }
             80..88 => {
                 let name = self.mark('n');
-                let id = store.create(Kind::Contact, &fields(json!({"name": format!("Résident {name}")})))?;
+                let id = store.create(
+                    Kind::Contact,
+                    &fields(json!({"name": format!("Résident {name}")})),
+                )?;
                 self.contacts.push(id);
                 Ok(Some(Ack::Contact(id)))
             }
             88..93 if self.erase => {
-                let Some(id) = pick(&self.contacts, rng) else { return Ok(None) };
+                let Some(id) = pick(&self.contacts, rng) else {
+                    return Ok(None);
+                };
                 self.contacts.retain(|c| *c != id);
                 intent(Ack::MayErase(id));
                 match store.erase(id) {
@@ -198,7 +243,9 @@ impl Worker {
             }
             _ => {
                 self.cursor += rng.random_range(1..5);
-                store.acknowledge("reliability-peer", self.cursor).map(|()| Some(Ack::Cursor(self.cursor)))
+                store
+                    .acknowledge("reliability-peer", self.cursor)
+                    .map(|()| Some(Ack::Cursor(self.cursor)))
             }
         };
         match result {
@@ -291,7 +338,12 @@ pub struct Check {
 /// many unacknowledged status events one report may hold beyond its
 /// acknowledged count (a writer killed after commit but before it could
 /// report: 1 per kill; 0 when every write was acknowledged).
-pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_peer: Option<&str>) -> carnet_core::Result<Check> {
+pub fn check_store(
+    store: &Store,
+    ledger: &Ledger,
+    event_slack: usize,
+    cursor_peer: Option<&str>,
+) -> carnet_core::Result<Check> {
     let mut c = Check::default();
     let mut texts: BTreeMap<RecordId, Option<String>> = BTreeMap::new();
     for (id, word) in &ledger.words {
@@ -300,6 +352,9 @@ pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_pe
             _ => None,
         });
         match text {
+            Some(t) if t.split_whitespace().filter(|w| w == word).count() > 1 => c
+                .doubled
+                .push(format!("word {word} appears more than once in report {id}")),
             Some(t) if t.split_whitespace().any(|w| w == word) => {}
             Some(_) => c.lost.push(format!("word {word} of report {id}")),
             None => c.lost.push(format!("report {id} (word {word})")),
@@ -308,7 +363,10 @@ pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_pe
     for (id, tag) in &ledger.tags {
         match store.get(*id) {
             Ok(Record::Note(n)) if n.tags.contains(tag) => {}
-            other => c.lost.push(format!("tag {tag} of note {id}: {:?}", other.map(|r| r.header().id))),
+            other => c.lost.push(format!(
+                "tag {tag} of note {id}: {:?}",
+                other.map(|r| r.header().id)
+            )),
         }
     }
     for id in &ledger.reports {
@@ -321,11 +379,14 @@ pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_pe
         };
         let want = ledger.events.get(id).copied().unwrap_or(0);
         if have < want {
-            c.lost.push(format!("{} status events of report {id}", want - have));
+            c.lost
+                .push(format!("{} status events of report {id}", want - have));
         } else {
             c.extra_events += have - want;
             if have > want + event_slack {
-                c.doubled.push(format!("report {id}: {have} status events, {want} acknowledged"));
+                c.doubled.push(format!(
+                    "report {id}: {have} status events, {want} acknowledged"
+                ));
             }
         }
     }
@@ -333,8 +394,13 @@ pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_pe
         let erased = ledger.erased.contains(id);
         match (store.get(*id), erased) {
             (Ok(Record::Contact(_)), false) | (Err(Error::Erased(_)), true) => {}
-            (Err(Error::Erased(_)), false) if ledger.maybe_erased.contains(id) => c.unacknowledged_erasures += 1,
-            (got, _) => c.lost.push(format!("contact {id} (erased: {erased}) reads as {:?}", got.map(|r| r.header().id))),
+            (Err(Error::Erased(_)), false) if ledger.maybe_erased.contains(id) => {
+                c.unacknowledged_erasures += 1
+            }
+            (got, _) => c.lost.push(format!(
+                "contact {id} (erased: {erased}) reads as {:?}",
+                got.map(|r| r.header().id)
+            )),
         }
     }
     for id in ledger.erased.difference(&ledger.contacts) {
@@ -345,7 +411,10 @@ pub fn check_store(store: &Store, ledger: &Ledger, event_slack: usize, cursor_pe
     if let Some(peer) = cursor_peer {
         let acked = store.acked(peer)?;
         if acked < ledger.cursor {
-            c.lost.push(format!("peer cursor at {acked}, {} acknowledged", ledger.cursor));
+            c.lost.push(format!(
+                "peer cursor at {acked}, {} acknowledged",
+                ledger.cursor
+            ));
         }
     }
     Ok(c)
@@ -369,7 +438,13 @@ pub fn check_log(store: &Store) -> carnet_core::Result<usize> {
 /// `PRAGMA integrity_check` on a database file opened read-only with
 /// rusqlite directly (no Store): `"ok"` or the problems found.
 pub fn integrity_check(path: &std::path::Path) -> rusqlite::Result<String> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    let rows: Vec<String> = conn.prepare("PRAGMA integrity_check")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(rows.join("; "))
 }

@@ -1,0 +1,277 @@
+//! A seeded fault-injecting HTTP/1.1 proxy between devices and the server.
+//! Each request it reads from a device draws one fate: passed through, or
+//! the connection dropped before / during / after the request, the response
+//! truncated, delayed or sent twice, or the request replayed to the server.
+//! Seeded: with devices syncing one at a time, a failing run replays.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// Delivered both ways.
+    Pass,
+    /// The connection is closed before the request reaches the server.
+    DropBefore,
+    /// Part of the request reaches the server, then both connections close.
+    DropDuring,
+    /// The server handles the request; the device's connection closes before the response.
+    DropAfter,
+    /// Part of the response reaches the device, then the connection closes.
+    Truncate,
+    /// The response is held back (up to 1.5 s).
+    Delay,
+    /// The response is sent twice on the same connection.
+    Duplicate,
+    /// The server gets the request twice (the second answer is thrown away).
+    Replay,
+}
+
+/// Every fate, in the order of [`Stats`].
+pub const FATES: [Fate; 8] = [
+    Fate::Pass,
+    Fate::DropBefore,
+    Fate::DropDuring,
+    Fate::DropAfter,
+    Fate::Truncate,
+    Fate::Delay,
+    Fate::Duplicate,
+    Fate::Replay,
+];
+
+struct Shared {
+    rng: Mutex<StdRng>,
+    /// Percentage of requests that get a fault.
+    fault_pct: AtomicU32,
+    offline: AtomicBool,
+    counts: Mutex<[u64; 8]>,
+    upstream: SocketAddr,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    /// Where devices connect.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` with `fault_pct` % of requests faulted.
+    pub fn start(upstream: SocketAddr, seed: u64, fault_pct: u32) -> Proxy {
+        let shared = Arc::new(Shared {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            fault_pct: AtomicU32::new(fault_pct),
+            offline: AtomicBool::new(false),
+            counts: Mutex::new([0; 8]),
+            upstream,
+        });
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let s = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                atx.send(listener.local_addr().expect("addr"))
+                    .expect("send");
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        acc = listener.accept() => {
+                            let Ok((sock, _)) = acc else { continue };
+                            let s = s.clone();
+                            tokio::spawn(async move { let _ = serve(sock, s).await; });
+                        }
+                    }
+                }
+            });
+        });
+        let addr = arx.recv().expect("proxy address");
+        Proxy {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://addr`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes the share of faulted requests (0 heals the network).
+    pub fn set_fault_pct(&self, pct: u32) {
+        self.shared.fault_pct.store(pct, Ordering::SeqCst);
+    }
+
+    /// Cuts every connection (the phone is offline) or restores them.
+    pub fn set_offline(&self, offline: bool) {
+        self.shared.offline.store(offline, Ordering::SeqCst);
+    }
+
+    /// How many requests met each fate, in [`FATES`] order.
+    pub fn counts(&self) -> [u64; 8] {
+        *self.shared.counts.lock().unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one request (head and Content-Length body) from `sock`, after `buf`'s leftovers.
+async fn read_request(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = buf[..head_end].to_vec();
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
+    Ok(Some((head, body)))
+}
+
+/// The head with its `Connection` header replaced by `value` (or removed).
+fn with_connection(head: &[u8], value: Option<&str>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    if let Some(v) = value {
+        out.push_str(&format!("connection: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Sends a request to the server on a fresh connection and reads its whole
+/// answer (the server closes after it).
+async fn forward(upstream: SocketAddr, req: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream).await?;
+    up.write_all(req).await?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).await?;
+    // The device's connection stays open: drop the server's "close".
+    let Some(i) = find(&resp, b"\r\n\r\n") else {
+        return Ok(resp);
+    };
+    let mut out = with_connection(&resp[..i + 4], None);
+    out.extend_from_slice(&resp[i + 4..]);
+    Ok(out)
+}
+
+async fn serve(mut sock: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        if s.offline.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some((head, body)) = read_request(&mut sock, &mut buf).await? else {
+            return Ok(());
+        };
+        let mut req = with_connection(&head, Some("close"));
+        req.extend_from_slice(&body);
+        let (fate, cut, delay) = {
+            let mut rng = s.rng.lock().unwrap();
+            let fate = if rng.random_range(0..100) < s.fault_pct.load(Ordering::SeqCst) {
+                FATES[rng.random_range(1..FATES.len())]
+            } else {
+                Fate::Pass
+            };
+            (
+                fate,
+                rng.random::<f64>(),
+                Duration::from_millis(rng.random_range(0..1500)),
+            )
+        };
+        s.counts.lock().unwrap()[FATES.iter().position(|f| *f == fate).unwrap()] += 1;
+        match fate {
+            Fate::DropBefore => return Ok(()),
+            Fate::DropDuring => {
+                let mut up = TcpStream::connect(s.upstream).await?;
+                let n = ((req.len() as f64) * cut) as usize;
+                up.write_all(&req[..n.min(req.len().saturating_sub(1))])
+                    .await?;
+                return Ok(());
+            }
+            _ => {}
+        }
+        let resp = forward(s.upstream, &req).await?;
+        match fate {
+            Fate::DropAfter => return Ok(()),
+            Fate::Truncate => {
+                let n = ((resp.len() as f64) * cut) as usize;
+                sock.write_all(&resp[..n.min(resp.len().saturating_sub(1))])
+                    .await?;
+                return Ok(());
+            }
+            Fate::Delay => {
+                tokio::time::sleep(delay).await;
+                sock.write_all(&resp).await?;
+            }
+            Fate::Duplicate => {
+                sock.write_all(&resp).await?;
+                sock.write_all(&resp).await?;
+            }
+            Fate::Replay => {
+                let _ = forward(s.upstream, &req).await;
+                sock.write_all(&resp).await?;
+            }
+            _ => sock.write_all(&resp).await?,
+        }
+    }
+}
