@@ -419,6 +419,8 @@ pub struct Sample {
     pub fds: usize,
     /// Threads.
     pub threads: usize,
+    /// CPU seconds used by the server so far.
+    pub cpu_s: f64,
 }
 
 /// What a load run measured.
@@ -528,6 +530,7 @@ pub fn load(cfg: &LoadConfig) -> LoadReport {
             hwm_kib: hwm,
             fds: server.fds(),
             threads: server.threads(),
+            cpu_s: server.cpu_seconds(),
         });
         std::thread::sleep(
             cfg.sample_every
@@ -547,6 +550,7 @@ pub fn load(cfg: &LoadConfig) -> LoadReport {
         hwm_kib: hwm,
         fds: server.fds(),
         threads: server.threads(),
+        cpu_s: server.cpu_seconds(),
     });
     {
         let mut g = results.lock().unwrap();

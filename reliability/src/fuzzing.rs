@@ -175,16 +175,24 @@ pub fn base_batch() -> Batch {
 pub fn base_store() -> Store {
     static TEMPLATE: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
     let (dir, template) = TEMPLATE.get_or_init(|| {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() }
-            .expect("tempdir");
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        }
+        .expect("tempdir");
         let path = dir.path().join("template.db");
         let store = Store::open_unencrypted(&path).expect("template store");
-        store.apply("fixture", &fixture().base).expect("the fixture applies");
+        store
+            .apply("fixture", &fixture().base)
+            .expect("the fixture applies");
         store.checkpoint().expect("checkpoint");
         drop(store);
         (dir, path)
     });
-    let work = dir.path().join(format!("work-{:?}.db", std::thread::current().id()).replace(['(', ')'], ""));
+    let work = dir
+        .path()
+        .join(format!("work-{:?}.db", std::thread::current().id()).replace(['(', ')'], ""));
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", work.display()));
     }

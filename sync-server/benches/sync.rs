@@ -6,6 +6,7 @@
 //! cargo bench -p carnet-server --bench sync            # N = 1k and 100k
 //! CARNET_BENCH_QUICK=1 cargo bench -p carnet-server --bench sync   # N = 1k and 10k
 //! CARNET_BENCH_DIR=/some/disk cargo bench -p carnet-server --bench sync
+//! CARNET_BENCH_ONLY=50 cargo bench -p carnet-server --bench sync   # scenarios: new,10k,50
 //! ```
 //!
 //! Large histories are seeded by generating record changes directly (one
@@ -414,10 +415,19 @@ fn main() {
     let server = Server::start(&root.join("server"));
     let dir = root.join("devices");
     std::fs::create_dir_all(&dir).unwrap();
-    one_new_record_after(&server, &dir, 1_000);
-    one_new_record_after(&server, &dir, if quick { 10_000 } else { 100_000 });
-    ten_thousand(&server, &dir);
-    fifty_devices(&server, &dir);
+    // CARNET_BENCH_ONLY=new,10k,50 runs some scenarios only.
+    let only = std::env::var("CARNET_BENCH_ONLY").unwrap_or_else(|_| "new,10k,50".into());
+    let wants = |s: &str| only.split(',').any(|o| o.trim() == s);
+    if wants("new") {
+        one_new_record_after(&server, &dir, 1_000);
+        one_new_record_after(&server, &dir, if quick { 10_000 } else { 100_000 });
+    }
+    if wants("10k") {
+        ten_thousand(&server, &dir);
+    }
+    if wants("50") {
+        fifty_devices(&server, &dir);
+    }
     println!(
         "\nserver process peak RSS: {} MB",
         server.vm_hwm_kb() / 1024

@@ -47,6 +47,10 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Permits for heavy storage work (applying pushes, building pulls and
+    /// exports): requests past them wait without holding a thread or memory,
+    /// and a client that gives up while waiting costs nothing.
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -63,7 +67,23 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            heavy: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
+    }
+
+    /// Like [`AppState::blocking`], for heavy work: waits for a permit first.
+    pub(crate) async fn heavy<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .heavy
+            .acquire()
+            .await
+            .map_err(|_| ServerError::Internal("server shutting down".into()))?;
+        self.blocking(f).await
     }
 
     /// Runs blocking storage work on tokio's blocking pool. The work runs to

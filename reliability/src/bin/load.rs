@@ -65,10 +65,12 @@ fn main() {
     let warm: Vec<_> = r.samples.iter().filter(|s| s.t >= secs / 10.0).collect();
     let warm_rss = warm.first().map(|s| s.rss_kib).unwrap_or(0);
     let max_fds = r.samples.iter().map(|s| s.fds).max().unwrap_or(0);
+    let max_threads = r.samples.iter().map(|s| s.threads).max().unwrap_or(0);
+    let cpu = last.cpu_s - first.cpu_s;
     println!(
         "{} devices, {:.0} s: {} syncs, {} errors; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} edits ({:.1}/s), \
          {} entries pushed ({:.1}/s), {} pulled; server peak memory (VmHWM) {:.1} MiB, RSS {:.1} MiB after warm-up → {:.1} MiB at the end; \
-         fds {} at start, {} max, {} at the end; threads {} → {}; settled in {} rounds; {} records; converged: {}; problems: {}",
+         fds {} at start, {} max, {} at the end; threads {} → {} max → {}; server CPU {:.0} s ({:.0} % of one core); settled in {} rounds; {} records; converged: {}; problems: {}",
         cfg.devices,
         secs,
         r.syncs,
@@ -88,7 +90,10 @@ fn main() {
         max_fds,
         last.fds,
         first.threads,
+        max_threads,
         last.threads,
+        cpu,
+        100.0 * cpu / secs,
         r.settle_rounds,
         r.end.records,
         r.end.converged,
@@ -109,7 +114,7 @@ fn main() {
         "{}",
         json!({"devices": cfg.devices, "seconds": secs, "syncs": r.syncs, "errors": r.errors.len(),
             "p50_ms": r.latency_ms.0, "p99_ms": r.latency_ms.1, "max_ms": r.latency_ms.2, "edits": r.edits,
-            "pushed": r.pushed, "pulled": r.pulled, "peak_kib": peak, "records": r.end.records,
+            "pushed": r.pushed, "pulled": r.pulled, "peak_kib": peak, "server_cpu_s": cpu, "records": r.end.records,
             "converged": r.end.converged, "problems": r.end.problems.len(), "duplicates": r.end.duplicates,
             "samples_t_rss_hwm_fds_threads": samples})
     );

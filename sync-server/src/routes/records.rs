@@ -90,7 +90,7 @@ pub async fn list(
     let team = me.team_id.clone();
     let (limit, offset) = (params.limit, params.offset);
     let (records, has_more) = state
-        .blocking(move || {
+        .heavy(move || {
             let mut out = Vec::new();
             let mut offset = offset;
             loop {

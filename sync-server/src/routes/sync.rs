@@ -31,7 +31,7 @@ pub async fn push(
     let size = body.len();
     let (team, dev) = (device.team_id.clone(), device.id.clone());
     let (upto, entries, report) = state
-        .blocking(move || {
+        .heavy(move || {
             let (header, entries): (PushHeader, _) = wire::decode(&body).map_err(|e| match e {
                 // The decoder's size checks: past the protocol's limits.
                 carnet_core::Error::Invalid { field, reason } if field == "body" => {
@@ -93,7 +93,7 @@ pub async fn pull(
     let storage = state.storage.clone();
     let (team, dev) = (device.team_id.clone(), device.id.clone());
     let (body, entries) = state
-        .blocking(move || {
+        .heavy(move || {
             let batch = storage.pull(&team, &dev, params.after, max_bytes)?;
             let header = PullHeader {
                 upto: batch.upto,

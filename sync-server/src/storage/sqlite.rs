@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
@@ -63,7 +64,23 @@ CREATE TABLE codes (
 pub struct SqliteStorage {
     dir: PathBuf,
     db: Mutex<Connection>,
-    teams: Mutex<HashMap<String, Arc<Store>>>,
+    teams: Mutex<HashMap<String, Arc<TeamLog>>>,
+}
+
+/// A team's log: one writing connection (a [`Store`] serialises its calls,
+/// and one writer keeps the sequence in commit order) and a few reading ones,
+/// so that pulls and exports run side by side and never wait behind a push
+/// (WAL readers see committed transactions only).
+struct TeamLog {
+    writer: Arc<Store>,
+    readers: Vec<Store>,
+    next: AtomicUsize,
+}
+
+impl TeamLog {
+    fn reader(&self) -> &Store {
+        &self.readers[self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len()]
+    }
 }
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
@@ -173,7 +190,13 @@ impl SqliteStorage {
     }
 
     /// The team's log store, opened once and kept (the dashboard reads it).
+    /// This is the writing connection; the server's own reads go through
+    /// the team's reading connections.
     pub fn team_store(&self, team_id: &str) -> Result<Arc<Store>> {
+        Ok(self.team_log(team_id)?.writer.clone())
+    }
+
+    fn team_log(&self, team_id: &str) -> Result<Arc<TeamLog>> {
         if let Some(s) = self
             .teams
             .lock()
@@ -196,15 +219,26 @@ impl SqliteStorage {
         if let Some(s) = teams.get(team_id) {
             return Ok(s.clone());
         }
-        let store = Store::open_unencrypted(self.dir.join("teams").join(format!("{team_id}.db")))?;
+        let path = self.dir.join("teams").join(format!("{team_id}.db"));
+        let writer = Store::open_unencrypted(&path)?;
         let config: TeamConfig = serde_json::from_str(&config)
             .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
-        if store.config() != config {
-            store.set_config(&config)?;
+        if writer.config() != config {
+            writer.set_config(&config)?;
         }
-        let store = Arc::new(store);
-        teams.insert(team_id.to_string(), store.clone());
-        Ok(store)
+        let n = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
+        let readers = (0..n)
+            .map(|_| Store::open_unencrypted(&path))
+            .collect::<carnet_core::Result<_>>()?;
+        let log = Arc::new(TeamLog {
+            writer: Arc::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        });
+        teams.insert(team_id.to_string(), log.clone());
+        Ok(log)
     }
 
     fn device_in_team(conn: &Connection, team_id: &str, device_id: &str) -> Result<Option<Device>> {
@@ -234,7 +268,7 @@ impl Storage for SqliteStorage {
             params![id, name, json, now_ms()],
         )?;
         // Create the team's log now, so that a missing file later means damage.
-        self.team_store(&id)?;
+        self.team_log(&id)?;
         Ok(id)
     }
 
@@ -415,25 +449,26 @@ impl Storage for SqliteStorage {
     }
 
     fn push(&self, team_id: &str, device_id: &str, batch: &Batch) -> Result<ApplyReport> {
-        Ok(self.team_store(team_id)?.apply(device_id, batch)?)
+        Ok(self.team_log(team_id)?.writer.apply(device_id, batch)?)
     }
 
     fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch> {
         Ok(self
-            .team_store(team_id)?
+            .team_log(team_id)?
+            .reader()
             .changes_since(after, max_bytes, Some(device_id))?)
     }
 
     fn log_head(&self, team_id: &str) -> Result<u64> {
-        Ok(self.team_store(team_id)?.log_head()?)
+        Ok(self.team_log(team_id)?.reader().log_head()?)
     }
 
     fn records(&self, team_id: &str, query: &Query) -> Result<Page> {
-        Ok(self.team_store(team_id)?.list(query)?)
+        Ok(self.team_log(team_id)?.reader().list(query)?)
     }
 
     fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails> {
-        Ok(self.team_store(team_id)?.details(id)?)
+        Ok(self.team_log(team_id)?.reader().details(id)?)
     }
 }
 
