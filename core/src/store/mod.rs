@@ -171,14 +171,19 @@ impl Store {
             config,
             ..
         } = &*guard;
-        f(
-            conn,
+        // One read transaction: the log and the documents it names come from
+        // the same snapshot, even while another connection writes.
+        let tx = conn.unchecked_transaction()?;
+        let out = f(
+            &tx,
             &Ctx {
                 actor,
                 author,
                 config,
             },
-        )
+        )?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// This device's replication id (its automerge actor, hex).
