@@ -48,6 +48,14 @@ pub enum Error {
     /// Replicated bytes that cannot be verified and applied; the store is unchanged.
     #[error("rejected changes: {0}; nothing was applied")]
     RejectedChanges(String),
+    /// A body past the protocol's size limits; nothing was decoded.
+    #[error("{what} is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// What was too large (the body, once decompressed…).
+        what: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The local database failed.
     #[error("storage error: {0}")]
     Storage(String),

@@ -93,11 +93,13 @@ impl From<carnet_core::Error> for CarnetError {
                 reason: e.to_string(),
             },
             E::Cancelled => CarnetError::Cancelled,
-            e @ (E::Storage(_) | E::Io(_) | E::NewerSchema { .. } | E::RejectedChanges(_)) => {
-                CarnetError::Storage {
-                    reason: e.to_string(),
-                }
-            }
+            e @ (E::Storage(_)
+            | E::Io(_)
+            | E::NewerSchema { .. }
+            | E::RejectedChanges(_)
+            | E::TooLarge { .. }) => CarnetError::Storage {
+                reason: e.to_string(),
+            },
             E::Internal(reason) => CarnetError::Internal { reason },
         }
     }

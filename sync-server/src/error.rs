@@ -95,7 +95,7 @@ impl ServerError {
             ),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ServerError::WipeOrdered => (StatusCode::GONE, "wipe", "Wipe ordered"),
-            ServerError::TooLarge(_) => {
+            ServerError::TooLarge(_) | ServerError::Core(C::TooLarge { .. }) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
             }
             ServerError::RateLimited(_) => (

@@ -55,10 +55,22 @@ pub(super) fn save_doc(
     doc: &RecordDoc,
     fresh: bool,
 ) -> Result<Value> {
+    store_doc(conn, id, doc, &doc.save(), fresh)
+}
+
+/// [`save_doc`] with the document's bytes already saved (replication checks
+/// them before storing).
+pub(super) fn store_doc(
+    conn: &Connection,
+    id: RecordId,
+    doc: &RecordDoc,
+    bytes: &[u8],
+    fresh: bool,
+) -> Result<Value> {
     conn.prepare_cached(
         "INSERT INTO documents (id, bytes) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes",
     )?
-    .execute(params![id.as_bytes(), doc.save()])?;
+    .execute(params![id.as_bytes(), bytes])?;
     let view = doc.to_json()?;
     index::reindex(conn, id, doc, &view, fresh)?;
     Ok(view)

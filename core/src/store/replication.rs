@@ -15,7 +15,7 @@ use automerge::ChangeHash;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::records::{erase_in, log_change, save_doc};
+use super::records::{erase_in, log_change, store_doc};
 use super::{Store, is_erased};
 use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
@@ -272,7 +272,8 @@ fn apply_in(
         // What is stored must load again: a change can decode and apply yet
         // leave a document whose saved form is unreadable (a flipped bit in
         // its ops), which would break every later read and pull of it.
-        let reloaded = RecordDoc::load(&doc.save(), actor).map_err(|_| {
+        let bytes = doc.save();
+        let reloaded = RecordDoc::load(&bytes, actor).map_err(|_| {
             Error::RejectedChanges(format!(
                 "changes for record {id} leave an unreadable document"
             ))
@@ -282,7 +283,7 @@ fn apply_in(
                 "changes for record {id} do not survive a save and load"
             )));
         }
-        let view = save_doc(tx, id, &doc, existing.is_none())?;
+        let view = store_doc(tx, id, &doc, &bytes, existing.is_none())?;
         // The document must still read as a record of its kind.
         Record::from_json(view).map_err(|_| {
             Error::RejectedChanges(format!("record {id} would no longer be readable"))

@@ -112,7 +112,7 @@ impl Client {
     /// Exchanges a one-time enrollment code for a device token.
     pub fn enroll(&self, code: &str, name: &str) -> Result<Enrollment> {
         let body = serde_json::json!({"code": code.trim(), "name": name});
-        self.with_retries(None, || {
+        self.with_retries(|| {
             let resp = self
                 .http
                 .post(format!("{}/v1/enroll", self.base))
@@ -153,32 +153,31 @@ impl Client {
             let phase = match &req {
                 Request::Push { body, .. } => {
                     let len = body.len();
-                    let (ack, resp_len): (PushAck, usize) =
-                        self.with_retries(Some(store), || {
-                            let r = self
-                                .http
-                                .post(format!("{}/v1/sync/push", self.base))
-                                .header("authorization", &auth)
-                                .header("content-type", CONTENT_TYPE)
-                                .body(body.clone())
-                                .send();
-                            let r = match r {
-                                Ok(r) => r,
-                                Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
-                            };
-                            match check(r, Some(store))? {
-                                Err(e) => Ok(Attempt::Retry(e)),
-                                Ok(r) => match r.bytes() {
-                                    Ok(b) => match serde_json::from_slice(&b) {
-                                        Ok(ack) => Ok(Attempt::Done((ack, b.len()))),
-                                        Err(_) => Ok(Attempt::Retry(Error::Network(
-                                            "unreadable push acknowledgement".into(),
-                                        ))),
-                                    },
-                                    Err(e) => Ok(Attempt::Retry(Error::Network(e.to_string()))),
+                    let (ack, resp_len): (PushAck, usize) = self.with_retries(|| {
+                        let r = self
+                            .http
+                            .post(format!("{}/v1/sync/push", self.base))
+                            .header("authorization", &auth)
+                            .header("content-type", CONTENT_TYPE)
+                            .body(body.clone())
+                            .send();
+                        let r = match r {
+                            Ok(r) => r,
+                            Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
+                        };
+                        match check(r, Some(store))? {
+                            Err(e) => Ok(Attempt::Retry(e)),
+                            Ok(r) => match r.bytes() {
+                                Ok(b) => match serde_json::from_slice(&b) {
+                                    Ok(ack) => Ok(Attempt::Done((ack, b.len()))),
+                                    Err(_) => Ok(Attempt::Retry(Error::Network(
+                                        "unreadable push acknowledgement".into(),
+                                    ))),
                                 },
-                            }
-                        })?;
+                                Err(e) => Ok(Attempt::Retry(Error::Network(e.to_string()))),
+                            },
+                        }
+                    })?;
                     session.on_push_ack(&ack, len, resp_len)?;
                     "push"
                 }
@@ -187,7 +186,7 @@ impl Client {
                         "{}/v1/sync/pull?after={after}&max_bytes={max_bytes}",
                         self.base
                     );
-                    let body = self.with_retries(Some(store), || {
+                    let body = self.with_retries(|| {
                         let r = match self.http.get(&url).header("authorization", &auth).send() {
                             Ok(r) => r,
                             Err(e) => return Ok(Attempt::Retry(Error::Network(e.to_string()))),
@@ -224,11 +223,7 @@ impl Client {
         Ok(summary)
     }
 
-    fn with_retries<T>(
-        &self,
-        _store: Option<&Store>,
-        mut f: impl FnMut() -> Result<Attempt<T>>,
-    ) -> Result<T> {
+    fn with_retries<T>(&self, mut f: impl FnMut() -> Result<Attempt<T>>) -> Result<T> {
         let mut wait = self.retry.first_backoff;
         let mut last = Error::Network("no attempt made".into());
         for attempt in 0..self.retry.attempts.max(1) {

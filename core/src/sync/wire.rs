@@ -50,14 +50,14 @@ fn bad(why: &str) -> Error {
     Error::RejectedChanges(format!("malformed envelope: {why}"))
 }
 
-/// Decodes an envelope. Errors are [`Error::RejectedChanges`]; an oversized
-/// body is reported as such so that a server can answer 413.
+/// Decodes an envelope. Errors are [`Error::RejectedChanges`], or
+/// [`Error::TooLarge`] past the size limits (a server answers 413).
 pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
     if body.len() > MAX_BODY {
-        return Err(Error::invalid(
-            "body",
-            format!("larger than {} bytes", MAX_BODY),
-        ));
+        return Err(Error::TooLarge {
+            what: "body".into(),
+            limit: MAX_BODY,
+        });
     }
     let mut raw = Vec::new();
     zstd::stream::read::Decoder::new(body)
@@ -66,10 +66,10 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
         .read_to_end(&mut raw)
         .map_err(|_| bad("corrupt compression"))?;
     if raw.len() > MAX_DECOMPRESSED {
-        return Err(Error::invalid(
-            "body",
-            format!("decompresses to more than {} bytes", MAX_DECOMPRESSED),
-        ));
+        return Err(Error::TooLarge {
+            what: "decompressed body".into(),
+            limit: MAX_DECOMPRESSED,
+        });
     }
     let mut r = Reader { buf: &raw, pos: 0 };
     if r.take(4)? != MAGIC {
@@ -160,6 +160,19 @@ mod tests {
         for n in 0..body.len() {
             assert!(decode::<Value>(&body[..n]).is_err(), "prefix {n}");
         }
+    }
+
+    #[test]
+    fn oversized_bodies_are_too_large_not_malformed() {
+        let big = vec![0u8; MAX_BODY + 1];
+        assert!(matches!(decode::<Value>(&big), Err(Error::TooLarge { .. })));
+        // A small body that decompresses past the limit (a "zip bomb").
+        let bomb = zstd::bulk::compress(&vec![0u8; MAX_DECOMPRESSED + 1], 19).unwrap();
+        assert!(bomb.len() < MAX_BODY);
+        assert!(matches!(
+            decode::<Value>(&bomb),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     proptest! {

@@ -60,16 +60,7 @@ pub async fn xlsx(
     auth: Auth,
     Q(pq): Q<PeriodQuery>,
 ) -> Result<Response, DashboardError> {
-    let p = pq.resolve()?;
-    with_store(st, auth, move |ctx| {
-        let r = ctx.cached(&format!("rapport {}", p.query()), || {
-            funders_report(&ctx.store, &p)
-        })?;
-        let bytes = sheets::report_xlsx(&r)?;
-        ctx.log(&format!("rapport financeurs XLSX {}", p.query()), &[])?;
-        Ok(download(bytes, XLSX, &file_name(&p, "xlsx")))
-    })
-    .await
+    file(st, auth, pq, Format::Xlsx).await
 }
 
 /// `/dashboard/rapport.csv`.
@@ -78,14 +69,33 @@ pub async fn csv(
     auth: Auth,
     Q(pq): Q<PeriodQuery>,
 ) -> Result<Response, DashboardError> {
+    file(st, auth, pq, Format::Csv).await
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Xlsx,
+    Csv,
+}
+
+/// The report as a downloaded file; the computation is shared with the page.
+async fn file(
+    st: std::sync::Arc<super::AppState>,
+    auth: Auth,
+    pq: PeriodQuery,
+    format: Format,
+) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
         let r = ctx.cached(&format!("rapport {}", p.query()), || {
             funders_report(&ctx.store, &p)
         })?;
-        let bytes = sheets::report_csv(&r)?;
-        ctx.log(&format!("rapport financeurs CSV {}", p.query()), &[])?;
-        Ok(download(bytes, CSV, &file_name(&p, "csv")))
+        let (bytes, mime, ext, label) = match format {
+            Format::Xlsx => (sheets::report_xlsx(&r)?, XLSX, "xlsx", "XLSX"),
+            Format::Csv => (sheets::report_csv(&r)?, CSV, "csv", "CSV"),
+        };
+        ctx.log(&format!("rapport financeurs {label} {}", p.query()), &[])?;
+        Ok(download(bytes, mime, &file_name(&p, ext)))
     })
     .await
 }

@@ -32,13 +32,7 @@ pub async fn push(
     let (team, dev) = (device.team_id.clone(), device.id.clone());
     let (upto, entries, report) = state
         .heavy(move || {
-            let (header, entries): (PushHeader, _) = wire::decode(&body).map_err(|e| match e {
-                // The decoder's size checks: past the protocol's limits.
-                carnet_core::Error::Invalid { field, reason } if field == "body" => {
-                    ServerError::TooLarge(reason)
-                }
-                other => ServerError::Core(other),
-            })?;
+            let (header, entries): (PushHeader, _) = wire::decode(&body)?;
             let n = entries.len();
             let batch = Batch {
                 entries,
