@@ -36,9 +36,6 @@ pub enum ServerError {
     /// The device was ordered wiped by a supervisor.
     #[error("this device was ordered wiped: erase its local store, then enroll again")]
     WipeOrdered,
-    /// A body past the size limits.
-    #[error("{0}")]
-    TooLarge(String),
     /// Too many requests for this token; retry after the given seconds.
     #[error("too many requests; retry in {0} s")]
     RateLimited(u64),
@@ -95,7 +92,7 @@ impl ServerError {
             ),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ServerError::WipeOrdered => (StatusCode::GONE, "wipe", "Wipe ordered"),
-            ServerError::TooLarge(_) | ServerError::Core(C::TooLarge { .. }) => {
+            ServerError::Core(C::TooLarge { .. }) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
             }
             ServerError::RateLimited(_) => (
