@@ -7,10 +7,14 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- One automerge document per record, always saved compacted.
+-- One automerge document per record, held as its changes in `change_log`
+-- and, once it has had many, a compacted snapshot here: the record is the
+-- snapshot followed by its logged changes after `upto`. A record with few
+-- changes (most of them) has no row here and costs its changes only.
 CREATE TABLE documents (
     id    BLOB PRIMARY KEY,
-    bytes BLOB NOT NULL
+    bytes BLOB NOT NULL,
+    upto  INTEGER NOT NULL
 );
 
 -- The read model: what lists, filters and counts use, without automerge.
@@ -35,10 +39,13 @@ CREATE INDEX records_by_kind_time ON records (kind, occurred_at);
 CREATE INDEX records_by_kind_sector ON records (kind, sector, occurred_at);
 CREATE INDEX records_by_kind_status ON records (kind, status, sector, occurred_at);
 
+-- A record's mission axes, with its date so that a list filtered by axis
+-- walks one axis newest first instead of gathering the whole axis.
 CREATE TABLE record_axes (
-    axis TEXT NOT NULL,
-    id   BLOB NOT NULL,
-    PRIMARY KEY (axis, id)
+    axis        TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    id          BLOB NOT NULL,
+    PRIMARY KEY (axis, occurred_at, id)
 ) WITHOUT ROWID;
 
 -- Full-text search over notes, reports and activities (never contacts).
@@ -51,14 +58,17 @@ CREATE VIRTUAL TABLE search USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2'
 );
 
--- Every change this store holds, in the order it got them; hash NULL marks an
--- erasure (tombstone). `origin` is who sent it: 'local', or a peer's id.
--- A hash appears once: only changes new to their document are logged.
+-- Every change this store holds, in the order it got them, with its encoded
+-- bytes (what replication sends, and what documents are loaded from); hash
+-- and bytes NULL mark an erasure (tombstone). `origin` is who sent it:
+-- 'local', or a peer's id. A hash appears once: only changes new to their
+-- document are logged.
 CREATE TABLE change_log (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     record_id BLOB NOT NULL,
     hash      BLOB,
-    origin    TEXT NOT NULL
+    origin    TEXT NOT NULL,
+    bytes     BLOB
 );
 CREATE INDEX change_log_by_record ON change_log (record_id);
 

@@ -214,33 +214,6 @@ impl RecordDoc {
         })
     }
 
-    /// Builds the document of a record first seen from a peer out of its
-    /// changes, in one load (faster than applying them one by one). Returns
-    /// the document and the hashes of its changes in causal order, or `None`
-    /// when the bytes are not exactly `expected` complete changes — the
-    /// caller then takes the strict path, which says what is wrong.
-    pub fn load_changes(
-        changes: &[&[u8]],
-        expected: usize,
-        actor: &ActorId,
-    ) -> Option<(Self, Vec<ChangeHash>)> {
-        let bytes = changes.concat();
-        let doc = guarded("load", || {
-            Automerge::load(&bytes).map_err(|e| Error::RejectedChanges(e.to_string()))
-        })
-        .ok()?;
-        let hashes: Vec<ChangeHash> = doc.get_changes_meta(&[]).iter().map(|m| m.hash).collect();
-        if hashes.len() != expected || !doc.get_heads().iter().all(|h| hashes.contains(h)) {
-            return None;
-        }
-        Some((
-            RecordDoc {
-                doc: doc.with_actor(actor.clone()),
-            },
-            hashes,
-        ))
-    }
-
     /// An empty document, to receive a record first seen from a peer.
     pub fn empty(actor: &ActorId) -> Self {
         RecordDoc {

@@ -332,3 +332,98 @@ fn the_first_conflict_value_is_the_one_lists_show_and_history_names_fields() {
     assert_eq!(d.history[0].op, "create");
     assert!(d.history[0].fields.contains(&"place".to_string()));
 }
+
+#[test]
+fn a_record_edited_many_times_is_snapshotted_and_still_replicates_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain");
+    let a = Store::open_unencrypted(&path).unwrap();
+    a.set_author("a").unwrap();
+    let b = store(&dir, "b");
+    let id = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "Version 0"})),
+        )
+        .unwrap();
+    for i in 1..=20 {
+        a.set_field(id, "text", &json!(format!("Version {i}")))
+            .unwrap();
+    }
+    // The busy record got a snapshot; its changes all stay in the log.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let snapshots: i64 = conn
+        .query_row("SELECT count(*) FROM documents", [], |r| r.get(0))
+        .unwrap();
+    assert!(snapshots >= 1, "no snapshot after 21 changes");
+    let details = a.details(id).unwrap();
+    assert_eq!(details.history.len(), 21);
+    let text = |s: &Store| match s.get(id).unwrap() {
+        Record::Note(n) => n.text,
+        other => panic!("not a note: {other:?}"),
+    };
+    assert_eq!(text(&a), "Version 20");
+
+    sync_pair(&a, &b);
+    assert_eq!(text(&b), "Version 20");
+    assert_eq!(b.details(id).unwrap().history.len(), 21);
+    b.set_field(id, "text", &json!("Version 21")).unwrap();
+    sync_pair(&a, &b);
+    assert_eq!(text(&a), "Version 21");
+    assert_eq!(a.details(id).unwrap().history.len(), 22);
+}
+
+#[test]
+fn an_axis_filter_lists_newest_first_within_dates_and_follows_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "a");
+    let day = 86_400_000;
+    let t0 = 1_780_000_000_000i64;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let axes = if i % 2 == 0 {
+            json!(["jeunesse", "tranquillite"])
+        } else {
+            json!(["tranquillite"])
+        };
+        ids.push(
+            s.create(
+                Kind::Note,
+                &fields(json!({"sector": "conte-joliot", "text": format!("Note {i}"), "axes": axes, "observed_at": t0 + i * day})),
+            )
+            .unwrap(),
+        );
+    }
+    let listed = |q: Query| -> Vec<_> {
+        s.list(&q)
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.header().id)
+            .collect()
+    };
+    let young = Query {
+        axis: Some("jeunesse".into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(young.clone()), vec![ids[4], ids[2], ids[0]]);
+    assert_eq!(
+        listed(Query {
+            since: Some(t0 + day),
+            until: Some(t0 + 5 * day),
+            oldest_first: true,
+            ..young.clone()
+        }),
+        vec![ids[2], ids[4]]
+    );
+    // Moving a note's date and axes moves its axis rows, without leftovers.
+    s.set_field(ids[0], "observed_at", &json!(t0 + 10 * day))
+        .unwrap();
+    s.set_field(ids[2], "axes", &json!(["tranquillite"]))
+        .unwrap();
+    assert_eq!(listed(young.clone()), vec![ids[0], ids[4]]);
+    let counts = s.count(&Query::default(), GroupBy::Axis).unwrap();
+    let of = |axis: &str| counts.iter().find(|c| c.key == axis).map(|c| c.count);
+    assert_eq!(of("jeunesse"), Some(2));
+    assert_eq!(of("tranquillite"), Some(6));
+}

@@ -18,15 +18,35 @@ fn int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
 
-/// Rewrites every derived row of the record held by `doc`, whose JSON view
-/// is `view`. `fresh` says the record has no rows yet (nothing to delete).
+/// What the read model needs of a record's document, computed without the
+/// database (so that a batch's documents can be read in parallel).
+pub(crate) struct Derived {
+    /// The record as JSON ([`RecordDoc::to_json`]).
+    pub(crate) view: Value,
+    /// How many fields hold concurrent values.
+    pub(crate) conflicts: usize,
+}
+
+impl Derived {
+    pub(crate) fn of(doc: &RecordDoc) -> Result<Derived> {
+        let view = doc.to_json()?;
+        let kind = crate::schema::Kind::parse(view["kind"].as_str().unwrap_or_default())?;
+        Ok(Derived {
+            conflicts: doc.conflicts(kind).len(),
+            view,
+        })
+    }
+}
+
+/// Rewrites every derived row of a record. `fresh` says the record has no
+/// rows yet (nothing to delete).
 pub(crate) fn reindex(
     conn: &Connection,
     id: RecordId,
-    doc: &RecordDoc,
-    view: &Value,
+    derived: &Derived,
     fresh: bool,
 ) -> Result<()> {
+    let view = &derived.view;
     let kind = text(view, "kind").unwrap_or_default();
     let created = int(view, "created_at").unwrap_or_default();
     let occurred = int(view, "observed_at")
@@ -46,7 +66,7 @@ pub(crate) fn reindex(
     } else {
         None
     };
-    let conflicts = doc.conflicts(crate::schema::Kind::parse(&kind)?).len() as i64;
+    let conflicts = derived.conflicts as i64;
     // Empty values are left out of the stored view (the model's defaults
     // restore them): a third less space per row.
     let compact: serde_json::Map<String, Value> = view
@@ -63,6 +83,9 @@ pub(crate) fn reindex(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let view_json = serde_json::to_string(&compact).unwrap_or_default();
+    if !fresh {
+        unindex_axes(conn, id)?;
+    }
     let rowid: i64 = conn.prepare_cached(
         "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
                               category, body, activity_type, conflicts, view)
@@ -94,15 +117,12 @@ pub(crate) fn reindex(
         ],
         |r| r.get(0),
     )?;
-    if !fresh {
-        conn.prepare_cached("DELETE FROM record_axes WHERE id = ?1")?
-            .execute([id.as_bytes()])?;
-    }
     if let Some(axes) = view.get("axes").and_then(Value::as_array) {
-        let mut ins =
-            conn.prepare_cached("INSERT OR IGNORE INTO record_axes (axis, id) VALUES (?1, ?2)")?;
+        let mut ins = conn.prepare_cached(
+            "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id) VALUES (?1, ?2, ?3)",
+        )?;
         for a in axes.iter().filter_map(Value::as_str) {
-            ins.execute(params![a, id.as_bytes()])?;
+            ins.execute(params![a, occurred, id.as_bytes()])?;
         }
     }
     if !fresh {
@@ -135,6 +155,32 @@ pub(crate) fn reindex(
     Ok(())
 }
 
+/// Removes a record's axis rows, found from its current row (their key
+/// starts with the axis and the date, which the row holds).
+fn unindex_axes(conn: &Connection, id: RecordId) -> Result<()> {
+    let old: Option<(i64, String)> = conn
+        .prepare_cached("SELECT occurred_at, view FROM records WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((occurred, view)) = old else {
+        return Ok(());
+    };
+    let view: Value = serde_json::from_str(&view).unwrap_or_default();
+    let mut del = conn.prepare_cached(
+        "DELETE FROM record_axes WHERE axis = ?1 AND occurred_at = ?2 AND id = ?3",
+    )?;
+    for a in view
+        .get("axes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        del.execute(params![a, occurred, id.as_bytes()])?;
+    }
+    Ok(())
+}
+
 /// Removes every derived row of a record (on erasure).
 pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
     let rowid: Option<i64> = conn
@@ -147,7 +193,7 @@ pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
     if let Some(rowid) = rowid {
         conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
     }
+    unindex_axes(conn, id)?;
     conn.execute("DELETE FROM records WHERE id = ?1", [id.as_bytes()])?;
-    conn.execute("DELETE FROM record_axes WHERE id = ?1", [id.as_bytes()])?;
     Ok(())
 }

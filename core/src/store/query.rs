@@ -121,13 +121,16 @@ impl Sql {
     }
 }
 
+/// The WHERE clauses of `q` over `records r`; the axis filter and the date
+/// range go on `record_axes a` when the query walks an axis (see
+/// [`from_sql`]), whose key holds them in order.
 fn filters(q: &Query) -> Result<Sql> {
     let mut s = Sql {
         clauses: vec![],
         args: vec![],
     };
     if let Some(k) = q.kind {
-        s.push("kind = ?", k.code().to_string());
+        s.push("r.kind = ?", k.code().to_string());
     }
     for (col, v) in [
         ("sector", &q.sector),
@@ -138,24 +141,24 @@ fn filters(q: &Query) -> Result<Sql> {
         ("activity_type", &q.activity_type),
     ] {
         if let Some(v) = v {
-            s.push(&format!("{col} = ?"), v.clone());
+            s.push(&format!("r.{col} = ?"), v.clone());
         }
     }
     if q.open_only {
         s.clauses
-            .push("status IN ('reported', 'forwarded', 'in_progress')".into());
+            .push("r.status IN ('reported', 'forwarded', 'in_progress')".into());
     }
-    if let Some(a) = &q.axis {
-        s.push(
-            "id IN (SELECT id FROM record_axes WHERE axis = ?)",
-            a.clone(),
-        );
-    }
+    let dated = if let Some(a) = &q.axis {
+        s.push("a.axis = ?", a.clone());
+        "a"
+    } else {
+        "r"
+    };
     if let Some(t) = q.since {
-        s.push("occurred_at >= ?", t);
+        s.push(&format!("{dated}.occurred_at >= ?"), t);
     }
     if let Some(t) = q.until {
-        s.push("occurred_at < ?", t);
+        s.push(&format!("{dated}.occurred_at < ?"), t);
     }
     if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if text.chars().count() > 200 {
@@ -163,7 +166,7 @@ fn filters(q: &Query) -> Result<Sql> {
         }
         if q.kind == Some(Kind::Contact) {
             s.push(
-                "json_extract(view, '$.name') LIKE ? ESCAPE '\\'",
+                "json_extract(r.view, '$.name') LIKE ? ESCAPE '\\'",
                 format!(
                     "%{}%",
                     text.replace('\\', "\\\\")
@@ -173,12 +176,23 @@ fn filters(q: &Query) -> Result<Sql> {
             );
         } else if let Some(m) = fts_query(text) {
             s.push(
-                "rowid IN (SELECT rowid FROM search WHERE search MATCH ?)",
+                "r.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)",
                 m,
             );
         }
     }
     Ok(s)
+}
+
+/// The rows a query reads: the records, or with an axis filter the axis's
+/// rows newest first joined to their records, so that a page of a common
+/// axis stops after a page and a rare axis reads only its own rows.
+fn from_sql(q: &Query) -> (&'static str, &'static str) {
+    if q.axis.is_some() {
+        ("record_axes a JOIN records r ON r.id = a.id", "a")
+    } else {
+        ("records r", "r")
+    }
 }
 
 fn where_sql(s: &Sql) -> String {
@@ -196,8 +210,9 @@ impl Store {
         let limit = q.limit.unwrap_or(50).clamp(1, 1000);
         let s = filters(q)?;
         let order = if q.oldest_first { "ASC" } else { "DESC" };
+        let (from, t) = from_sql(q);
         let sql = format!(
-            "SELECT view FROM records {} ORDER BY occurred_at {order}, id {order} LIMIT {} OFFSET {}",
+            "SELECT r.view FROM {from} {} ORDER BY {t}.occurred_at {order}, {t}.id {order} LIMIT {} OFFSET {}",
             where_sql(&s),
             limit + 1,
             q.offset
@@ -222,8 +237,8 @@ impl Store {
         let s = filters(q)?;
         let sql = match by {
             GroupBy::Axis => format!(
-                "SELECT a.axis, count(*) FROM record_axes a JOIN records ON records.id = a.id {} GROUP BY a.axis ORDER BY a.axis",
-                where_sql(&s).replace("id IN (", "records.id IN (")
+                "SELECT a.axis, count(*) FROM record_axes a JOIN records r ON r.id = a.id {} GROUP BY a.axis ORDER BY a.axis",
+                where_sql(&s)
             ),
             _ => {
                 let col = match by {
@@ -234,7 +249,8 @@ impl Store {
                     _ => "kind",
                 };
                 format!(
-                    "SELECT coalesce({col}, ''), count(*) FROM records {} GROUP BY 1 ORDER BY 1",
+                    "SELECT coalesce(r.{col}, ''), count(*) FROM {} {} GROUP BY 1 ORDER BY 1",
+                    from_sql(q).0,
                     where_sql(&s)
                 )
             }

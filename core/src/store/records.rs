@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Store, index, is_erased, load_doc};
+use super::index::{self, Derived};
+use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
 use crate::lifecycle::ReportStatus;
 use crate::model::{ContactLink, Record};
@@ -37,43 +38,85 @@ pub struct RecordDetails {
     pub history: Vec<HistoryEntry>,
 }
 
+/// Logs a change new to this store, with its encoded bytes.
 pub(super) fn log_change(
     conn: &Connection,
     id: RecordId,
     hash: &automerge::ChangeHash,
+    bytes: &[u8],
     origin: &str,
 ) -> Result<()> {
-    conn.prepare_cached("INSERT INTO change_log (record_id, hash, origin) VALUES (?1, ?2, ?3)")?
-        .execute(params![id.as_bytes(), hash.0.as_slice(), origin])?;
+    conn.prepare_cached(
+        "INSERT INTO change_log (record_id, hash, origin, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id.as_bytes(), hash.0.as_slice(), origin, bytes])?;
     Ok(())
 }
 
-/// Saves a document and rewrites its derived rows; returns its JSON view.
-pub(super) fn save_doc(
+/// Logs a change this device just made to `doc`.
+fn log_local(
     conn: &Connection,
     id: RecordId,
     doc: &RecordDoc,
-    fresh: bool,
-) -> Result<Value> {
-    store_doc(conn, id, doc, &doc.save(), fresh)
+    hash: &automerge::ChangeHash,
+) -> Result<()> {
+    let bytes = doc
+        .change_bytes(hash)
+        .ok_or_else(|| Error::Internal("a new change is missing from its document".into()))?;
+    log_change(conn, id, hash, &bytes, "local")
 }
 
-/// [`save_doc`] with the document's bytes already saved (replication checks
-/// them before storing).
-pub(super) fn store_doc(
+/// How many changes after its snapshot a record is loaded from before it
+/// gets a new snapshot. Most records never reach it and cost their changes
+/// only; a busy report does not get slower to load with every edit.
+const COMPACT_AFTER: usize = 8;
+
+/// Once a record's new changes are logged: gives it a fresh snapshot when
+/// `tail` changes have piled up since the last, then rewrites its derived
+/// rows. Returns its JSON view.
+pub(super) fn index_doc(
     conn: &Connection,
     id: RecordId,
     doc: &RecordDoc,
-    bytes: &[u8],
+    tail: usize,
     fresh: bool,
-) -> Result<Value> {
+) -> Result<()> {
+    index_derived(conn, id, doc, &Derived::of(doc)?, tail, fresh)
+}
+
+/// [`index_doc`] with the document's derived values already computed.
+pub(super) fn index_derived(
+    conn: &Connection,
+    id: RecordId,
+    doc: &RecordDoc,
+    derived: &Derived,
+    tail: usize,
+    fresh: bool,
+) -> Result<()> {
+    if tail >= COMPACT_AFTER {
+        compact(conn, id, doc)?;
+    }
+    index::reindex(conn, id, derived, fresh)
+}
+
+/// Stores a snapshot of `doc` covering every change logged for it. A
+/// snapshot that would not load back the same document (a peer's change can
+/// apply yet not survive re-encoding) is not stored: the record keeps
+/// loading from its changes, which do.
+fn compact(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
+    let bytes = doc.save();
+    let same = RecordDoc::load(&bytes, &automerge::ActorId::from([0u8; 16].as_slice()))
+        .is_ok_and(|back| back.heads() == doc.heads());
+    if !same {
+        return Ok(());
+    }
     conn.prepare_cached(
-        "INSERT INTO documents (id, bytes) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes",
+        "INSERT INTO documents (id, bytes, upto)
+         VALUES (?1, ?2, (SELECT max(seq) FROM change_log WHERE record_id = ?1))
+         ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes, upto = excluded.upto",
     )?
     .execute(params![id.as_bytes(), bytes])?;
-    let view = doc.to_json()?;
-    index::reindex(conn, id, doc, &view, fresh)?;
-    Ok(view)
+    Ok(())
 }
 
 fn doc_kind(doc: &RecordDoc) -> Result<Kind> {
@@ -106,8 +149,8 @@ impl Store {
             }
             let id = RecordId::new();
             let (doc, hash) = RecordDoc::create(ctx.actor, id, kind, ctx.author, now, &fields)?;
-            save_doc(tx, id, &doc, true)?;
-            log_change(tx, id, &hash, "local")?;
+            log_local(tx, id, &doc, &hash)?;
+            index_doc(tx, id, &doc, 1, true)?;
             Ok(id)
         })
     }
@@ -117,7 +160,7 @@ impl Store {
     /// of the same text both survive.
     pub fn set_field(&self, id: RecordId, field: &str, value: &Value) -> Result<()> {
         self.write(|tx, ctx| {
-            let mut doc = load_doc(tx, ctx.actor, id)?;
+            let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
             let kind = doc_kind(&doc)?;
             let field = kind.field(field)?;
             if !field.editable() {
@@ -138,8 +181,8 @@ impl Store {
                 }
             }
             if let Some(hash) = doc.set_field(field, &value, ctx.author, now_ms())? {
-                save_doc(tx, id, &doc, false)?;
-                log_change(tx, id, &hash, "local")?;
+                log_local(tx, id, &doc, &hash)?;
+                index_doc(tx, id, &doc, tail + 1, false)?;
             }
             Ok(())
         })
@@ -148,7 +191,7 @@ impl Store {
     /// Moves a report to a new status, checked against the lifecycle.
     pub fn change_status(&self, id: RecordId, change: &StatusChange) -> Result<()> {
         self.write(|tx, ctx| {
-            let mut doc = load_doc(tx, ctx.actor, id)?;
+            let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
             if doc_kind(&doc)? != Kind::Report {
                 return Err(Error::invalid(
                     "id",
@@ -220,15 +263,15 @@ impl Store {
                 }
             }
             let c = doc.append("events", &item, "status", ctx.author, now_ms())?;
-            save_doc(tx, id, &doc, false)?;
-            log_change(tx, id, &c, "local")
+            log_local(tx, id, &doc, &c)?;
+            index_doc(tx, id, &doc, tail + 1, false)
         })
     }
 
     /// Adds an entry to a contact's log of interactions and referrals.
     pub fn add_interaction(&self, id: RecordId, text: &str, referral: Option<&str>) -> Result<()> {
         self.write(|tx, ctx| {
-            let mut doc = load_doc(tx, ctx.actor, id)?;
+            let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
             if doc_kind(&doc)? != Kind::Contact {
                 return Err(Error::invalid(
                     "id",
@@ -254,8 +297,8 @@ impl Store {
                 item.insert("referral".into(), json!(r));
             }
             let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;
-            save_doc(tx, id, &doc, false)?;
-            log_change(tx, id, &c, "local")
+            log_local(tx, id, &doc, &c)?;
+            index_doc(tx, id, &doc, tail + 1, false)
         })
     }
 
@@ -331,7 +374,7 @@ pub(super) fn erase_in(conn: &Connection, id: RecordId, at: i64, origin: &str) -
         params![id.as_bytes(), at],
     )?;
     conn.execute(
-        "INSERT INTO change_log (record_id, hash, origin) VALUES (?1, NULL, ?2)",
+        "INSERT INTO change_log (record_id, hash, origin, bytes) VALUES (?1, NULL, ?2, NULL)",
         params![id.as_bytes(), origin],
     )?;
     Ok(())

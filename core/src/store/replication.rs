@@ -11,17 +11,18 @@
 
 use std::collections::HashMap;
 
-use automerge::ChangeHash;
+use automerge::{ActorId, Change, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::records::{erase_in, log_change, store_doc};
+use super::index::Derived;
+use super::records::{erase_in, index_derived, log_change};
 use super::{Store, is_erased};
 use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
 use crate::{Error, RecordId, Result};
 
-/// A change-log row: sequence, record id, change hash (None: erasure), origin.
+/// A change-log row: sequence, record id, change bytes (None: erasure), origin.
 type LogRow = (i64, Vec<u8>, Option<Vec<u8>>, String);
 
 /// What one log entry carries.
@@ -94,53 +95,42 @@ impl Store {
         max_bytes: usize,
         skip_origin: Option<&str>,
     ) -> Result<Batch> {
-        self.read(|conn, ctx| {
+        self.read(|conn, _| {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, record_id, hash, origin FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT 2000",
+                "SELECT seq, record_id, bytes, origin FROM change_log WHERE seq > ?1 ORDER BY seq",
             )?;
-            let mut batch = Batch { upto: after, ..Default::default() };
+            let mut rows = stmt.query([after as i64])?;
+            let mut batch = Batch {
+                upto: after,
+                ..Default::default()
+            };
             let mut size = 0usize;
-            let mut docs: HashMap<RecordId, RecordDoc> = HashMap::new();
-            let mut cursor = after;
-            loop {
-                let rows: Vec<LogRow> = stmt
-                    .query_map([cursor as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect::<Result<_, _>>()?;
-                if rows.is_empty() {
-                    return Ok(batch);
+            while let Some(row) = rows.next()? {
+                if size >= max_bytes && !batch.entries.is_empty() {
+                    batch.more = true;
+                    break;
                 }
-                for (seq, rid, hash, origin) in rows {
-                    if size >= max_bytes && !batch.entries.is_empty() {
-                        batch.more = true;
-                        return Ok(batch);
-                    }
-                    cursor = seq as u64;
-                    batch.upto = cursor;
-                    if skip_origin == Some(origin.as_str()) {
-                        continue;
-                    }
-                    let record_id = RecordId::from_slice(&rid).ok_or_else(|| Error::Storage("bad record id in log".into()))?;
-                    let payload = match hash {
-                        None => Payload::Erased,
-                        Some(h) => {
-                            let hash = ChangeHash::try_from(h.as_slice()).map_err(|_| Error::Storage("bad hash in log".into()))?;
-                            let doc = match docs.entry(record_id) {
-                                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                                std::collections::hash_map::Entry::Vacant(e) => e.insert(super::load_doc(conn, ctx.actor, record_id)?),
-                            };
-                            let bytes = doc
-                                .change_bytes(&hash)
-                                .ok_or_else(|| Error::Storage("a logged change is missing from its document".into()))?;
-                            Payload::Change(bytes)
-                        }
+                let (seq, rid, bytes, origin): LogRow =
+                    (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+                batch.upto = seq as u64;
+                if skip_origin == Some(origin.as_str()) {
+                    continue;
+                }
+                let record_id = RecordId::from_slice(&rid)
+                    .ok_or_else(|| Error::Storage("bad record id in log".into()))?;
+                let payload = match bytes {
+                    None => Payload::Erased,
+                    Some(b) => Payload::Change(b),
+                };
+                size += 16
+                    + if let Payload::Change(b) = &payload {
+                        b.len()
+                    } else {
+                        0
                     };
-                    size += 16 + if let Payload::Change(b) = &payload { b.len() } else { 0 };
-                    batch.entries.push(Entry { record_id, payload });
-                }
-                if docs.len() > 256 {
-                    docs.clear();
-                }
+                batch.entries.push(Entry { record_id, payload });
             }
+            Ok(batch)
         })
     }
 
@@ -200,7 +190,7 @@ impl Store {
 
 fn apply_in(
     tx: &Connection,
-    actor: &automerge::ActorId,
+    actor: &ActorId,
     origin: &str,
     entries: &[Entry],
 ) -> Result<ApplyReport> {
@@ -238,6 +228,9 @@ fn apply_in(
             }
         }
     }
+    // Read what each record has (serial: one connection), merge in parallel
+    // (automerge is most of the cost), then write in order.
+    let mut work = Vec::with_capacity(order.len());
     for id in order {
         let Some(raw) = groups.remove(&id) else {
             continue;
@@ -249,83 +242,172 @@ fn apply_in(
             report.refused += raw.len();
             continue;
         }
-        let existing: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT bytes FROM documents WHERE id = ?1")?
-            .query_row([id.as_bytes()], |r| r.get(0))
-            .optional()?;
-        let (doc, new_hashes) = match &existing {
-            // A record new to this store: one load of all its changes.
-            None => match RecordDoc::load_changes(&raw, raw.len(), actor) {
-                Some(loaded) => loaded,
-                None => apply_strict(RecordDoc::empty(actor), &raw, &mut report)?,
-            },
-            Some(b) => apply_strict(RecordDoc::load(b, actor)?, &raw, &mut report)?,
+        let stored = if has_rows(tx, id)? {
+            Some(super::doc_bytes(tx, id)?)
+        } else {
+            None
         };
-        if new_hashes.is_empty() {
+        work.push(Work { id, stored, raw });
+    }
+    for merged in merge_all(work, actor) {
+        let m = merged?;
+        report.duplicates += m.duplicates;
+        if m.new.is_empty() {
             continue;
         }
-        if doc.id() != Some(id) {
-            return Err(Error::RejectedChanges(format!(
-                "changes sent for record {id} belong to another document"
-            )));
+        // Log in causal order, so that any run of our log that a third
+        // store receives has its dependencies before it.
+        for (hash, bytes) in &m.new {
+            log_change(tx, m.id, hash, bytes, origin)?;
         }
-        // What is stored must load again: a change can decode and apply yet
-        // leave a document whose saved form is unreadable (a flipped bit in
-        // its ops), which would break every later read and pull of it.
-        let bytes = doc.save();
-        let reloaded = RecordDoc::load(&bytes, actor).map_err(|_| {
-            Error::RejectedChanges(format!(
-                "changes for record {id} leave an unreadable document"
-            ))
-        })?;
-        if reloaded.heads() != doc.heads() {
-            return Err(Error::RejectedChanges(format!(
-                "changes for record {id} do not survive a save and load"
-            )));
-        }
-        let view = store_doc(tx, id, &doc, &bytes, existing.is_none())?;
-        // The document must still read as a record of its kind.
-        Record::from_json(view).map_err(|_| {
-            Error::RejectedChanges(format!("record {id} would no longer be readable"))
-        })?;
-        // Log in the document's causal order, so that any run of our log that
-        // a third store receives has its dependencies before it.
-        if new_hashes.len() == 1 {
-            log_change(tx, id, &new_hashes[0], origin)?;
-        } else {
-            for c in doc.changes() {
-                if new_hashes.contains(&c.hash()) {
-                    log_change(tx, id, &c.hash(), origin)?;
-                }
-            }
-        }
-        report.applied += new_hashes.len();
-        report.records.push(id);
+        index_derived(
+            tx,
+            m.id,
+            &m.doc,
+            &m.derived,
+            m.tail + m.new.len(),
+            !m.existed,
+        )?;
+        report.applied += m.new.len();
+        report.records.push(m.id);
     }
     Ok(report)
 }
 
-/// Decodes each change, skips those the document has, applies the rest and
-/// verifies they all landed. Returns the document and the new hashes.
-fn apply_strict(
-    mut doc: RecordDoc,
-    raw: &[&[u8]],
-    report: &mut ApplyReport,
-) -> Result<(RecordDoc, Vec<ChangeHash>)> {
-    let mut new = Vec::new();
-    let mut seen = Vec::new();
+/// One record's share of a batch, with what the store holds of it.
+struct Work<'a> {
+    id: RecordId,
+    /// The stored document's bytes and how many logged changes they end
+    /// with; None for a record new to this store.
+    stored: Option<(Vec<u8>, usize)>,
+    raw: Vec<&'a [u8]>,
+}
+
+/// A record's document with a batch's changes applied and checked.
+struct Merged<'a> {
+    id: RecordId,
+    existed: bool,
+    tail: usize,
+    doc: RecordDoc,
+    derived: Derived,
+    new: Vec<(ChangeHash, &'a [u8])>,
+    duplicates: usize,
+}
+
+/// Below this many records a batch is merged on the calling thread.
+const PARALLEL_FROM: usize = 64;
+
+/// Merges every record's changes, on all cores for a large batch; results
+/// come back in the batch's order.
+fn merge_all<'a>(work: Vec<Work<'a>>, actor: &ActorId) -> Vec<Result<Merged<'a>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || work.len() < PARALLEL_FROM {
+        return work.into_iter().map(|w| merge(w, actor)).collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Work<'a>>> = Vec::new();
+    let mut it = work.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| {
+                scope.spawn(move || c.into_iter().map(|w| merge(w, actor)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(Error::RejectedChanges(
+                        "merging these changes failed".into(),
+                    ))]
+                })
+            })
+            .collect()
+    })
+}
+
+fn merge<'a>(w: Work<'a>, actor: &ActorId) -> Result<Merged<'a>> {
+    let (mut doc, tail) = match &w.stored {
+        Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
+        None => (RecordDoc::empty(actor), 0),
+    };
+    let (new, duplicates) = apply_strict(&mut doc, &w.raw)?;
+    if !new.is_empty() && doc.id() != Some(w.id) {
+        return Err(Error::RejectedChanges(format!(
+            "changes sent for record {} belong to another document",
+            w.id
+        )));
+    }
+    let derived = Derived::of(&doc)?;
+    // The document must still read as a record of its kind.
+    Record::from_json(derived.view.clone()).map_err(|_| {
+        Error::RejectedChanges(format!("record {} would no longer be readable", w.id))
+    })?;
+    Ok(Merged {
+        id: w.id,
+        existed: w.stored.is_some(),
+        tail,
+        doc,
+        derived,
+        new,
+        duplicates,
+    })
+}
+
+/// Decodes each change (exactly one change chunk each, or the batch is
+/// refused), skips those the document has, applies the rest and verifies they
+/// all landed. Returns the new changes' hashes and bytes in causal order.
+fn apply_strict<'a>(
+    doc: &mut RecordDoc,
+    raw: &[&'a [u8]],
+) -> Result<(Vec<(ChangeHash, &'a [u8])>, usize)> {
+    let mut new: Vec<(Change, &'a [u8])> = Vec::new();
+    let mut duplicates = 0;
     for b in raw {
         let change = decode_change(b)?;
         let h = change.hash();
-        if doc.has_change(&h) || seen.contains(&h) {
-            report.duplicates += 1;
+        if doc.has_change(&h) || new.iter().any(|(c, _)| c.hash() == h) {
+            duplicates += 1;
         } else {
-            seen.push(h);
-            new.push(change);
+            new.push((change, b));
         }
     }
-    if !new.is_empty() {
-        doc.apply_verified(new)?;
+    let ordered = causal_order(new);
+    let out = ordered.iter().map(|(c, b)| (c.hash(), *b)).collect();
+    if !ordered.is_empty() {
+        doc.apply_verified(ordered.into_iter().map(|(c, _)| c).collect())?;
     }
-    Ok((doc, seen))
+    Ok((out, duplicates))
+}
+
+/// Puts changes after those of them they depend on (a peer may send them in
+/// any order); ties keep the order they came in.
+fn causal_order<T>(mut pending: Vec<(Change, T)>) -> Vec<(Change, T)> {
+    let mut out: Vec<(Change, T)> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|(c, _)| {
+                c.deps()
+                    .iter()
+                    .all(|d| !pending.iter().any(|(p, _)| p.hash() == *d))
+            })
+            // A cycle cannot happen with hashes; take the first to be safe.
+            .unwrap_or(0);
+        out.push(pending.remove(ready));
+    }
+    out
+}
+
+/// Whether this store holds the record (its rows exist).
+fn has_rows(conn: &Connection, id: RecordId) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM records WHERE id = ?1")?
+        .query_row([id.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
