@@ -33,11 +33,22 @@ CREATE TABLE records (
     body          TEXT,
     activity_type TEXT,
     conflicts     INTEGER NOT NULL DEFAULT 0,
+    -- Derived for the supervisors' aggregates (NULL when not applicable):
+    -- a report's first applied forwarding and first applied fix (resolved
+    -- or closed); the residents counted on an activity or a note.
+    forwarded_at  INTEGER,
+    fixed_at      INTEGER,
+    met_known     INTEGER,
+    met_new       INTEGER,
+    referrals     INTEGER,
+    residents_met INTEGER,
     view          TEXT NOT NULL
 );
 CREATE INDEX records_by_kind_time ON records (kind, occurred_at);
 CREATE INDEX records_by_kind_sector ON records (kind, sector, occurred_at);
 CREATE INDEX records_by_kind_status ON records (kind, status, sector, occurred_at);
+CREATE INDEX records_by_fix ON records (fixed_at) WHERE fixed_at IS NOT NULL;
+CREATE INDEX records_by_forwarding ON records (forwarded_at) WHERE forwarded_at IS NOT NULL;
 
 -- A record's mission axes, with its date so that a list filtered by axis
 -- walks one axis newest first instead of gathering the whole axis.
@@ -46,6 +57,17 @@ CREATE TABLE record_axes (
     occurred_at INTEGER NOT NULL,
     id          BLOB NOT NULL,
     PRIMARY KEY (axis, occurred_at, id)
+) WITHOUT ROWID;
+
+-- Referrals to partners written in residents' logs: the partner and when,
+-- never the resident or the text, so that they are counted without reading
+-- contacts.
+CREATE TABLE record_referrals (
+    at      INTEGER NOT NULL,
+    partner TEXT NOT NULL,
+    item    TEXT NOT NULL, -- the interaction's id
+    id      BLOB NOT NULL,
+    PRIMARY KEY (at, partner, item)
 ) WITHOUT ROWID;
 
 -- Full-text search over notes, reports and activities (never contacts).

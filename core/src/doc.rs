@@ -576,9 +576,22 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 /// Parses change bytes from outside; garbage is an error, never a panic.
+///
+/// Also checks the chunk's checksum, which `Change::from_bytes` does not but
+/// `Automerge::load` does: the bytes are stored as received and documents
+/// are loaded from them, so a change with a wrong checksum would apply now
+/// and make its record unreadable later. In automerge's binary format the
+/// checksum (bytes 4–8, after the magic bytes) is the first four bytes of
+/// the change's hash, for plain and compressed change chunks alike.
 pub fn decode_change(bytes: &[u8]) -> Result<Change> {
-    guarded("decode", || {
+    let change = guarded("decode", || {
         Change::from_bytes(bytes.to_vec())
             .map_err(|e| Error::RejectedChanges(format!("not a valid change ({e})")))
-    })
+    })?;
+    if bytes.get(4..8) != Some(&change.hash().0[..4]) {
+        return Err(Error::RejectedChanges(
+            "not a valid change (bad checksum)".into(),
+        ));
+    }
+    Ok(change)
 }

@@ -427,3 +427,112 @@ fn an_axis_filter_lists_newest_first_within_dates_and_follows_edits() {
     assert_eq!(of("jeunesse"), Some(2));
     assert_eq!(of("tranquillite"), Some(6));
 }
+
+#[test]
+fn a_change_with_a_wrong_checksum_is_refused_and_changes_nothing() {
+    use carnet_core::doc::RecordDoc;
+    use carnet_core::store::{Batch, Entry, Payload};
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "a");
+    let actor = automerge::ActorId::random();
+    let id = carnet_core::RecordId::new();
+    let (doc, hash) = RecordDoc::create(
+        &actor,
+        id,
+        Kind::Note,
+        "peer",
+        1_780_000_000_000,
+        &fields(json!({"sector": "conte-joliot", "text": "Hall propre"})),
+    )
+    .unwrap();
+    let mut bytes = doc.change_bytes(&hash).unwrap();
+    bytes[5] ^= 0x01;
+    let batch = Batch {
+        entries: vec![Entry {
+            record_id: id,
+            payload: Payload::Change(bytes),
+        }],
+        upto: 1,
+        more: false,
+    };
+    let err = s.apply("peer", &batch).unwrap_err();
+    assert!(matches!(err, Error::RejectedChanges(_)), "{err}");
+    assert_eq!(s.log_head().unwrap(), 0);
+    assert!(matches!(s.get(id), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn aggregates_count_fixes_forwardings_residents_and_referrals_without_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "a");
+    let before = carnet_core::now_ms() - 1;
+    let report = s
+        .create(
+            Kind::Report,
+            &fields(json!({"sector": "conte-joliot", "category": "lighting", "place": "Bât. A", "text": "Lampe", "axes": ["cadre-de-vie"]})),
+        )
+        .unwrap();
+    let status = |st: ReportStatus, to: Option<&str>| StatusChange {
+        status: Some(st),
+        to: to.map(str::to_string),
+        ..Default::default()
+    };
+    s.change_status(
+        report,
+        &status(ReportStatus::Forwarded, Some("ville-eclairage")),
+    )
+    .unwrap();
+    s.change_status(report, &status(ReportStatus::Resolved, None))
+        .unwrap();
+    s.create(
+        Kind::Activity,
+        &fields(json!({"activity_type": "aller_vers", "sector": "conte-joliot", "met_known": 4, "met_new": 2, "referrals": 1, "axes": ["cadre-de-vie"]})),
+    )
+    .unwrap();
+    s.create(
+        Kind::Note,
+        &fields(json!({"sector": "conte-joliot", "text": "Rencontres", "residents_met": 3})),
+    )
+    .unwrap();
+    let contact = s
+        .create(Kind::Contact, &fields(json!({"name": "Résident Test"})))
+        .unwrap();
+    s.add_interaction(contact, "Orienté", Some("CCAS")).unwrap();
+    s.add_interaction(contact, "Suivi", Some("CCAS")).unwrap();
+    let after = carnet_core::now_ms() + 1;
+
+    let fixes = s.fixes(before, after).unwrap();
+    assert_eq!(fixes.len(), 1);
+    assert_eq!(fixes[0].body, "ville-eclairage");
+    assert!(fixes[0].fixed_at >= fixes[0].created_at);
+    assert!(s.fixes(after, after + 1).unwrap().is_empty());
+    assert_eq!(s.forwarded_count(before, after).unwrap(), 1);
+    let acts = s.activity_rows(before, after).unwrap();
+    assert_eq!(
+        (
+            acts.len(),
+            acts[0].met_known,
+            acts[0].met_new,
+            acts[0].referrals
+        ),
+        (1, 4, 2, 1)
+    );
+    assert_eq!(s.residents_met_on_notes(before, after).unwrap(), 3);
+    assert_eq!(
+        s.referrals_by_partner(before, after).unwrap(),
+        vec![("CCAS".to_string(), 2)]
+    );
+    let axes = s.axes_by_kind(before, after).unwrap();
+    assert_eq!(
+        axes.get(&("report".into(), "cadre-de-vie".into())),
+        Some(&1)
+    );
+    assert_eq!(
+        axes.get(&("activity".into(), "cadre-de-vie".into())),
+        Some(&1)
+    );
+    assert!(s.open_rows().unwrap().is_empty(), "the report is resolved");
+    // Erasing the contact takes its referrals with it.
+    s.erase(contact).unwrap();
+    assert!(s.referrals_by_partner(before, after).unwrap().is_empty());
+}

@@ -14,7 +14,8 @@
 //! - [`session`]: sign-in sessions and their CSRF tokens (in `dashboard.db`);
 //! - [`access_log`]: who read or exported which records (never their content);
 //! - `pages`: one module per page; `html`, `svg`: the markup and charts;
-//! - `stats`, `readmodel`: the aggregates behind the pages and the funders' report,
+//! - `stats`: the aggregates behind the pages and the funders' report (from the
+//!   core's read model),
 //!   and `cache`: kept until the team's log moves;
 //! - `sheets`: XLSX / CSV / JSON downloads;
 //! - [`testing`]: an in-memory [`Backend`] for tests, benches and demos.
@@ -26,7 +27,6 @@ mod html;
 mod labels;
 mod pages;
 mod period;
-mod readmodel;
 pub mod session;
 mod sheets;
 mod stats;
@@ -52,6 +52,10 @@ pub trait Backend: Send + Sync + 'static {
     fn sign_in(&self, credential: &str) -> Result<Option<Supervisor>, DashboardError>;
     /// The team's merged store (the server holds one per team).
     fn team_store(&self, team_id: &str) -> Result<Arc<carnet_core::Store>, DashboardError>;
+    /// Whether a signed-in supervisor's device may still read: asked on
+    /// every request, so that revoking the device (or ordering it wiped)
+    /// ends its dashboard sessions at once.
+    fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError>;
 }
 
 /// A signed-in supervisor.

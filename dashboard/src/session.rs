@@ -118,8 +118,8 @@ impl Sessions {
         Ok(())
     }
 
-    /// Ends every session of a device (the server calls this when it revokes
-    /// a supervisor's device).
+    /// Ends every session of a device (when the backend says it was revoked
+    /// or ordered wiped).
     pub fn revoke_device(&self, device_id: &str) -> Result<usize, DashboardError> {
         Ok(self
             .lock()

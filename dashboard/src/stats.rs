@@ -11,7 +11,7 @@ use carnet_core::{Kind, Store};
 use crate::DashboardError;
 use crate::labels::{self, Labels};
 use crate::period::Period;
-use crate::readmodel::{self, Fix};
+use carnet_core::store::Fix;
 
 /// Median and 90th percentile of `values` (days). Median of an even count is
 /// the mean of the two middle values; the 90th percentile is the nearest
@@ -133,15 +133,15 @@ fn in_period(kind: Kind, p: &Period) -> Query {
 }
 
 /// Builds the report: counts through the store's public queries, sums and
-/// times through the read model (see `readmodel`).
+/// times through the core's aggregates (`carnet_core::store`).
 pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, DashboardError> {
     let cfg = store.config();
     let l = Labels(&cfg);
-    let acts = readmodel::activities(store, p.since, p.until)?;
-    let fixes = readmodel::fixes(store, p.since, p.until)?;
-    let forwarded = readmodel::forwarded(store, p.since, p.until)?;
-    let notes_met = readmodel::residents_met_on_notes(store, p.since, p.until)?;
-    let partners = readmodel::referrals_by_partner(store, p.since, p.until)?;
+    let acts = store.activity_rows(p.since, p.until)?;
+    let fixes = store.fixes(p.since, p.until)?;
+    let forwarded = store.forwarded_count(p.since, p.until)?;
+    let notes_met = store.residents_met_on_notes(p.since, p.until)?;
+    let partners = store.referrals_by_partner(p.since, p.until)?;
     let new_contacts: u64 = store
         .count(&in_period(Kind::Contact, p), GroupBy::Kind)?
         .iter()
@@ -206,7 +206,7 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
             counts(store, &in_period(Kind::Report, p), by)?,
         ])
     };
-    let by_axis = readmodel::axes_by_kind(store, p.since, p.until)?;
+    let by_axis = store.axes_by_kind(p.since, p.until)?;
     let axis_of = |kind: &str| -> BTreeMap<String, u64> {
         by_axis
             .iter()

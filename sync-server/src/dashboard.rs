@@ -53,6 +53,19 @@ impl Backend for ServerBackend {
             .team_store(team_id)
             .map_err(|e| DashboardError::Internal(e.to_string()))
     }
+
+    fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {
+        let devices = self
+            .storage
+            .devices(&who.team_id)
+            .map_err(|e| DashboardError::Internal(e.to_string()))?;
+        Ok(devices.iter().any(|d| {
+            d.id == who.device_id
+                && d.role == Role::Supervisor
+                && d.revoked_at.is_none()
+                && d.wipe_ordered_at.is_none()
+        }))
+    }
 }
 
 /// The dashboard's routes, already under `/dashboard`, to merge into the API.

@@ -504,3 +504,97 @@ fn past_the_rate_limit_a_device_is_told_when_to_come_back() {
         )
         .unwrap();
 }
+
+/// Signs a credential into the dashboard; returns the session cookie.
+fn dashboard_session(server: &TestServer, credential: &str) -> Option<String> {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{}/dashboard/connexion", server.url()))
+        .send()
+        .unwrap();
+    let cookie_value = |r: &reqwest::blocking::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap_or_default().to_string())
+    };
+    let csrf = cookie_value(&form, "carnet_connexion").unwrap();
+    let signed = client
+        .post(format!("{}/dashboard/connexion", server.url()))
+        .header("cookie", format!("carnet_connexion={csrf}"))
+        .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+        .send()
+        .unwrap();
+    cookie_value(&signed, "carnet_session").filter(|c| !c.is_empty())
+}
+
+fn dashboard_status(server: &TestServer, session: &str) -> u16 {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/dashboard/degradations", server.url()))
+        .header("cookie", format!("carnet_session={session}"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn revoking_a_supervisor_device_ends_its_dashboard_session_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let (_team_id, code) = team(data.path(), "t");
+    let server = TestServer::start(data.path());
+    let boss = enroll_with_code(&server, &code, "bureau");
+    let (status, body) = post(
+        &server,
+        "/v1/admin/codes",
+        boss.token(),
+        json!({"role": "supervisor", "name": "portable"})
+            .to_string()
+            .into(),
+    );
+    assert_eq!(status, 200);
+    let other = enroll_with_code(
+        &server,
+        json_of(&body)["code"].as_str().unwrap(),
+        "portable",
+    );
+    let (status, body) = post(
+        &server,
+        "/v1/admin/codes",
+        boss.token(),
+        json!({"role": "mediator", "name": "m"}).to_string().into(),
+    );
+    assert_eq!(status, 200);
+    let mediator = enroll_with_code(&server, json_of(&body)["code"].as_str().unwrap(), "m");
+    assert_eq!(
+        dashboard_session(&server, mediator.token()),
+        None,
+        "a mediator's token opened the dashboard"
+    );
+
+    let session = dashboard_session(&server, other.token()).expect("signed in");
+    assert_eq!(dashboard_status(&server, &session), 200);
+    let (status, _) = post(
+        &server,
+        &format!("/v1/admin/devices/{}/revoke", other.enrollment.device_id),
+        boss.token(),
+        Vec::new(),
+    );
+    assert_eq!(status, 200);
+    // The next page sends the revoked device back to sign-in, and so does
+    // every later one.
+    assert_eq!(dashboard_status(&server, &session), 303);
+    assert_eq!(dashboard_status(&server, &session), 303);
+    assert_eq!(dashboard_session(&server, other.token()), None);
+    // The other supervisor's dashboard still works.
+    let session = dashboard_session(&server, boss.token()).expect("signed in");
+    assert_eq!(dashboard_status(&server, &session), 200);
+}

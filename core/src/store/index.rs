@@ -66,6 +66,22 @@ pub(crate) fn reindex(
     } else {
         None
     };
+    let first_applied = |wanted: &[&str]| {
+        view.get("events")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("applied") == Some(&Value::Bool(true)))
+            .filter(|e| {
+                e.get("status")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| wanted.contains(&s))
+            })
+            .filter_map(|e| e.get("at").and_then(Value::as_i64))
+            .min()
+    };
+    let forwarded_at = first_applied(&["forwarded"]);
+    let fixed_at = first_applied(&["resolved", "closed"]);
     let conflicts = derived.conflicts as i64;
     // Empty values are left out of the stored view (the model's defaults
     // restore them): a third less space per row.
@@ -86,15 +102,21 @@ pub(crate) fn reindex(
     if !fresh {
         unindex_axes(conn, id)?;
     }
+    if !fresh {
+        unindex_referrals(conn, id)?;
+    }
     let rowid: i64 = conn.prepare_cached(
         "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
-                              category, body, activity_type, conflicts, view)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                              category, body, activity_type, conflicts, view,
+                              forwarded_at, fixed_at, met_known, met_new, referrals, residents_met)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
          ON CONFLICT(id) DO UPDATE SET
              author = excluded.author, updated_at = excluded.updated_at, occurred_at = excluded.occurred_at,
              sector = excluded.sector, quartier = excluded.quartier, status = excluded.status,
              status_at = excluded.status_at, category = excluded.category, body = excluded.body,
-             activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view
+             activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view,
+             forwarded_at = excluded.forwarded_at, fixed_at = excluded.fixed_at, met_known = excluded.met_known,
+             met_new = excluded.met_new, referrals = excluded.referrals, residents_met = excluded.residents_met
          RETURNING rowid",
     )?
     .query_row(
@@ -114,6 +136,12 @@ pub(crate) fn reindex(
             text(view, "activity_type"),
             conflicts,
             view_json,
+            forwarded_at,
+            fixed_at,
+            int(view, "met_known"),
+            int(view, "met_new"),
+            int(view, "referrals"),
+            int(view, "residents_met"),
         ],
         |r| r.get(0),
     )?;
@@ -124,6 +152,12 @@ pub(crate) fn reindex(
         for a in axes.iter().filter_map(Value::as_str) {
             ins.execute(params![a, occurred, id.as_bytes()])?;
         }
+    }
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO record_referrals (at, partner, item, id) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (at, partner, item) in referrals(view) {
+        ins.execute(params![at, partner, item, id.as_bytes()])?;
     }
     if !fresh {
         conn.prepare_cached("DELETE FROM search WHERE rowid = ?1")?
@@ -181,6 +215,40 @@ fn unindex_axes(conn: &Connection, id: RecordId) -> Result<()> {
     Ok(())
 }
 
+/// The referrals in a contact's log of interactions: when, to whom, and
+/// the interaction's id.
+fn referrals(view: &Value) -> impl Iterator<Item = (i64, &str, &str)> {
+    view.get("interactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let partner = i.get("referral").and_then(Value::as_str)?.trim();
+            let at = i.get("at").and_then(Value::as_i64)?;
+            let item = i.get("id").and_then(Value::as_str).unwrap_or_default();
+            (!partner.is_empty()).then_some((at, partner, item))
+        })
+}
+
+/// Removes a contact's referral rows, found from its current view.
+fn unindex_referrals(conn: &Connection, id: RecordId) -> Result<()> {
+    let old: Option<String> = conn
+        .prepare_cached("SELECT view FROM records WHERE id = ?1 AND kind = 'contact'")?
+        .query_row([id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    let Some(view) = old else {
+        return Ok(());
+    };
+    let view: Value = serde_json::from_str(&view).unwrap_or_default();
+    let mut del = conn.prepare_cached(
+        "DELETE FROM record_referrals WHERE at = ?1 AND partner = ?2 AND item = ?3",
+    )?;
+    for (at, partner, item) in referrals(&view) {
+        del.execute(params![at, partner, item])?;
+    }
+    Ok(())
+}
+
 /// Removes every derived row of a record (on erasure).
 pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
     let rowid: Option<i64> = conn
@@ -194,6 +262,7 @@ pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
         conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
     }
     unindex_axes(conn, id)?;
+    unindex_referrals(conn, id)?;
     conn.execute("DELETE FROM records WHERE id = ?1", [id.as_bytes()])?;
     Ok(())
 }

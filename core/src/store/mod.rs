@@ -6,6 +6,7 @@
 //! Every write is one IMMEDIATE transaction with `synchronous=FULL`: when a
 //! call returns, the words are on disk and survive a power cut.
 
+mod aggregates;
 mod index;
 mod migrations;
 mod query;
@@ -18,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use migrations::SCHEMA_VERSION;
 pub use query::{Count, GroupBy, OpenReport, Page, Query};
 pub use records::{RecordDetails, StatusChange};
@@ -266,7 +268,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
-            "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM search;
+            "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
              DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
         tx.commit()?;

@@ -290,9 +290,12 @@ struct Merged<'a> {
     tail: usize,
     doc: RecordDoc,
     derived: Derived,
-    new: Vec<(ChangeHash, &'a [u8])>,
+    new: Vec<NewChange<'a>>,
     duplicates: usize,
 }
+
+/// A change new to this store: its hash and its bytes as the peer sent them.
+type NewChange<'a> = (ChangeHash, &'a [u8]);
 
 /// Below this many records a batch is merged on the calling thread.
 const PARALLEL_FROM: usize = 64;
@@ -361,10 +364,7 @@ fn merge<'a>(w: Work<'a>, actor: &ActorId) -> Result<Merged<'a>> {
 /// Decodes each change (exactly one change chunk each, or the batch is
 /// refused), skips those the document has, applies the rest and verifies they
 /// all landed. Returns the new changes' hashes and bytes in causal order.
-fn apply_strict<'a>(
-    doc: &mut RecordDoc,
-    raw: &[&'a [u8]],
-) -> Result<(Vec<(ChangeHash, &'a [u8])>, usize)> {
+fn apply_strict<'a>(doc: &mut RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<NewChange<'a>>, usize)> {
     let mut new: Vec<(Change, &'a [u8])> = Vec::new();
     let mut duplicates = 0;
     for b in raw {

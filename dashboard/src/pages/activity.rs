@@ -1,7 +1,7 @@
 //! Activity over a period: per mission axis, sector, activity type and
 //! month; the *aller vers* sessions with residents met (known / new); and
 //! referrals to partners. Counters come from one pass over the read model
-//! (see `readmodel`), so a year of a large team stays fast.
+//! (the core's aggregates), so a year of a large team stays fast.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -15,7 +15,7 @@ use super::{Auth, State, html_response, with_store};
 use crate::html::{datetime, esc, int, table};
 use crate::labels::{self, ACTIVITY_TYPES, Labels};
 use crate::period::{Period, PeriodQuery};
-use crate::{DashboardError, readmodel, svg};
+use crate::{DashboardError, svg};
 
 /// `/dashboard/activite`.
 pub async fn page(
@@ -28,8 +28,8 @@ pub async fn page(
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
         let (acts, partners, by_axis) = ctx.cached(&format!("activité {}", p.query()), || {
-            let axes: BTreeMap<String, u64> = readmodel::axes_by_kind(&ctx.store, p.since, p.until)?.into_iter().filter(|((k, _), _)| k == "activity").map(|((_, a), n)| (a, n)).collect();
-            Ok((readmodel::activities(&ctx.store, p.since, p.until)?, readmodel::referrals_by_partner(&ctx.store, p.since, p.until)?, axes))
+            let axes: BTreeMap<String, u64> = ctx.store.axes_by_kind(p.since, p.until)?.into_iter().filter(|((k, _), _)| k == "activity").map(|((_, a), n)| (a, n)).collect();
+            Ok((ctx.store.activity_rows(p.since, p.until)?, ctx.store.referrals_by_partner(p.since, p.until)?, axes))
         })?;
         let q = Query { kind: Some(Kind::Activity), since: Some(p.since), until: Some(p.until), ..Default::default() };
         let sessions = ctx.store.list(&Query { activity_type: Some("aller_vers".into()), limit: Some(50), ..q.clone() })?;

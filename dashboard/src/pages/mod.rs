@@ -121,12 +121,23 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         let Some(id) = cookie(&parts.headers, COOKIE).map(str::to_string) else {
             return Err(to_signin());
         };
-        match st.sessions.get(&id) {
-            Ok(Some(session)) => Ok(Auth {
+        let session = match st.sessions.get(&id) {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(to_signin()),
+            Err(e) => return Err(e.into_response()),
+        };
+        match st.backend.still_allowed(&session.supervisor) {
+            Ok(true) => Ok(Auth {
                 session,
                 cookie_id: id,
             }),
-            Ok(None) => Err(to_signin()),
+            Ok(false) => {
+                // A revoked device's session ends here, for good.
+                st.sessions
+                    .revoke_device(&session.supervisor.device_id)
+                    .map_err(IntoResponse::into_response)?;
+                Err(to_signin())
+            }
             Err(e) => Err(e.into_response()),
         }
     }

@@ -17,7 +17,7 @@ use super::{Auth, State, html_response, nonempty, with_store};
 use crate::DashboardError;
 use crate::html::{esc, int, options, table};
 use crate::labels::Labels;
-use crate::readmodel::{self, OpenRow};
+use carnet_core::store::OpenRow;
 
 const DAY: i64 = 86_400_000;
 
@@ -87,7 +87,7 @@ pub async fn page(
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let sector = nonempty(&p.secteur);
-        let rows = readmodel::open_rows(&ctx.store)?;
+        let rows = ctx.store.open_rows()?;
         let per_sector = by_sector(&rows, &cfg, now);
         let total: u64 = per_sector.values().sum();
         let list = oldest(&ctx.store, &rows, &cfg, now, sector.as_deref(), 200)?;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Auth, State, html_response, nonempty, overdue, with_store};
 use crate::html::{date, datetime, esc, int, options, table, url_enc};
 use crate::labels::{self, Labels};
-use crate::{DashboardError, MOUNT, readmodel, svg};
+use crate::{DashboardError, MOUNT, svg};
 
 const PAGE: u32 = 100;
 
@@ -100,7 +100,7 @@ pub async fn open(
         let open_q = Query { kind: Some(Kind::Report), open_only: true, ..Default::default() };
         let by_sector = ctx.store.count(&open_q, GroupBy::Sector)?;
         let by_status = ctx.store.count(&open_q, GroupBy::Status)?;
-        let late = overdue::by_sector(&readmodel::open_rows(&ctx.store)?, &cfg, now);
+        let late = overdue::by_sector(&ctx.store.open_rows()?, &cfg, now);
         let total: u64 = by_sector.iter().map(|c| c.count).sum();
         let total_late: u64 = late.values().sum();
 

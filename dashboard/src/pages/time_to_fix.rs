@@ -12,7 +12,7 @@ use crate::html::{days, esc, table};
 use crate::labels::Labels;
 use crate::period::PeriodQuery;
 use crate::stats::{FixGroup, fix_groups, fix_overall};
-use crate::{DashboardError, readmodel, svg};
+use crate::{DashboardError, svg};
 
 fn rows(groups: &[FixGroup]) -> Vec<Vec<String>> {
     groups
@@ -31,7 +31,7 @@ pub async fn page(
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
-        let fixes = ctx.cached(&format!("fixes {}", p.query()), || readmodel::fixes(&ctx.store, p.since, p.until))?;
+        let fixes = ctx.cached(&format!("fixes {}", p.query()), || ctx.store.fixes(p.since, p.until).map_err(DashboardError::from))?;
         ctx.log(&format!("page délais de résolution {}", p.query()), &[])?;
         let sectors = fix_groups(&fixes, |f| l.sector(&f.sector));
         let bodies = fix_groups(&fixes, |f| l.body(&f.body));
