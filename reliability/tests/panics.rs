@@ -91,31 +91,9 @@ fn a_panicking_thread_sharing_the_store_poisons_nothing() {
     assert_eq!(store.list(&Query::default()).unwrap().items.len(), 2);
 }
 
-/// With the core's test hook: a panic inside a write transaction, while the
-/// store's lock is held. Needs `Store::__panic_inside_write_for_tests`
-/// (see docs/reliability.md); enable with `--features core-panic-hook`.
-#[cfg(feature = "core-panic-hook")]
-#[test]
-fn a_panic_inside_a_write_becomes_an_error_and_the_next_call_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_unencrypted(dir.path().join("s.db")).unwrap();
-    report(&store, "avant").unwrap();
-    let head = store.log_head().unwrap();
-    let r = catch_unwind(AssertUnwindSafe(|| store.__panic_inside_write_for_tests()));
-    assert!(r.is_err(), "the hook must panic");
-    assert_eq!(
-        store.log_head().unwrap(),
-        head,
-        "the panicking transaction was not rolled back"
-    );
-    assert_eq!(
-        store.setting("panic-probe").unwrap(),
-        None,
-        "the panicking transaction was not rolled back"
-    );
-    report(&store, "après").unwrap();
-    assert_eq!(store.list(&Query::default()).unwrap().items.len(), 2);
-}
+// A panic inside a store write transaction itself is tested in the core,
+// where a write can be made to panic after writing:
+// `carnet-core` `store::tests::a_panic_inside_a_write_rolls_back_and_the_next_call_works`.
 
 /// Storage that panics on demand, around the real one.
 struct PanickingStorage {

@@ -369,3 +369,39 @@ pub(crate) fn is_erased(conn: &Connection, id: RecordId) -> Result<bool> {
         .optional()?
         .is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+    use crate::Kind;
+
+    /// A panic in the middle of a write transaction (after it wrote) reaches
+    /// the caller as a panic, the transaction is rolled back, and the store's
+    /// lock is not left poisoned: the next call works.
+    #[test]
+    fn a_panic_inside_a_write_rolls_back_and_the_next_call_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_unencrypted(dir.path().join("s.db")).unwrap();
+        let fields = |t: &str| {
+            serde_json::json!({"sector": "conte-joliot", "text": t})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        store.create(Kind::Note, &fields("avant")).unwrap();
+        let head = store.log_head().unwrap();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            store.write(|tx, _| -> Result<()> {
+                set_meta(tx, "setting.panic-probe", "written")?;
+                panic!("injected panic inside a write");
+            })
+        }));
+        assert!(r.is_err(), "the panic must reach the caller");
+        assert_eq!(store.setting("panic-probe").unwrap(), None, "not rolled back");
+        assert_eq!(store.log_head().unwrap(), head);
+        store.create(Kind::Note, &fields("après")).unwrap();
+        assert_eq!(store.list(&Query::default()).unwrap().items.len(), 2);
+    }
+}
