@@ -399,7 +399,11 @@ mod tests {
             })
         }));
         assert!(r.is_err(), "the panic must reach the caller");
-        assert_eq!(store.setting("panic-probe").unwrap(), None, "not rolled back");
+        assert_eq!(
+            store.setting("panic-probe").unwrap(),
+            None,
+            "not rolled back"
+        );
         assert_eq!(store.log_head().unwrap(), head);
         store.create(Kind::Note, &fields("après")).unwrap();
         assert_eq!(store.list(&Query::default()).unwrap().items.len(), 2);
