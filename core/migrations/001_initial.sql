@@ -45,6 +45,9 @@ CREATE TABLE records (
     view          TEXT NOT NULL
 );
 CREATE INDEX records_by_kind_time ON records (kind, occurred_at);
+-- A search over every kind walks this newest first, checking each row
+-- against the words' matches, and stops after a page.
+CREATE INDEX records_by_time ON records (occurred_at);
 CREATE INDEX records_by_kind_sector ON records (kind, sector, occurred_at);
 CREATE INDEX records_by_kind_status ON records (kind, status, sector, occurred_at);
 CREATE INDEX records_by_fix ON records (fixed_at) WHERE fixed_at IS NOT NULL;
