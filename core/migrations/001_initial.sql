@@ -54,11 +54,13 @@ CREATE INDEX records_by_fix ON records (fixed_at) WHERE fixed_at IS NOT NULL;
 CREATE INDEX records_by_forwarding ON records (forwarded_at) WHERE forwarded_at IS NOT NULL;
 
 -- A record's mission axes, with its date so that a list filtered by axis
--- walks one axis newest first instead of gathering the whole axis.
+-- walks one axis newest first instead of gathering the whole axis, and its
+-- kind so that counts per axis and kind read this table alone.
 CREATE TABLE record_axes (
     axis        TEXT NOT NULL,
     occurred_at INTEGER NOT NULL,
     id          BLOB NOT NULL,
+    kind        TEXT NOT NULL,
     PRIMARY KEY (axis, occurred_at, id)
 ) WITHOUT ROWID;
 

@@ -148,8 +148,8 @@ impl Store {
     pub fn axes_by_kind(&self, since: i64, until: i64) -> Result<BTreeMap<(String, String), u64>> {
         self.read(|c, _| {
             let mut st = c.prepare_cached(
-                "SELECT r.kind, a.axis, count(*) FROM record_axes a JOIN records r ON r.id = a.id
-                 WHERE a.occurred_at >= ?1 AND a.occurred_at < ?2 GROUP BY 1, 2",
+                "SELECT kind, axis, count(*) FROM record_axes
+                 WHERE occurred_at >= ?1 AND occurred_at < ?2 GROUP BY 1, 2",
             )?;
             let rows = st
                 .query_map(params![since, until], |r| {

@@ -147,10 +147,10 @@ pub(crate) fn reindex(
     )?;
     if let Some(axes) = view.get("axes").and_then(Value::as_array) {
         let mut ins = conn.prepare_cached(
-            "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id, kind) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for a in axes.iter().filter_map(Value::as_str) {
-            ins.execute(params![a, occurred, id.as_bytes()])?;
+            ins.execute(params![a, occurred, id.as_bytes(), kind])?;
         }
     }
     let mut ins = conn.prepare_cached(

@@ -256,8 +256,10 @@ impl Store {
                     GroupBy::Category => "category",
                     _ => "kind",
                 };
+                // Grouping by the column itself (not an expression of it) lets
+                // SQLite answer from a covering index, e.g. (kind, sector, …).
                 format!(
-                    "SELECT coalesce(r.{col}, ''), count(*) FROM {} {} GROUP BY 1 ORDER BY 1",
+                    "SELECT coalesce(r.{col}, ''), count(*) FROM {} {} GROUP BY r.{col} ORDER BY 1",
                     from_sql(q).0,
                     where_sql(&s)
                 )
