@@ -141,31 +141,28 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
                 ));
             }
         }
-        // Only complete lines are acknowledgements.
-        let complete = match out.rfind('\n') {
-            Some(i) => &out[..=i],
-            None => "",
-        };
-        let mut opened = false;
-        for line in complete.lines() {
-            if line == "O" {
-                opened = true;
-                continue;
-            }
-            match line.parse::<Ack>() {
-                Ok(ack) => {
-                    if !matches!(ack, Ack::MayErase(_)) {
-                        report.acknowledged += 1;
-                    }
-                    ledger.record(&ack);
-                }
-                Err(e) => report.writer_failures.push(format!("kill {k}: {e}")),
-            }
-        }
-        if !opened {
+        let acks = read_acks(&out, &mut ledger);
+        report.acknowledged += acks.acknowledged;
+        report
+            .writer_failures
+            .extend(acks.unreadable.iter().map(|e| format!("kill {k}: {e}")));
+        if !acks.opened {
             report.before_open += 1;
         }
-        verify(k, &db, &ledger, kills_here, &mut report);
+        if let Some(r) = check_reopened(&format!("kill {k}"), &db, &ledger, kills_here) {
+            report.lost.extend(r.lost);
+            report.doubled.extend(r.doubled);
+            report.open_failures.extend(r.open_failures);
+            report.integrity_failures.extend(r.integrity_failures);
+            report.log_failures.extend(r.log_failures);
+            if let Some(n) = r.log_entries {
+                report.log_entries = n;
+            }
+            if let Some(extra) = r.extra {
+                // Per store, cumulative: summed over stores when the campaign ends.
+                report.last_store_extra = extra;
+            }
+        }
     }
     report.unacknowledged_committed += report.last_store_extra.0;
     report.unacknowledged_erasures += report.last_store_extra.1;
@@ -173,44 +170,106 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
     report
 }
 
-fn verify(k: usize, db: &Path, ledger: &Ledger, kills_here: usize, report: &mut CrashReport) {
-    if !db.exists() {
-        return; // killed before the file was created
+/// What a writer printed: whether it opened its store, and its
+/// acknowledgements, recorded in `ledger`. Only complete lines count (the
+/// last one may have been cut off by the kill).
+pub(crate) struct Acks {
+    pub(crate) opened: bool,
+    /// Acknowledged edits (erasures in flight not counted).
+    pub(crate) acknowledged: usize,
+    /// Lines that did not parse.
+    pub(crate) unreadable: Vec<String>,
+}
+
+pub(crate) fn read_acks(out: &str, ledger: &mut Ledger) -> Acks {
+    let complete = match out.rfind('\n') {
+        Some(i) => &out[..=i],
+        None => "",
+    };
+    let mut acks = Acks {
+        opened: false,
+        acknowledged: 0,
+        unreadable: Vec::new(),
+    };
+    for line in complete.lines() {
+        if line == "O" {
+            acks.opened = true;
+            continue;
+        }
+        match line.parse::<Ack>() {
+            Ok(ack) => {
+                if !matches!(ack, Ack::MayErase(_)) {
+                    acks.acknowledged += 1;
+                }
+                ledger.record(&ack);
+            }
+            Err(e) => acks.unreadable.push(e.to_string()),
+        }
     }
+    acks
+}
+
+/// What reopening a store after a fault found, each finding prefixed with
+/// the fault's label.
+#[derive(Default)]
+pub(crate) struct Reopened {
+    pub(crate) lost: Vec<String>,
+    pub(crate) doubled: Vec<String>,
+    pub(crate) open_failures: Vec<String>,
+    pub(crate) integrity_failures: Vec<String>,
+    pub(crate) log_failures: Vec<String>,
+    /// Log entries, when the log read back.
+    pub(crate) log_entries: Option<usize>,
+    /// Unacknowledged status events and erasures the store holds (at most
+    /// one per fault: the fault fell between commit and acknowledgement).
+    pub(crate) extra: Option<(usize, usize)>,
+}
+
+/// Reopens the store at `db` with the real file system, checks every
+/// acknowledged edit of `ledger` (none lost, none doubled, at most `faults`
+/// unacknowledged events), its log, and — the Store dropped — SQLite's
+/// `integrity_check`. None when the fault came before the file existed.
+pub(crate) fn check_reopened(
+    label: &str,
+    db: &Path,
+    ledger: &Ledger,
+    faults: usize,
+) -> Option<Reopened> {
+    if !db.exists() {
+        return None;
+    }
+    let mut r = Reopened::default();
     match Store::open_unencrypted(db) {
-        Err(e) => report.open_failures.push(format!("kill {k}: {e}")),
+        Err(e) => r.open_failures.push(format!("{label}: {e}")),
         Ok(store) => {
-            match check_store(&store, ledger, kills_here, Some("reliability-peer")) {
+            match check_store(&store, ledger, faults, Some("reliability-peer")) {
                 Ok(c) => {
-                    report
-                        .lost
-                        .extend(c.lost.into_iter().map(|l| format!("kill {k}: {l}")));
-                    report
-                        .doubled
-                        .extend(c.doubled.into_iter().map(|l| format!("kill {k}: {l}")));
-                    if c.extra_events > kills_here {
-                        report.doubled.push(format!(
-                            "kill {k}: {} unacknowledged events after {kills_here} kills",
+                    r.lost
+                        .extend(c.lost.into_iter().map(|l| format!("{label}: {l}")));
+                    r.doubled
+                        .extend(c.doubled.into_iter().map(|l| format!("{label}: {l}")));
+                    if c.extra_events > faults {
+                        r.doubled.push(format!(
+                            "{label}: {} unacknowledged events after {faults} faults",
                             c.extra_events
                         ));
                     }
-                    // Per store, cumulative: summed over stores when the campaign ends.
-                    report.last_store_extra = (c.extra_events, c.unacknowledged_erasures);
+                    r.extra = Some((c.extra_events, c.unacknowledged_erasures));
                 }
-                Err(e) => report
+                Err(e) => r
                     .open_failures
-                    .push(format!("kill {k}: reading failed: {e}")),
+                    .push(format!("{label}: reading failed: {e}")),
             }
             match check_log(&store) {
-                Ok(n) => report.log_entries = n,
-                Err(e) => report.log_failures.push(format!("kill {k}: {e}")),
+                Ok(n) => r.log_entries = Some(n),
+                Err(e) => r.log_failures.push(format!("{label}: {e}")),
             }
         }
     }
-    // The Store is dropped: check the file with SQLite alone.
     match integrity_check(db) {
         Ok(s) if s == "ok" => {}
-        Ok(s) => report.integrity_failures.push(format!("kill {k}: {s}")),
-        Err(e) => report.integrity_failures.push(format!("kill {k}: {e}")),
+        Ok(s) => r.integrity_failures.push(format!("{label}: {s}")),
+        Err(e) => r.integrity_failures.push(format!("{label}: {e}")),
     }
+    Some(r)
 }
