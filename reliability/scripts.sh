@@ -36,6 +36,7 @@ fuzz_all() {
         grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$log" || true
         for a in fuzz/artifacts/"$t"/crash-* fuzz/artifacts/"$t"/oom-* fuzz/artifacts/"$t"/timeout-*; do
             [[ -e "$a" ]] || continue
+            mkdir -p "reliability/tests/fuzz-regressions/$t"
             cp "$a" "reliability/tests/fuzz-regressions/$t/"
             echo "new regression input: reliability/tests/fuzz-regressions/$t/$(basename "$a")"
             failed=1
