@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use carnet_core::store::{Batch, Entry, Payload, Query};
+use carnet_core::store::{Batch, Entry, GroupBy, Payload, Query};
 use carnet_core::sync::{PushHeader, wire};
 use carnet_core::{RecordId, Store};
 use serde_json::Value;
@@ -26,6 +26,33 @@ pub fn wire_decode(data: &[u8]) {
             assert_eq!(entries, e2);
         }
         let _ = wire::decode::<PushHeader>(&body);
+    }
+}
+
+/// A store file from outside — the command line's `--store` directory holds
+/// one, and it can be copied, truncated or damaged between machines: opening
+/// it and reading it give a result or an error, never a panic.
+pub fn store_file(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("carnet.db");
+    std::fs::write(&path, data).expect("write the file");
+    let Ok(store) = Store::open_unencrypted(&path) else {
+        return;
+    };
+    let _ = store.count(&Query::default(), GroupBy::Kind);
+    let _ = store.changes_since(0, 1 << 20, None);
+    let _ = store.open_reports(None);
+    let _ = store.list(&Query {
+        text: Some("hall".into()),
+        ..Default::default()
+    });
+    if let Ok(page) = store.list(&Query {
+        limit: Some(20),
+        ..Default::default()
+    }) {
+        for r in page.items {
+            let _ = store.details(r.header().id);
+        }
     }
 }
 

@@ -42,6 +42,12 @@ fn apply_changes_regressions() {
     println!("apply_changes: {n} inputs replayed");
 }
 
+#[test]
+fn store_file_regressions() {
+    let n = replay("store_file", carnet_reliability::fuzzing::store_file);
+    println!("store_file: {n} inputs replayed");
+}
+
 #[cfg(feature = "server")]
 #[test]
 fn http_handlers_regressions() {
@@ -61,6 +67,9 @@ fn random_inputs_through_every_check() {
         carnet_reliability::fuzzing::wire_decode(&data);
         if i % 3 == 0 {
             carnet_reliability::fuzzing::apply_bytes(&data);
+        }
+        if i % 3 == 2 {
+            carnet_reliability::fuzzing::store_file(&data);
         }
         #[cfg(feature = "server")]
         if i % 3 == 1 {
