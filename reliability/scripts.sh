@@ -16,7 +16,7 @@ fuzz_cargo() {
     fi
 }
 
-FUZZ_TARGETS=(wire_decode apply_changes http_handlers store_file)
+FUZZ_TARGETS=(wire_decode apply_changes http_handlers store_file key_file)
 
 # fuzz_all SECONDS: runs every target for SECONDS on its corpus; a crash
 # copies the input into reliability/tests/fuzz-regressions/<target>/ (so

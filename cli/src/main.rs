@@ -7,14 +7,14 @@
 mod commands;
 mod demo;
 mod device;
-mod error;
-mod key;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use carnet_cli::{error, key};
 
 use crate::error::CliError;
 

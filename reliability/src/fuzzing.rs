@@ -56,6 +56,33 @@ pub fn store_file(data: &[u8]) {
     }
 }
 
+/// The command line's key file (`carnet.key`, 0600): whatever it holds,
+/// loading it gives a key or an error, never a panic, and the error never
+/// repeats what the file holds (it is meant to be a secret).
+pub fn key_file(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = carnet_cli::key::file_path(dir.path());
+    std::fs::write(&path, data).expect("write the key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("make the key file private");
+    }
+    if let Err(e) = carnet_cli::key::load(dir.path()) {
+        let text = String::from_utf8_lossy(data);
+        let secret = text.trim();
+        let shown = e.to_string();
+        // Short contents can occur in any message by chance (and the path is in it).
+        if secret.len() >= 8 && !path.display().to_string().contains(secret) {
+            assert!(
+                !shown.contains(secret),
+                "the error repeats the key file's content: {shown}"
+            );
+        }
+    }
+}
+
 struct Fixture {
     base: Batch,
     extra: Vec<Entry>,

@@ -43,6 +43,12 @@ fn apply_changes_regressions() {
 }
 
 #[test]
+fn key_file_regressions() {
+    let n = replay("key_file", carnet_reliability::fuzzing::key_file);
+    println!("key_file: {n} inputs replayed");
+}
+
+#[test]
 fn store_file_regressions() {
     let n = replay("store_file", carnet_reliability::fuzzing::store_file);
     println!("store_file: {n} inputs replayed");
@@ -71,6 +77,7 @@ fn random_inputs_through_every_check() {
         if i % 3 == 2 {
             carnet_reliability::fuzzing::store_file(&data);
         }
+        carnet_reliability::fuzzing::key_file(&data);
         #[cfg(feature = "server")]
         if i % 3 == 1 {
             carnet_reliability::fuzzing::http_bytes(&data);

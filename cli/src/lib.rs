@@ -1,0 +1,6 @@
+//! The parts of the `carnet` command line that read files from outside (the
+//! key file), as a library: the fuzz targets in `carnet-reliability` call
+//! them, and the binary uses them from here.
+
+pub mod error;
+pub mod key;
