@@ -100,10 +100,7 @@ pub(crate) fn reindex(
         .collect();
     let view_json = serde_json::to_string(&compact).unwrap_or_default();
     if !fresh {
-        unindex_axes(conn, id)?;
-    }
-    if !fresh {
-        unindex_referrals(conn, id)?;
+        unindex_lists(conn, id)?;
     }
     let rowid: i64 = conn.prepare_cached(
         "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
@@ -189,9 +186,26 @@ pub(crate) fn reindex(
     Ok(())
 }
 
-/// Removes a record's axis rows, found from its current row (their key
-/// starts with the axis and the date, which the row holds).
-fn unindex_axes(conn: &Connection, id: RecordId) -> Result<()> {
+/// The referrals in a contact's log of interactions: when, to whom, and
+/// the interaction's id.
+fn referrals(view: &Value) -> impl Iterator<Item = (i64, &str, &str)> {
+    view.get("interactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let partner = i.get("referral").and_then(Value::as_str)?.trim();
+            let at = i.get("at").and_then(Value::as_i64)?;
+            let item = i.get("id").and_then(Value::as_str).unwrap_or_default();
+            (!partner.is_empty()).then_some((at, partner, item))
+        })
+}
+
+/// Removes a record's axis and referral rows. Their keys start with values
+/// the record's current row holds (axis and date; when and to whom), so
+/// they are found from that row, read and parsed once, without an index on
+/// the record id.
+fn unindex_lists(conn: &Connection, id: RecordId) -> Result<()> {
     let old: Option<(i64, String)> = conn
         .prepare_cached("SELECT occurred_at, view FROM records WHERE id = ?1")?
         .query_row([id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -212,34 +226,6 @@ fn unindex_axes(conn: &Connection, id: RecordId) -> Result<()> {
     {
         del.execute(params![a, occurred, id.as_bytes()])?;
     }
-    Ok(())
-}
-
-/// The referrals in a contact's log of interactions: when, to whom, and
-/// the interaction's id.
-fn referrals(view: &Value) -> impl Iterator<Item = (i64, &str, &str)> {
-    view.get("interactions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|i| {
-            let partner = i.get("referral").and_then(Value::as_str)?.trim();
-            let at = i.get("at").and_then(Value::as_i64)?;
-            let item = i.get("id").and_then(Value::as_str).unwrap_or_default();
-            (!partner.is_empty()).then_some((at, partner, item))
-        })
-}
-
-/// Removes a contact's referral rows, found from its current view.
-fn unindex_referrals(conn: &Connection, id: RecordId) -> Result<()> {
-    let old: Option<String> = conn
-        .prepare_cached("SELECT view FROM records WHERE id = ?1 AND kind = 'contact'")?
-        .query_row([id.as_bytes()], |r| r.get(0))
-        .optional()?;
-    let Some(view) = old else {
-        return Ok(());
-    };
-    let view: Value = serde_json::from_str(&view).unwrap_or_default();
     let mut del = conn.prepare_cached(
         "DELETE FROM record_referrals WHERE at = ?1 AND partner = ?2 AND item = ?3",
     )?;
@@ -261,8 +247,7 @@ pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
     if let Some(rowid) = rowid {
         conn.execute("DELETE FROM search WHERE rowid = ?1", [rowid])?;
     }
-    unindex_axes(conn, id)?;
-    unindex_referrals(conn, id)?;
+    unindex_lists(conn, id)?;
     conn.execute("DELETE FROM records WHERE id = ?1", [id.as_bytes()])?;
     Ok(())
 }
