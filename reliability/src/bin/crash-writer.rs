@@ -4,10 +4,8 @@
 //!
 //! `crash-writer DB SEED PREFIX`
 
-use std::io::Write;
-
 use carnet_core::Store;
-use carnet_reliability::work::Worker;
+use carnet_reliability::work::{Worker, write_and_acknowledge};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -27,23 +25,5 @@ fn main() {
     };
     println!("O");
     let mut worker = Worker::new(&store, prefix.clone()).expect("read the store");
-    loop {
-        let mut intent = |a: carnet_reliability::work::Ack| {
-            let mut o = std::io::stdout().lock();
-            let _ = writeln!(o, "{a}");
-            let _ = o.flush();
-        };
-        match worker.step_with(&store, &mut rng, &mut intent) {
-            Ok(Some(ack)) => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{ack}");
-                let _ = out.flush();
-            }
-            Ok(None) => {}
-            Err(e) => {
-                eprintln!("store error: {e}");
-                std::process::exit(3);
-            }
-        }
-    }
+    write_and_acknowledge(&store, &mut worker, &mut rng, None);
 }

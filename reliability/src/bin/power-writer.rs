@@ -16,7 +16,7 @@ use std::io::Write;
 
 use carnet_core::Store;
 use carnet_reliability::power::{self, CutAt};
-use carnet_reliability::work::{Ack, Worker};
+use carnet_reliability::work::{Worker, write_and_acknowledge};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -67,24 +67,6 @@ fn main() {
             std::process::exit(3);
         }
     };
-    for _ in 0..max_steps {
-        let mut intent = |a: Ack| {
-            let mut o = std::io::stdout().lock();
-            let _ = writeln!(o, "{a}");
-            let _ = o.flush();
-        };
-        match worker.step_with(&store, &mut rng, &mut intent) {
-            Ok(Some(ack)) => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{ack}");
-                let _ = out.flush();
-            }
-            Ok(None) => {}
-            Err(e) => {
-                eprintln!("store error: {e}");
-                std::process::exit(3);
-            }
-        }
-    }
+    write_and_acknowledge(&store, &mut worker, &mut rng, Some(max_steps));
     power::cut_power()
 }
