@@ -6,21 +6,15 @@
 //! 1,000). Seed: `RELIABILITY_SEED` (default 6).
 
 use carnet_reliability::crash::{CrashConfig, run};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use carnet_reliability::env_or;
 
 #[test]
 fn kill_9_loses_no_acknowledged_edit() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = CrashConfig {
         writer: env!("CARGO_BIN_EXE_crash-writer").into(),
-        kills: env("RELIABILITY_KILLS", 100) as usize,
-        seed: env("RELIABILITY_SEED", 6),
+        kills: env_or("RELIABILITY_KILLS", 100) as usize,
+        seed: env_or("RELIABILITY_SEED", 6),
         kills_per_store: 25,
         dir: dir.path().to_path_buf(),
     };

@@ -8,14 +8,8 @@
 //! 35), `RELIABILITY_SEED` (default 6).
 
 use carnet_reliability::campaigns::{NetFaultConfig, network_faults};
+use carnet_reliability::env_or;
 use carnet_reliability::proxy::FATES;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[test]
 fn devices_converge_through_a_faulty_network() {
@@ -23,9 +17,9 @@ fn devices_converge_through_a_faulty_network() {
     let cfg = NetFaultConfig {
         server_exe: env!("CARGO_BIN_EXE_carnet-test-server").into(),
         devices: 5,
-        rounds: env("RELIABILITY_NET_ROUNDS", 30) as usize,
-        fault_pct: env("RELIABILITY_FAULT_PCT", 35) as u32,
-        seed: env("RELIABILITY_SEED", 6),
+        rounds: env_or("RELIABILITY_NET_ROUNDS", 30) as usize,
+        fault_pct: env_or("RELIABILITY_FAULT_PCT", 35) as u32,
+        seed: env_or("RELIABILITY_SEED", 6),
         dir: dir.path().to_path_buf(),
     };
     let r = network_faults(&cfg);

@@ -9,22 +9,16 @@
 
 use std::time::Duration;
 
+use carnet_reliability::env_or;
 use carnet_reliability::power::{PowerConfig, run};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[test]
 fn power_cut_loses_no_acknowledged_edit() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = PowerConfig {
         writer: env!("CARGO_BIN_EXE_power-writer").into(),
-        cuts: env("RELIABILITY_POWER_CUTS", 20) as usize,
-        seed: env("RELIABILITY_SEED", 6),
+        cuts: env_or("RELIABILITY_POWER_CUTS", 20) as usize,
+        seed: env_or("RELIABILITY_SEED", 6),
         cuts_per_store: 10,
         dir: dir.path().to_path_buf(),
         timeout: Duration::from_secs(120),

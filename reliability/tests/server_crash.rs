@@ -5,13 +5,7 @@
 //! Kills: `RELIABILITY_SERVER_KILLS` (default 5). Seed: `RELIABILITY_SEED`.
 
 use carnet_reliability::campaigns::{ServerCrashConfig, server_crash};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use carnet_reliability::env_or;
 
 #[test]
 fn server_kill_9_loses_and_doubles_nothing() {
@@ -19,8 +13,8 @@ fn server_kill_9_loses_and_doubles_nothing() {
     let cfg = ServerCrashConfig {
         server_exe: env!("CARGO_BIN_EXE_carnet-test-server").into(),
         devices: 5,
-        kills: env("RELIABILITY_SERVER_KILLS", 5) as usize,
-        seed: env("RELIABILITY_SEED", 6),
+        kills: env_or("RELIABILITY_SERVER_KILLS", 5) as usize,
+        seed: env_or("RELIABILITY_SEED", 6),
         dir: dir.path().to_path_buf(),
     };
     let r = server_crash(&cfg);
