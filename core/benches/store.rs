@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use automerge::ActorId;
-use carnet_core::doc::RecordDoc;
+use carnet_core::doc::{RecordDoc, decode_change};
 use carnet_core::store::{Batch, Entry, Payload, Query};
 use carnet_core::{Kind, RecordId, Store, now_ms};
 use serde_json::{Map, Value, json};
@@ -87,6 +87,89 @@ fn peer_batch(from: usize, n: usize) -> Batch {
     }
 }
 
+/// What every received change costs before the store writes a row: decode
+/// it, apply it to its (new) document, and read the document back as the
+/// record and its conflicts (what the read model is derived from). Returns
+/// microseconds per change of each step on one core (over `sample` changes),
+/// and the changes/s over the whole batch on every core of decoding and
+/// applying alone, then of all three: ceilings for any store that verifies
+/// changes by applying them with automerge and keeps a read model, on this
+/// machine.
+fn per_change_floor(batch: &Batch, sample: usize) -> Floor {
+    let actor = ActorId::random();
+    let bytes: Vec<&[u8]> = batch
+        .entries
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Change(b) => Some(b.as_slice()),
+            Payload::Erased => None,
+        })
+        .collect();
+    let per = |t: Instant, k: usize| t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let sample = &bytes[..sample.min(bytes.len())];
+    let t = Instant::now();
+    let decoded: Vec<_> = sample.iter().map(|b| decode_change(b).unwrap()).collect();
+    let decode = per(t, sample.len());
+    let t = Instant::now();
+    let docs: Vec<RecordDoc> = decoded
+        .into_iter()
+        .map(|c| {
+            let mut doc = RecordDoc::empty(&actor);
+            doc.apply_verified(vec![c]).unwrap();
+            doc
+        })
+        .collect();
+    let apply = per(t, sample.len());
+    let t = Instant::now();
+    for doc in &docs {
+        read_back(doc);
+    }
+    let view = per(t, sample.len());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let on_every_core = |read: bool| {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for part in bytes.chunks(bytes.len().div_ceil(threads)) {
+                let actor = &actor;
+                s.spawn(move || {
+                    for b in part {
+                        let mut doc = RecordDoc::empty(actor);
+                        doc.apply_verified(vec![decode_change(b).unwrap()]).unwrap();
+                        if read {
+                            read_back(&doc);
+                        }
+                    }
+                });
+            }
+        });
+        bytes.len() as f64 / t.elapsed().as_secs_f64()
+    };
+    Floor {
+        decode,
+        apply,
+        view,
+        automerge_rate: on_every_core(false),
+        with_view_rate: on_every_core(true),
+        threads,
+    }
+}
+
+/// See [`per_change_floor`].
+struct Floor {
+    decode: f64,
+    apply: f64,
+    view: f64,
+    automerge_rate: f64,
+    with_view_rate: f64,
+    threads: usize,
+}
+
+fn read_back(doc: &RecordDoc) {
+    let view = doc.to_json().unwrap();
+    let kind = Kind::parse(view["kind"].as_str().unwrap()).unwrap();
+    std::hint::black_box((view, doc.conflicts(kind)));
+}
+
 fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -133,6 +216,11 @@ fn main() {
         "apply 10k changes from a peer (one batch, into a store of {} records): {:.0} changes/s",
         n - 10_000.min(n),
         apply_rate
+    );
+    let f = per_change_floor(&peer_batch(n, 10_000), 2_000);
+    println!(
+        "  the same kind of changes without the store: decode {:.0} µs + apply {:.0} µs + read back as a record {:.0} µs per change on one core; on {} threads, decode + apply alone {:.0} changes/s, with the read back {:.0} changes/s",
+        f.decode, f.apply, f.view, f.threads, f.automerge_rate, f.with_view_rate
     );
 
     // Create, durable on return.

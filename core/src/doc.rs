@@ -20,12 +20,13 @@
 //! Each change carries a small JSON message — who, what operation, which
 //! field names — from which the history is read. Never a field's value.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{
     ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
-    Value as AmValue,
+    Value as AmValue, ValueRef,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,6 +49,13 @@ pub struct Conflict {
     /// Every concurrent value, in automerge's deterministic order (the first
     /// is the one lists and queries show).
     pub values: Vec<Value>,
+}
+
+/// A key of a document's root map, as [`RecordDoc::root`] reads it.
+struct RootEntry<'a> {
+    value: AmValue<'a>,
+    id: ObjId,
+    conflict: bool,
 }
 
 /// One change in a record's history.
@@ -361,8 +369,14 @@ impl RecordDoc {
 
     /// Concurrent values still unresolved, field by field.
     pub fn conflicts(&self, kind: Kind) -> Vec<Conflict> {
+        let root = self.root();
         let mut out = Vec::new();
         for field in kind.fields().iter().filter(|f| f.is_scalar()) {
+            // The one-pass read flags the keys with concurrent values: only
+            // those are read again, whole.
+            if !root.get(field.name).is_some_and(|e| e.conflict) {
+                continue;
+            }
             let Ok(all) = self.doc.get_all(ROOT, field.name) else {
                 continue;
             };
@@ -385,6 +399,26 @@ impl RecordDoc {
             }
         }
         out
+    }
+
+    /// The root map in one pass: every key's winning value, the id behind
+    /// it, and whether concurrent values sit under it. One walk instead of a
+    /// lookup per field is most of what reading a record back costs less.
+    fn root(&self) -> HashMap<String, RootEntry<'_>> {
+        self.doc
+            .map_range(ROOT, ..)
+            .map(|item| {
+                let id = item.id();
+                (
+                    item.key.into_owned(),
+                    RootEntry {
+                        value: AmValue::from(item.value),
+                        id,
+                        conflict: item.conflict,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Who changed what, when, oldest first.
@@ -419,19 +453,27 @@ impl RecordDoc {
     /// `status` and current `body`. The same document gives the same JSON on
     /// every device.
     pub fn to_json(&self) -> Result<Value> {
-        let kind = self
-            .kind()
+        let root = self.root();
+        let str_of = |key: &str| match root.get(key).map(|e| &e.value) {
+            Some(AmValue::Scalar(s)) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let kind = str_of("kind")
+            .and_then(|k| Kind::parse(&k).ok())
             .ok_or_else(|| Error::Storage("a document has no kind".into()))?;
         let mut m = Map::new();
         for key in ["id", "author"] {
             m.insert(
                 key.into(),
-                self.get_str(key).map(Value::String).unwrap_or(Value::Null),
+                str_of(key).map(Value::String).unwrap_or(Value::Null),
             );
         }
         m.insert("kind".into(), Value::String(kind.code().into()));
-        let created = match self.doc.get(ROOT, "created_at")? {
-            Some((AmValue::Scalar(s), _)) => scalar_json(&s),
+        let created = match root.get("created_at").map(|e| &e.value) {
+            Some(AmValue::Scalar(s)) => scalar_json(s),
             _ => Value::Null,
         };
         m.insert("created_at".into(), created);
@@ -444,7 +486,10 @@ impl RecordDoc {
             .unwrap_or_default();
         m.insert("updated_at".into(), Value::from(updated));
         for field in kind.fields() {
-            m.insert(field.name.into(), self.read_field(field)?);
+            m.insert(
+                field.name.into(),
+                self.read_field(field, root.get(field.name))?,
+            );
         }
         if kind == Kind::Report {
             let mut events: Vec<StatusEvent> =
@@ -463,8 +508,20 @@ impl RecordDoc {
         Ok(Value::Object(m))
     }
 
-    fn read_field(&self, field: &Field) -> Result<Value> {
-        let Some((v, id)) = self.doc.get(ROOT, field.name)? else {
+    /// A map's scalar entries (status events and interactions are lists of
+    /// such maps; consents is one), in one pass.
+    fn scalars_of(&self, obj: &ObjId) -> Map<String, Value> {
+        self.doc
+            .map_range(obj, ..)
+            .filter_map(|item| match AmValue::from(item.value) {
+                AmValue::Scalar(s) => Some((item.key.into_owned(), scalar_json(&s))),
+                AmValue::Object(_) => None,
+            })
+            .collect()
+    }
+
+    fn read_field(&self, field: &Field, entry: Option<&RootEntry<'_>>) -> Result<Value> {
+        let Some(RootEntry { value: v, id, .. }) = entry else {
             return Ok(match field.ty {
                 FieldType::Axes
                 | FieldType::Set { .. }
@@ -478,37 +535,19 @@ impl RecordDoc {
             });
         };
         Ok(match (field.ty, v) {
-            (_, AmValue::Scalar(s)) => scalar_json(&s),
-            (FieldType::Text { .. }, AmValue::Object(_)) => Value::String(self.doc.text(&id)?),
-            (FieldType::Consents, AmValue::Object(_)) => {
-                let mut out = Map::new();
-                for k in self.doc.keys(&id) {
-                    if let Some((AmValue::Scalar(s), _)) = self.doc.get(&id, k.as_str())? {
-                        out.insert(k, scalar_json(&s));
-                    }
-                }
-                Value::Object(out)
-            }
+            (_, AmValue::Scalar(s)) => scalar_json(s),
+            (FieldType::Text { .. }, AmValue::Object(_)) => Value::String(self.doc.text(id)?),
+            (FieldType::Consents, AmValue::Object(_)) => Value::Object(self.scalars_of(id)),
             (FieldType::StatusEvents | FieldType::Interactions, AmValue::Object(_)) => {
-                let mut items = Vec::new();
-                for i in 0..self.doc.length(&id) {
-                    if let Some((AmValue::Object(_), item)) = self.doc.get(&id, i)? {
-                        let mut o = Map::new();
-                        for k in self.doc.keys(&item) {
-                            if let Some((AmValue::Scalar(s), _)) =
-                                self.doc.get(&item, k.as_str())?
-                            {
-                                o.insert(k, scalar_json(&s));
-                            }
-                        }
-                        items.push(Value::Object(o));
-                    }
-                }
-                Value::Array(items)
+                Value::Array(
+                    self.doc
+                        .list_range(id, ..)
+                        .filter(|item| matches!(item.value, ValueRef::Object(_)))
+                        .map(|item| Value::Object(self.scalars_of(&item.id())))
+                        .collect(),
+                )
             }
-            (_, AmValue::Object(_)) => {
-                Value::Array(self.doc.keys(&id).map(Value::String).collect())
-            }
+            (_, AmValue::Object(_)) => Value::Array(self.doc.keys(id).map(Value::String).collect()),
         })
     }
 }

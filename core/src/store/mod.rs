@@ -7,6 +7,7 @@
 //! call returns, the words are on disk and survive a power cut.
 
 mod aggregates;
+mod checkpoint;
 mod index;
 mod migrations;
 mod query;
@@ -43,6 +44,15 @@ pub(crate) struct Inner {
     pub(crate) config: TeamConfig,
     pub(crate) path: Option<PathBuf>,
     pub(crate) encrypted: bool,
+    checkpointer: Option<checkpoint::Checkpointer>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(c) = self.checkpointer.take() {
+            c.stop(&mut self.conn);
+        }
+    }
 }
 
 /// A 32-byte key, as a phone's Keystore or Keychain hands it over.
@@ -71,22 +81,10 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut conn = Connection::open(path)?;
-        // SQLCipher logs a failed key check to stderr; the caller gets WrongKey instead.
-        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
-        if let Some(k) = key {
-            apply_key(&conn, "key", k)?;
-        }
-        // The first read tells whether the key opens the file.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(|e| match Error::from(e) {
-            Error::WrongKey => Error::WrongKey,
-            other => other,
-        })?;
+        let mut conn = connect(path, key)?;
         configure(&conn)?;
         migrations::migrate(&mut conn)?;
+        let checkpointer = checkpoint::start(&mut conn, connect(path, key)?)?;
         let actor = match get_meta(&conn, "actor")? {
             Some(hex) => ActorId::from(
                 hex::decode(hex)
@@ -113,20 +111,39 @@ impl Store {
                 config,
                 path: Some(path.to_path_buf()),
                 encrypted: key.is_some(),
+                checkpointer: Some(checkpointer),
             }),
         })
     }
 
     /// Replaces the encryption key. The store must be encrypted already.
     pub fn rekey(&self, new_key: &Key) -> Result<()> {
-        let inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         if !inner.encrypted {
             return Err(Error::invalid(
                 "key",
                 "this store is not encrypted and cannot be re-keyed",
             ));
         }
-        apply_key(&inner.conn, "rekey", new_key)
+        apply_key(&inner.conn, "rekey", new_key)?;
+        // The checkpointer's connection still holds the old key: a new one
+        // takes over, or else SQLite's own checkpoint inside the commit.
+        if let Some(old) = inner.checkpointer.take() {
+            old.stop(&mut inner.conn);
+        }
+        let started = inner.path.clone().and_then(|path| {
+            connect(&path, Some(new_key))
+                .and_then(|reader| checkpoint::start(&mut inner.conn, reader))
+                .ok()
+        });
+        match started {
+            Some(c) => inner.checkpointer = Some(c),
+            None => inner
+                .conn
+                .execute_batch("PRAGMA wal_autocheckpoint = 1000;")?,
+        }
+        Ok(())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -287,18 +304,42 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a TeamConfig,
 }
 
+/// Opens a connection to the database file with `key` (None: unencrypted)
+/// and checks that the key opens it ([`Error::WrongKey`] if not). Durable
+/// writes from it: `synchronous=FULL` (the checkpointer's connection syncs the
+/// database file before the log can be reused).
+fn connect(path: &Path, key: Option<&Key>) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    // SQLCipher logs a failed key check to stderr; the caller gets WrongKey instead.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    if let Some(k) = key {
+        apply_key(&conn, "key", k)?;
+    }
+    // The first read tells whether the key opens the file.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| match Error::from(e) {
+        Error::WrongKey => Error::WrongKey,
+        other => other,
+    })?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")?;
+    Ok(conn)
+}
+
 /// Connection settings. The page cache (32 MiB at most, filled on demand) is
 /// what keeps a large store fast under SQLCipher: every page read from the
 /// file is decrypted and authenticated, and at 100k records the indexes no
-/// longer fit the 2 MiB default, which made each insert re-read pages.
+/// longer fit the 2 MiB default, which made each insert re-read pages. The
+/// log file is cut back to 64 MiB when it is reused, so that a large sync
+/// does not leave its size on the phone.
 fn configure(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
          PRAGMA secure_delete = ON;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -32768;",
+         PRAGMA cache_size = -32768;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(())
 }
