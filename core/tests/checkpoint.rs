@@ -37,6 +37,22 @@ fn db_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
+/// Saves 150 notes and waits until the database file has grown: the copy
+/// happens on the store's thread once no save has come for a moment (the
+/// deadline only bounds a failure).
+fn copied_back_after_saves(store: &Store, path: &Path) {
+    let before = db_len(path);
+    create_notes(store, 150);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db_len(path) <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        db_len(path) > before,
+        "the database file never received the logged pages"
+    );
+}
+
 fn count(store: &Store) -> usize {
     let q = carnet_core::store::Query {
         limit: Some(1000),
@@ -55,23 +71,12 @@ fn the_log_is_copied_back_by_the_store_thread_which_ends_with_the_store() {
     let store = Store::open(&path, &[3u8; 32]).unwrap();
     store.set_author("yanis").unwrap();
     assert_eq!(checkpointers(), none + 1);
-    let before = db_len(&path);
-    // Enough saves to fill the log past the point where it is copied back.
-    create_notes(&store, 150);
-    // The copy happens on the store's thread once no save has come for a
-    // moment: wait for it (the deadline only bounds a failure).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db_len(&path) <= before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        db_len(&path) > before,
-        "the database file never received the logged pages"
-    );
-    // A new key: a new checkpointer, the old one gone.
+    // Enough saves to fill the log past the point where it is copied back;
+    // then again under a new key (a new checkpointer, the old one gone).
+    copied_back_after_saves(&store, &path);
     store.rekey(&[4u8; 32]).unwrap();
     assert_eq!(checkpointers(), none + 1);
-    create_notes(&store, 3);
+    copied_back_after_saves(&store, &path);
     drop(store);
     assert_eq!(
         checkpointers(),
@@ -79,5 +84,5 @@ fn the_log_is_copied_back_by_the_store_thread_which_ends_with_the_store() {
         "a closed store left its thread running"
     );
     let store = Store::open(&path, &[4u8; 32]).unwrap();
-    assert_eq!(count(&store), 153);
+    assert_eq!(count(&store), 300);
 }

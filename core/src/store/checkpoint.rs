@@ -14,6 +14,7 @@
 //! both connections).
 
 use std::ffi::c_int;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::hooks::Wal;
 
+use super::Key;
 use crate::Result;
 
 /// Log size, in pages, from which a commit wakes the checkpointer (SQLite's
@@ -40,14 +42,20 @@ pub(super) struct Checkpointer {
     thread: JoinHandle<()>,
 }
 
-/// Starts the checkpointer on `reader`, a second connection to the store's
-/// database with the same key and settings, and hooks `writer`'s commits to
-/// it (replacing SQLite's automatic checkpoint).
-pub(super) fn start(writer: &mut Connection, reader: Connection) -> Result<Checkpointer> {
+/// Starts the checkpointer for the database at `path` (opened with `key`)
+/// and hooks `writer`'s commits to it, replacing SQLite's automatic
+/// checkpoint. The thread opens its own connection at its first checkpoint,
+/// not here: opening a store costs no second connection, and a store that
+/// is only read (the server's readers) never makes one.
+pub(super) fn start(
+    writer: &mut Connection,
+    path: PathBuf,
+    key: Option<Key>,
+) -> Result<Checkpointer> {
     let (wake, woken) = mpsc::sync_channel::<i32>(1);
     let thread = std::thread::Builder::new()
         .name("carnet-checkpoint".into())
-        .spawn(move || run(&reader, &woken))?;
+        .spawn(move || run(&path, key.as_ref(), &woken))?;
     hook(writer, wake)?;
     Ok(Checkpointer { thread })
 }
@@ -74,7 +82,8 @@ fn hook(writer: &mut Connection, wake: SyncSender<i32>) -> Result<()> {
     Ok(())
 }
 
-fn run(conn: &Connection, woken: &mpsc::Receiver<i32>) {
+fn run(path: &Path, key: Option<&Key>, woken: &mpsc::Receiver<i32>) {
+    let mut conn: Option<Connection> = None;
     // Whether the log holds pages not yet copied back.
     let mut due = false;
     loop {
@@ -91,14 +100,18 @@ fn run(conn: &Connection, woken: &mpsc::Receiver<i32>) {
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        if conn.is_none() {
+            conn = super::connect(path, key).ok();
+        }
         // (busy, frames in the log, frames copied back): a checkpoint that
-        // could not copy every frame (a reader was using them), or failed, is
-        // tried again at the next idle moment; the log keeps every page
-        // meanwhile.
-        due = !conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        // could not copy every frame (a reader was using them), or failed,
+        // or found no connection, is tried again at the next idle moment; the
+        // log keeps every page meanwhile.
+        due = !conn.as_ref().is_some_and(|c| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
             })
-            .is_ok_and(|(log, copied)| copied >= log);
+            .is_ok_and(|(log, copied)| copied >= log)
+        });
     }
 }

@@ -84,7 +84,7 @@ impl Store {
         let mut conn = connect(path, key)?;
         configure(&conn)?;
         migrations::migrate(&mut conn)?;
-        let checkpointer = checkpoint::start(&mut conn, connect(path, key)?)?;
+        let checkpointer = checkpoint::start(&mut conn, path.to_path_buf(), key.copied())?;
         let actor = match get_meta(&conn, "actor")? {
             Some(hex) => ActorId::from(
                 hex::decode(hex)
@@ -132,11 +132,10 @@ impl Store {
         if let Some(old) = inner.checkpointer.take() {
             old.stop(&mut inner.conn);
         }
-        let started = inner.path.clone().and_then(|path| {
-            connect(&path, Some(new_key))
-                .and_then(|reader| checkpoint::start(&mut inner.conn, reader))
-                .ok()
-        });
+        let started = inner
+            .path
+            .clone()
+            .and_then(|path| checkpoint::start(&mut inner.conn, path, Some(*new_key)).ok());
         match started {
             Some(c) => inner.checkpointer = Some(c),
             None => inner
@@ -306,8 +305,8 @@ pub(crate) struct Ctx<'a> {
 
 /// Opens a connection to the database file with `key` (None: unencrypted)
 /// and checks that the key opens it ([`Error::WrongKey`] if not). Durable
-/// writes from it: `synchronous=FULL` (the checkpointer's connection syncs the
-/// database file before the log can be reused).
+/// writes from it: `synchronous=FULL` (the checkpointer's connection, made
+/// here too, syncs the database file before the log can be reused).
 fn connect(path: &Path, key: Option<&Key>) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // SQLCipher logs a failed key check to stderr; the caller gets WrongKey instead.
