@@ -3,9 +3,12 @@
 //! `PRAGMA integrity_check`. Seeded: the same seed draws the same delays
 //! (the moment a kill lands inside the writer still depends on timing).
 
+use std::fmt;
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use carnet_core::Store;
@@ -34,36 +37,49 @@ pub struct CrashConfig {
 pub struct CrashReport {
     /// Kills done.
     pub kills: usize,
-    /// Kills that landed before the writer had opened its store.
-    pub before_open: usize,
-    /// Edits acknowledged by writers, all checked after the kills.
+    /// What the checks after the kills found.
+    pub findings: Findings,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// What the kill and the power-cut campaigns check after every fault, and
+/// found: the same checks for both (`check_reopened`).
+#[derive(Debug, Default, Clone)]
+pub struct Findings {
+    /// Edits acknowledged by writers, all checked after the faults.
     pub acknowledged: usize,
     /// Stores used.
     pub stores: usize,
-    /// Acknowledged edits missing after a reopen, with the kill number.
+    /// Faults that landed before the writer had opened its store.
+    pub before_open: usize,
+    /// Acknowledged edits missing after a reopen, with the fault.
     pub lost: Vec<String>,
-    /// Reports holding more unacknowledged status events than kills can explain.
+    /// Edits present more often than acknowledged, beyond what the faults
+    /// can explain (one committed-but-unacknowledged event per fault).
     pub doubled: Vec<String>,
-    /// Unacknowledged but committed status events (a kill between commit and print).
+    /// Status events committed but not acknowledged (the fault fell between
+    /// commit and acknowledgement): allowed, at most one per fault.
     pub unacknowledged_committed: usize,
-    /// Contacts erased by an erasure in flight at a kill (committed, not acknowledged).
+    /// Contacts erased by an erasure in flight at a fault (committed, not
+    /// acknowledged).
     pub unacknowledged_erasures: usize,
-    last_store_extra: (usize, usize),
     /// Reopen failures.
     pub open_failures: Vec<String>,
     /// `integrity_check` results other than ok.
     pub integrity_failures: Vec<String>,
     /// Log entries unreadable from their documents.
     pub log_failures: Vec<String>,
-    /// Writers that exited by themselves (a store error while writing).
+    /// Writers that ended otherwise than by the fault.
     pub writer_failures: Vec<String>,
     /// Log entries in the last store checked.
     pub log_entries: usize,
-    /// Wall time.
-    pub elapsed: Duration,
+    /// The current store's unacknowledged events and erasures (cumulative
+    /// per store: added to the totals when the store is done).
+    store_extra: (usize, usize),
 }
 
-impl CrashReport {
+impl Findings {
     /// True when nothing failed.
     pub fn ok(&self) -> bool {
         self.lost.is_empty()
@@ -73,6 +89,104 @@ impl CrashReport {
             && self.log_failures.is_empty()
             && self.writer_failures.is_empty()
     }
+
+    /// Ends the current store's series and returns the database of a fresh
+    /// store under `dir`.
+    pub(crate) fn next_store(&mut self, dir: &Path) -> PathBuf {
+        self.finish();
+        self.stores += 1;
+        dir.join(format!("store-{}", self.stores)).join("carnet.db")
+    }
+
+    /// Adds the last store's unacknowledged commits to the totals.
+    pub(crate) fn finish(&mut self) {
+        self.unacknowledged_committed += self.store_extra.0;
+        self.unacknowledged_erasures += self.store_extra.1;
+        self.store_extra = (0, 0);
+    }
+
+    /// Checks after one fault: what the writer printed (recorded in
+    /// `ledger`), then the store at `db` reopened, which has had `faults`
+    /// faults so far.
+    pub(crate) fn after_fault(
+        &mut self,
+        label: &str,
+        out: &str,
+        ledger: &mut Ledger,
+        db: &Path,
+        faults: usize,
+    ) {
+        let acks = read_acks(out, ledger);
+        self.acknowledged += acks.acknowledged;
+        self.writer_failures
+            .extend(acks.unreadable.iter().map(|e| format!("{label}: {e}")));
+        if !acks.opened {
+            self.before_open += 1;
+        }
+        if let Some(r) = check_reopened(label, db, ledger, faults) {
+            self.lost.extend(r.lost);
+            self.doubled.extend(r.doubled);
+            self.open_failures.extend(r.open_failures);
+            self.integrity_failures.extend(r.integrity_failures);
+            self.log_failures.extend(r.log_failures);
+            if let Some(n) = r.log_entries {
+                self.log_entries = n;
+            }
+            if let Some(extra) = r.extra {
+                self.store_extra = extra;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Findings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} acknowledged edits checked, {} lost, {} doubled, {} committed-but-unacknowledged status events and {} erasures, \
+             {} open failures, {} integrity failures, {} log failures, {} writer failures; last log {} entries",
+            self.acknowledged,
+            self.lost.len(),
+            self.doubled.len(),
+            self.unacknowledged_committed,
+            self.unacknowledged_erasures,
+            self.open_failures.len(),
+            self.integrity_failures.len(),
+            self.log_failures.len(),
+            self.writer_failures.len(),
+            self.log_entries
+        )
+    }
+}
+
+/// Starts a writer binary on `db` with its seed and acknowledgement prefix,
+/// its output piped.
+pub(crate) fn spawn_writer(
+    writer: &Path,
+    db: &Path,
+    seed: u64,
+    prefix: String,
+) -> std::io::Result<Child> {
+    Command::new(writer)
+        .arg(db)
+        .arg(seed.to_string())
+        .arg(prefix)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
+/// Reads a pipe to its end on a thread (a writer blocked on a full pipe
+/// would never reach its fault).
+pub(crate) fn read_to_end(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    })
 }
 
 /// A kill delay: some during open and recovery, most in the write loop.
@@ -90,82 +204,36 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut report = CrashReport::default();
+    let checks = &mut report.findings;
     let mut ledger = Ledger::default();
     let mut db = PathBuf::new();
     let mut kills_here = 0usize;
     for k in 0..cfg.kills {
         if k % cfg.kills_per_store.max(1) == 0 {
-            report.unacknowledged_committed += report.last_store_extra.0;
-            report.unacknowledged_erasures += report.last_store_extra.1;
-            report.last_store_extra = (0, 0);
-            report.stores += 1;
-            db = cfg
-                .dir
-                .join(format!("store-{}", report.stores))
-                .join("carnet.db");
+            db = checks.next_store(&cfg.dir);
             ledger = Ledger::default();
             kills_here = 0;
         }
         let seed: u64 = rng.random();
-        let mut child = Command::new(&cfg.writer)
-            .arg(&db)
-            .arg(seed.to_string())
-            .arg(format!("k{k}x"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn crash-writer");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
+        let mut child =
+            spawn_writer(&cfg.writer, &db, seed, format!("k{k}x")).expect("spawn crash-writer");
+        let out = read_to_end(child.stdout.take());
+        let err = read_to_end(child.stderr.take());
         std::thread::sleep(delay(&mut rng));
         let _ = child.kill(); // SIGKILL
         let status = child.wait().expect("wait");
-        let out = reader.join().expect("reader");
+        let out = out.join().expect("reader");
         report.kills += 1;
         kills_here += 1;
-        {
-            use std::os::unix::process::ExitStatusExt;
-            if status.signal() != Some(9) {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                report.writer_failures.push(format!(
-                    "kill {k}: writer exited by itself ({status}): {}",
-                    err.trim()
-                ));
-            }
+        if status.signal() != Some(9) {
+            checks.writer_failures.push(format!(
+                "kill {k}: writer exited by itself ({status}): {}",
+                err.join().unwrap_or_default().trim()
+            ));
         }
-        let acks = read_acks(&out, &mut ledger);
-        report.acknowledged += acks.acknowledged;
-        report
-            .writer_failures
-            .extend(acks.unreadable.iter().map(|e| format!("kill {k}: {e}")));
-        if !acks.opened {
-            report.before_open += 1;
-        }
-        if let Some(r) = check_reopened(&format!("kill {k}"), &db, &ledger, kills_here) {
-            report.lost.extend(r.lost);
-            report.doubled.extend(r.doubled);
-            report.open_failures.extend(r.open_failures);
-            report.integrity_failures.extend(r.integrity_failures);
-            report.log_failures.extend(r.log_failures);
-            if let Some(n) = r.log_entries {
-                report.log_entries = n;
-            }
-            if let Some(extra) = r.extra {
-                // Per store, cumulative: summed over stores when the campaign ends.
-                report.last_store_extra = extra;
-            }
-        }
+        checks.after_fault(&format!("kill {k}"), &out, &mut ledger, &db, kills_here);
     }
-    report.unacknowledged_committed += report.last_store_extra.0;
-    report.unacknowledged_erasures += report.last_store_extra.1;
+    checks.finish();
     report.elapsed = start.elapsed();
     report
 }
@@ -173,15 +241,15 @@ pub fn run(cfg: &CrashConfig) -> CrashReport {
 /// What a writer printed: whether it opened its store, and its
 /// acknowledgements, recorded in `ledger`. Only complete lines count (the
 /// last one may have been cut off by the kill).
-pub(crate) struct Acks {
-    pub(crate) opened: bool,
+struct Acks {
+    opened: bool,
     /// Acknowledged edits (erasures in flight not counted).
-    pub(crate) acknowledged: usize,
+    acknowledged: usize,
     /// Lines that did not parse.
-    pub(crate) unreadable: Vec<String>,
+    unreadable: Vec<String>,
 }
 
-pub(crate) fn read_acks(out: &str, ledger: &mut Ledger) -> Acks {
+fn read_acks(out: &str, ledger: &mut Ledger) -> Acks {
     let complete = match out.rfind('\n') {
         Some(i) => &out[..=i],
         None => "",
@@ -212,29 +280,24 @@ pub(crate) fn read_acks(out: &str, ledger: &mut Ledger) -> Acks {
 /// What reopening a store after a fault found, each finding prefixed with
 /// the fault's label.
 #[derive(Default)]
-pub(crate) struct Reopened {
-    pub(crate) lost: Vec<String>,
-    pub(crate) doubled: Vec<String>,
-    pub(crate) open_failures: Vec<String>,
-    pub(crate) integrity_failures: Vec<String>,
-    pub(crate) log_failures: Vec<String>,
+struct Reopened {
+    lost: Vec<String>,
+    doubled: Vec<String>,
+    open_failures: Vec<String>,
+    integrity_failures: Vec<String>,
+    log_failures: Vec<String>,
     /// Log entries, when the log read back.
-    pub(crate) log_entries: Option<usize>,
+    log_entries: Option<usize>,
     /// Unacknowledged status events and erasures the store holds (at most
     /// one per fault: the fault fell between commit and acknowledgement).
-    pub(crate) extra: Option<(usize, usize)>,
+    extra: Option<(usize, usize)>,
 }
 
 /// Reopens the store at `db` with the real file system, checks every
 /// acknowledged edit of `ledger` (none lost, none doubled, at most `faults`
 /// unacknowledged events), its log, and — the Store dropped — SQLite's
 /// `integrity_check`. None when the fault came before the file existed.
-pub(crate) fn check_reopened(
-    label: &str,
-    db: &Path,
-    ledger: &Ledger,
-    faults: usize,
-) -> Option<Reopened> {
+fn check_reopened(label: &str, db: &Path, ledger: &Ledger, faults: usize) -> Option<Reopened> {
     if !db.exists() {
         return None;
     }

@@ -16,9 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, c_char, c_int, c_void};
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::ptr::{self, null, null_mut};
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -28,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::ffi;
 
-use crate::crash::{check_reopened, read_acks};
+use crate::crash::{Findings, read_to_end, spawn_writer};
 use crate::work::Ledger;
 
 /// Name under which the shim is registered.
@@ -910,40 +908,10 @@ pub struct PowerReport {
     pub between_calls: usize,
     /// Cuts at a write, truncation or sync inside a call (open, commit, checkpoint).
     pub inside_calls: usize,
-    /// Cuts that landed before the writer had opened its store.
-    pub before_open: usize,
-    /// Edits acknowledged by writers, all checked after the cuts.
-    pub acknowledged: usize,
-    /// Stores used.
-    pub stores: usize,
-    /// Acknowledged edits missing after a reopen, with the cut number.
-    pub lost: Vec<String>,
-    /// Edits present more often than acknowledged (beyond one per cut).
-    pub doubled: Vec<String>,
-    /// Status events committed (synced) but not acknowledged, in the last store of each series.
-    pub unacknowledged_committed: usize,
-    /// Reopen failures.
-    pub open_failures: Vec<String>,
-    /// `integrity_check` results other than ok.
-    pub integrity_failures: Vec<String>,
-    /// Log entries unreadable from their documents.
-    pub log_failures: Vec<String>,
-    /// Writers that ended otherwise than by a power cut.
-    pub writer_failures: Vec<String>,
+    /// What the checks after the cuts found.
+    pub findings: Findings,
     /// Wall time.
     pub elapsed: Duration,
-}
-
-impl PowerReport {
-    /// True when nothing failed.
-    pub fn ok(&self) -> bool {
-        self.lost.is_empty()
-            && self.doubled.is_empty()
-            && self.open_failures.is_empty()
-            && self.integrity_failures.is_empty()
-            && self.log_failures.is_empty()
-            && self.writer_failures.is_empty()
-    }
 }
 
 /// Runs the campaign: `power-writer` edits a store until its power is cut,
@@ -953,54 +921,26 @@ pub fn run(cfg: &PowerConfig) -> PowerReport {
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut report = PowerReport::default();
+    let checks = &mut report.findings;
     let mut ledger = Ledger::default();
     let mut db = PathBuf::new();
     let mut cuts_here = 0usize;
-    let mut extra = 0usize;
     for k in 0..cfg.cuts {
         if k % cfg.cuts_per_store.max(1) == 0 {
-            report.unacknowledged_committed += extra;
-            extra = 0;
-            report.stores += 1;
-            db = cfg
-                .dir
-                .join(format!("store-{}", report.stores))
-                .join("carnet.db");
+            db = checks.next_store(&cfg.dir);
             ledger = Ledger::default();
             cuts_here = 0;
         }
         let seed: u64 = rng.random();
-        let child = Command::new(&cfg.writer)
-            .arg(&db)
-            .arg(seed.to_string())
-            .arg(format!("p{k}x"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = match child {
+        let mut child = match spawn_writer(&cfg.writer, &db, seed, format!("p{k}x")) {
             Ok(c) => c,
             Err(e) => {
-                report.writer_failures.push(format!("cut {k}: spawn: {e}"));
+                checks.writer_failures.push(format!("cut {k}: spawn: {e}"));
                 break;
             }
         };
-        let mut stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(o) = stdout.as_mut() {
-                let _ = o.read_to_string(&mut s);
-            }
-            s
-        });
-        let mut stderr = child.stderr.take();
-        let err_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(e) = stderr.as_mut() {
-                let _ = e.read_to_string(&mut s);
-            }
-            s
-        });
+        let out = read_to_end(child.stdout.take());
+        let err = read_to_end(child.stderr.take());
         let began = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -1014,39 +954,22 @@ pub fn run(cfg: &PowerConfig) -> PowerReport {
                 Err(_) => break None,
             }
         };
-        let out = reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
         report.cuts += 1;
         cuts_here += 1;
         match status.and_then(|s| s.code()) {
             Some(CUT_EXIT) => report.between_calls += 1,
             Some(CUT_IN_IO_EXIT) => report.inside_calls += 1,
-            other => report.writer_failures.push(format!(
+            other => checks.writer_failures.push(format!(
                 "cut {k} (seed {seed}): writer ended with {other:?} instead of a cut: {}",
                 err.trim()
             )),
         }
-        let acks = read_acks(&out, &mut ledger);
-        report.acknowledged += acks.acknowledged;
-        report
-            .writer_failures
-            .extend(acks.unreadable.iter().map(|e| format!("cut {k}: {e}")));
-        if !acks.opened {
-            report.before_open += 1;
-        }
-        if let Some(r) = check_reopened(&format!("cut {k} (seed {seed})"), &db, &ledger, cuts_here)
-        {
-            report.lost.extend(r.lost);
-            report.doubled.extend(r.doubled);
-            report.open_failures.extend(r.open_failures);
-            report.integrity_failures.extend(r.integrity_failures);
-            report.log_failures.extend(r.log_failures);
-            if let Some((events, _)) = r.extra {
-                extra = events;
-            }
-        }
+        let label = format!("cut {k} (seed {seed})");
+        checks.after_fault(&label, &out, &mut ledger, &db, cuts_here);
     }
-    report.unacknowledged_committed += extra;
+    checks.finish();
     report.elapsed = start.elapsed();
     report
 }

@@ -449,33 +449,35 @@ pub fn integrity_check(path: &std::path::Path) -> rusqlite::Result<String> {
     Ok(rows.join("; "))
 }
 
-/// The writer processes' loop (`crash-writer`, `power-writer`): `steps`
-/// edits (None: until the process is killed), each intent and each
-/// acknowledgement printed on stdout and flushed, an acknowledgement only
-/// after the call that made it returned. A store error ends the process
-/// with code 3, which the campaigns count as a writer failure.
-pub fn write_and_acknowledge(
-    store: &Store,
-    worker: &mut Worker,
-    rng: &mut StdRng,
-    steps: Option<u64>,
-) {
+/// The writer processes' work (`crash-writer`, `power-writer`): opens the
+/// store at `db`, says so ("O", which tells the campaign the fault came
+/// after the open), then makes `steps` edits (None: until the process is
+/// killed), each intent and each acknowledgement printed on stdout and
+/// flushed, an acknowledgement only after the call that made it returned.
+/// A store error ends the process with code 3, which the campaigns count as
+/// a writer failure.
+pub fn write_and_acknowledge(db: &str, prefix: &str, rng: &mut StdRng, steps: Option<u64>) {
     use std::io::Write;
     let say = |line: &dyn fmt::Display| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
+    let fail = |what: &str, e: &dyn fmt::Display| -> ! {
+        eprintln!("{what}: {e}");
+        std::process::exit(3)
+    };
+    let store = Store::open_unencrypted(db).unwrap_or_else(|e| fail("open failed", &e));
+    say(&"O");
+    let mut worker = Worker::new(&store, prefix.to_string())
+        .unwrap_or_else(|e| fail("reading the store failed", &e));
     let mut done = 0;
     while steps.is_none_or(|n| done < n) {
         done += 1;
-        match worker.step_with(store, rng, &mut |a: Ack| say(&a)) {
+        match worker.step_with(&store, rng, &mut |a: Ack| say(&a)) {
             Ok(Some(ack)) => say(&ack),
             Ok(None) => {}
-            Err(e) => {
-                eprintln!("store error: {e}");
-                std::process::exit(3);
-            }
+            Err(e) => fail("store error", &e),
         }
     }
 }

@@ -4,8 +4,7 @@
 //!
 //! `crash-writer DB SEED PREFIX`
 
-use carnet_core::Store;
-use carnet_reliability::work::{Worker, write_and_acknowledge};
+use carnet_reliability::work::write_and_acknowledge;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -16,14 +15,5 @@ fn main() {
         std::process::exit(2);
     };
     let mut rng = StdRng::seed_from_u64(seed.parse().expect("seed"));
-    let store = match Store::open_unencrypted(db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("open failed: {e}");
-            std::process::exit(3);
-        }
-    };
-    println!("O");
-    let mut worker = Worker::new(&store, prefix.clone()).expect("read the store");
-    write_and_acknowledge(&store, &mut worker, &mut rng, None);
+    write_and_acknowledge(db, prefix, &mut rng, None);
 }

@@ -12,11 +12,8 @@
 //!
 //! `power-writer DB SEED PREFIX`
 
-use std::io::Write;
-
-use carnet_core::Store;
 use carnet_reliability::power::{self, CutAt};
-use carnet_reliability::work::{Worker, write_and_acknowledge};
+use carnet_reliability::work::write_and_acknowledge;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -51,22 +48,6 @@ fn main() {
             5000
         }
     };
-    let store = match Store::open_unencrypted(db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("open failed: {e}");
-            std::process::exit(3);
-        }
-    };
-    println!("O");
-    let _ = std::io::stdout().flush();
-    let mut worker = match Worker::new(&store, prefix.clone()) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("reading the store failed: {e}");
-            std::process::exit(3);
-        }
-    };
-    write_and_acknowledge(&store, &mut worker, &mut rng, Some(max_steps));
+    write_and_acknowledge(db, prefix, &mut rng, Some(max_steps));
     power::cut_power()
 }
