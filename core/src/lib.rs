@@ -8,6 +8,7 @@
 //!   and (feature `http-client`) the HTTP client that drives it.
 
 pub mod config;
+pub mod csv;
 pub mod doc;
 mod error;
 mod id;
