@@ -35,6 +35,9 @@ use crate::lifecycle::{StatusEvent, current_body, derive_status};
 use crate::schema::{Field, FieldType, Kind};
 use crate::{Error, RecordId, Result};
 
+/// The keys every document's root map has besides its kind's fields.
+const HEADER_KEYS: [&str; 4] = ["id", "kind", "author", "created_at"];
+
 /// A record's automerge document.
 pub struct RecordDoc {
     doc: Automerge,
@@ -63,8 +66,13 @@ struct RootEntry<'a> {
 pub struct HistoryEntry {
     /// Hex hash of the change.
     pub hash: String,
-    /// Author id of whoever made it.
+    /// The name the author's device wrote into the change. Only a label:
+    /// the server names changes from its device registry by [`Self::actor`].
     pub by: String,
+    /// The automerge actor (hex) that made the change: the enrolled device
+    /// the server bound to it.
+    #[serde(default)]
+    pub actor: String,
     /// When (milliseconds since the Unix epoch, the author's clock).
     pub at: i64,
     /// What kind of operation: create, set, status, interaction, resolve.
@@ -367,6 +375,28 @@ impl RecordDoc {
         Ok(())
     }
 
+    /// The document as it stood at `heads` (a change's dependencies): what
+    /// the change's author saw when making it.
+    pub fn fork_at(&self, heads: &[ChangeHash]) -> Result<RecordDoc> {
+        let doc = guarded("fork", || {
+            self.doc
+                .fork_at(heads)
+                .map_err(|e| Error::RejectedChanges(format!("a change's dependencies: {e}")))
+        })?;
+        Ok(RecordDoc { doc })
+    }
+
+    /// The first key of the root map that is neither a header key nor a
+    /// field of `kind`: no device writes one, so a change adding it is forged.
+    pub fn unknown_root_key(&self, kind: Kind) -> Option<String> {
+        self.doc
+            .map_range(ROOT, ..)
+            .map(|item| item.key.into_owned())
+            .find(|k| {
+                !HEADER_KEYS.contains(&k.as_str()) && !kind.fields().iter().any(|f| f.name == k)
+            })
+    }
+
     /// Concurrent values still unresolved, field by field.
     pub fn conflicts(&self, kind: Kind) -> Vec<Conflict> {
         let root = self.root();
@@ -438,6 +468,7 @@ impl RecordDoc {
                 HistoryEntry {
                     hash: m.hash.to_string(),
                     by,
+                    actor: m.actor.to_hex_string(),
                     at: m.timestamp,
                     op,
                     fields,
@@ -477,14 +508,17 @@ impl RecordDoc {
             _ => Value::Null,
         };
         m.insert("created_at".into(), created);
-        let updated = self
-            .doc
-            .get_changes_meta(&[])
-            .iter()
-            .map(|c| c.timestamp)
-            .max()
-            .unwrap_or_default();
+        let metas = self.doc.get_changes_meta(&[]);
+        let updated = metas.iter().map(|c| c.timestamp).max().unwrap_or_default();
         m.insert("updated_at".into(), Value::from(updated));
+        // The actor of the change that created the document (the one with
+        // no dependencies): who the server's registry says made the record.
+        let created_by = metas
+            .iter()
+            .find(|c| c.deps.is_empty())
+            .map(|c| Value::String(c.actor.to_hex_string()))
+            .unwrap_or(Value::Null);
+        m.insert("created_by".into(), created_by);
         for field in kind.fields() {
             m.insert(
                 field.name.into(),

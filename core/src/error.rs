@@ -48,6 +48,21 @@ pub enum Error {
     /// Replicated bytes that cannot be verified and applied; the store is unchanged.
     #[error("rejected changes: {0}; nothing was applied")]
     RejectedChanges(String),
+    /// A batch with entries its sender may not send: a change made by another
+    /// device than the one pushing it, an erasure of something that is not a
+    /// resident contact, or a change that the app of the device that made it
+    /// would have refused. Nothing was applied.
+    #[error(
+        "refused: {reason} ({erasures} erasures and {changes} changes refused); nothing was applied"
+    )]
+    Refused {
+        /// The rule broken (never a value).
+        reason: String,
+        /// Erasures the rules refused.
+        erasures: usize,
+        /// Changes the rules refused.
+        changes: usize,
+    },
     /// A body past the protocol's size limits; nothing was decoded.
     #[error("{what} is larger than the {limit}-byte limit")]
     TooLarge {

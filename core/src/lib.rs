@@ -14,6 +14,7 @@ mod error;
 mod id;
 pub mod lifecycle;
 pub mod model;
+pub mod rules;
 pub mod schema;
 pub mod store;
 pub mod sync;

@@ -19,6 +19,10 @@ pub struct Header {
     pub created_at: i64,
     /// Time of the newest change, ms since the Unix epoch.
     pub updated_at: i64,
+    /// The automerge actor (hex) that created the record: the server names
+    /// the author from its device registry by it, never from `author`.
+    #[serde(default)]
+    pub created_by: Option<String>,
 }
 
 /// A reference from a note, report or activity to a resident contact.

@@ -246,7 +246,40 @@ static ACTIVITY: &[Field] = &[
     f("contacts", FieldType::ContactRefs, false),
 ];
 
-fn check_len(field: &str, s: &str, max: usize) -> Result<()> {
+/// Characters that change how text reads without being seen: direction
+/// overrides and embeddings (a name shown as "moc.elgoog" backwards), isolates,
+/// marks, and zero-width spaces or joiners that make two equal-looking names
+/// differ. Zero-width (non-)joiners U+200C/U+200D are kept: Persian, Indic
+/// scripts and emoji need them.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Removes the characters of [`is_invisible`]: what a person typed (or
+/// pasted) is kept, minus what would mislead the next reader.
+pub fn strip_invisible(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(is_invisible) {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !is_invisible(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Checks a text value as stored: at most `max` characters, no control
+/// characters but line breaks and tabs, no invisible ones (inputs are
+/// stripped of those first; a change from elsewhere that has them is forged).
+pub fn check_text(field: &str, s: &str, max: usize) -> Result<()> {
     let n = s.chars().count();
     if n > max {
         return Err(Error::invalid(
@@ -258,6 +291,12 @@ fn check_len(field: &str, s: &str, max: usize) -> Result<()> {
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
         return Err(Error::invalid(field, "contains control characters"));
+    }
+    if s.chars().any(is_invisible) {
+        return Err(Error::invalid(
+            field,
+            "contains invisible or direction-changing characters",
+        ));
     }
     Ok(())
 }
@@ -271,9 +310,9 @@ fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
     match v {
         Value::Array(items) => items
             .iter()
-            .map(|i| as_str(field, i).map(|s| s.trim().to_string()))
+            .map(|i| as_str(field, i).map(|s| strip_invisible(s).trim().to_string()))
             .collect(),
-        Value::String(s) => Ok(s
+        Value::String(s) => Ok(strip_invisible(s)
             .split(',')
             .map(|x| x.trim().to_string())
             .filter(|x| !x.is_empty())
@@ -309,13 +348,13 @@ pub fn validate_field(
     };
     Ok(match field.ty {
         FieldType::Text { max_chars } | FieldType::Str { max_chars } => {
-            let s = as_str(name, v)?;
+            let s = strip_invisible(as_str(name, v)?);
             let s = if matches!(field.ty, FieldType::Str { .. }) {
                 s.trim()
             } else {
-                s
+                &s
             };
-            check_len(name, s, max_chars)?;
+            check_text(name, s, max_chars)?;
             if field.required && s.trim().is_empty() {
                 return Err(Error::invalid(name, "is required and cannot be empty"));
             }
@@ -459,7 +498,7 @@ pub fn validate_field(
                 return Err(Error::invalid(name, format!("at most {max_items} items")));
             }
             for i in &items {
-                check_len(name, i, max_chars)?;
+                check_text(name, i, max_chars)?;
             }
             sorted_set(items.into_iter().filter(|i| !i.is_empty()).collect())
         }
@@ -479,14 +518,15 @@ pub fn validate_field(
             match v {
                 Value::Object(m) => {
                     for (topic, at) in m {
-                        check_len(name, topic, 60)?;
+                        let topic = strip_invisible(topic);
+                        check_text(name, &topic, 60)?;
                         out.insert(topic.trim().to_string(), Value::from(parse_time(name, at)?));
                     }
                 }
                 _ => {
                     let now = crate::now_ms();
                     for topic in string_list(name, v)? {
-                        check_len(name, &topic, 60)?;
+                        check_text(name, &topic, 60)?;
                         out.insert(topic, Value::from(now));
                     }
                 }

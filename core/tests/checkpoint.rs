@@ -7,17 +7,11 @@ use std::time::{Duration, Instant};
 use carnet_core::{Kind, Store};
 use serde_json::json;
 
-/// Names of this process's threads that are checkpointers (Linux: the kernel
-/// keeps the first 15 bytes of a thread's name).
+/// Checkpointer threads running in this process: counted by the store
+/// itself when a thread starts and when it ends (a count of named threads in
+/// /proc raced the new thread naming itself).
 fn checkpointers() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-                .filter(|name| name.starts_with("carnet-checkpoi"))
-                .count()
-        })
-        .unwrap_or(0)
+    carnet_core::store::running_checkpointers()
 }
 
 fn create_notes(store: &Store, n: usize) {

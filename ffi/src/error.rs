@@ -97,6 +97,7 @@ impl From<carnet_core::Error> for CarnetError {
             | E::Io(_)
             | E::NewerSchema { .. }
             | E::RejectedChanges(_)
+            | E::Refused { .. }
             | E::TooLarge { .. }) => CarnetError::Storage {
                 reason: e.to_string(),
             },

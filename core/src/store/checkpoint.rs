@@ -15,6 +15,7 @@
 
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -36,6 +37,16 @@ const NOW_AT_PAGES: i32 = 8000;
 /// How long without a commit makes the store idle.
 const IDLE: Duration = Duration::from_millis(200);
 
+/// Checkpointer threads started and not yet ended, in this process.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many checkpointer threads are running in this process: counted when
+/// one is started and when it ends, so that a test can tell that closing or
+/// re-keying a store left no thread behind without racing the threads.
+pub fn running() -> usize {
+    RUNNING.load(Ordering::SeqCst)
+}
+
 /// The checkpointer's thread. Stopped with the store, so that closing a
 /// store leaves nothing running on its files.
 pub(super) struct Checkpointer {
@@ -53,9 +64,16 @@ pub(super) fn start(
     key: Option<Key>,
 ) -> Result<Checkpointer> {
     let (wake, woken) = mpsc::sync_channel::<i32>(1);
+    RUNNING.fetch_add(1, Ordering::SeqCst);
     let thread = std::thread::Builder::new()
         .name("carnet-checkpoint".into())
-        .spawn(move || run(&path, key.as_ref(), &woken))?;
+        .spawn(move || {
+            run(&path, key.as_ref(), &woken);
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        })
+        .inspect_err(|_| {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        })?;
     hook(writer, wake)?;
     Ok(Checkpointer { thread })
 }

@@ -29,7 +29,12 @@ pub(crate) struct Derived {
 
 impl Derived {
     pub(crate) fn of(doc: &RecordDoc) -> Result<Derived> {
-        let view = doc.to_json()?;
+        Self::with_view(doc, doc.to_json()?)
+    }
+
+    /// With the document's view already read (applying changes reads it to
+    /// judge them).
+    pub(crate) fn with_view(doc: &RecordDoc, view: Value) -> Result<Derived> {
         let kind = crate::schema::Kind::parse(view["kind"].as_str().unwrap_or_default())?;
         Ok(Derived {
             conflicts: doc.conflicts(kind).len(),

@@ -21,6 +21,7 @@ use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use aggregates::{ActivityRow, Fix, OpenRow};
+pub use checkpoint::running as running_checkpointers;
 pub use migrations::SCHEMA_VERSION;
 pub use query::{Count, GroupBy, OpenReport, Page, Query};
 pub use records::{RecordDetails, StatusChange};
@@ -276,8 +277,8 @@ impl Store {
     }
 
     /// Deletes every record, document, log entry and setting: the store is
-    /// left empty, as after a supervisor's wipe order. The file remains so
-    /// that the app can enroll again.
+    /// left empty, as after a supervisor's wipe order, with a new actor. The
+    /// file remains so that the app can enroll again.
     pub fn wipe(&self) -> Result<()> {
         let mut inner = self.lock();
         let tx = inner
@@ -287,7 +288,12 @@ impl Store {
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
              DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
+        // A new actor: the server binds each enrolled device to its actor, and
+        // the next enrollment is a new device.
+        let actor = ActorId::from(rand::random::<[u8; 16]>().as_slice());
+        set_meta(&tx, "actor", &actor.to_hex_string())?;
         tx.commit()?;
+        inner.actor = actor;
         inner
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -9,7 +9,7 @@ use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
 use crate::lifecycle::ReportStatus;
 use crate::model::{ContactLink, Record};
-use crate::schema::{Kind, validate_field, validate_new};
+use crate::schema::{Kind, check_text, strip_invisible, validate_field, validate_new};
 use crate::{Error, RecordId, Result, now_ms};
 
 /// A requested change of a report's status.
@@ -252,13 +252,9 @@ impl Store {
                 ("ref", &change.reference, 100),
                 ("comment", &change.comment, 2000),
             ] {
-                if let Some(s) = v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    if s.chars().count() > max {
-                        return Err(Error::invalid(
-                            key,
-                            format!("too long (at most {max} characters)"),
-                        ));
-                    }
+                let s = v.as_deref().map(strip_invisible);
+                if let Some(s) = s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    check_text(key, s, max)?;
                     item.insert(key.into(), json!(s));
                 }
             }
@@ -278,22 +274,20 @@ impl Store {
                     "interactions belong to resident contacts",
                 ));
             }
+            let text = strip_invisible(text);
             let text = text.trim();
-            if text.is_empty() || text.chars().count() > 5000 {
+            if text.is_empty() {
                 return Err(Error::invalid("text", "must be 1 to 5000 characters"));
             }
+            check_text("text", text, 5000)?;
             let mut item = Map::new();
             item.insert("id".into(), json!(RecordId::new().to_string()));
             item.insert("at".into(), json!(now_ms()));
             item.insert("by".into(), json!(ctx.author));
             item.insert("text".into(), json!(text));
-            if let Some(r) = referral.map(str::trim).filter(|r| !r.is_empty()) {
-                if r.chars().count() > 100 {
-                    return Err(Error::invalid(
-                        "referral",
-                        "too long (at most 100 characters)",
-                    ));
-                }
+            let referral = referral.map(strip_invisible);
+            if let Some(r) = referral.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                check_text("referral", r, 100)?;
                 item.insert("referral".into(), json!(r));
             }
             let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;

@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::index::Derived;
 use super::records::{erase_in, index_derived, log_change};
-use super::{Store, is_erased};
+use super::{Ctx, Store, is_erased};
 use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
-use crate::{Error, RecordId, Result};
+use crate::rules::check_step;
+use crate::{Error, Kind, RecordId, Result, TeamConfig};
 
 /// A change-log row: sequence, record id, change bytes (None: erasure), origin.
 type LogRow = (i64, Vec<u8>, Option<Vec<u8>>, String);
@@ -67,6 +68,22 @@ impl Batch {
                 }
             })
             .sum()
+    }
+}
+
+impl Batch {
+    /// The automerge actor (hex) of the batch's first change, if it has one:
+    /// the server binds it to a device enrolled before actors were bound,
+    /// at its first push.
+    pub fn first_actor(&self) -> Result<Option<String>> {
+        self.entries
+            .iter()
+            .find_map(|e| match &e.payload {
+                Payload::Change(b) => Some(b),
+                Payload::Erased => None,
+            })
+            .map(|b| decode_change(b).map(|c| c.actor_id().to_hex_string()))
+            .transpose()
     }
 }
 
@@ -178,29 +195,135 @@ impl Store {
         })
     }
 
-    /// Applies a batch from `origin`, all or nothing: every change is decoded,
-    /// applied and then checked to be in its document, and every document
-    /// must still be the record its id says. Changes to erased records are
-    /// refused (counted, not applied) so a stale peer cannot bring an erased
-    /// resident back.
+    /// Applies a batch relayed by the peer `origin` (the server's team log on
+    /// a device; another store in tests), all or nothing: every change is
+    /// decoded, judged against the record as its author saw it
+    /// ([`crate::rules`]), applied and then checked to be in its document, and
+    /// every document must still be the record its id says. Changes to erased
+    /// records are refused (counted, not applied) so a stale peer cannot
+    /// bring an erased resident back; so are erasures of records that are not
+    /// resident contacts. A change that breaks a rule refuses the whole batch
+    /// ([`Error::Refused`]).
     pub fn apply(&self, origin: &str, batch: &Batch) -> Result<ApplyReport> {
-        self.write(|tx, ctx| apply_in(tx, ctx.actor, origin, &batch.entries))
+        self.apply_as(Sender::Peer(origin), batch)
     }
+
+    /// Applies a batch that the enrolled device `origin` pushes, on the
+    /// server: like [`Store::apply`], but every change must have been made by
+    /// `actor` (the automerge actor bound to that device at enrollment), and
+    /// an erasure of anything but a resident contact refuses the whole batch
+    /// instead of being skipped, so that the device learns of it.
+    ///
+    /// `actor` is None for a device with no actor bound yet: its batch may
+    /// then hold erasures only.
+    pub fn apply_pushed(
+        &self,
+        origin: &str,
+        actor: Option<&str>,
+        batch: &Batch,
+    ) -> Result<ApplyReport> {
+        let actor = actor
+            .map(|a| {
+                hex::decode(a)
+                    .ok()
+                    .filter(|a| a.len() == 16)
+                    .map(|a| ActorId::from(a.as_slice()))
+                    .ok_or_else(|| Error::invalid("actor", "expected 32 hexadecimal digits"))
+            })
+            .transpose()?;
+        self.apply_as(
+            Sender::Device {
+                origin,
+                actor: actor.as_ref(),
+            },
+            batch,
+        )
+    }
+
+    fn apply_as(&self, sender: Sender<'_>, batch: &Batch) -> Result<ApplyReport> {
+        let report = self.write(|tx, ctx| apply_in(tx, ctx, sender, &batch.entries))?;
+        // An erasure is acknowledged only once no byte of the record is left
+        // in the log file either.
+        if batch
+            .entries
+            .iter()
+            .any(|e| matches!(e.payload, Payload::Erased))
+        {
+            self.checkpoint()?;
+        }
+        Ok(report)
+    }
+}
+
+/// Who sends a batch, which decides what it may hold.
+#[derive(Clone, Copy)]
+enum Sender<'a> {
+    /// A peer relaying the team's log: changes of any actor.
+    Peer(&'a str),
+    /// A device pushing its own changes: made by its actor only (none at
+    /// all while it has no actor bound).
+    Device {
+        origin: &'a str,
+        actor: Option<&'a ActorId>,
+    },
+}
+
+impl Sender<'_> {
+    fn origin(&self) -> &str {
+        match self {
+            Sender::Peer(o) | Sender::Device { origin: o, .. } => o,
+        }
+    }
+}
+
+/// The kind of a record this store holds, from its read model.
+fn stored_kind(conn: &Connection, id: RecordId) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT kind FROM records WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get(0))
+        .optional()?)
+}
+
+/// Erasures of records this store holds as something else than a resident
+/// contact: notes, reports and activities stay in the team's log.
+fn forbidden_erasures(conn: &Connection, entries: &[Entry]) -> Result<Vec<RecordId>> {
+    let mut out = Vec::new();
+    for e in entries {
+        if matches!(e.payload, Payload::Erased)
+            && stored_kind(conn, e.record_id)?.is_some_and(|k| k != Kind::Contact.code())
+        {
+            out.push(e.record_id);
+        }
+    }
+    Ok(out)
 }
 
 fn apply_in(
     tx: &Connection,
-    actor: &ActorId,
-    origin: &str,
+    ctx: &Ctx<'_>,
+    sender: Sender<'_>,
     entries: &[Entry],
 ) -> Result<ApplyReport> {
+    let origin = sender.origin();
     let mut report = ApplyReport::default();
+    let forbidden = forbidden_erasures(tx, entries)?;
+    if !forbidden.is_empty() {
+        if let Sender::Device { .. } = sender {
+            return Err(Error::Refused {
+                reason: "only residents' contacts can be erased".into(),
+                erasures: forbidden.len(),
+                changes: 0,
+            });
+        }
+        report.refused += forbidden.len();
+    }
     // Group changes by record, keeping first-seen order; erasures act in place.
     let mut order: Vec<RecordId> = Vec::new();
     let mut groups: HashMap<RecordId, Vec<&[u8]>> = HashMap::new();
     let mut erased_now: Vec<RecordId> = Vec::new();
     for e in entries {
         match &e.payload {
+            Payload::Erased if forbidden.contains(&e.record_id) => {}
             Payload::Erased => {
                 if !is_erased(tx, e.record_id)? {
                     erase_in(tx, e.record_id, crate::now_ms(), origin)?;
@@ -249,7 +372,11 @@ fn apply_in(
         };
         work.push(Work { id, stored, raw });
     }
-    for merged in merge_all(work, actor) {
+    let author = match sender {
+        Sender::Device { actor, .. } => Some(actor),
+        Sender::Peer(_) => None,
+    };
+    for merged in merge_all(work, ctx.actor, ctx.config, author) {
         let m = merged?;
         report.duplicates += m.duplicates;
         if m.new.is_empty() {
@@ -302,10 +429,18 @@ const PARALLEL_FROM: usize = 64;
 
 /// Merges every record's changes, on all cores for a large batch; results
 /// come back in the batch's order.
-fn merge_all<'a>(work: Vec<Work<'a>>, actor: &ActorId) -> Vec<Result<Merged<'a>>> {
+fn merge_all<'a>(
+    work: Vec<Work<'a>>,
+    actor: &ActorId,
+    cfg: &TeamConfig,
+    author: Option<Option<&ActorId>>,
+) -> Vec<Result<Merged<'a>>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if threads < 2 || work.len() < PARALLEL_FROM {
-        return work.into_iter().map(|w| merge(w, actor)).collect();
+        return work
+            .into_iter()
+            .map(|w| merge(w, actor, cfg, author))
+            .collect();
     }
     let chunk = work.len().div_ceil(threads);
     let mut chunks: Vec<Vec<Work<'a>>> = Vec::new();
@@ -317,7 +452,11 @@ fn merge_all<'a>(work: Vec<Work<'a>>, actor: &ActorId) -> Vec<Result<Merged<'a>>
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|c| {
-                scope.spawn(move || c.into_iter().map(|w| merge(w, actor)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    c.into_iter()
+                        .map(|w| merge(w, actor, cfg, author))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         handles
@@ -333,19 +472,97 @@ fn merge_all<'a>(work: Vec<Work<'a>>, actor: &ActorId) -> Vec<Result<Merged<'a>>
     })
 }
 
-fn merge<'a>(w: Work<'a>, actor: &ActorId) -> Result<Merged<'a>> {
+fn merge<'a>(
+    w: Work<'a>,
+    actor: &ActorId,
+    cfg: &TeamConfig,
+    author: Option<Option<&ActorId>>,
+) -> Result<Merged<'a>> {
     let (mut doc, tail) = match &w.stored {
         Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
         None => (RecordDoc::empty(actor), 0),
     };
-    let (new, duplicates) = apply_strict(&mut doc, &w.raw)?;
+    let (fresh, duplicates) = new_changes(&doc, &w.raw)?;
+    if let Some(author) = author {
+        let foreign = fresh
+            .iter()
+            .filter(|(c, _)| Some(c.actor_id()) != author)
+            .count();
+        if foreign > 0 {
+            return Err(Error::Refused {
+                reason: "a device may push only the changes it made itself".into(),
+                erasures: 0,
+                changes: foreign,
+            });
+        }
+    }
+    let refuse = |reason: String| Error::Refused {
+        reason: format!("record {}: {reason}", w.id),
+        erasures: 0,
+        changes: 1,
+    };
+    // Each change is judged against the record as its author saw it: the
+    // document at its own dependencies. Changes made one after the other
+    // (the usual case) need no fork: the previous step's view is that record.
+    let mut view = if doc.is_empty() {
+        None
+    } else {
+        Some(doc.to_json()?)
+    };
+    let mut new = Vec::with_capacity(fresh.len());
+    for (change, bytes) in causal_order(fresh) {
+        let hash = change.hash();
+        let mut deps = change.deps().to_vec();
+        deps.sort();
+        let mut heads = doc.heads();
+        heads.sort();
+        let in_line = deps == heads;
+        let before = if in_line {
+            match view.take() {
+                Some(v) => Some(v),
+                None if doc.is_empty() => None,
+                None => Some(doc.to_json()?),
+            }
+        } else if deps.is_empty() {
+            None
+        } else {
+            Some(doc.fork_at(&deps)?.to_json()?)
+        };
+        doc.apply_verified(vec![change])?;
+        let (after, seen) = if in_line {
+            (
+                doc.to_json().map_err(|_| refuse("unreadable".into()))?,
+                None,
+            )
+        } else {
+            let seen = doc.fork_at(&[hash])?;
+            (
+                seen.to_json().map_err(|_| refuse("unreadable".into()))?,
+                Some(seen),
+            )
+        };
+        let kind = seen.as_ref().unwrap_or(&doc).kind();
+        if let Some(key) = kind.and_then(|k| seen.as_ref().unwrap_or(&doc).unknown_root_key(k)) {
+            return Err(refuse(format!(
+                "{key:?} is not a field of this kind of record"
+            )));
+        }
+        check_step(cfg, w.id, before.as_ref(), &after).map_err(refuse)?;
+        // The next step starts from the merged document: this view is it
+        // only when the change followed the document's heads.
+        view = in_line.then_some(after);
+        new.push((hash, bytes));
+    }
     if !new.is_empty() && doc.id() != Some(w.id) {
         return Err(Error::RejectedChanges(format!(
             "changes sent for record {} belong to another document",
             w.id
         )));
     }
-    let derived = Derived::of(&doc)?;
+    let derived = match view {
+        Some(view) => Derived::with_view(&doc, view)?,
+        None => Derived::of(&doc)?,
+    };
     // The document must still read as a record of its kind.
     Record::from_json(derived.view.clone()).map_err(|_| {
         Error::RejectedChanges(format!("record {} would no longer be readable", w.id))
@@ -362,9 +579,8 @@ fn merge<'a>(w: Work<'a>, actor: &ActorId) -> Result<Merged<'a>> {
 }
 
 /// Decodes each change (exactly one change chunk each, or the batch is
-/// refused), skips those the document has, applies the rest and verifies they
-/// all landed. Returns the new changes' hashes and bytes in causal order.
-fn apply_strict<'a>(doc: &mut RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<NewChange<'a>>, usize)> {
+/// refused) and keeps those the document does not have yet.
+fn new_changes<'a>(doc: &RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<(Change, &'a [u8])>, usize)> {
     let mut new: Vec<(Change, &'a [u8])> = Vec::new();
     let mut duplicates = 0;
     for b in raw {
@@ -376,12 +592,7 @@ fn apply_strict<'a>(doc: &mut RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<NewCha
             new.push((change, b));
         }
     }
-    let ordered = causal_order(new);
-    let out = ordered.iter().map(|(c, b)| (c.hash(), *b)).collect();
-    if !ordered.is_empty() {
-        doc.apply_verified(ordered.into_iter().map(|(c, _)| c).collect())?;
-    }
-    Ok((out, duplicates))
+    Ok((new, duplicates))
 }
 
 /// Puts changes after those of them they depend on (a peer may send them in

@@ -1,0 +1,257 @@
+//! What a change may do to a record, judged as its author saw the record.
+//!
+//! A device only ever writes through [`crate::Store`]'s operations, which
+//! validate every value ([`crate::schema`]) and every status move
+//! ([`crate::lifecycle`]). A change that arrives from elsewhere was made by
+//! code we do not control, so it is judged again here: the record before it
+//! (the document at the change's own dependencies, never the receiver's
+//! merged state, so that honest concurrent edits always pass) and the record
+//! after it must be a step that those operations could have made. The server
+//! applies this to every push and every device to every pull, through
+//! [`crate::Store::apply`].
+//!
+//! Reasons name fields and rules, never values: they reach logs and HTTP
+//! answers.
+
+use serde_json::{Map, Value};
+
+use crate::lifecycle::ReportStatus;
+use crate::schema::{Field, FieldType, Kind, check_text, validate_field};
+use crate::{RecordId, TeamConfig};
+
+/// Why a change was refused (a rule, never a value).
+pub type Reason = String;
+
+/// The header keys, written once at creation and never changed.
+const HEADER: [&str; 4] = ["id", "kind", "author", "created_at"];
+
+/// Checks the step from `before` (None: the change creates the record) to
+/// `after`, two views from [`crate::doc::RecordDoc::to_json`].
+pub fn check_step(
+    cfg: &TeamConfig,
+    id: RecordId,
+    before: Option<&Value>,
+    after: &Value,
+) -> Result<(), Reason> {
+    let kind = after
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(|k| Kind::parse(k).ok())
+        .ok_or("the record has no kind")?;
+    let sector = after.get("sector").and_then(Value::as_str);
+    match before {
+        None => {
+            if after.get("id").and_then(Value::as_str) != Some(id.to_string().as_str()) {
+                return Err("the record's id does not match its document".into());
+            }
+            check_author(after)?;
+            if !after.get("created_at").is_some_and(Value::is_i64) {
+                return Err("the record has no creation time".into());
+            }
+            for field in kind.fields().iter().filter(|f| f.editable()) {
+                check_value(cfg, field, after.get(field.name), sector)?;
+            }
+            for list in ["events", "interactions"] {
+                if after
+                    .get(list)
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| !l.is_empty())
+                {
+                    return Err(format!("{list}: a new record starts with none"));
+                }
+            }
+        }
+        Some(before) => {
+            for key in HEADER {
+                if before.get(key) != after.get(key) {
+                    return Err(format!("{key}: written once at creation, never changed"));
+                }
+            }
+            for field in kind.fields().iter().filter(|f| f.editable()) {
+                if before.get(field.name) != after.get(field.name) {
+                    check_value(cfg, field, after.get(field.name), sector)?;
+                }
+            }
+            if kind == Kind::Report {
+                check_events(cfg, id, before, after)?;
+            }
+            if kind == Kind::Contact {
+                check_interactions(before, after)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_author(view: &Value) -> Result<(), Reason> {
+    match view.get("author").and_then(Value::as_str) {
+        Some(a) if !a.trim().is_empty() && check_text("author", a, 100).is_ok() => Ok(()),
+        _ => Err("author: must be 1 to 100 characters".into()),
+    }
+}
+
+/// A field's stored value must be what validation makes of it: a value a
+/// device's own operation would have written.
+fn check_value(
+    cfg: &TeamConfig,
+    field: &Field,
+    stored: Option<&Value>,
+    sector: Option<&str>,
+) -> Result<(), Reason> {
+    let stored = stored.unwrap_or(&Value::Null);
+    let input = match (field.ty, stored) {
+        // Absent text reads back as "", an absent flag as false, sets as [].
+        (FieldType::Text { .. }, Value::String(s)) if s.is_empty() => &Value::Null,
+        (FieldType::Bool, Value::Bool(false)) => &Value::Null,
+        (_, Value::Array(a)) if a.is_empty() => &Value::Null,
+        (_, Value::Object(m)) if m.is_empty() => &Value::Null,
+        _ => stored,
+    };
+    let normal = validate_field(cfg, field, input, sector).map_err(|e| e.to_string())?;
+    let same = match (&normal, input) {
+        (Value::Null, Value::Null) => true,
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: not in the form the app writes (unknown code, untrimmed, unsorted or hidden characters)",
+            field.name
+        ))
+    }
+}
+
+/// Items of an append-only list, by their `id`.
+fn items<'a>(view: &'a Value, list: &str) -> Vec<&'a Map<String, Value>> {
+    view.get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .collect()
+}
+
+/// The list items of `after` that `before` did not have; an item of
+/// `before` that changed or went is refused.
+fn appended<'a>(
+    before: &Value,
+    after: &'a Value,
+    list: &str,
+    ignore: &[&str],
+) -> Result<Vec<&'a Map<String, Value>>, Reason> {
+    let strip = |m: &Map<String, Value>| {
+        let mut m = m.clone();
+        for k in ignore {
+            m.remove(*k);
+        }
+        m
+    };
+    let old = items(before, list);
+    let new = items(after, list);
+    for o in &old {
+        let same = new
+            .iter()
+            .find(|n| n.get("id") == o.get("id"))
+            .is_some_and(|n| strip(n) == strip(o));
+        if !same {
+            return Err(format!("{list}: only ever appended to"));
+        }
+    }
+    Ok(new
+        .into_iter()
+        .filter(|n| !old.iter().any(|o| o.get("id") == n.get("id")))
+        .collect())
+}
+
+fn short(item: &Map<String, Value>, key: &str, max: usize, required: bool) -> Result<(), Reason> {
+    match item.get(key) {
+        None | Some(Value::Null) if !required => Ok(()),
+        Some(Value::String(s)) if !(required && s.trim().is_empty()) => {
+            if s.trim() != s {
+                return Err(format!("{key}: not in the form the app writes"));
+            }
+            check_text(key, s, max).map_err(|e| e.to_string())
+        }
+        _ => Err(format!("{key}: missing or not text")),
+    }
+}
+
+fn check_item_header(item: &Map<String, Value>, list: &str) -> Result<(), Reason> {
+    let id_ok = item
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.parse::<RecordId>().is_ok());
+    if !id_ok || !item.get("at").is_some_and(Value::is_i64) {
+        return Err(format!("{list}: an entry needs an id and a time"));
+    }
+    short(item, "by", 100, true)
+}
+
+/// New status events: each a move the lifecycle allows from the status the
+/// author saw, with what that move needs.
+fn check_events(
+    cfg: &TeamConfig,
+    id: RecordId,
+    before: &Value,
+    after: &Value,
+) -> Result<(), Reason> {
+    let new = appended(before, after, "events", &["applied"])?;
+    let mut status: ReportStatus = before
+        .get("status")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .ok_or("status: unreadable before the change")?;
+    for ev in new {
+        check_item_header(ev, "events")?;
+        let to: ReportStatus = ev
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok())
+            .ok_or("events: unknown status")?;
+        if !status.can_move_to(to) {
+            return Err(format!(
+                "events: a report cannot go from {status} to {to} (allowed: {})",
+                status
+                    .allowed_next()
+                    .iter()
+                    .map(|s| s.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        match to {
+            ReportStatus::Forwarded => {
+                let body = ev.get("to").and_then(Value::as_str);
+                if !body.is_some_and(|b| cfg.bodies.iter().any(|x| x.code == b)) {
+                    return Err("events: forwarding needs a known responsible body".into());
+                }
+            }
+            ReportStatus::Duplicate => {
+                let of = ev
+                    .get("duplicate_of")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<RecordId>().ok());
+                if !of.is_some_and(|of| of != id) {
+                    return Err("events: a duplicate needs another report's id".into());
+                }
+            }
+            _ => {}
+        }
+        short(ev, "ref", 100, false)?;
+        short(ev, "comment", 2000, false)?;
+        status = to;
+    }
+    Ok(())
+}
+
+/// New interactions: text and referral within their limits.
+fn check_interactions(before: &Value, after: &Value) -> Result<(), Reason> {
+    for it in appended(before, after, "interactions", &[])? {
+        check_item_header(it, "interactions")?;
+        short(it, "text", 5000, true)?;
+        short(it, "referral", 100, false)?;
+    }
+    Ok(())
+}
