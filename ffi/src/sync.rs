@@ -50,7 +50,7 @@ impl SyncCancel {
 #[uniffi::export]
 pub fn enroll(server_url: String, code: String, device_name: String) -> Result<Enrollment> {
     Ok(Client::new(&server_url)?
-        .enroll(&code, &device_name)?
+        .enroll(&code, &device_name, None)?
         .into())
 }
 

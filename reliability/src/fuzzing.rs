@@ -329,8 +329,14 @@ mod http {
             let mcode =
                 carnet_server::issue_code(dir.path(), &team, "mediator", None).expect("code");
             let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
-            let supervisor = storage.redeem_code(&code, "sup").expect("enroll").token;
-            let mediator = storage.redeem_code(&mcode, "med").expect("enroll").token;
+            let supervisor = storage
+                .redeem_code(&code, "sup", None)
+                .expect("enroll")
+                .token;
+            let mediator = storage
+                .redeem_code(&mcode, "med", None)
+                .expect("enroll")
+                .token;
             let config = Config {
                 data_dir: dir.path().to_path_buf(),
                 rate_per_second: 0.0,

@@ -209,7 +209,7 @@ impl Device {
         retry: Retry,
     ) -> carnet_core::Result<Device> {
         let client = Client::new(base)?.with_retry(retry);
-        let e = client.enroll(code, name)?;
+        let e = client.enroll(code, name, None)?;
         let store = Store::open_unencrypted(dir.join(format!("{name}.db")))?;
         store.set_config(&e.config)?;
         store.set_author(name)?;

@@ -47,7 +47,7 @@ fn a_change_that_panics_automerge_is_refused_with_400_not_500() {
     let (team, _) = carnet_server::init_team(dir.path(), "hostile").unwrap();
     let code = carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap();
     let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
-    let token = storage.redeem_code(&code, "m").unwrap().token;
+    let token = storage.redeem_code(&code, "m", None).unwrap().token;
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
@@ -115,6 +115,7 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
         .redeem_code(
             &carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap(),
             "a",
+            None,
         )
         .unwrap()
         .token;
@@ -122,6 +123,7 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
         .redeem_code(
             &carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap(),
             "b",
+            None,
         )
         .unwrap()
         .token;

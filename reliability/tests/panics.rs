@@ -124,8 +124,34 @@ impl Storage for PanickingStorage {
     ) -> carnet_server::error::Result<IssuedCode> {
         self.inner.issue_code(team_id, role, name, ttl_ms)
     }
-    fn redeem_code(&self, code: &str, device_name: &str) -> carnet_server::error::Result<Enrolled> {
-        self.inner.redeem_code(code, device_name)
+    fn redeem_code(
+        &self,
+        code: &str,
+        device_name: &str,
+        actor: Option<&str>,
+    ) -> carnet_server::error::Result<Enrolled> {
+        self.inner.redeem_code(code, device_name, actor)
+    }
+    fn redeem_dashboard_code(&self, code: &str) -> carnet_server::error::Result<Enrolled> {
+        self.inner.redeem_dashboard_code(code)
+    }
+    fn bind_actor(&self, device_id: &str, actor: &str) -> carnet_server::error::Result<()> {
+        self.inner.bind_actor(device_id, actor)
+    }
+    fn actor_names(
+        &self,
+        team_id: &str,
+    ) -> carnet_server::error::Result<std::collections::HashMap<String, String>> {
+        self.inner.actor_names(team_id)
+    }
+    fn rotate_token(&self, device_id: &str) -> carnet_server::error::Result<String> {
+        self.inner.rotate_token(device_id)
+    }
+    fn revoke_inactive(
+        &self,
+        unseen_for_ms: i64,
+    ) -> carnet_server::error::Result<Vec<ServerDevice>> {
+        self.inner.revoke_inactive(unseen_for_ms)
     }
     fn authenticate(&self, token: &str) -> carnet_server::error::Result<Option<ServerDevice>> {
         self.inner.authenticate(token)

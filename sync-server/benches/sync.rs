@@ -123,7 +123,7 @@ fn sync(url: &str, store: &Store, token: &str) -> carnet_core::Result<SyncSummar
 /// A device: a store in `dir` enrolled in `team`.
 fn device(server: &Server, team: &str, dir: &Path, name: &str) -> (Store, String) {
     let code = carnet_server::issue_code(&server.data, team, "mediator", Some(name)).unwrap();
-    let e = client(&server.url).enroll(&code, name).unwrap();
+    let e = client(&server.url).enroll(&code, name, None).unwrap();
     let store = Store::open_unencrypted(dir.join(format!("{name}.db"))).unwrap();
     store.set_config(&e.config).unwrap();
     store.set_author(name).unwrap();

@@ -28,6 +28,30 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
+    /// Sends the dashboard's cookies without the `Secure` attribute, so that
+    /// a browser keeps them over plain HTTP. Only for development on
+    /// loopback: in production the server sits behind TLS and the cookies
+    /// must never travel in clear (default false: cookies are Secure).
+    pub insecure_cookies: bool,
+    /// The server sits behind a reverse proxy it trusts, which sets
+    /// `X-Forwarded-For`: the client address throttled on failed codes is
+    /// then that header's last entry. Without a proxy the header is the
+    /// client's own word and is ignored, or anyone could dodge the throttle.
+    pub trusted_proxy: bool,
+    /// Also serves `/metrics` without a token on this address (e.g.
+    /// loopback, for a local Prometheus). On the main address `/metrics`
+    /// requires a supervisor's token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A device unseen for this many days is revoked (reason `inactive`);
+    /// 0 disables it. A lost phone nobody reported then stops being a key
+    /// to the team's log.
+    pub device_inactivity_days: u32,
+    /// Wrong enrollment codes (or dashboard sign-ins) tolerated per client
+    /// address and per deployment within [`Config::code_failure_window`],
+    /// before answering 429.
+    pub code_failures: u32,
+    /// The window over which failed codes are counted.
+    pub code_failure_window: Duration,
 }
 
 impl Default for Config {
@@ -40,6 +64,12 @@ impl Default for Config {
             rate_burst: 200,
             request_timeout: Duration::from_secs(120),
             log_json: false,
+            insecure_cookies: false,
+            trusted_proxy: false,
+            metrics_listen: None,
+            device_inactivity_days: 90,
+            code_failures: 10,
+            code_failure_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -55,7 +85,9 @@ pub struct ConfigArgs {
     #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// A TOML file with any of: data_dir, listen, code_ttl_hours,
-    /// rate_per_second, rate_burst, request_timeout_secs, log_format.
+    /// rate_per_second, rate_burst, request_timeout_secs, log_format,
+    /// insecure_cookies, trusted_proxy, metrics_listen,
+    /// device_inactivity_days, code_failures.
     #[arg(long = "config", env = "CARNET_CONFIG", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
     /// Hours an enrollment code stays valid (default 24).
@@ -73,6 +105,23 @@ pub struct ConfigArgs {
     /// `text` or `json` (default text).
     #[arg(long, env = "CARNET_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Dashboard cookies without `Secure`, for plain HTTP in development.
+    #[arg(long, env = "CARNET_INSECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_cookies: Option<bool>,
+    /// Behind a trusted reverse proxy: take the client address from
+    /// X-Forwarded-For (only then).
+    #[arg(long, env = "CARNET_TRUSTED_PROXY", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub trusted_proxy: Option<bool>,
+    /// Also serve /metrics without a token on this address (e.g. 127.0.0.1:9090).
+    #[arg(long, env = "CARNET_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Revoke devices unseen for this many days (default 90; 0 = never).
+    #[arg(long, env = "CARNET_DEVICE_INACTIVITY_DAYS", value_name = "DAYS")]
+    pub device_inactivity_days: Option<u32>,
+    /// Wrong codes per client address (and per deployment) in 15 minutes
+    /// before 429 (default 10).
+    #[arg(long, env = "CARNET_CODE_FAILURES", value_name = "N")]
+    pub code_failures: Option<u32>,
 }
 
 /// The TOML file's shape; every key is optional.
@@ -86,9 +135,21 @@ struct FileConfig {
     rate_burst: Option<u32>,
     request_timeout_secs: Option<u64>,
     log_format: Option<String>,
+    insecure_cookies: Option<bool>,
+    trusted_proxy: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    device_inactivity_days: Option<u32>,
+    code_failures: Option<u32>,
 }
 
 impl Config {
+    /// How long a device may stay unseen before it is revoked; `None` when
+    /// [`Config::device_inactivity_days`] is 0.
+    pub fn device_inactivity(&self) -> Option<Duration> {
+        (self.device_inactivity_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.device_inactivity_days) * 24 * 3600))
+    }
+
     /// Resolves flags and environment over the file over the defaults.
     pub fn load(args: &ConfigArgs) -> Result<Config> {
         let file = match &args.config_file {
@@ -146,6 +207,25 @@ impl Config {
                     .max(1),
             ),
             log_json,
+            insecure_cookies: args
+                .insecure_cookies
+                .or(file.insecure_cookies)
+                .unwrap_or(d.insecure_cookies),
+            trusted_proxy: args
+                .trusted_proxy
+                .or(file.trusted_proxy)
+                .unwrap_or(d.trusted_proxy),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            device_inactivity_days: args
+                .device_inactivity_days
+                .or(file.device_inactivity_days)
+                .unwrap_or(d.device_inactivity_days),
+            code_failures: args
+                .code_failures
+                .or(file.code_failures)
+                .unwrap_or(d.code_failures)
+                .max(1),
+            code_failure_window: d.code_failure_window,
         })
     }
 }

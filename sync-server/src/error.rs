@@ -33,6 +33,10 @@ pub enum ServerError {
     /// No such route, team, device or record (in the caller's team).
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts what the server holds (e.g. a store already
+    /// enrolled as another device); the detail says what to do.
+    #[error("{0}")]
+    Conflict(String),
     /// The device was ordered wiped by a supervisor.
     #[error("this device was ordered wiped: erase its local store, then enroll again")]
     WipeOrdered,
@@ -91,6 +95,7 @@ impl ServerError {
                 "Not allowed for this role",
             ),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ServerError::WipeOrdered => (StatusCode::GONE, "wipe", "Wipe ordered"),
             ServerError::Core(C::TooLarge { .. }) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")

@@ -5,7 +5,8 @@
 //! - [`config`]: settings from flags, environment and a TOML file;
 //! - [`storage`]: teams, devices, codes and team logs behind a trait
 //!   (SQLite first);
-//! - [`auth`]: tokens, roles, wipe orders and rate limits;
+//! - [`auth`]: tokens, roles, wipe orders, rate limits and the throttle on
+//!   failed codes;
 //! - `routes`: the HTTP API; [`error`]: the problem responses;
 //! - [`metrics`]: Prometheus counters.
 //!
@@ -22,17 +23,19 @@ mod routes;
 pub mod storage;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 
 pub use config::{Config, ConfigArgs};
 pub use error::ServerError;
-pub use routes::app;
+pub use routes::{app, metrics_app};
 pub use storage::{Role, SqliteStorage, Storage};
 
-use crate::auth::RateLimiter;
+use crate::auth::{AttemptThrottle, RateLimiter};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -45,6 +48,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Per-device request budget.
     pub limiter: Arc<RateLimiter>,
+    /// Failed enrollment codes and dashboard sign-ins, per client address,
+    /// team and deployment: past the limit, 429 before storage is touched.
+    pub code_throttle: Arc<AttemptThrottle>,
+    /// Who read which residents' records (RGPD accountability), shared
+    /// by the API and the dashboard; opened at its first use.
+    pub access_log: Arc<carnet_dashboard::AccessLog>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Permits for heavy storage work (applying pushes, building pulls and
@@ -65,6 +74,14 @@ impl AppState {
         AppState {
             storage,
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
+            code_throttle: Arc::new(AttemptThrottle::new(
+                config.code_failures,
+                config.code_failure_window,
+            )),
+            access_log: Arc::new(carnet_dashboard::AccessLog::at(
+                &config.data_dir,
+                carnet_dashboard::access_log::DEFAULT_RETENTION_DAYS,
+            )),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             heavy: Arc::new(tokio::sync::Semaphore::new(
@@ -106,6 +123,9 @@ impl AppState {
 /// Serves the API on `listener` until `shutdown` resolves, then stops
 /// accepting connections and finishes the requests in flight: a push that
 /// was being applied is committed and acknowledged before this returns.
+///
+/// Also, while it runs: plain `/metrics` on `config.metrics_listen` when set,
+/// and the daily sweep revoking inactive devices (run once at start).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -116,12 +136,79 @@ pub async fn serve(
         .map_err(|e| ServerError::Internal(e.to_string()))??;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %state.config.data_dir.display(), "carnet-server listening");
-    let router: Router = app(state.clone()).merge(dashboard::router(&state.config)?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let router: Router = app(state.clone()).merge(dashboard::router(&state)?);
+
+    // One shutdown signal for every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let metrics_server = match state.config.metrics_listen {
+        Some(metrics_addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+            tracing::info!(addr = %metrics_listener.local_addr()?, "plain /metrics listening");
+            let metrics = metrics_app(state.clone());
+            let stop = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                axum::serve(metrics_listener, metrics)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }))
+        }
+        None => None,
+    };
+    let sweeper = state.config.device_inactivity().map(|unseen_for| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+            daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                // The first tick is immediate: a sweep at start.
+                daily.tick().await;
+                if let Err(e) = sweep_inactive_devices(&state, unseen_for).await {
+                    tracing::error!(error = %e, "sweep of inactive devices failed");
+                }
+            }
+        })
+    });
+
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx))
+    .await;
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))??;
+    }
+    served?;
     tracing::info!("carnet-server stopped");
     Ok(())
+}
+
+/// Revokes (reason `inactive`) every device unseen for `unseen_for`, and
+/// logs each one (ids only). `serve` runs it daily; tests call it directly.
+pub async fn sweep_inactive_devices(
+    state: &AppState,
+    unseen_for: Duration,
+) -> Result<Vec<storage::Device>> {
+    let storage = state.storage.clone();
+    let ms = i64::try_from(unseen_for.as_millis()).unwrap_or(i64::MAX);
+    let revoked = state.blocking(move || storage.revoke_inactive(ms)).await?;
+    for d in &revoked {
+        tracing::info!(device = %d.id, team = %d.team_id, "device revoked: inactive");
+    }
+    Ok(revoked)
 }
 
 /// Creates a team in `data_dir` with the default (Carcassonne) configuration

@@ -30,7 +30,7 @@ fn enrollment_codes_are_single_use_and_admin_issued_codes_work() {
     // The same code again within minutes is a retry: the same device back.
     let again = Client::new(&server.url())
         .unwrap()
-        .enroll(&sup_code, "bureau")
+        .enroll(&sup_code, "bureau", None)
         .unwrap();
     assert_eq!(again.device_id, sup.enrollment.device_id);
 

@@ -1,12 +1,15 @@
 //! `carnet init`: creates the store and its key, and enrolls the device.
 //!
-//! The enrollment code is exchanged first, so that a wrong or expired code
-//! leaves nothing behind; only then are the key, the store and the settings
-//! written. Without `--server` the store is local only, until a later
+//! The store is opened (or created) first, because enrollment binds the
+//! device to the store's automerge actor (`Store::peer_id`), so that the
+//! server can tell which device wrote each change. If the code is then
+//! refused, whatever this very command created (the directory, the key file,
+//! the database) is removed again: a wrong or expired code leaves nothing
+//! behind. Without `--server` the store is local only, until a later
 //! `init --server … --code …` enrolls it (re-running init keeps the records
 //! and the key, e.g. after a revoked device was given a new code).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use carnet_core::sync::client::Client;
 use serde_json::json;
@@ -14,22 +17,32 @@ use serde_json::json;
 use crate::InitArgs;
 use crate::device::{self, DEVICE_ID, ROLE, SERVER, TEAM_ID, TOKEN};
 use crate::error::Result;
-use crate::key::Source;
+use crate::key::{self, Source};
 use crate::output::Output;
 
 pub fn run(dir: &Path, a: &InitArgs) -> Result<Output> {
     let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    let enrollment = match (&a.server, &a.code) {
-        (Some(server), Some(code)) => {
-            let client = Client::new(server)?;
-            Some((
-                server.trim().trim_end_matches('/').to_string(),
-                client.enroll(code, name.unwrap_or("carnet (ligne de commande)"))?,
-            ))
-        }
+    // A malformed address is refused before anything is created.
+    let target = match (&a.server, &a.code) {
+        (Some(server), Some(code)) => Some((Client::new(server)?, server, code)),
         _ => None,
     };
+    let created = Created::before(dir);
     let (store, source) = device::open_or_create(dir)?;
+    let enrollment = match target {
+        Some((client, server, code)) => {
+            let name = name.unwrap_or("carnet (ligne de commande)");
+            match client.enroll(code, name, Some(&store.peer_id())) {
+                Ok(e) => Some((server.trim().trim_end_matches('/').to_string(), e)),
+                Err(e) => {
+                    drop(store);
+                    created.undo();
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
     if let Some(n) = name {
         store.set_author(n)?;
     }
@@ -78,4 +91,50 @@ pub fn run(dir: &Path, a: &InitArgs) -> Result<Output> {
         text.push_str("local only: enroll later with `init --server URL --code CODE`\n");
     }
     Ok(Output::new(v, text))
+}
+
+/// What `init` is about to create, so that a refused enrollment can take it
+/// back: the topmost missing directory of the store's path (removed whole),
+/// or else the key file and the database files that did not exist yet.
+struct Created {
+    dir: Option<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl Created {
+    fn before(dir: &Path) -> Created {
+        let mut top = None;
+        let mut p = Some(dir);
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            top = Some(d.to_path_buf());
+            p = d.parent();
+        }
+        let mut files = Vec::new();
+        if top.is_none() {
+            let db = device::db_path(dir);
+            if !db.exists() {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut f = db.clone().into_os_string();
+                    f.push(suffix);
+                    files.push(PathBuf::from(f));
+                }
+            }
+            let key = key::file_path(dir);
+            if !key.exists() {
+                files.push(key);
+            }
+        }
+        Created { dir: top, files }
+    }
+
+    /// Removes what was created; best effort (what cannot be removed is
+    /// left, and the error the user sees is the enrollment's).
+    fn undo(self) {
+        if let Some(d) = self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        for f in self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }

@@ -39,7 +39,8 @@ impl Device {
         let dir = base.join(name);
         let k = key::create_file(&dir)?;
         let store = Store::open(device::db_path(&dir), &k)?;
-        let e = Client::new(server)?.enroll(code, &format!("{name} (démo)"))?;
+        let e =
+            Client::new(server)?.enroll(code, &format!("{name} (démo)"), Some(&store.peer_id()))?;
         store.set_config(&e.config)?;
         for (key, v) in [
             (device::SERVER, server),

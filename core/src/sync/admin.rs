@@ -108,6 +108,13 @@ pub struct Device {
     /// When a supervisor ordered it wiped.
     #[serde(default)]
     pub wipe_ordered_at: Option<i64>,
+    /// The automerge actor of its store (hex), once bound: the id its
+    /// changes carry in records' history.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why it was revoked: `supervisor` or `inactive` (unseen too long).
+    #[serde(default)]
+    pub revoked_reason: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -109,9 +109,16 @@ impl Client {
         self
     }
 
-    /// Exchanges a one-time enrollment code for a device token.
-    pub fn enroll(&self, code: &str, name: &str) -> Result<Enrollment> {
-        let body = serde_json::json!({"code": code.trim(), "name": name});
+    /// Exchanges a one-time enrollment code for a device token. `actor` is
+    /// the automerge actor of the store the device will sync
+    /// ([`Store::peer_id`]): the server binds the device to it, so that
+    /// every change in the team log names the device that wrote it (without
+    /// it, the server binds the actor of the device's first push).
+    pub fn enroll(&self, code: &str, name: &str, actor: Option<&str>) -> Result<Enrollment> {
+        let mut body = serde_json::json!({"code": code.trim(), "name": name});
+        if let Some(actor) = actor {
+            body["actor"] = serde_json::Value::String(actor.to_string());
+        }
         self.with_retries(|| {
             let resp = self
                 .http
@@ -130,6 +137,43 @@ impl Client {
                     .map(Attempt::Done)
                     .or_else(|e| Ok(Attempt::Retry(Error::Network(e.to_string())))),
             }
+        })
+    }
+
+    /// Swaps the device's token for a new one (`POST /v1/auth/rotate`) and
+    /// returns it; `token` stops working at once, so save the new one
+    /// before anything else. Not retried once the request may have reached
+    /// the server: a second rotation would be refused with the token the
+    /// first one revoked. If the answer is lost, the device must enroll
+    /// again.
+    pub fn rotate_token(&self, token: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Rotated {
+            token: String,
+        }
+        let auth = format!("Bearer {}", token.trim());
+        self.with_retries(|| {
+            let resp = self
+                .http
+                .post(format!("{}/v1/auth/rotate", self.base))
+                .header("authorization", &auth)
+                .send();
+            let resp = match resp {
+                Ok(r) => r,
+                // Nothing reached the server: safe to try again.
+                Err(e) if e.is_connect() => {
+                    return Ok(Attempt::Retry(Error::Network(e.to_string())));
+                }
+                Err(e) => return Err(lost_rotation(e.to_string())),
+            };
+            let resp = match check(resp, None)? {
+                Ok(r) => r,
+                Err(e @ Error::Server { status: 429, .. }) => return Ok(Attempt::Retry(e)),
+                Err(e) => return Err(e),
+            };
+            resp.json::<Rotated>()
+                .map(|r| Attempt::Done(r.token))
+                .map_err(|e| lost_rotation(e.to_string()))
         })
     }
 
@@ -241,6 +285,13 @@ impl Client {
         }
         Err(last)
     }
+}
+
+/// A rotation whose answer did not arrive: the old token may be dead.
+fn lost_rotation(cause: String) -> Error {
+    Error::Network(format!(
+        "the answer to the token rotation was lost ({cause}); if the device is now refused, enroll it again"
+    ))
 }
 
 /// Sorts a response into: success, a failure worth retrying (5xx, 429), or a

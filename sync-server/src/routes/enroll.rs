@@ -1,14 +1,16 @@
-//! `POST /v1/enroll`: a one-time code becomes a device token.
+//! `POST /v1/enroll`: a one-time code becomes a device token;
+//! `POST /v1/auth/rotate`: a device swaps its token for a new one.
 
 use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::json_body;
 use crate::AppState;
+use crate::auth::{Authed, ClientAddr};
 use crate::error::ServerError;
 use crate::storage::Enrolled;
 
@@ -17,24 +19,68 @@ struct EnrollRequest {
     code: String,
     #[serde(default)]
     name: Option<String>,
+    /// The automerge actor of the device's store (32 hex characters):
+    /// binds the device to the changes it writes. Optional for older apps,
+    /// whose devices are bound at their first push.
+    #[serde(default)]
+    actor: Option<String>,
 }
 
 /// Exchanges the code for a token, the device's ids and the team
-/// configuration. A retry with the same code shortly after gets the same
-/// answer, so a lost response does not burn the code.
+/// configuration, binding the device to its store's actor when the body
+/// names it. A retry with the same code shortly after gets the same
+/// answer, so a lost response does not burn the code. Wrong codes are
+/// counted per client address and deployment: past the limit, 429.
 pub async fn enroll(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     body: Bytes,
 ) -> Result<Json<Enrolled>, ServerError> {
+    state.code_throttle.check(&client)?;
     let req: EnrollRequest = json_body(&body)?;
     if req.code.len() > 64 {
+        state.code_throttle.fail(&client, None);
         return Err(ServerError::InvalidCode);
     }
     let storage = state.storage.clone();
     let enrolled = state
-        .blocking(move || storage.redeem_code(&req.code, req.name.as_deref().unwrap_or("")))
-        .await?;
+        .blocking(move || {
+            storage.redeem_code(
+                &req.code,
+                req.name.as_deref().unwrap_or(""),
+                req.actor.as_deref(),
+            )
+        })
+        .await;
+    let enrolled = match enrolled {
+        Err(ServerError::InvalidCode) => {
+            state.code_throttle.fail(&client, None);
+            tracing::info!("enrollment refused: invalid code");
+            return Err(ServerError::InvalidCode);
+        }
+        other => other?,
+    };
     state.metrics.enrollments.fetch_add(1, Ordering::Relaxed);
     tracing::info!(team = %enrolled.team_id, device = %enrolled.device_id, role = enrolled.role.code(), "device enrolled");
     Ok(Json(enrolled))
+}
+
+/// A new token.
+#[derive(Serialize)]
+pub struct Rotated {
+    token: String,
+}
+
+/// Gives the calling device a new token; the one it called with stops
+/// working at once. For a token that may have been seen (a shared laptop,
+/// a backup), without enrolling the device again.
+pub async fn rotate(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+) -> Result<Json<Rotated>, ServerError> {
+    let storage = state.storage.clone();
+    let id = device.id.clone();
+    let token = state.blocking(move || storage.rotate_token(&id)).await?;
+    tracing::info!(team = %device.team_id, device = %device.id, "token rotated");
+    Ok(Json(Rotated { token }))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API of `docs/sync-protocol.md`, one module per resource, and the
 //! layers every request goes through.
 
+mod access;
 mod admin;
 mod enroll;
 mod records;
@@ -23,6 +24,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::AppState;
+use crate::auth::Supervisor;
 use crate::error::{ServerError, problem};
 
 /// The whole API over `state`, with its layers: panics caught, requests
@@ -32,10 +34,12 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/auth/rotate", post(enroll::rotate))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/pull", get(sync::pull))
         .route("/v1/admin/codes", post(admin::issue_code))
         .route("/v1/admin/devices", get(admin::devices))
+        .route("/v1/admin/access-log", get(access::export))
         .route("/v1/admin/devices/{id}/revoke", post(admin::revoke))
         .route("/v1/admin/devices/{id}/wipe", post(admin::wipe))
         .route("/v1/records", get(records::list))
@@ -71,11 +75,30 @@ async fn not_found() -> ServerError {
     ServerError::NotFound("no such route; see docs/sync-protocol.md".into())
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` on the API's address: counters of every team's traffic are
+/// the operator's business, so a supervisor's token is required.
+async fn metrics(State(state): State<AppState>, _: Supervisor) -> impl IntoResponse {
+    metrics_text(&state)
+}
+
+fn metrics_text(state: &AppState) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
+}
+
+/// `/metrics` alone, without a token, for `metrics_listen` (an address only
+/// the operator's Prometheus reaches, e.g. loopback); anything else is 404.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { metrics_text(&state) }),
+        )
+        .fallback(not_found)
+        .with_state(state)
 }
 
 /// Turns the bare error answers of the framework and its layers (405, 408,

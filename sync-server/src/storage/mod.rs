@@ -22,13 +22,15 @@
 
 mod sqlite;
 
+use std::collections::HashMap;
+
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStorage;
 
-use crate::error::Result;
+use crate::error::{Result, ServerError};
 
 /// What a device may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,33 @@ pub struct Device {
     pub revoked_at: Option<i64>,
     /// When a supervisor ordered it wiped.
     pub wipe_ordered_at: Option<i64>,
+    /// The automerge actor of its store (32 lowercase hex characters), bound
+    /// at enrollment or at its first push, so that every change in the team
+    /// log can be traced to the device that wrote it. `None` until bound.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why it was revoked: `supervisor` (by hand) or `inactive` (unseen for
+    /// longer than the server's `device_inactivity_days`), so that the
+    /// dashboard can tell supervisors which devices lapsed on their own.
+    #[serde(default)]
+    pub revoked_reason: Option<String>,
+}
+
+/// Why a device was revoked: a supervisor did it.
+pub const REVOKED_BY_SUPERVISOR: &str = "supervisor";
+/// Why a device was revoked: it was unseen for too long.
+pub const REVOKED_INACTIVE: &str = "inactive";
+
+/// Checks and normalises an automerge actor id as a device sends it: 32
+/// hex characters (16 bytes, as the core's stores make them), lowercased.
+pub fn parse_actor(actor: &str) -> Result<String> {
+    let actor = actor.trim();
+    if actor.len() != 32 || !actor.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ServerError::BadRequest(
+            "actor: expected the store's actor id, 32 hexadecimal characters".into(),
+        ));
+    }
+    Ok(actor.to_ascii_lowercase())
 }
 
 /// What enrollment hands the device, once.
@@ -120,9 +149,42 @@ pub trait Storage: Send + Sync + 'static {
         ttl_ms: i64,
     ) -> Result<IssuedCode>;
 
-    /// Exchanges a code for a new device and its token. Retrying with the
+    /// Exchanges a code for a new device and its token, bound to `actor`
+    /// (the automerge actor of the device's store, 32 hex characters) when
+    /// given, so that its changes can be traced to it. Retrying with the
     /// same code shortly after (a lost response) returns the same enrollment.
-    fn redeem_code(&self, code: &str, device_name: &str) -> Result<Enrolled>;
+    /// An actor already bound to another device in good standing is a
+    /// [`ServerError::Conflict`](crate::ServerError::Conflict): one store,
+    /// one device.
+    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled>;
+
+    /// Exchanges a supervisor's code for a dashboard sign-in (a device named
+    /// "tableau de bord"). Stricter than [`Storage::redeem_code`], because a
+    /// browser has no reason to retry: only an unused, unexpired supervisor
+    /// code works; a mediator's code is refused without being spent, and a
+    /// used code is refused even within the replay window.
+    fn redeem_dashboard_code(&self, code: &str) -> Result<Enrolled>;
+
+    /// Binds `actor` to a device enrolled without one (trust on first use,
+    /// at its first push). Succeeds if it is already bound to that actor;
+    /// a [`ServerError::Conflict`](crate::ServerError::Conflict) if it is
+    /// bound to another or another device in good standing holds the actor.
+    fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()>;
+
+    /// Actor (hex) → device name for every device of the team with an
+    /// actor, revoked ones included (their past changes still need a name);
+    /// if two devices share an actor, the newest enrolled wins.
+    fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>>;
+
+    /// Gives a device in good standing a new token; the old one stops
+    /// working at once (a token that may have leaked is replaced without
+    /// enrolling again).
+    fn rotate_token(&self, device_id: &str) -> Result<String>;
+
+    /// Revokes, as `inactive`, every device in good standing not seen (or,
+    /// never seen, enrolled) for `unseen_for_ms`: a lost phone nobody
+    /// reported stops being a key to the team's log. Returns them.
+    fn revoke_inactive(&self, unseen_for_ms: i64) -> Result<Vec<Device>>;
 
     /// The device holding this token, revoked or not; `None` if unknown.
     fn authenticate(&self, token: &str) -> Result<Option<Device>>;
@@ -133,7 +195,8 @@ pub trait Storage: Send + Sync + 'static {
     /// The team's devices, oldest first.
     fn devices(&self, team_id: &str) -> Result<Vec<Device>>;
 
-    /// Revokes a device of the team; `None` if the team has no such device.
+    /// Revokes a device of the team (reason `supervisor`); `None` if the
+    /// team has no such device.
     fn revoke(&self, team_id: &str, device_id: &str) -> Result<Option<Device>>;
 
     /// Orders a device of the team wiped; `None` if the team has no such device.

@@ -25,7 +25,8 @@ const TOUCH_EVERY_MS: i64 = 60 * 1000;
 /// Crockford base32: no I, L, O, U, so codes survive being read aloud.
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-const SCHEMA: &[&str] = &["
+const SCHEMA: &[&str] = &[
+    "
 CREATE TABLE teams (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -58,7 +59,18 @@ CREATE TABLE codes (
     device_id    TEXT,
     sealed_token BLOB
 ) WITHOUT ROWID;
-"];
+",
+    "
+-- The automerge actor of the device's store (lowercase hex, 16 bytes), so
+-- that a change can be traced to the device that wrote it; one device in
+-- good standing per actor. `revoked_reason`: 'supervisor' or 'inactive'.
+ALTER TABLE devices ADD COLUMN actor TEXT;
+ALTER TABLE devices ADD COLUMN revoked_reason TEXT;
+UPDATE devices SET revoked_reason = 'supervisor' WHERE revoked_at IS NOT NULL;
+CREATE UNIQUE INDEX devices_by_actor ON devices (actor)
+    WHERE actor IS NOT NULL AND revoked_at IS NULL;
+",
+];
 
 /// SQLite storage under a data directory.
 pub struct SqliteStorage {
@@ -136,6 +148,41 @@ fn is_team_id(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
+/// Who redeems a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redemption {
+    /// A phone or the command line, which may retry after a lost answer.
+    Device,
+    /// The dashboard's sign-in.
+    Dashboard,
+}
+
+/// The name of the device a dashboard sign-in creates.
+const DASHBOARD_DEVICE_NAME: &str = "tableau de bord";
+
+/// Binds `actor` (already normalised) to `device_id`, unless another device
+/// in good standing holds it.
+fn set_actor(conn: &Connection, device_id: &str, actor: &str) -> Result<()> {
+    let holder: Option<String> = conn
+        .query_row(
+            "SELECT id FROM devices WHERE actor = ?1 AND revoked_at IS NULL AND id <> ?2",
+            params![actor, device_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if holder.is_some() {
+        return Err(ServerError::Conflict(
+            "this store is already enrolled as another device; a supervisor must revoke that device first, or enroll from a fresh store"
+                .into(),
+        ));
+    }
+    conn.execute(
+        "UPDATE devices SET actor = ?2 WHERE id = ?1",
+        params![device_id, actor],
+    )?;
+    Ok(())
+}
+
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     let role: String = r.get(2)?;
     Ok(Device {
@@ -147,11 +194,12 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
         last_seen: r.get(5)?,
         revoked_at: r.get(6)?,
         wipe_ordered_at: r.get(7)?,
+        actor: r.get(8)?,
+        revoked_reason: r.get(9)?,
     })
 }
 
-const DEVICE_COLUMNS: &str =
-    "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at";
+const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
 
 impl SqliteStorage {
     /// Opens (or creates) the storage in `dir`.
@@ -241,6 +289,146 @@ impl SqliteStorage {
         Ok(log)
     }
 
+    /// Redeems a code for a phone or CLI (`Redemption::Device`: replayable
+    /// within the window) or for the dashboard (`Redemption::Dashboard`:
+    /// supervisor codes only, never replayed, nothing sealed for a replay).
+    fn redeem(
+        &self,
+        code: &str,
+        device_name: &str,
+        actor: Option<&str>,
+        how: Redemption,
+    ) -> Result<Enrolled> {
+        let norm = normalise_code(code);
+        if norm.len() != 16 {
+            return Err(ServerError::InvalidCode);
+        }
+        let hash = code_hash(&norm);
+        let now = now_ms();
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE codes SET sealed_token = NULL WHERE sealed_token IS NOT NULL AND used_at < ?1",
+            [now - REPLAY_WINDOW_MS],
+        )?;
+        type CodeRow = (
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<Vec<u8>>,
+        );
+        let row: Option<CodeRow> = tx
+            .query_row(
+                "SELECT team_id, role, name, expires_at, used_at, device_id, sealed_token FROM codes WHERE hash = ?1",
+                [hash.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()?;
+        let Some((team_id, role, code_name, expires_at, used_at, used_by, sealed)) = row else {
+            return Err(ServerError::InvalidCode);
+        };
+        let role =
+            Role::parse(&role).ok_or_else(|| ServerError::Internal("bad role in codes".into()))?;
+        if how == Redemption::Dashboard {
+            if used_at.is_some() || expires_at <= now {
+                return Err(ServerError::InvalidCode);
+            }
+            if role != Role::Supervisor {
+                // Refused before anything is written: the code still
+                // enrolls the mediator's phone it was issued for.
+                return Err(ServerError::Forbidden(
+                    "this is a mediator's enrollment code: it enrolls a phone, not the dashboard; sign in with a supervisor's code",
+                ));
+            }
+        }
+        let config_json: String =
+            tx.query_row("SELECT config FROM teams WHERE id = ?1", [&team_id], |r| {
+                r.get(0)
+            })?;
+        let config: TeamConfig = serde_json::from_str(&config_json)
+            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+        if used_at.is_some() {
+            // A retry of an enrollment whose answer was lost: same token again,
+            // as long as the device is still in good standing.
+            let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
+                return Err(ServerError::InvalidCode);
+            };
+            let sealed: [u8; 32] = sealed.try_into().map_err(|_| ServerError::InvalidCode)?;
+            let token = seal(&sealed, &norm);
+            let device = Self::device_in_team(&tx, &team_id, &device_id)?;
+            let Some(device) =
+                device.filter(|d| d.revoked_at.is_none() && d.wipe_ordered_at.is_none())
+            else {
+                return Err(ServerError::InvalidCode);
+            };
+            if let Some(actor) = actor
+                && device.actor.as_deref() != Some(actor)
+            {
+                // The device that lost the answer may have started over with
+                // a fresh store: rebind while the device has never been used.
+                if device.actor.is_some() && device.last_seen.is_some() {
+                    return Err(ServerError::Conflict(
+                        "this code already enrolled a device from another store; ask a supervisor for a new code"
+                            .into(),
+                    ));
+                }
+                set_actor(&tx, &device_id, actor)?;
+                tx.commit()?;
+            }
+            return Ok(Enrolled {
+                token: hex::encode(token),
+                device_id,
+                team_id,
+                role,
+                config,
+            });
+        }
+        if expires_at <= now {
+            return Err(ServerError::InvalidCode);
+        }
+        let name = match device_name.trim() {
+            "" => code_name.unwrap_or_else(|| "device".into()),
+            n => n.to_string(),
+        };
+        if name.chars().count() > 100 {
+            return Err(ServerError::BadRequest(
+                "name: at most 100 characters".into(),
+            ));
+        }
+        let token: [u8; 32] = rand::random();
+        let token_hex = hex::encode(token);
+        let device_id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO devices (id, team_id, role, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![device_id, team_id, role.code(), name, token_hash(&token_hex).as_slice(), now],
+        )?;
+        if let Some(actor) = actor {
+            set_actor(&tx, &device_id, actor)?;
+        }
+        // The dashboard never retries: nothing is kept to replay it.
+        let sealed = (how == Redemption::Device).then(|| seal(&token, &norm));
+        tx.execute(
+            "UPDATE codes SET used_at = ?2, device_id = ?3, sealed_token = ?4 WHERE hash = ?1",
+            params![
+                hash.as_slice(),
+                now,
+                device_id,
+                sealed.as_ref().map(|s| s.as_slice())
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Enrolled {
+            token: token_hex,
+            device_id,
+            team_id,
+            role,
+            config,
+        })
+    }
+
     fn device_in_team(conn: &Connection, team_id: &str, device_id: &str) -> Result<Option<Device>> {
         Ok(conn
             .query_row(
@@ -303,102 +491,106 @@ impl Storage for SqliteStorage {
         Ok(IssuedCode { code, expires_at })
     }
 
-    fn redeem_code(&self, code: &str, device_name: &str) -> Result<Enrolled> {
-        let norm = normalise_code(code);
-        if norm.len() != 16 {
-            return Err(ServerError::InvalidCode);
-        }
-        let hash = code_hash(&norm);
-        let now = now_ms();
+    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
+        let actor = actor.map(super::parse_actor).transpose()?;
+        self.redeem(code, device_name, actor.as_deref(), Redemption::Device)
+    }
+
+    fn redeem_dashboard_code(&self, code: &str) -> Result<Enrolled> {
+        self.redeem(code, DASHBOARD_DEVICE_NAME, None, Redemption::Dashboard)
+    }
+
+    fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()> {
+        let actor = super::parse_actor(actor)?;
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE codes SET sealed_token = NULL WHERE sealed_token IS NOT NULL AND used_at < ?1",
-            [now - REPLAY_WINDOW_MS],
-        )?;
-        type CodeRow = (
-            String,
-            String,
-            Option<String>,
-            i64,
-            Option<i64>,
-            Option<String>,
-            Option<Vec<u8>>,
-        );
-        let row: Option<CodeRow> = tx
+        let bound: Option<Option<String>> = tx
             .query_row(
-                "SELECT team_id, role, name, expires_at, used_at, device_id, sealed_token FROM codes WHERE hash = ?1",
-                [hash.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                "SELECT actor FROM devices WHERE id = ?1",
+                [device_id],
+                |r| r.get(0),
             )
             .optional()?;
-        let Some((team_id, role, code_name, expires_at, used_at, used_by, sealed)) = row else {
-            return Err(ServerError::InvalidCode);
-        };
-        let role =
-            Role::parse(&role).ok_or_else(|| ServerError::Internal("bad role in codes".into()))?;
-        let config_json: String =
-            tx.query_row("SELECT config FROM teams WHERE id = ?1", [&team_id], |r| {
-                r.get(0)
-            })?;
-        let config: TeamConfig = serde_json::from_str(&config_json)
-            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
-        if used_at.is_some() {
-            // A retry of an enrollment whose answer was lost: same token again,
-            // as long as the device is still in good standing.
-            let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
-                return Err(ServerError::InvalidCode);
-            };
-            let sealed: [u8; 32] = sealed.try_into().map_err(|_| ServerError::InvalidCode)?;
-            let token = seal(&sealed, &norm);
-            let device = Self::device_in_team(&tx, &team_id, &device_id)?;
-            if !device.is_some_and(|d| d.revoked_at.is_none() && d.wipe_ordered_at.is_none()) {
-                return Err(ServerError::InvalidCode);
+        match bound {
+            None => return Err(ServerError::NotFound("no such device".into())),
+            Some(Some(a)) if a == actor => return Ok(()),
+            Some(Some(_)) => {
+                return Err(ServerError::Conflict(
+                    "this device is bound to another store's actor; enroll the store as a new device"
+                        .into(),
+                ));
             }
-            return Ok(Enrolled {
-                token: hex::encode(token),
-                device_id,
-                team_id,
-                role,
-                config,
-            });
+            Some(None) => {}
         }
-        if expires_at <= now {
-            return Err(ServerError::InvalidCode);
+        set_actor(&tx, device_id, &actor)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>> {
+        let conn = self.db();
+        let mut stmt = conn.prepare(
+            "SELECT actor, name FROM devices WHERE team_id = ?1 AND actor IS NOT NULL ORDER BY enrolled_at, id",
+        )?;
+        let rows = stmt.query_map([team_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut names = HashMap::new();
+        for row in rows {
+            let (actor, name): (String, String) = row?;
+            // Oldest first: a newer device with the same actor overwrites.
+            names.insert(actor, name);
         }
-        let name = match device_name.trim() {
-            "" => code_name.unwrap_or_else(|| "device".into()),
-            n => n.to_string(),
-        };
-        if name.chars().count() > 100 {
-            return Err(ServerError::BadRequest(
-                "name: at most 100 characters".into(),
-            ));
-        }
+        Ok(names)
+    }
+
+    fn rotate_token(&self, device_id: &str) -> Result<String> {
         let token: [u8; 32] = rand::random();
         let token_hex = hex::encode(token);
-        let device_id = uuid::Uuid::now_v7().to_string();
-        tx.execute(
-            "INSERT INTO devices (id, team_id, role, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![device_id, team_id, role.code(), name, token_hash(&token_hex).as_slice(), now],
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE devices SET token_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL AND wipe_ordered_at IS NULL",
+            params![device_id, token_hash(&token_hex).as_slice()],
         )?;
+        if changed == 0 {
+            return Err(ServerError::Unauthorized);
+        }
+        // A retried enrollment must not hand out the old token any more.
         tx.execute(
-            "UPDATE codes SET used_at = ?2, device_id = ?3, sealed_token = ?4 WHERE hash = ?1",
-            params![
-                hash.as_slice(),
-                now,
-                device_id,
-                seal(&token, &norm).as_slice()
-            ],
+            "UPDATE codes SET sealed_token = NULL WHERE device_id = ?1",
+            [device_id],
         )?;
         tx.commit()?;
-        Ok(Enrolled {
-            token: token_hex,
-            device_id,
-            team_id,
-            role,
-            config,
-        })
+        Ok(token_hex)
+    }
+
+    fn revoke_inactive(&self, unseen_for_ms: i64) -> Result<Vec<Device>> {
+        if unseen_for_ms <= 0 {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let cutoff = now.saturating_sub(unseen_for_ms);
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = tx
+            .prepare(
+                "SELECT id FROM devices WHERE revoked_at IS NULL AND coalesce(last_seen, enrolled_at) < ?1",
+            )?
+            .query_map([cutoff], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut revoked = Vec::with_capacity(ids.len());
+        for id in &ids {
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1",
+                params![id, now, super::REVOKED_INACTIVE],
+            )?;
+            revoked.push(tx.query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+                [id],
+                device_from_row,
+            )?);
+        }
+        tx.commit()?;
+        Ok(revoked)
     }
 
     fn authenticate(&self, token: &str) -> Result<Option<Device>> {
@@ -433,8 +625,10 @@ impl Storage for SqliteStorage {
     fn revoke(&self, team_id: &str, device_id: &str) -> Result<Option<Device>> {
         let conn = self.db();
         conn.execute(
-            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?3) WHERE id = ?1 AND team_id = ?2",
-            params![device_id, team_id, now_ms()],
+            "UPDATE devices SET revoked_reason = CASE WHEN revoked_at IS NULL THEN ?4 ELSE revoked_reason END,
+                                revoked_at = coalesce(revoked_at, ?3)
+             WHERE id = ?1 AND team_id = ?2",
+            params![device_id, team_id, now_ms(), super::REVOKED_BY_SUPERVISOR],
         )?;
         Self::device_in_team(&conn, team_id, device_id)
     }
@@ -495,19 +689,19 @@ mod tests {
             .issue_code(&team, Role::Mediator, None, 60_000)
             .unwrap()
             .code;
-        let a = s.redeem_code(&code, "phone").unwrap();
-        let b = s.redeem_code(&code, "phone").unwrap();
+        let a = s.redeem_code(&code, "phone", None).unwrap();
+        let b = s.redeem_code(&code, "phone", None).unwrap();
         assert_eq!(a.token, b.token);
         assert_eq!(s.authenticate(&a.token).unwrap().unwrap().id, a.device_id);
         s.revoke(&team, &a.device_id).unwrap();
         assert!(matches!(
-            s.redeem_code(&code, "phone"),
+            s.redeem_code(&code, "phone", None),
             Err(ServerError::InvalidCode)
         ));
         let expired = s.issue_code(&team, Role::Mediator, None, 1).unwrap().code;
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(matches!(
-            s.redeem_code(&expired, "x"),
+            s.redeem_code(&expired, "x", None),
             Err(ServerError::InvalidCode)
         ));
     }

@@ -182,7 +182,7 @@ pub fn enroll_with_code(server: &TestServer, code: &str, name: &str) -> Device {
     let store = Store::open_unencrypted(dir.path().join("device.db")).unwrap();
     let enrollment = Client::new(&server.url())
         .unwrap()
-        .enroll(code, name)
+        .enroll(code, name, Some(&store.peer_id()))
         .unwrap();
     store.set_config(&enrollment.config).unwrap();
     store
