@@ -7,13 +7,12 @@
 //! and `mediator-token` is a mediator's (refused). The demo's expected
 //! numbers are written to `DATA_DIR/facts.json` for the XLSX check.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use carnet_core::Store;
 use carnet_dashboard::testing::{StaticBackend, demo_records, sync_device};
-use carnet_dashboard::{DashboardConfig, Supervisor};
+use carnet_dashboard::DashboardConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -42,15 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_vec_pretty(&facts_json)?,
     )?;
 
-    let who = Supervisor {
-        team_id: "demo".into(),
-        device_id: "device-claire".into(),
-        name: "Claire".into(),
-    };
-    let backend = StaticBackend {
-        credentials: HashMap::from([("e2e-supervisor".to_string(), who)]),
-        stores: HashMap::from([("demo".to_string(), team)]),
-    };
+    // Signs in Claire, device "device-claire"; the demo device is Awa's.
+    let mut backend = StaticBackend::single("demo", team, "e2e-supervisor", "Claire");
+    backend.names.insert(device.peer_id(), "Awa".to_string());
     let config = DashboardConfig {
         secure_cookies: false,
         ..DashboardConfig::new(dir.clone())

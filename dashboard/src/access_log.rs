@@ -1,159 +1,478 @@
-//! The access log: who read or exported which records, and when — never
-//! what the records say. Supervisors' reads of residents' data must be
-//! traceable (RGPD accountability), yet the log itself must not become a
-//! second copy of that data, so it holds ids only. It lives in
-//! `dashboard.db` and is purged past a configurable retention period.
+//! The access log: who read or exported which records, when and from where
+//! — never what the records say. Supervisors' reads of residents' data must
+//! be traceable (RGPD accountability: a resident's access request, an
+//! audit), yet the log itself must not become a second copy of that data,
+//! so it holds ids and filters only.
 //!
-//! The server can record its own reads (its JSON API) through the same log.
+//! One log serves the dashboard's pages and the server's API: the server
+//! opens it once and hands it to [`crate::router_with_log`]. It lives in
+//! `dashboard.db`, whose schema is versioned (`PRAGMA user_version`) and
+//! migrated forward at open.
+//!
+//! The table is append-only, enforced by SQLite itself rather than by
+//! convention: a trigger refuses every `UPDATE`, another every `DELETE` of
+//! an entry younger than the retention period, so that neither a bug nor a
+//! hurried hand can rewrite who read what. Entries past the retention
+//! (365 days by default) are purged at start and daily.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use carnet_core::RecordId;
-use rusqlite::{Connection, params};
+use carnet_core::csv::{Cell, CsvWriter, Dialect};
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde::Serialize;
 
 use crate::DashboardError;
 
-/// Opens `dashboard.db` in `data_dir` with the settings both the sessions and
-/// the access log rely on, and creates their tables.
+/// The newest schema of `dashboard.db` this build writes.
+/// 1: sessions, access log (who, action, ids).
+/// 2: the log names the device, the person and the client address apart,
+///    and refuses updates.
+const SCHEMA_VERSION: i64 = 2;
+
+/// How long entries are kept unless configured otherwise: a year, the
+/// longest a supervisor's read may need to be answered for.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// Now minus `days`, in ms, computed by SQLite: the purge and the trigger
+/// guarding deletions read the same clock, so a purge never trips the
+/// trigger on an entry at the edge.
+fn cutoff_sql(days: &str) -> String {
+    format!("(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - ({days}) * 86400000)")
+}
+
+/// Opens `dashboard.db` in `data_dir` with the settings both the sessions
+/// and the access log rely on, and brings its schema to [`SCHEMA_VERSION`].
 pub(crate) fn open_db(data_dir: &Path) -> Result<Connection, DashboardError> {
     std::fs::create_dir_all(data_dir)?;
-    let conn = Connection::open(data_dir.join("dashboard.db"))?;
+    let mut conn = Connection::open(data_dir.join("dashboard.db"))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA busy_timeout = 5000;
-         PRAGMA secure_delete = ON;
-         CREATE TABLE IF NOT EXISTS sessions (
-             id_hash    TEXT PRIMARY KEY,
-             team_id    TEXT NOT NULL,
-             device_id  TEXT NOT NULL,
-             name       TEXT NOT NULL,
-             csrf       TEXT NOT NULL,
-             created_at INTEGER NOT NULL,
-             expires_at INTEGER NOT NULL
-         ) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS access_log (
-             seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-             at         INTEGER NOT NULL,
-             team_id    TEXT NOT NULL,
-             who        TEXT NOT NULL,
-             action     TEXT NOT NULL,
-             n_records  INTEGER NOT NULL,
-             record_ids BLOB NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS access_log_by_team ON access_log (team_id, at);
-         CREATE INDEX IF NOT EXISTS access_log_by_time ON access_log (at);",
+         PRAGMA secure_delete = ON;",
     )?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
-/// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn migrate(conn: &mut Connection) -> Result<(), DashboardError> {
+    // Immediate: the sessions and the log open the file at the same time,
+    // and only one of them may migrate it.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(DashboardError::Internal(format!(
+            "dashboard.db has schema version {version}, newer than this server's {SCHEMA_VERSION}: update the server"
+        )));
+    }
+    if version < 1 {
+        // Files from before versioning already have these tables.
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS sessions (
+                 id_hash    TEXT PRIMARY KEY,
+                 team_id    TEXT NOT NULL,
+                 device_id  TEXT NOT NULL,
+                 name       TEXT NOT NULL,
+                 csrf       TEXT NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 expires_at INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS access_log (
+                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                 at         INTEGER NOT NULL,
+                 team_id    TEXT NOT NULL,
+                 who        TEXT NOT NULL,
+                 action     TEXT NOT NULL,
+                 n_records  INTEGER NOT NULL,
+                 record_ids BLOB NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS access_log_by_team ON access_log (team_id, at);
+             CREATE INDEX IF NOT EXISTS access_log_by_time ON access_log (at);",
+        )?;
+    }
+    if version < 2 {
+        // Version 1 wrote `who` as "name [device]": split it once, before
+        // the table stops taking updates.
+        tx.execute_batch(
+            "ALTER TABLE access_log ADD COLUMN device_id TEXT NOT NULL DEFAULT '';
+             ALTER TABLE access_log ADD COLUMN person TEXT NOT NULL DEFAULT '';
+             ALTER TABLE access_log ADD COLUMN client TEXT NOT NULL DEFAULT '';
+             UPDATE access_log SET
+                 person = substr(who, 1, instr(who, ' [') - 1),
+                 device_id = substr(who, instr(who, ' [') + 2, length(who) - instr(who, ' [') - 2)
+             WHERE instr(who, ' [') > 0 AND who LIKE '%]';
+             UPDATE access_log SET person = who WHERE person = '';
+             CREATE TRIGGER access_log_append_only BEFORE UPDATE ON access_log
+             BEGIN
+                 SELECT RAISE(ABORT, 'the access log is append-only: its entries cannot be changed');
+             END;",
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// One read to log: who (device and person), from where, what.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// The team whose records were read.
+    pub team_id: &'a str,
+    /// The reader's device, as the server's registry knows it.
+    pub device_id: &'a str,
+    /// The reader: the device's name in the registry (a supervisor's name).
+    pub person: &'a str,
+    /// The client's address, as the server reads it (`unknown` without one).
+    pub client: &'a str,
+    /// What they did: the page, export or API route, with its filters
+    /// (never content, never a searched text).
+    pub action: &'a str,
+    /// The records read or exported.
+    pub record_ids: &'a [RecordId],
+}
+
+/// One entry of the log, as read back and exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessEntry {
+    /// Its place in the log (gaps mean purged entries, never edited ones).
+    pub seq: i64,
     /// When, ms since the Unix epoch.
     pub at: i64,
     /// The team whose records were read.
     pub team_id: String,
-    /// Who read them (a supervisor's name and device).
-    pub who: String,
-    /// What they did: the page or export, with its filters (never content).
+    /// The reader's device.
+    pub device_id: String,
+    /// The reader's name.
+    pub person: String,
+    /// The client's address.
+    pub client: String,
+    /// What they did.
     pub action: String,
     /// The records read or exported.
     pub record_ids: Vec<RecordId>,
 }
 
-/// The access log, shareable between threads.
+impl AccessEntry {
+    /// The reader as one label: name and device, never a token.
+    pub fn who(&self) -> String {
+        format!("{} [{}]", self.person, self.device_id)
+    }
+}
+
+/// The access log, shareable between threads (and between the server's API
+/// and the dashboard).
 pub struct AccessLog {
-    conn: Mutex<Connection>,
+    dir: PathBuf,
+    retention_days: u32,
+    /// Opened on first use by [`AccessLog::at`], at once by [`AccessLog::open`].
+    conn: Mutex<Option<Connection>>,
 }
 
 impl AccessLog {
-    /// Opens (or creates) the log in `data_dir/dashboard.db`.
-    pub fn open(data_dir: &Path) -> Result<AccessLog, DashboardError> {
-        Ok(AccessLog {
-            conn: Mutex::new(open_db(data_dir)?),
-        })
+    /// Opens (or creates) the log in `data_dir/dashboard.db`, keeping entries
+    /// `retention_days` days (at least one): younger ones cannot be deleted.
+    pub fn open(data_dir: &Path, retention_days: u32) -> Result<AccessLog, DashboardError> {
+        let log = AccessLog::at(data_dir, retention_days);
+        log.with_conn(|_| Ok(()))?;
+        Ok(log)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// The log in `data_dir/dashboard.db`, opened at its first use (for a
+    /// caller that cannot fail where it is built); a failure to open is
+    /// that use's error, and the next use tries again.
+    pub fn at(data_dir: &Path, retention_days: u32) -> AccessLog {
+        AccessLog {
+            dir: data_dir.to_path_buf(),
+            retention_days: retention_days.max(1),
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Days entries are kept.
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that `who` did `action` on `record_ids` of `team_id`, now.
-    /// Ids are stored packed (16 bytes each), so logging an export of the
-    /// whole log stays cheap.
-    pub fn record(
+    fn with_conn<T>(
         &self,
-        team_id: &str,
-        who: &str,
-        action: &str,
-        record_ids: &[RecordId],
-    ) -> Result<(), DashboardError> {
-        let mut packed = Vec::with_capacity(record_ids.len() * 16);
-        for id in record_ids {
+        f: impl FnOnce(&Connection) -> Result<T, DashboardError>,
+    ) -> Result<T, DashboardError> {
+        let mut guard = self.lock();
+        if guard.is_none() {
+            let conn = open_db(&self.dir)?;
+            // The retention is the operator's setting: the guard on
+            // deletions follows it.
+            conn.execute_batch(&format!(
+                "DROP TRIGGER IF EXISTS access_log_retention;
+                 CREATE TRIGGER access_log_retention BEFORE DELETE ON access_log
+                 WHEN OLD.at >= {}
+                 BEGIN
+                     SELECT RAISE(ABORT, 'the access log keeps its entries for its retention period: only older ones can be deleted');
+                 END;",
+                cutoff_sql(&self.retention_days.to_string())
+            ))?;
+            *guard = Some(conn);
+        }
+        match guard.as_ref() {
+            Some(conn) => f(conn),
+            None => Err(DashboardError::Internal("access log not open".into())),
+        }
+    }
+
+    /// Appends `access`, now. Ids are stored packed (16 bytes each), so
+    /// logging an export of the whole team's log stays cheap.
+    pub fn record(&self, access: &Access<'_>) -> Result<(), DashboardError> {
+        let mut packed = Vec::with_capacity(access.record_ids.len() * 16);
+        for id in access.record_ids {
             packed.extend_from_slice(id.as_bytes());
         }
-        self.lock().execute(
-            "INSERT INTO access_log (at, team_id, who, action, n_records, record_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![carnet_core::now_ms(), team_id, who, action, record_ids.len() as i64, packed],
-        )?;
-        Ok(())
+        let who = format!("{} [{}]", access.person, access.device_id);
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO access_log (at, team_id, who, action, n_records, record_ids, device_id, person, client)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                carnet_core::now_ms(),
+                access.team_id,
+                who,
+                access.action,
+                access.record_ids.len() as i64,
+                packed,
+                access.device_id,
+                access.person,
+                access.client
+            ])?;
+            Ok(())
+        })
     }
 
-    /// The newest `limit` entries of a team, newest first.
+    fn select(
+        &self,
+        order_limit: &str,
+        team_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AccessEntry>, DashboardError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT seq, at, team_id, device_id, person, client, action, record_ids
+                 FROM access_log WHERE team_id = ?1 {order_limit}"
+            ))?;
+            let rows = stmt.query_map(params![team_id, limit], |r| {
+                let ids: Vec<u8> = r.get(7)?;
+                Ok(AccessEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    team_id: r.get(2)?,
+                    device_id: r.get(3)?,
+                    person: r.get(4)?,
+                    client: r.get(5)?,
+                    action: r.get(6)?,
+                    record_ids: ids
+                        .chunks_exact(16)
+                        .filter_map(RecordId::from_slice)
+                        .collect(),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The newest `limit` entries of a team, newest first (the page).
     pub fn recent(&self, team_id: &str, limit: u32) -> Result<Vec<AccessEntry>, DashboardError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT at, team_id, who, action, record_ids FROM access_log WHERE team_id = ?1 ORDER BY seq DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![team_id, limit], |r| {
-            let ids: Vec<u8> = r.get(4)?;
-            Ok(AccessEntry {
-                at: r.get(0)?,
-                team_id: r.get(1)?,
-                who: r.get(2)?,
-                action: r.get(3)?,
-                record_ids: ids
-                    .chunks_exact(16)
-                    .filter_map(RecordId::from_slice)
-                    .collect(),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.select("ORDER BY seq DESC LIMIT ?2", team_id, i64::from(limit))
     }
 
-    /// Deletes entries older than `days` days; returns how many went.
-    pub fn purge_older_than(&self, days: u32) -> Result<usize, DashboardError> {
-        let cutoff = carnet_core::now_ms() - i64::from(days) * 86_400_000;
-        Ok(self
-            .lock()
-            .execute("DELETE FROM access_log WHERE at < ?1", [cutoff])?)
+    /// Every entry of a team still kept, oldest first (the exports).
+    pub fn entries(&self, team_id: &str) -> Result<Vec<AccessEntry>, DashboardError> {
+        // A negative LIMIT is no limit in SQLite.
+        self.select("ORDER BY seq LIMIT ?2", team_id, -1)
     }
+
+    /// Deletes the entries past the retention period; returns how many went.
+    pub fn purge(&self) -> Result<usize, DashboardError> {
+        let days = self.retention_days;
+        self.with_conn(|conn| {
+            Ok(conn.execute(
+                &format!("DELETE FROM access_log WHERE at < {}", cutoff_sql("?1")),
+                [days],
+            )?)
+        })
+    }
+}
+
+/// Columns of the access-log exports (CSV headers, JSON keys).
+pub const EXPORT_COLUMNS: [&str; 9] = [
+    "seq",
+    "at",
+    "team_id",
+    "device_id",
+    "person",
+    "client",
+    "action",
+    "n_records",
+    "record_ids",
+];
+
+/// The entries as CSV through the product's one writer: times in RFC 3339,
+/// ids separated by spaces. `dialect`: the dashboard's downloads are laid
+/// out for spreadsheets, the API's for other software.
+pub fn export_csv(entries: &[AccessEntry], dialect: Dialect) -> Result<Vec<u8>, DashboardError> {
+    let mut w = CsvWriter::new(dialect);
+    w.write_row(EXPORT_COLUMNS)?;
+    for e in entries {
+        let at = jiff::Timestamp::from_millisecond(e.at)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| e.at.to_string());
+        let ids = e
+            .record_ids
+            .iter()
+            .map(RecordId::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        w.write_row([
+            Cell::Int(e.seq),
+            Cell::from(at),
+            Cell::from(&e.team_id),
+            Cell::from(&e.device_id),
+            Cell::from(&e.person),
+            Cell::from(&e.client),
+            Cell::from(&e.action),
+            Cell::UInt(e.record_ids.len() as u64),
+            Cell::from(ids),
+        ])?;
+    }
+    Ok(w.finish()?)
+}
+
+/// The entries as JSON: `{"entries": [...]}`, times in ms since the epoch.
+pub fn export_json(entries: &[AccessEntry]) -> Result<Vec<u8>, DashboardError> {
+    serde_json::to_vec(&serde_json::json!({ "entries": entries }))
+        .map_err(|e| DashboardError::Internal(format!("access log as JSON: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn access<'a>(team: &'a str, person: &'a str, ids: &'a [RecordId]) -> Access<'a> {
+        Access {
+            team_id: team,
+            device_id: "dev1",
+            person,
+            client: "192.0.2.7",
+            action: "export CSV",
+            record_ids: ids,
+        }
+    }
+
     #[test]
-    fn records_ids_only_and_purges() {
+    fn records_who_what_and_where_by_id_only() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AccessLog::open(dir.path()).unwrap();
+        let log = AccessLog::open(dir.path(), 365).unwrap();
         let ids = [RecordId::new(), RecordId::new()];
-        log.record("t1", "Awa [dev1]", "export CSV", &ids).unwrap();
-        log.record("t2", "Bob [dev2]", "page", &[]).unwrap();
+        log.record(&access("t1", "Awa", &ids)).unwrap();
+        log.record(&access("t2", "Bob", &[])).unwrap();
         let got = log.recent("t1", 10).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].record_ids, ids);
-        assert_eq!(log.purge_older_than(1).unwrap(), 0);
-        log.lock()
-            .execute(
-                "UPDATE access_log SET at = at - 3 * 86400000 WHERE team_id = 't1'",
-                [],
+        assert_eq!(
+            (got[0].device_id.as_str(), got[0].person.as_str()),
+            ("dev1", "Awa")
+        );
+        assert_eq!(got[0].client, "192.0.2.7");
+        assert_eq!(got[0].who(), "Awa [dev1]");
+        assert_eq!(log.entries("t1").unwrap(), got);
+    }
+
+    #[test]
+    fn entries_cannot_be_changed_nor_deleted_before_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::open(dir.path(), 2).unwrap();
+        log.record(&access("t1", "Awa", &[])).unwrap();
+        let err = log
+            .with_conn(|c| Ok(c.execute("UPDATE access_log SET person = 'x'", [])?))
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        let err = log
+            .with_conn(|c| Ok(c.execute("DELETE FROM access_log", [])?))
+            .unwrap_err();
+        assert!(err.to_string().contains("retention"), "{err}");
+        // An entry past the retention (written long ago) may go.
+        log.with_conn(|c| {
+            Ok(c.execute(
+                "INSERT INTO access_log (at, team_id, who, action, n_records, record_ids) VALUES (?1, 't1', 'x', 'old', 0, x'')",
+                [carnet_core::now_ms() - 3 * 86_400_000],
+            )?)
+        })
+        .unwrap();
+        assert_eq!(log.purge().unwrap(), 1);
+        assert_eq!(log.entries("t1").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_and_keeps_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("dashboard.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE access_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, team_id TEXT NOT NULL,
+                     who TEXT NOT NULL, action TEXT NOT NULL, n_records INTEGER NOT NULL, record_ids BLOB NOT NULL);
+                 INSERT INTO access_log (at, team_id, who, action, n_records, record_ids)
+                     VALUES (1, 't', 'Awa Diop [dev-9]', 'page', 0, x''), (2, 't', 'odd', 'page', 0, x'');",
             )
             .unwrap();
-        assert_eq!(log.purge_older_than(2).unwrap(), 1);
-        assert!(log.recent("t1", 10).unwrap().is_empty());
+        }
+        let log = AccessLog::open(dir.path(), 365).unwrap();
+        let got = log.entries("t").unwrap();
+        assert_eq!(
+            (got[0].person.as_str(), got[0].device_id.as_str()),
+            ("Awa Diop", "dev-9")
+        );
+        assert_eq!(
+            (got[1].person.as_str(), got[1].device_id.as_str()),
+            ("odd", "")
+        );
+        let version: i64 = log
+            .with_conn(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn exports_neutralise_and_name_every_column() {
+        let entry = AccessEntry {
+            seq: 3,
+            at: 0,
+            team_id: "t".into(),
+            device_id: "d".into(),
+            person: "=HYPERLINK(\"x\")".into(),
+            client: "unknown".into(),
+            action: "page".into(),
+            record_ids: vec![RecordId::new()],
+        };
+        let csv =
+            String::from_utf8(export_csv(std::slice::from_ref(&entry), Dialect::Standard).unwrap())
+                .unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next().unwrap(), EXPORT_COLUMNS.join(","));
+        let row = lines.next().unwrap();
+        assert!(
+            row.starts_with("3,1970-01-01T00:00:00Z,t,d,\"'=HYPERLINK"),
+            "{row}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&export_json(&[entry]).unwrap()).unwrap();
+        assert_eq!(json["entries"][0]["person"], "=HYPERLINK(\"x\")");
+        assert_eq!(
+            json["entries"][0]["record_ids"].as_array().unwrap().len(),
+            1
+        );
     }
 }

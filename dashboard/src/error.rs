@@ -3,7 +3,7 @@
 //! Internal failures are logged (cause only, never record content) and shown
 //! as a bare "erreur interne" page, so no internals reach the browser.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 /// Every failure of the dashboard.
@@ -18,6 +18,13 @@ pub enum DashboardError {
     /// The request needs a session it does not have.
     #[error("session absente ou expirée")]
     Unauthorized,
+    /// Too many failed sign-ins from this address: the backend refuses
+    /// further attempts for this many seconds, so codes cannot be guessed.
+    #[error(
+        "trop de tentatives de connexion depuis cette adresse : réessayez dans {} minute(s)",
+        .0.div_ceil(60).max(1)
+    )]
+    TooManyAttempts(u64),
     /// A failure of the core (store, documents).
     #[error(transparent)]
     Core(#[from] carnet_core::Error),
@@ -38,12 +45,6 @@ impl From<rust_xlsxwriter::XlsxError> for DashboardError {
     }
 }
 
-impl From<csv::Error> for DashboardError {
-    fn from(e: csv::Error) -> Self {
-        DashboardError::Internal(format!("csv: {e}"))
-    }
-}
-
 impl IntoResponse for DashboardError {
     fn into_response(self) -> Response {
         let (status, title, detail) = match &self {
@@ -54,6 +55,11 @@ impl IntoResponse for DashboardError {
             DashboardError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "Connexion nécessaire",
+                self.to_string(),
+            ),
+            DashboardError::TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de tentatives",
                 self.to_string(),
             ),
             DashboardError::Core(carnet_core::Error::NotFound(_)) => (
@@ -80,6 +86,11 @@ impl IntoResponse for DashboardError {
                 crate::MOUNT
             ),
         );
-        (status, crate::html::security_headers(), Html(body)).into_response()
+        let mut resp = (status, crate::html::security_headers(), Html(body)).into_response();
+        if let DashboardError::TooManyAttempts(secs) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
     }
 }

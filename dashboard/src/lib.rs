@@ -12,7 +12,10 @@
 //!
 //! - [`router`]: the pages, under [`MOUNT`]; merge it into the server's router;
 //! - [`session`]: sign-in sessions and their CSRF tokens (in `dashboard.db`);
-//! - [`access_log`]: who read or exported which records (never their content);
+//! - [`access_log`]: who read or exported which records, when and from where
+//!   (never their content); shared with the server's API;
+//! - [`names`]: who wrote a record or a change, by the server's device
+//!   registry rather than by what the document says;
 //! - `pages`: one module per page; `html`, `svg`: the markup and charts;
 //! - `stats`: the aggregates behind the pages and the funders' report (from the
 //!   core's read model),
@@ -25,6 +28,7 @@ mod cache;
 mod error;
 mod html;
 mod labels;
+pub mod names;
 mod pages;
 mod period;
 pub mod session;
@@ -33,12 +37,18 @@ mod stats;
 mod svg;
 pub mod testing;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use access_log::{AccessEntry, AccessLog};
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+
+pub use access_log::{Access, AccessEntry, AccessLog};
 pub use error::DashboardError;
+pub use names::Names;
 
 /// Where the pages live in the server's URL space. [`router`] returns routes
 /// already under this prefix: the server `merge`s it (not `nest`).
@@ -46,16 +56,54 @@ pub const MOUNT: &str = "/dashboard";
 
 /// What the dashboard needs from the server it is mounted in.
 pub trait Backend: Send + Sync + 'static {
-    /// Exchanges a supervisor's credential (a device token, or a one-time
-    /// enrollment code) for who they are; `None` if invalid, revoked, or not a
-    /// supervisor (a mediator's token never opens the dashboard).
-    fn sign_in(&self, credential: &str) -> Result<Option<Supervisor>, DashboardError>;
+    /// Exchanges a supervisor's credential (a device token, or an unused
+    /// supervisor enrollment code) for who they are; `None` if invalid,
+    /// revoked, already used, or not a supervisor's (a mediator's token or
+    /// code never opens the dashboard, and a mediator's code is not spent).
+    /// `client` is the address the attempt comes from: the backend throttles
+    /// failures per address and answers
+    /// [`DashboardError::TooManyAttempts`] past its limit, so that codes
+    /// cannot be guessed through the sign-in form.
+    fn sign_in(&self, credential: &str, client: &str)
+    -> Result<Option<Supervisor>, DashboardError>;
     /// The team's merged store (the server holds one per team).
     fn team_store(&self, team_id: &str) -> Result<Arc<carnet_core::Store>, DashboardError>;
     /// Whether a signed-in supervisor's device may still read: asked on
     /// every request, so that revoking the device (or ordering it wiped)
     /// ends its dashboard sessions at once.
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError>;
+    /// The team's device registry as automerge actor (hex) → device name:
+    /// the names pages and exports show, since a document's own `author`
+    /// is whatever the writing device chose to put there (see [`names`]).
+    fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>, DashboardError>;
+    /// The team's devices revoked because they went unseen too long, so
+    /// that supervisors learn a phone lapsed before a mediator finds it
+    /// cannot sync.
+    fn lapsed_devices(&self, team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError>;
+    /// The client's address as the access log and the sign-in throttle
+    /// name it. The default is the connection's peer (`unknown` without
+    /// one); a server behind a proxy it trusts answers from its headers.
+    fn client_address(&self, parts: &Parts) -> String {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// A device the server revoked for inactivity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LapsedDevice {
+    /// Its id.
+    pub device_id: String,
+    /// Its name in the registry.
+    pub name: String,
+    /// Its last authenticated request, ms since the epoch (`None`: never
+    /// seen after enrollment).
+    pub last_seen: Option<i64>,
+    /// When it was revoked, ms since the epoch.
+    pub revoked_at: i64,
 }
 
 /// A signed-in supervisor.
@@ -83,7 +131,9 @@ pub struct DashboardConfig {
     pub data_dir: PathBuf,
     /// How long a session lasts after sign-in (it does not slide).
     pub session_ttl: Duration,
-    /// Days the access log is kept; older entries are purged at start and daily.
+    /// Days the access log is kept when the dashboard opens it itself
+    /// ([`router`]); older entries are purged at start and daily. A log
+    /// handed to [`router_with_log`] keeps its own retention.
     pub access_log_retention_days: u32,
     /// Sets `Secure` on cookies: true whenever the server is behind HTTPS.
     pub secure_cookies: bool,
@@ -95,7 +145,7 @@ impl DashboardConfig {
         DashboardConfig {
             data_dir: data_dir.into(),
             session_ttl: Duration::from_secs(8 * 3600),
-            access_log_retention_days: 365,
+            access_log_retention_days: access_log::DEFAULT_RETENTION_DAYS,
             secure_cookies: true,
         }
     }
@@ -108,5 +158,17 @@ pub fn router(
     backend: Arc<dyn Backend>,
     config: DashboardConfig,
 ) -> Result<axum::Router, DashboardError> {
-    pages::router(backend, config)
+    let log = AccessLog::open(&config.data_dir, config.access_log_retention_days)?;
+    pages::router(backend, config, Arc::new(log))
+}
+
+/// Like [`router`], writing to an access log the caller already holds: the
+/// server's API and the pages then share one log (one connection, one
+/// retention) instead of two handles on the same file.
+pub fn router_with_log(
+    backend: Arc<dyn Backend>,
+    config: DashboardConfig,
+    log: Arc<AccessLog>,
+) -> Result<axum::Router, DashboardError> {
+    pages::router(backend, config, log)
 }

@@ -1,10 +1,14 @@
 //! Downloads: the funders' report and the exports as XLSX (one sheet per
 //! section), CSV and JSON.
 //!
-//! CSV is written the way French spreadsheet software opens it without an
-//! import dialog: `;` separators and a UTF-8 byte-order mark.
+//! CSV goes through the product's one writer (`carnet_core::csv`), laid out
+//! the way French spreadsheet software opens it without an import dialog
+//! (`;` separators, a UTF-8 byte-order mark), with every text cell that
+//! starts like a formula neutralised: a place typed as `=HYPERLINK(…)` in
+//! the field never runs on a supervisor's computer.
 
 use carnet_core::Record;
+use carnet_core::csv::{CsvWriter, Dialect};
 use carnet_core::model::{Activity, Contact, Note, Report};
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde_json::Value;
@@ -95,41 +99,49 @@ pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, DashboardError> {
     Ok(wb.save_to_buffer()?)
 }
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    let mut buf = Vec::new();
-    buf.extend_from_slice("\u{feff}".as_bytes());
-    csv::WriterBuilder::new().delimiter(b';').from_writer(buf)
+/// A cell as the one CSV writer takes it: counts stay numbers, everything
+/// else is text (and neutralised if it starts like a formula).
+fn csv_cell(c: &Cell) -> carnet_core::csv::Cell<'static> {
+    match c {
+        Cell::Int(n) => carnet_core::csv::Cell::UInt(*n),
+        other => carnet_core::csv::Cell::from(cell_text(other)),
+    }
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, DashboardError> {
-    w.into_inner()
-        .map_err(|e| DashboardError::Internal(format!("csv: {e}")))
+/// A CSV download, laid out for French spreadsheet software.
+pub fn csv_writer() -> CsvWriter {
+    CsvWriter::new(Dialect::Spreadsheet)
 }
 
 /// One table as CSV.
 pub fn csv_table(t: &Table) -> Result<Vec<u8>, DashboardError> {
     let mut w = csv_writer();
-    w.write_record(&t.headers)?;
+    w.write_row(&t.headers)?;
     for row in &t.rows {
-        w.write_record(row.iter().map(cell_text))?;
+        w.write_row(row.iter().map(csv_cell))?;
     }
-    finish(w)
+    Ok(w.finish()?)
 }
 
 /// The funders' report as one CSV in long form (section; line; column;
 /// value), so every section fits one file and one pivot table.
 pub fn report_csv(r: &FundersReport) -> Result<Vec<u8>, DashboardError> {
     let mut w = csv_writer();
-    w.write_record(["Section", "Ligne", "Colonne", "Valeur"])?;
+    w.write_row(["Section", "Ligne", "Colonne", "Valeur"])?;
     for s in &r.sections {
         for row in &s.rows {
             let line = row.first().map(cell_text).unwrap_or_default();
             for (h, c) in s.headers.iter().zip(row).skip(1) {
-                w.write_record([s.title, line.as_str(), h, cell_text(c).as_str()])?;
+                w.write_row([
+                    carnet_core::csv::Cell::from(s.title),
+                    line.as_str().into(),
+                    (*h).into(),
+                    csv_cell(c),
+                ])?;
             }
         }
     }
-    finish(w)
+    Ok(w.finish()?)
 }
 
 /// The funders' report as a workbook, one sheet per section.

@@ -3,20 +3,29 @@
 //! implements [`Backend`] over its own device registry.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use carnet_core::store::{ApplyReport, StatusChange};
 use carnet_core::{Kind, RecordId, ReportStatus, Store};
 use serde_json::{Map, Value, json};
 
-use crate::{Backend, DashboardError, Supervisor};
+use crate::{Backend, DashboardError, LapsedDevice, Supervisor};
 
 /// A backend with fixed credentials and one store per team.
+#[derive(Default)]
 pub struct StaticBackend {
     /// Credential → who it signs in.
     pub credentials: HashMap<String, Supervisor>,
     /// Team id → its store.
     pub stores: HashMap<String, Arc<Store>>,
+    /// The registry: actor (hex) → device name, for every team.
+    pub names: HashMap<String, String>,
+    /// Devices revoked for inactivity, for every team.
+    pub lapsed: Vec<LapsedDevice>,
+    /// Failed sign-ins a client address may make before it is refused
+    /// (0: no limit). Counted for good: tests need no clock.
+    pub max_failures: u32,
+    failures: Mutex<HashMap<String, u32>>,
 }
 
 impl StaticBackend {
@@ -30,13 +39,28 @@ impl StaticBackend {
         StaticBackend {
             credentials: HashMap::from([(credential.to_string(), who)]),
             stores: HashMap::from([(team_id.to_string(), store)]),
+            max_failures: 10,
+            ..Default::default()
         }
     }
 }
 
 impl Backend for StaticBackend {
-    fn sign_in(&self, credential: &str) -> Result<Option<Supervisor>, DashboardError> {
-        Ok(self.credentials.get(credential).cloned())
+    fn sign_in(
+        &self,
+        credential: &str,
+        client: &str,
+    ) -> Result<Option<Supervisor>, DashboardError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = failures.entry(client.to_string()).or_default();
+        if self.max_failures > 0 && *failed >= self.max_failures {
+            return Err(DashboardError::TooManyAttempts(60));
+        }
+        let who = self.credentials.get(credential).cloned();
+        if who.is_none() {
+            *failed += 1;
+        }
+        Ok(who)
     }
 
     fn team_store(&self, team_id: &str) -> Result<Arc<Store>, DashboardError> {
@@ -48,6 +72,14 @@ impl Backend for StaticBackend {
 
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {
         Ok(self.credentials.values().any(|s| s == who))
+    }
+
+    fn actor_names(&self, _team_id: &str) -> Result<HashMap<String, String>, DashboardError> {
+        Ok(self.names.clone())
+    }
+
+    fn lapsed_devices(&self, _team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError> {
+        Ok(self.lapsed.clone())
     }
 }
 

@@ -3,37 +3,64 @@
 //! records, `outgoing` → `apply`.
 
 use std::io::Cursor;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use carnet_core::Store;
 use carnet_dashboard::testing::{DemoFacts, StaticBackend, demo_records, sync_device};
-use carnet_dashboard::{AccessLog, DashboardConfig};
+use carnet_dashboard::{AccessLog, DashboardConfig, LapsedDevice};
 use tower::ServiceExt;
 
 struct App {
     router: Router,
     facts: DemoFacts,
     dir: tempfile::TempDir,
+    /// The demo device's store (its actor is in the registry as "Tablette d'Awa").
+    device: Store,
 }
 
-fn app_with(secure: bool) -> App {
+/// The registry's name of the demo device (its documents say "awa").
+const DEVICE_NAME: &str = "Tablette d'Awa";
+
+fn app_built(
+    config: impl FnOnce(DashboardConfig) -> DashboardConfig,
+    backend: impl FnOnce(&mut StaticBackend),
+    extra: impl FnOnce(&Store),
+) -> App {
     let dir = tempfile::tempdir().unwrap();
     let device = Store::open_unencrypted(dir.path().join("device.db")).unwrap();
     let facts = demo_records(&device).unwrap();
+    extra(&device);
     let team = Arc::new(Store::open_unencrypted(dir.path().join("team.db")).unwrap());
     let report = sync_device(&device, &team).unwrap();
     assert!(report.applied > 0);
-    let backend = StaticBackend::single("team1", team, "sup-token", "Claire");
-    let config = DashboardConfig {
-        secure_cookies: secure,
-        ..DashboardConfig::new(dir.path().join("dash"))
-    };
-    let router = carnet_dashboard::router(Arc::new(backend), config).unwrap();
-    App { router, facts, dir }
+    let mut b = StaticBackend::single("team1", team, "sup-token", "Claire");
+    b.names.insert(device.peer_id(), DEVICE_NAME.into());
+    backend(&mut b);
+    let config = config(DashboardConfig::new(dir.path().join("dash")));
+    let router = carnet_dashboard::router(Arc::new(b), config).unwrap();
+    App {
+        router,
+        facts,
+        dir,
+        device,
+    }
+}
+
+fn app_with(secure: bool) -> App {
+    app_built(
+        |c| DashboardConfig {
+            secure_cookies: secure,
+            ..c
+        },
+        |_| {},
+        |_| {},
+    )
 }
 
 fn app() -> App {
@@ -313,7 +340,7 @@ async fn every_page_renders_in_french_with_the_synced_records() {
             "Résolu",
             "Journal des modifications",
             "création",
-            "awa",
+            "Tablette d&#39;Awa",
         ],
     );
 
@@ -722,7 +749,7 @@ async fn reads_and_exports_are_in_the_access_log_by_id_only() {
     .await;
     get(&app, "/dashboard/rapport.xlsx", Some(&c)).await;
 
-    let log = AccessLog::open(&app.dir.path().join("dash")).unwrap();
+    let log = AccessLog::open(&app.dir.path().join("dash"), 365).unwrap();
     let entries = log.recent("team1", 50).unwrap();
     let find = |p: &str| {
         entries
@@ -738,16 +765,258 @@ async fn reads_and_exports_are_in_the_access_log_by_id_only() {
     assert!(
         entries
             .iter()
-            .all(|e| e.who == "Claire [device-claire]" && e.team_id == "team1")
+            .all(|e| e.who() == "Claire [device-claire]" && e.team_id == "team1")
     );
     assert!(
         entries
             .iter()
             .all(|e| !e.action.contains("Exemple") && !e.action.contains("Tour 5"))
     );
-    assert_eq!(
-        log.purge_older_than(1).unwrap(),
-        0,
-        "entries just written are younger than a day"
+    assert!(
+        entries.iter().all(|e| e.client == "unknown"),
+        "no peer address in-process"
     );
+    assert_eq!(
+        log.purge().unwrap(),
+        0,
+        "entries just written are younger than the retention"
+    );
+}
+
+async fn get_from(app: &App, path: &str, cookie: &str, from: &str) -> Resp {
+    let req = Request::get(path)
+        .header(header::COOKIE, cookie)
+        .extension(ConnectInfo(from.parse::<SocketAddr>().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test]
+async fn the_access_log_names_device_person_and_address_and_downloads_neutralised() {
+    let app = app();
+    let f = app.facts.clone();
+    let c = sign_in(&app).await;
+    let r = get_from(
+        &app,
+        &format!("/dashboard/signalements/{}", f.open_report),
+        &c,
+        "192.0.2.44:51000",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let page = get(&app, "/dashboard/journal", Some(&c)).await;
+    assert_page(
+        &page,
+        &[
+            "Personne",
+            "Appareil",
+            "Adresse",
+            "device-claire",
+            "192.0.2.44",
+            "journal.csv",
+        ],
+    );
+
+    let r = get(&app, "/dashboard/journal.csv", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("journal-des-acces")
+    );
+    let body = r.body.strip_prefix("\u{feff}".as_bytes()).expect("a BOM");
+    let mut rd = csv::ReaderBuilder::new().delimiter(b';').from_reader(body);
+    let headers = rd.headers().unwrap().clone();
+    assert_eq!(&headers[0], "seq");
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r[col("action")].starts_with("fiche signalement"))
+        .unwrap();
+    assert_eq!(&row[col("device_id")], "device-claire");
+    assert_eq!(&row[col("person")], "Claire");
+    assert_eq!(&row[col("client")], "192.0.2.44");
+    assert_eq!(&row[col("record_ids")], f.open_report.to_string());
+
+    let r = get(&app, "/dashboard/journal.json", Some(&c)).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["client"] == "192.0.2.44")
+    );
+    assert_eq!(
+        get(&app, "/dashboard/journal.xls", Some(&c)).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn dashboard_csv_downloads_neutralise_formulas_from_the_field() {
+    let app = app_built(
+        |c| c,
+        |_| {},
+        |device| {
+            let fields = |v: serde_json::Value| v.as_object().unwrap().clone();
+            device
+                .create(
+                    carnet_core::Kind::Note,
+                    &fields(serde_json::json!({"sector": "conte-joliot", "place": "=1+1", "text": "+HYPERLINK(\"x\")"})),
+                )
+                .unwrap();
+            device
+                .create(
+                    carnet_core::Kind::Contact,
+                    &fields(serde_json::json!({"name": "@SUM(A1)", "phone": "-1+2", "sector": "conte-joliot"})),
+                )
+                .unwrap();
+        },
+    );
+    let c = sign_in(&app).await;
+    let r = get(&app, "/dashboard/exports/journal.csv?type=note", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = r.text();
+    assert!(
+        t.contains(";'=1+1;") && t.contains("\"'+HYPERLINK(\"\"x\"\")\""),
+        "{t}"
+    );
+    assert!(!t.contains(";=1+1"), "{t}");
+
+    let form = get(&app, "/dashboard/exports/contacts", Some(&c)).await;
+    let csrf = hidden_csrf(&form.text());
+    let r = post(
+        &app,
+        "/dashboard/exports/contacts",
+        &c,
+        &format!("csrf={csrf}&confirme=oui&format=csv"),
+    )
+    .await;
+    let t = r.text();
+    assert!(t.contains(";'@SUM(A1);") && t.contains(";'-1+2;"), "{t}");
+}
+
+#[tokio::test]
+async fn authors_and_changes_are_named_by_the_registry_not_the_document() {
+    let app = app();
+    let f = app.facts.clone();
+    let c = sign_in(&app).await;
+    let r = get(
+        &app,
+        &format!("/dashboard/signalements/{}", f.open_report),
+        Some(&c),
+    )
+    .await;
+    assert_page(&r, &[&format!("par {}", "Tablette d&#39;Awa")]);
+
+    let r = get(&app, "/dashboard/exports/journal.csv?type=report", Some(&c)).await;
+    let body = r.body.strip_prefix("\u{feff}".as_bytes()).unwrap().to_vec();
+    let mut rd = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(body.as_slice());
+    let author = rd
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "Auteur")
+        .unwrap();
+    for row in rd.records() {
+        assert_eq!(&row.unwrap()[author], DEVICE_NAME);
+    }
+    let r = get(
+        &app,
+        "/dashboard/exports/journal.json?type=report",
+        Some(&c),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["author"] == DEVICE_NAME)
+    );
+
+    // A device the registry does not know is named as unknown, whatever
+    // its documents say.
+    let stranger = app_built(|c| c, |b| b.names.clear(), |_| {});
+    let c = sign_in(&stranger).await;
+    let r = get(
+        &stranger,
+        &format!("/dashboard/signalements/{}", stranger.facts.open_report),
+        Some(&c),
+    )
+    .await;
+    let actor = stranger.device.peer_id();
+    assert_page(&r, &[&format!("par appareil inconnu ({})", &actor[..8])]);
+}
+
+#[tokio::test]
+async fn the_home_page_lists_devices_revoked_for_inactivity() {
+    let app = app_built(
+        |c| c,
+        |b| {
+            b.lapsed.push(LapsedDevice {
+                device_id: "d-old".into(),
+                name: "Téléphone de Karim".into(),
+                last_seen: Some(1_700_000_000_000),
+                revoked_at: 1_710_000_000_000,
+            })
+        },
+        |_| {},
+    );
+    let c = sign_in(&app).await;
+    let r = get(&app, "/dashboard/degradations", Some(&c)).await;
+    assert_page(
+        &r,
+        &[
+            "Appareils révoqués pour inactivité",
+            "Téléphone de Karim",
+            "vu pour la dernière fois le 14/11/2023",
+        ],
+    );
+    let quiet = self::app();
+    let c = sign_in(&quiet).await;
+    assert!(
+        !get(&quiet, "/dashboard/degradations", Some(&c))
+            .await
+            .text()
+            .contains("inactivité")
+    );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
+    let app = app_built(|c| c, |b| b.max_failures = 3, |_| {});
+    for _ in 0..3 {
+        assert_eq!(
+            try_sign_in(&app, "guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = try_sign_in(&app, "sup-token").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.text().contains("trop de tentatives de connexion"),
+        "{}",
+        r.text()
+    );
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    assert!(r.set_cookie("carnet_session").is_none());
+    assert!(
+        r.set_cookie("carnet_connexion").is_some(),
+        "the form stays usable later"
+    );
+}
+
+#[tokio::test]
+async fn cookies_are_secure_unless_configured_otherwise() {
+    let app = app_built(|c| c, |_| {}, |_| {});
+    let r = try_sign_in(&app, "sup-token").await;
+    assert!(r.set_cookie("carnet_session").unwrap().contains("; Secure"));
 }

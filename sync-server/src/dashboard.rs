@@ -1,64 +1,107 @@
 //! Mounts the supervisors' dashboard (`carnet-dashboard`) under `/dashboard`:
-//! sign-in goes through the server's own devices and codes, and pages read
-//! the team's store the server already keeps.
+//! sign-in goes through the server's own devices and codes, pages read the
+//! team's store the server already keeps, names come from its device
+//! registry, and reads are written to the access log the API shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use carnet_dashboard::{Backend, DashboardConfig, DashboardError, Supervisor};
+use axum::http::request::Parts;
+use carnet_dashboard::{Backend, DashboardConfig, DashboardError, LapsedDevice, Supervisor};
 
-use crate::config::Config;
+use crate::AppState;
+use crate::auth::{AttemptThrottle, client_addr};
 use crate::error::{Result, ServerError};
-use crate::storage::{Role, SqliteStorage, Storage};
+use crate::storage::{REVOKED_INACTIVE, Role, SqliteStorage, Storage};
 
 struct ServerBackend {
     storage: SqliteStorage,
+    /// The server's throttle on failed codes: a sign-in is one more way to
+    /// try a code, so it counts against the same budget as enrollment.
+    throttle: Arc<AttemptThrottle>,
+    trusted_proxy: bool,
+}
+
+/// A storage failure as the dashboard reports it (cause only: storage
+/// errors carry ids, never residents' data).
+fn internal(e: ServerError) -> DashboardError {
+    DashboardError::Internal(e.to_string())
+}
+
+impl ServerBackend {
+    /// Who `credential` signs in, without the throttle.
+    fn identify(&self, credential: &str) -> Result<Option<Supervisor>, DashboardError> {
+        match self.storage.authenticate(credential).map_err(internal)? {
+            // A device token: only a supervisor's device in good standing.
+            Some(d)
+                if d.role == Role::Supervisor
+                    && d.revoked_at.is_none()
+                    && d.wipe_ordered_at.is_none() =>
+            {
+                Ok(Some(Supervisor {
+                    team_id: d.team_id,
+                    device_id: d.id,
+                    name: d.name,
+                }))
+            }
+            Some(_) => Ok(None),
+            // Not a token: perhaps an unused supervisor code. A mediator's
+            // code is refused without being spent, and a code a phone
+            // already redeemed opens nothing.
+            None => match self.storage.redeem_dashboard_code(credential) {
+                Ok(e) if e.role == Role::Supervisor => {
+                    let name = self
+                        .storage
+                        .devices(&e.team_id)
+                        .map_err(internal)?
+                        .into_iter()
+                        .find(|d| d.id == e.device_id)
+                        .map(|d| d.name)
+                        .unwrap_or_else(|| "tableau de bord".into());
+                    Ok(Some(Supervisor {
+                        team_id: e.team_id,
+                        device_id: e.device_id,
+                        name,
+                    }))
+                }
+                Ok(_) => Ok(None),
+                // Unknown, used or expired; a mediator's (left unspent).
+                Err(
+                    ServerError::InvalidCode
+                    | ServerError::Forbidden(_)
+                    | ServerError::NotFound(_)
+                    | ServerError::BadRequest(_),
+                ) => Ok(None),
+                Err(e) => Err(internal(e)),
+            },
+        }
+    }
 }
 
 impl Backend for ServerBackend {
-    fn sign_in(&self, credential: &str) -> Result<Option<Supervisor>, DashboardError> {
-        let credential = credential.trim();
-        let device = match self.storage.authenticate(credential) {
-            Ok(Some(d)) => Some((
-                d.id,
-                d.team_id,
-                d.role,
-                d.name,
-                d.revoked_at.is_some() || d.wipe_ordered_at.is_some(),
-            )),
-            // Not a token: perhaps a one-time supervisor code.
-            _ => match self.storage.redeem_code(credential, "tableau de bord") {
-                Ok(e) => Some((
-                    e.device_id,
-                    e.team_id,
-                    e.role,
-                    "tableau de bord".to_string(),
-                    false,
-                )),
-                Err(_) => None,
-            },
-        };
-        Ok(match device {
-            Some((device_id, team_id, Role::Supervisor, name, false)) => Some(Supervisor {
-                team_id,
-                device_id,
-                name,
-            }),
-            _ => None,
-        })
+    fn sign_in(
+        &self,
+        credential: &str,
+        client: &str,
+    ) -> Result<Option<Supervisor>, DashboardError> {
+        self.throttle.check(client).map_err(|e| match e {
+            ServerError::RateLimited(secs) => DashboardError::TooManyAttempts(secs),
+            other => internal(other),
+        })?;
+        let who = self.identify(credential.trim())?;
+        if who.is_none() {
+            self.throttle.fail(client, None);
+        }
+        Ok(who)
     }
 
     fn team_store(&self, team_id: &str) -> Result<Arc<carnet_core::Store>, DashboardError> {
-        self.storage
-            .team_store(team_id)
-            .map_err(|e| DashboardError::Internal(e.to_string()))
+        self.storage.team_store(team_id).map_err(internal)
     }
 
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {
-        let devices = self
-            .storage
-            .devices(&who.team_id)
-            .map_err(|e| DashboardError::Internal(e.to_string()))?;
+        let devices = self.storage.devices(&who.team_id).map_err(internal)?;
         Ok(devices.iter().any(|d| {
             d.id == who.device_id
                 && d.role == Role::Supervisor
@@ -66,20 +109,48 @@ impl Backend for ServerBackend {
                 && d.wipe_ordered_at.is_none()
         }))
     }
+
+    fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>, DashboardError> {
+        self.storage.actor_names(team_id).map_err(internal)
+    }
+
+    fn lapsed_devices(&self, team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError> {
+        Ok(self
+            .storage
+            .devices(team_id)
+            .map_err(internal)?
+            .into_iter()
+            .filter(|d| d.revoked_reason.as_deref() == Some(REVOKED_INACTIVE))
+            .map(|d| LapsedDevice {
+                device_id: d.id,
+                name: d.name,
+                last_seen: d.last_seen,
+                revoked_at: d.revoked_at.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn client_address(&self, parts: &Parts) -> String {
+        client_addr(parts, self.trusted_proxy)
+    }
 }
 
-/// The dashboard's routes, already under `/dashboard`, to merge into the API.
-pub fn router<S>(config: &Config) -> Result<Router<S>>
+/// The dashboard's routes, already under `/dashboard`, to merge into the
+/// API: the server's registry and throttle behind them, the state's access
+/// log shared, cookies `Secure` unless `config.insecure_cookies`.
+pub fn router<S>(state: &AppState) -> Result<Router<S>>
 where
     S: Clone + Send + Sync + 'static,
 {
     let backend = ServerBackend {
-        storage: SqliteStorage::open(&config.data_dir)?,
+        storage: SqliteStorage::open(&state.config.data_dir)?,
+        throttle: state.code_throttle.clone(),
+        trusted_proxy: state.config.trusted_proxy,
     };
-    let mut dash = DashboardConfig::new(config.data_dir.clone());
-    // Plain HTTP on loopback in development; behind TLS set CARNET_SECURE_COOKIES=1.
-    dash.secure_cookies = std::env::var("CARNET_SECURE_COOKIES").is_ok_and(|v| v == "1");
-    let r = carnet_dashboard::router(Arc::new(backend), dash)
+    let mut dash = DashboardConfig::new(state.config.data_dir.clone());
+    dash.secure_cookies = !state.config.insecure_cookies;
+    dash.access_log_retention_days = state.access_log.retention_days();
+    let r = carnet_dashboard::router_with_log(Arc::new(backend), dash, state.access_log.clone())
         .map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(r.with_state(()))
 }

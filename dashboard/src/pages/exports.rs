@@ -1,5 +1,6 @@
 //! Exports of the team's merged log, filtered, as XLSX, CSV or JSON; and,
-//! separately, the residents' contacts. Contacts are personal data: the log
+//! separately, the residents' contacts. Authors are named by the server's
+//! device registry (`names`). Contacts are personal data: the log
 //! export never includes them (not even the ids linked from a note), and
 //! the contacts export is its own page, a POST with the CSRF token and an
 //! explicit confirmation. Every export writes the exported ids to the access
@@ -176,6 +177,8 @@ pub async fn log_export(
         for k in kinds {
             records.extend(load_all(&ctx.store, &f.query(k)?)?);
         }
+        let names = ctx.names()?;
+        records.iter_mut().for_each(|r| names.name_record(r));
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
         let bytes = match ext {
@@ -275,6 +278,8 @@ pub async fn contacts_export(
                 |r| matches!(r, Record::Contact(c) if c.sector.as_deref() == Some(s.as_str())),
             );
         }
+        let names = ctx.names()?;
+        contacts.iter_mut().for_each(|r| names.name_record(r));
         let cfg = ctx.store.config();
         let l = Labels(&cfg);
         let bytes = match ext {

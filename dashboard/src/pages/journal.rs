@@ -1,12 +1,17 @@
 //! The access log of the team, for supervisors to answer "who looked at
-//! this?" (a resident's access request, an audit). Shows ids counts, never
-//! content; reading it is not itself logged (it reveals no record).
+//! this?" (a resident's access request, an audit): the page shows the
+//! newest entries, the downloads every entry still kept. Ids and filters,
+//! never content; reading the log is not itself logged (it reveals no
+//! record).
 
+use axum::extract::Path;
 use axum::response::Response;
+use carnet_core::csv::Dialect;
 
-use super::{Auth, State, html_response, with_store};
-use crate::DashboardError;
+use super::{Auth, CSV, JSON, State, download, html_response, with_store};
+use crate::access_log::{export_csv, export_json};
 use crate::html::{datetime, esc, table};
+use crate::{DashboardError, MOUNT};
 
 /// `/dashboard/journal`.
 pub async fn page(axum::extract::State(st): State, auth: Auth) -> Result<Response, DashboardError> {
@@ -17,15 +22,58 @@ pub async fn page(axum::extract::State(st): State, auth: Auth) -> Result<Respons
             .map(|e| {
                 let ids: Vec<String> = e.record_ids.iter().take(3).map(|i| format!("<code>{i}</code>")).collect();
                 let more = if e.record_ids.len() > 3 { format!(" … (+{})", e.record_ids.len() - 3) } else { String::new() };
-                vec![datetime(e.at), esc(&e.who), esc(&e.action), e.record_ids.len().to_string(), format!("{}{more}", ids.join(" "))]
+                vec![
+                    datetime(e.at),
+                    esc(&e.person),
+                    format!("<code>{}</code>", esc(&e.device_id)),
+                    esc(&e.client),
+                    esc(&e.action),
+                    e.record_ids.len().to_string(),
+                    format!("{}{more}", ids.join(" ")),
+                ]
             })
             .collect();
         let b = format!(
-            "<h1>Journal des accès</h1><p class=\"muted\">Les 200 dernières lectures et exportations de fiches de l'équipe : qui, quand, quelles fiches (jamais leur contenu). Conservé {} jours.</p>{}",
-            ctx.st.config.access_log_retention_days,
-            table(&["Date", "Qui", "Action", "#Fiches", "Identifiants"], &rows)
+            "<h1>Journal des accès</h1><p class=\"muted\">Les 200 dernières lectures et exportations de fiches de l'équipe, par le tableau de bord ou par l'API : qui (personne et appareil), quand, d'où, quelles fiches (jamais leur contenu). Conservé {} jours ; les entrées ne peuvent être ni modifiées ni effacées avant.</p>\
+             <p><a class=\"btn\" href=\"{MOUNT}/journal.csv\">Télécharger tout le journal (CSV)</a> <a class=\"btn\" href=\"{MOUNT}/journal.json\">JSON</a></p>{}",
+            ctx.st.log.retention_days(),
+            table(&["Date", "Personne", "Appareil", "Adresse", "Action", "#Fiches", "Identifiants"], &rows)
         );
         Ok(html_response(ctx.page("Journal des accès", "/journal", &b)))
+    })
+    .await
+}
+
+/// `/dashboard/journal.{csv,json}`: every entry of the team still kept.
+pub async fn export(
+    axum::extract::State(st): State,
+    auth: Auth,
+    Path(format): Path<String>,
+) -> Result<Response, DashboardError> {
+    let ctype = match format.as_str() {
+        "csv" => CSV,
+        "json" => JSON,
+        _ => {
+            return Err(DashboardError::NotFound(
+                "format du journal inconnu (csv ou json)".into(),
+            ));
+        }
+    };
+    with_store(st, auth, move |ctx| {
+        let entries = ctx.st.log.entries(&ctx.session.supervisor.team_id)?;
+        let bytes = if format == "csv" {
+            export_csv(&entries, Dialect::Spreadsheet)?
+        } else {
+            export_json(&entries)?
+        };
+        Ok(download(
+            bytes,
+            ctype,
+            &format!(
+                "carnet-journal-des-acces-{}.{format}",
+                jiff::Zoned::now().date()
+            ),
+        ))
     })
     .await
 }

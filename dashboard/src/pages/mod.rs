@@ -21,16 +21,16 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use carnet_core::{RecordId, Store};
 
-use crate::access_log::AccessLog;
+use crate::access_log::{Access, AccessLog};
 use crate::html::{self, Viewer};
 use crate::session::{COOKIE, Session, Sessions};
-use crate::{Backend, DashboardConfig, DashboardError, MOUNT};
+use crate::{Backend, DashboardConfig, DashboardError, MOUNT, Names};
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub backend: Arc<dyn Backend>,
     pub sessions: Sessions,
-    pub log: AccessLog,
+    pub log: Arc<AccessLog>,
     pub config: DashboardConfig,
     pub cache: crate::cache::Cache,
 }
@@ -40,10 +40,10 @@ pub(crate) type State = axum::extract::State<Arc<AppState>>;
 pub(crate) fn router(
     backend: Arc<dyn Backend>,
     config: DashboardConfig,
+    log: Arc<AccessLog>,
 ) -> Result<Router, DashboardError> {
     let sessions = Sessions::open(&config.data_dir, config.session_ttl)?;
-    let log = AccessLog::open(&config.data_dir)?;
-    let purged = log.purge_older_than(config.access_log_retention_days)?;
+    let purged = log.purge()?;
     tracing::info!(purged, "dashboard access log purged past its retention");
     let state = Arc::new(AppState {
         backend,
@@ -74,6 +74,7 @@ pub(crate) fn router(
             get(exports::contacts_form).post(exports::contacts_export),
         )
         .route(&r("/journal"), get(journal::page))
+        .route(&r("/journal.{format}"), get(journal::export))
         .with_state(state))
 }
 
@@ -90,8 +91,7 @@ fn spawn_daily_purge(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(st) = weak.upgrade() else { return };
-            let days = st.config.access_log_retention_days;
-            let _ = tokio::task::spawn_blocking(move || st.log.purge_older_than(days)).await;
+            let _ = tokio::task::spawn_blocking(move || st.log.purge()).await;
         }
     });
 }
@@ -107,10 +107,27 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A signed-in supervisor's request: the session and the cookie id.
+/// A signed-in supervisor's request: the session, the cookie id and the
+/// client's address (for the access log).
 pub(crate) struct Auth {
     pub session: Session,
     pub cookie_id: String,
+    pub client: String,
+}
+
+/// The client's address, as the backend reads it (the sign-in throttle and
+/// the access log key on it).
+pub(crate) struct Client(pub String);
+
+impl FromRequestParts<Arc<AppState>> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client(st.backend.client_address(parts)))
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Auth {
@@ -130,6 +147,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             Ok(true) => Ok(Auth {
                 session,
                 cookie_id: id,
+                client: st.backend.client_address(parts),
             }),
             Ok(false) => {
                 // A revoked device's session ends here, for good.
@@ -162,6 +180,7 @@ pub(crate) struct Ctx {
     pub store: Arc<Store>,
     pub session: Session,
     pub team_name: String,
+    pub client: String,
 }
 
 impl Ctx {
@@ -190,10 +209,29 @@ impl Ctx {
         )
     }
 
-    /// Writes a read or an export to the access log.
+    /// Writes a read or an export to the access log: who (device and
+    /// name), from where, what. A page fails rather than show records
+    /// unlogged.
     pub fn log(&self, action: &str, ids: &[RecordId]) -> Result<(), DashboardError> {
         let who = &self.session.supervisor;
-        self.st.log.record(&who.team_id, &who.who(), action, ids)
+        self.st.log.record(&Access {
+            team_id: &who.team_id,
+            device_id: &who.device_id,
+            person: &who.name,
+            client: &self.client,
+            action,
+            record_ids: ids,
+        })
+    }
+
+    /// The team's registry names (actor → device name), for authors and
+    /// history entries.
+    pub fn names(&self) -> Result<Names, DashboardError> {
+        Ok(Names::from(
+            self.st
+                .backend
+                .actor_names(&self.session.supervisor.team_id)?,
+        ))
     }
 }
 
@@ -212,6 +250,7 @@ pub(crate) async fn with_store<T: Send + 'static>(
             store,
             session: auth.session,
             team_name,
+            client: auth.client,
         };
         f(&ctx)
     })

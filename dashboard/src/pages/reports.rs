@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Auth, State, html_response, nonempty, overdue, with_store};
 use crate::html::{date, datetime, esc, int, options, table, url_enc};
 use crate::labels::{self, Labels};
-use crate::{DashboardError, MOUNT, svg};
+use crate::{DashboardError, LapsedDevice, MOUNT, svg};
 
 const PAGE: u32 = 100;
 
@@ -74,6 +74,32 @@ pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) 
     s
 }
 
+/// The notice on the home page listing the team's devices the server
+/// revoked for inactivity: a lapsed phone is a mediator who can no longer
+/// sync, or a lost phone nobody reported; either way a supervisor acts.
+pub fn lapsed_notice(devices: &[LapsedDevice]) -> String {
+    if devices.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<div class=\"warn\" role=\"status\"><p><b>Appareils révoqués pour inactivité.</b> Le serveur a révoqué ces appareils, restés trop longtemps sans se connecter : ils ne synchronisent plus. S'ils servent encore, inscrivez-les de nouveau avec un nouveau code ; s'ils sont perdus, il n'y a rien d'autre à faire.</p><ul>",
+    );
+    for d in devices {
+        let seen = d
+            .last_seen
+            .map(|t| format!("vu pour la dernière fois le {}", datetime(t)))
+            .unwrap_or_else(|| "jamais vu depuis son inscription".into());
+        let _ = write!(
+            s,
+            "<li>{} <span class=\"muted\">({seen} ; révoqué le {})</span></li>",
+            esc(&d.name),
+            date(d.revoked_at)
+        );
+    }
+    s.push_str("</ul></div>");
+    s
+}
+
 #[derive(Deserialize, Default)]
 pub struct Params {
     #[serde(default)]
@@ -110,7 +136,8 @@ pub async fn open(
         let ids: Vec<RecordId> = reports.iter().map(|r| r.header.id).collect();
         ctx.log(&format!("page dégradations ouvertes secteur={} catégorie={} page={page}", sector.as_deref().unwrap_or("tous"), category.as_deref().unwrap_or("toutes")), &ids)?;
 
-        let mut b = String::from("<h1>Dégradations ouvertes</h1><div class=\"cards\">");
+        let mut b = lapsed_notice(&ctx.st.backend.lapsed_devices(&ctx.session.supervisor.team_id)?);
+        b.push_str("<h1>Dégradations ouvertes</h1><div class=\"cards\">");
         let _ = write!(b, "<div class=\"card\">Ouvertes<b>{}</b></div>", int(total));
         let _ = write!(b, "<div class=\"card\"><a href=\"{MOUNT}/retards\">En retard</a><b>{}</b></div>", int(total_late));
         for c in &by_status {
@@ -166,7 +193,10 @@ pub async fn history(
         .parse()
         .map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))?;
     with_store(st, auth, move |ctx| {
-        let d = ctx.store.details(id)?;
+        let mut d = ctx.store.details(id)?;
+        let names = ctx.names()?;
+        names.name_record(&mut d.record);
+        names.name_history(&mut d.history);
         let Record::Report(r) = &d.record else {
             return Err(DashboardError::NotFound("cette fiche n'est pas un signalement de dégradation".into()));
         };

@@ -1,7 +1,10 @@
-//! Sign-in and sign-out. A supervisor pastes their device token or a
-//! one-time supervisor enrollment code; the server says who that is. The
-//! sign-in form is protected against cross-site posting by a double-submit
-//! token (no session exists yet); sign-out by the session's CSRF token.
+//! Sign-in and sign-out. A supervisor pastes their device token or an
+//! unused supervisor enrollment code; the server says who that is (a
+//! mediator's code is refused and stays usable by the phone it was meant
+//! for). Failed attempts are throttled per client address by the backend:
+//! past its limit the form answers 429 with a French message. The sign-in
+//! form is protected against cross-site posting by a double-submit token
+//! (no session exists yet); sign-out by the session's CSRF token.
 
 use std::sync::Arc;
 
@@ -10,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{AppState, Auth, State, cookie, html_response};
+use super::{AppState, Auth, Client, State, cookie, html_response};
 use crate::html::{bare_page, esc, security_headers};
 use crate::session::{COOKIE, SIGNIN_COOKIE, random_token, same_secret};
 use crate::{DashboardError, MOUNT};
@@ -41,10 +44,10 @@ fn form_page(token: &str, error: Option<&str>) -> String {
         &format!(
             "<h1>Connexion superviseur</h1>{err}<form method=\"post\" action=\"{MOUNT}/connexion\" class=\"filters\" style=\"max-width:34rem\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <label style=\"flex:1\">Jeton d'appareil superviseur ou code d'inscription\
+             <label style=\"flex:1\">Jeton d'appareil superviseur ou code d'inscription superviseur\
              <input type=\"password\" name=\"credential\" autocomplete=\"off\" required autofocus></label>\
              <button class=\"btn\" type=\"submit\">Se connecter</button></form>\
-             <p class=\"muted\">Les jetons des médiateurs n'ouvrent pas le tableau de bord. La session se ferme d'elle-même au bout de quelques heures.</p>",
+             <p class=\"muted\">Les jetons et codes des médiateurs n'ouvrent pas le tableau de bord (un code de médiateur saisi ici reste valable pour son téléphone). La session se ferme d'elle-même au bout de quelques heures.</p>",
             esc(token)
         ),
     )
@@ -72,6 +75,7 @@ pub struct SignIn {
 /// Exchanges the credential for a session cookie.
 pub async fn submit(
     axum::extract::State(st): State,
+    Client(client): Client,
     headers: HeaderMap,
     Form(f): Form<SignIn>,
 ) -> Result<Response, DashboardError> {
@@ -87,13 +91,34 @@ pub async fn submit(
         if credential.is_empty() || credential.len() > 512 {
             return Ok(None);
         }
-        match st2.backend.sign_in(&credential)? {
+        match st2.backend.sign_in(&credential, &client)? {
             Some(who) => Ok(Some((st2.sessions.create(&who)?.0, who))),
             None => Ok(None),
         }
     })
     .await
-    .map_err(|_| DashboardError::Internal("sign-in task failed".into()))??;
+    .map_err(|_| DashboardError::Internal("sign-in task failed".into()))?;
+    let who = match who {
+        Err(DashboardError::TooManyAttempts(secs)) => {
+            let err = DashboardError::TooManyAttempts(secs);
+            let token = random_token();
+            let body = form_page(&token, Some(&err.to_string()));
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                security_headers(),
+                axum::response::Html(body),
+            )
+                .into_response();
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(&st, SIGNIN_COOKIE, &token, 1800),
+            );
+            return Ok(resp);
+        }
+        other => other?,
+    };
     match who {
         Some((id, who)) => {
             tracing::info!(team = %who.team_id, device = %who.device_id, "supervisor signed in to the dashboard");

@@ -1,19 +1,30 @@
 //! `/v1/records`: the team's merged log for supervisors, as JSON or as CSV
 //! for the funders' spreadsheets, and one record's full history.
+//!
+//! Authors and history entries are named by the server's device registry
+//! (`carnet_dashboard::Names`), never by what a document says. Every read
+//! that can carry a resident's contact (a list without a kind, or of
+//! contacts; one contact) is written to the access log with who, from
+//! where, the query and the ids returned, before the answer leaves: a read
+//! that cannot be logged is not served.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use carnet_core::csv::{Cell, CsvWriter, Dialect};
 use carnet_core::store::{Query as StoreQuery, RecordDetails};
 use carnet_core::{Kind, Record, RecordId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use carnet_dashboard::{Access, Names};
+
 use crate::AppState;
-use crate::auth::Supervisor;
+use crate::auth::{ClientAddr, Supervisor};
 use crate::error::ServerError;
+use crate::storage::Device;
 
 /// Filters of the merged log; all optional.
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +83,7 @@ fn to_query(p: &RecordsParams) -> Result<StoreQuery, ServerError> {
 pub async fn list(
     State(state): State<AppState>,
     Supervisor(me): Supervisor,
+    ClientAddr(client): ClientAddr,
     params: Result<Query<RecordsParams>, QueryRejection>,
 ) -> Result<Response, ServerError> {
     let Query(params) =
@@ -86,33 +98,35 @@ pub async fn list(
         }
     };
     let query = to_query(&params)?;
+    // Contacts are residents' personal data: a read that may return one
+    // is logged with its query.
+    let logged = matches!(query.kind, None | Some(Kind::Contact)).then(|| {
+        format!(
+            "api {} {}{}",
+            if params.limit.is_some() {
+                "liste"
+            } else {
+                "export"
+            },
+            if csv { "CSV" } else { "JSON" },
+            describe(&params)
+        )
+    });
     let storage = state.storage.clone();
+    let log = state.access_log.clone();
     let team = me.team_id.clone();
+    let reader = me.clone();
     let (limit, offset) = (params.limit, params.offset);
     let (records, has_more) = state
         .heavy(move || {
-            let mut out = Vec::new();
-            let mut offset = offset;
-            loop {
-                let want = limit
-                    .map(|l| l.saturating_sub(out.len() as u32))
-                    .unwrap_or(PAGE)
-                    .clamp(1, PAGE);
-                let page = storage.records(
-                    &team,
-                    &StoreQuery {
-                        limit: Some(want),
-                        offset,
-                        ..query.clone()
-                    },
-                )?;
-                offset = offset.saturating_add(page.items.len() as u32);
-                out.extend(page.items);
-                let done = limit.is_some_and(|l| out.len() as u32 >= l);
-                if !page.has_more || done {
-                    return Ok((out, page.has_more));
-                }
+            let (mut records, has_more) = read_pages(&*storage, &team, &query, limit, offset)?;
+            let names = Names::from(storage.actor_names(&team)?);
+            records.iter_mut().for_each(|r| names.name_record(r));
+            if let Some(action) = logged {
+                let ids: Vec<RecordId> = records.iter().map(|r| r.header().id).collect();
+                write_access(&log, &reader, &client, &action, &ids)?;
             }
+            Ok((records, has_more))
         })
         .await?;
     tracing::info!(team = %me.team_id, by = %me.id, count = records.len(), csv, "merged log read");
@@ -134,16 +148,105 @@ pub async fn list(
     }
 }
 
+/// The filters of a list as the access log names them: codes and dates
+/// only (the API has no free-text search to leak).
+fn describe(p: &RecordsParams) -> String {
+    let mut out = String::new();
+    for (k, v) in [
+        ("kind", &p.kind),
+        ("sector", &p.sector),
+        ("quartier", &p.quartier),
+        ("axis", &p.axis),
+        ("status", &p.status),
+        ("category", &p.category),
+        ("since", &p.since),
+        ("until", &p.until),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            out.push_str(&format!(" {k}={v}"));
+        }
+    }
+    if let Some(l) = p.limit {
+        out.push_str(&format!(" limit={l} offset={}", p.offset));
+    }
+    out
+}
+
+/// Writes one read to the shared access log: the supervisor's device and
+/// name, the client's address, what and which ids.
+fn write_access(
+    log: &carnet_dashboard::AccessLog,
+    reader: &Device,
+    client: &str,
+    action: &str,
+    ids: &[RecordId],
+) -> Result<(), ServerError> {
+    log.record(&Access {
+        team_id: &reader.team_id,
+        device_id: &reader.id,
+        person: &reader.name,
+        client,
+        action,
+        record_ids: ids,
+    })
+    .map_err(|e| ServerError::Internal(format!("access log: {e}")))
+}
+
+/// Every record matching `query` from `offset`: `limit` of them, or all
+/// (an export), page by page; and whether more remain.
+fn read_pages(
+    storage: &dyn crate::Storage,
+    team: &str,
+    query: &StoreQuery,
+    limit: Option<u32>,
+    offset: u32,
+) -> Result<(Vec<Record>, bool), ServerError> {
+    let mut out = Vec::new();
+    let mut offset = offset;
+    loop {
+        let want = limit
+            .map(|l| l.saturating_sub(out.len() as u32))
+            .unwrap_or(PAGE)
+            .clamp(1, PAGE);
+        let page = storage.records(
+            team,
+            &StoreQuery {
+                limit: Some(want),
+                offset,
+                ..query.clone()
+            },
+        )?;
+        offset = offset.saturating_add(page.items.len() as u32);
+        out.extend(page.items);
+        let done = limit.is_some_and(|l| out.len() as u32 >= l);
+        if !page.has_more || done {
+            return Ok((out, page.has_more));
+        }
+    }
+}
+
 /// One record with its unresolved conflicts and its full change history.
+/// A contact's read is written to the access log.
 pub async fn show(
     State(state): State<AppState>,
     Supervisor(me): Supervisor,
+    ClientAddr(client): ClientAddr,
     Path(id): Path<String>,
 ) -> Result<Json<RecordDetails>, ServerError> {
     let id: RecordId = id.parse()?;
     let storage = state.storage.clone();
+    let log = state.access_log.clone();
     let details = state
-        .blocking(move || storage.record(&me.team_id, id))
+        .blocking(move || {
+            let mut details = storage.record(&me.team_id, id)?;
+            let names = Names::from(storage.actor_names(&me.team_id)?);
+            names.name_record(&mut details.record);
+            names.name_history(&mut details.history);
+            if matches!(details.record, Record::Contact(_)) {
+                write_access(&log, &me, &client, "api fiche contact", &[id])?;
+            }
+            Ok(details)
+        })
         .await?;
     Ok(Json(details))
 }
@@ -153,7 +256,8 @@ pub async fn show(
 const LEAD_COLUMNS: [&str; 5] = ["id", "kind", "author", "created_at", "updated_at"];
 
 /// The records as one CSV table: a column per field of the kinds present,
-/// times as RFC 3339, lists joined with `; `, nested items as JSON.
+/// times as RFC 3339, lists joined with `; `, nested items as JSON, through
+/// the product's one writer (text that starts like a formula is neutralised).
 fn to_csv(records: &[Record]) -> Result<Vec<u8>, ServerError> {
     let rows: Vec<Map<String, Value>> = records
         .iter()
@@ -173,30 +277,35 @@ fn to_csv(records: &[Record]) -> Result<Vec<u8>, ServerError> {
     rest.sort();
     rest.dedup();
     columns.extend(rest);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let bad = |e: csv::Error| ServerError::Internal(format!("csv: {e}"));
-    w.write_record(&columns).map_err(bad)?;
+    let mut w = CsvWriter::new(Dialect::Standard);
+    w.write_row(&columns)?;
     for m in &rows {
-        w.write_record(columns.iter().map(|c| cell(c, m.get(c))))
-            .map_err(bad)?;
+        w.write_row(columns.iter().map(|c| cell(c, m.get(c))))?;
     }
-    w.into_inner()
-        .map_err(|e| ServerError::Internal(format!("csv: {e}")))
+    Ok(w.finish()?)
 }
 
-fn cell(column: &str, v: Option<&Value>) -> String {
+/// A JSON value as a cell: numbers stay numbers (the writer leaves them as
+/// they are), times become RFC 3339 text, everything else is text.
+fn cell(column: &str, v: Option<&Value>) -> Cell<'static> {
     match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => defuse(s),
-        Some(Value::Number(n)) if column.ends_with("_at") => n
-            .as_i64()
-            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| n.to_string()),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Array(items)) if items.iter().all(|i| i.is_string()) => defuse(
-            &items
+        None | Some(Value::Null) => Cell::from(""),
+        Some(Value::String(s)) => Cell::from(s.clone()),
+        Some(Value::Number(n)) if column.ends_with("_at") => Cell::from(
+            n.as_i64()
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| n.to_string()),
+        ),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Cell::Int(i),
+            (_, Some(u), _) => Cell::UInt(u),
+            (_, _, Some(f)) => Cell::Float(f),
+            _ => Cell::from(n.to_string()),
+        },
+        Some(Value::Bool(b)) => Cell::from(b.to_string()),
+        Some(Value::Array(items)) if items.iter().all(|i| i.is_string()) => Cell::from(
+            items
                 .iter()
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
@@ -207,22 +316,15 @@ fn cell(column: &str, v: Option<&Value>) -> String {
                 .iter()
                 .all(|i| i.get("id").is_some() && i.get("state").is_some()) =>
         {
-            items
-                .iter()
-                .filter_map(|i| i["id"].as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
+            Cell::from(
+                items
+                    .iter()
+                    .filter_map(|i| i["id"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         }
-        Some(other) => other.to_string(),
-    }
-}
-
-/// A text cell starting with = + - @ would run as a formula in a spreadsheet.
-fn defuse(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
+        Some(other) => Cell::from(other.to_string()),
     }
 }
 
@@ -231,16 +333,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_are_spreadsheet_safe_and_readable() {
+    fn cells_are_readable_and_text_goes_through_the_one_writer() {
         assert_eq!(
             cell("text", Some(&json!("=HYPERLINK(\"x\")"))),
-            "'=HYPERLINK(\"x\")"
+            Cell::from("=HYPERLINK(\"x\")")
         );
-        assert_eq!(cell("created_at", Some(&json!(0))), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            cell("created_at", Some(&json!(0))),
+            Cell::from("1970-01-01T00:00:00Z")
+        );
         assert_eq!(
             cell("axes", Some(&json!(["jeunesse", "tranquillite"]))),
-            "jeunesse; tranquillite"
+            Cell::from("jeunesse; tranquillite")
         );
-        assert_eq!(cell("lat", Some(&json!(-43.2))), "-43.2");
+        assert_eq!(cell("lat", Some(&json!(-43.2))), Cell::Float(-43.2));
+        assert_eq!(cell("met_new", Some(&json!(-3))), Cell::Int(-3));
     }
 }
