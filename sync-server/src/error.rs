@@ -67,6 +67,12 @@ struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: String,
+    /// A refused push: how many of its erasures the rules refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_erasures: Option<usize>,
+    /// A refused push: how many of its changes the rules refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_changes: Option<usize>,
 }
 
 impl ServerError {
@@ -105,6 +111,11 @@ impl ServerError {
                 "rate-limited",
                 "Too many requests",
             ),
+            ServerError::Core(C::Refused { .. }) => (
+                StatusCode::FORBIDDEN,
+                "refused",
+                "Changes this device may not make",
+            ),
             ServerError::Core(
                 C::RejectedChanges(_) | C::Invalid { .. } | C::InvalidTransition { .. },
             ) => (
@@ -126,12 +137,18 @@ impl ServerError {
 /// Builds a problem response; also used for errors raised outside handlers
 /// (unknown routes, body limits, timeouts, panics).
 pub fn problem(status: StatusCode, name: &str, title: &str, detail: String) -> Response {
-    let body = Problem {
+    problem_response(Problem {
         kind: format!("{PROBLEM_BASE}{name}"),
         title,
         status: status.as_u16(),
         detail,
-    };
+        refused_erasures: None,
+        refused_changes: None,
+    })
+}
+
+fn problem_response(body: Problem<'_>) -> Response {
+    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = (status, json).into_response();
     resp.headers_mut().insert(
@@ -151,7 +168,20 @@ impl IntoResponse for ServerError {
         } else {
             self.to_string()
         };
-        let mut resp = problem(status, name, title, detail);
+        let (refused_erasures, refused_changes) = match &self {
+            ServerError::Core(carnet_core::Error::Refused {
+                erasures, changes, ..
+            }) => (Some(*erasures), Some(*changes)),
+            _ => (None, None),
+        };
+        let mut resp = problem_response(Problem {
+            kind: format!("{PROBLEM_BASE}{name}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            refused_erasures,
+            refused_changes,
+        });
         if let ServerError::RateLimited(secs) = self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

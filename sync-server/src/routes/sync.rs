@@ -21,7 +21,10 @@ const DEFAULT_PULL_BYTES: usize = 1 << 20;
 const MAX_PULL_BYTES: usize = 4 << 20;
 
 /// Applies a device's envelope to its team's log, all or nothing, and
-/// acknowledges it only once committed.
+/// acknowledges it only once committed. Every change must be the device's
+/// own (made by the actor bound to it) and pass the core's rules; an erasure
+/// of anything but a resident's contact refuses the push (403, with the
+/// refused entries counted in the problem).
 pub async fn push(
     State(state): State<AppState>,
     Authed(device): Authed,
@@ -29,8 +32,12 @@ pub async fn push(
 ) -> Result<Json<PushAck>, ServerError> {
     let storage = state.storage.clone();
     let size = body.len();
-    let (team, dev) = (device.team_id.clone(), device.id.clone());
-    let (upto, entries, report) = state
+    let (team, dev, bound) = (
+        device.team_id.clone(),
+        device.id.clone(),
+        device.actor.clone(),
+    );
+    let pushed = state
         .heavy(move || {
             let (header, entries): (PushHeader, _) = wire::decode(&body)?;
             let n = entries.len();
@@ -39,10 +46,40 @@ pub async fn push(
                 upto: header.upto,
                 more: false,
             };
-            let report = storage.push(&team, &dev, &batch)?;
+            // A device enrolled before actors were bound gets the actor of its
+            // first change (trust on first use: an actor is random and seen by
+            // no other device before its first push).
+            let actor = match bound {
+                Some(a) => Some(a),
+                None => match batch.first_actor()? {
+                    Some(a) => {
+                        storage.bind_actor(&dev, &a)?;
+                        tracing::info!(device = %dev, "actor bound at first push");
+                        Some(a)
+                    }
+                    None => None,
+                },
+            };
+            let report = storage.push(&team, &dev, actor.as_deref(), &batch);
             Ok((header.upto, n, report))
         })
-        .await?;
+        .await;
+    let (upto, entries, report) = match pushed {
+        Ok((upto, n, Ok(report))) => (upto, n, report),
+        Ok((_, _, Err(e))) | Err(e) => {
+            if let ServerError::Core(carnet_core::Error::Refused {
+                erasures, changes, ..
+            }) = &e
+            {
+                Metrics::add(&state.metrics.refused, (*erasures + *changes) as u64);
+                tracing::warn!(
+                    team = %device.team_id, device = %device.id, erasures, changes,
+                    "push refused by the rules"
+                );
+            }
+            return Err(e);
+        }
+    };
     let m = &state.metrics;
     Metrics::add(&m.bytes_in, size as u64);
     Metrics::add(&m.applied, report.applied as u64);

@@ -205,8 +205,16 @@ pub trait Storage: Send + Sync + 'static {
     // The team's log.
 
     /// Applies a device's batch to its team's log, all or nothing, verified
-    /// and committed before it returns.
-    fn push(&self, team_id: &str, device_id: &str, batch: &Batch) -> Result<ApplyReport>;
+    /// and committed before it returns. Every change must be made by `actor`,
+    /// the device's bound actor (None: the batch may hold erasures only), and
+    /// pass the core's rules ([`carnet_core::Store::apply_pushed`]).
+    fn push(
+        &self,
+        team_id: &str,
+        device_id: &str,
+        actor: Option<&str>,
+        batch: &Batch,
+    ) -> Result<ApplyReport>;
 
     /// The team log after `after`, without the device's own changes, up to
     /// about `max_bytes` of payload.

@@ -148,6 +148,74 @@ fn is_team_id(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
+/// Creates `dir` (and its parents) if needed, and makes it owner-only.
+fn private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| {
+        ServerError::Config(format!(
+            "cannot create the data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            ServerError::Config(format!(
+                "cannot make {} private (chmod 700): {e}; is it owned by the server's user?",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates `path` empty and owner-only if it does not exist, so that SQLite
+/// opens a file with that mode rather than creating one per the umask; an
+/// existing file is tightened to owner-only.
+fn private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Makes every file directly in `dir` owner-only (files left readable by
+/// an older server or a copy).
+fn tighten_files(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                let mode = meta.permissions().mode() & 0o700;
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Who redeems a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Redemption {
@@ -202,10 +270,20 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
 const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
 
 impl SqliteStorage {
-    /// Opens (or creates) the storage in `dir`.
+    /// Opens (or creates) the storage in `dir`. The directory and `teams/`
+    /// are made owner-only (0700, tightened if they exist) and every
+    /// database file owner-only (0600) before SQLite opens it (SQLite gives
+    /// the `-wal` and `-shm` files the database's mode): they hold token
+    /// hashes and residents' records, which no other account on the machine
+    /// has any business reading.
     pub fn open(dir: &Path) -> Result<SqliteStorage> {
-        std::fs::create_dir_all(dir.join("teams"))?;
-        let mut conn = Connection::open(dir.join("server.db"))?;
+        private_dir(dir)?;
+        private_dir(&dir.join("teams"))?;
+        tighten_files(dir)?;
+        tighten_files(&dir.join("teams"))?;
+        let server_db = dir.join("server.db");
+        private_file(&server_db)?;
+        let mut conn = Connection::open(&server_db)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -268,6 +346,7 @@ impl SqliteStorage {
             return Ok(s.clone());
         }
         let path = self.dir.join("teams").join(format!("{team_id}.db"));
+        private_file(&path)?;
         let writer = Store::open_unencrypted(&path)?;
         let config: TeamConfig = serde_json::from_str(&config)
             .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
@@ -642,8 +721,17 @@ impl Storage for SqliteStorage {
         Self::device_in_team(&conn, team_id, device_id)
     }
 
-    fn push(&self, team_id: &str, device_id: &str, batch: &Batch) -> Result<ApplyReport> {
-        Ok(self.team_log(team_id)?.writer.apply(device_id, batch)?)
+    fn push(
+        &self,
+        team_id: &str,
+        device_id: &str,
+        actor: Option<&str>,
+        batch: &Batch,
+    ) -> Result<ApplyReport> {
+        Ok(self
+            .team_log(team_id)?
+            .writer
+            .apply_pushed(device_id, actor, batch)?)
     }
 
     fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch> {
