@@ -67,6 +67,9 @@ enum Command {
     Show(ShowArgs),
     /// Send this device's work to the server and receive the team's.
     Sync,
+    /// Replace this device's token with a new one (the old one stops
+    /// working at once); the new one is saved in the store.
+    RotateToken,
     /// Supervisors: the team's merged log from the server, on stdout.
     Export(ExportArgs),
     /// Supervisors: enrollment codes and the team's devices.

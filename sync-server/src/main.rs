@@ -69,6 +69,7 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             init_logging(config.log_json);
+            private_umask();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -113,6 +114,27 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         }
     }
 }
+
+/// Every file the server creates from now on (the dashboard's database,
+/// SQLite's journals, exports) is its user's only: umask 077.
+#[cfg(unix)]
+fn private_umask() {
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    type Mode = u16;
+    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+    type Mode = u32;
+    unsafe extern "C" {
+        fn umask(mask: Mode) -> Mode;
+    }
+    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot
+    // fail and touches no memory. Called before any thread creates files.
+    unsafe {
+        umask(0o077);
+    }
+}
+
+#[cfg(not(unix))]
+fn private_umask() {}
 
 fn init_logging(json: bool) {
     let filter =

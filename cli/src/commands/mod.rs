@@ -8,6 +8,7 @@ mod list;
 mod records;
 mod show;
 mod sync;
+mod token;
 
 use std::path::Path;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<Output> {
         Command::List(a) => list::run(&open(dir)?, &a),
         Command::Show(a) => show::run(&open(dir)?, &a),
         Command::Sync => sync::run(&open(dir)?, cli.json),
+        Command::RotateToken => token::run(&open(dir)?),
         Command::Export(a) => export::run(&open(dir)?, &a),
         Command::Admin(a) => admin::run(&open(dir)?, &a),
         Command::Demo(a) => demo::run(&a),

@@ -1,0 +1,23 @@
+//! `carnet rotate-token`: swaps the device's token for a new one and saves
+//! it in the store, where `init` put the first one (encrypted with the rest).
+//! For a token that may have been seen — a shared computer, a backup handed
+//! around — without enrolling the device again: the old token stops working
+//! at once.
+
+use carnet_core::Store;
+use carnet_core::sync::client::Client;
+use serde_json::json;
+
+use crate::device::{self, TOKEN};
+use crate::error::Result;
+use crate::output::Output;
+
+pub fn run(store: &Store) -> Result<Output> {
+    let e = device::enrolled(store)?;
+    let token = Client::new(&e.server)?.rotate_token(&e.token)?;
+    store.set_setting(TOKEN, Some(&token))?;
+    Ok(Output::new(
+        json!({ "rotated": true, "server": e.server }),
+        "token rotated: the new one is saved in the store and the old one no longer works",
+    ))
+}
