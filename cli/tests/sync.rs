@@ -32,19 +32,32 @@ fn a_bad_code_enrolls_nothing_and_writes_nothing() {
 #[test]
 fn two_mediators_sync_and_see_the_conflict() {
     let server = TestServer::start();
-    let amina = server.enrolled("amina", &server.mediator_code("amina"));
-    let karim = server.enrolled("karim", &server.mediator_code("karim"));
+    let amina = common::TestStore::uninit();
     let v = amina.json(&[
         "init",
         "--server",
         &server.url,
         "--code",
-        &server.mediator_code("amina2"),
+        &server.mediator_code("amina"),
         "--name",
         "amina",
     ]);
     assert_eq!(v["role"], "mediator");
     assert_eq!(v["team"], "Équipe de test");
+    let karim = server.enrolled("karim", &server.mediator_code("karim"));
+    // One store is one device: enrolling it again while its device is in
+    // good standing is refused, and the store keeps its enrollment.
+    let err = amina
+        .run(&[
+            "init",
+            "--server",
+            &server.url,
+            "--code",
+            &server.mediator_code("amina2"),
+        ])
+        .fails(1)
+        .to_string();
+    assert!(err.contains("409") && err.contains("revoke"), "{err}");
 
     let id = amina.create(&[
         "report",
@@ -278,4 +291,16 @@ fn a_supervisor_manages_codes_and_devices() {
             .contains("device")
     );
     assert_eq!(sup.run(&["admin", "code", "--role", "boss"]).code, 2);
+}
+
+#[test]
+fn rotate_token_saves_the_new_token_and_syncing_goes_on() {
+    let server = TestServer::start();
+    let s = server.enrolled("samia", &server.mediator_code("samia"));
+    let v = s.json(&["rotate-token"]);
+    assert_eq!(v["rotated"], true);
+    // The old token is dead at once (sync-server/tests/trust.rs): a sync
+    // works only if the store now holds the new one.
+    s.create(&["note", "add", "--sector", "conte-joliot", "--text", "Calme"]);
+    assert_eq!(s.json(&["sync"])["pushed"], 1);
 }
