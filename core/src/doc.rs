@@ -577,7 +577,16 @@ impl RecordDoc {
                     self.doc
                         .list_range(id, ..)
                         .filter(|item| matches!(item.value, ValueRef::Object(_)))
-                        .map(|item| Value::Object(self.scalars_of(&item.id())))
+                        .map(|item| {
+                            let id = item.id();
+                            let mut m = self.scalars_of(&id);
+                            // Who appended it, as the registry knows them:
+                            // the actor of the op that made the item.
+                            if let ObjId::Id(_, actor, _) = &id {
+                                m.insert("actor".into(), Value::String(actor.to_hex_string()));
+                            }
+                            Value::Object(m)
+                        })
                         .collect(),
                 )
             }

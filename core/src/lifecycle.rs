@@ -124,8 +124,12 @@ pub struct StatusEvent {
     pub status: ReportStatus,
     /// When (milliseconds since the Unix epoch).
     pub at: i64,
-    /// Who recorded it (author id).
+    /// Who recorded it (author id, as their device wrote it).
     pub by: String,
+    /// The automerge actor (hex) that recorded it: the server names the
+    /// author from its device registry by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// For `forwarded`: the responsible body's code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
@@ -182,6 +186,7 @@ mod tests {
             status,
             at,
             by: "a".into(),
+            actor: None,
             to: None,
             reference: None,
             comment: None,

@@ -127,8 +127,12 @@ pub struct Interaction {
     pub id: String,
     /// When, ms since the Unix epoch.
     pub at: i64,
-    /// Author id.
+    /// Author id, as the author's device wrote it.
     pub by: String,
+    /// The automerge actor (hex) that appended it: the server names the
+    /// author from its device registry by it.
+    #[serde(default)]
+    pub actor: Option<String>,
     /// What happened.
     #[serde(default)]
     pub text: String,

@@ -180,12 +180,13 @@ impl Storage for PanickingStorage {
         &self,
         team_id: &str,
         device_id: &str,
+        actor: Option<&str>,
         batch: &Batch,
     ) -> carnet_server::error::Result<ApplyReport> {
         if take(&self.before_push) {
             panic!("injected panic before a push");
         }
-        let r = self.inner.push(team_id, device_id, batch)?;
+        let r = self.inner.push(team_id, device_id, actor, batch)?;
         if take(&self.after_push) {
             panic!("injected panic after a push was committed");
         }
