@@ -8,7 +8,8 @@
 //! actor ([`Names::of`]), and a change from an actor the registry does not
 //! know says so instead of trusting the document.
 //!
-//! Status events' `by` has no actor of its own yet: it is shown as written.
+//! The same goes for a report's status events and a contact's log entries,
+//! each carrying the actor that appended it.
 
 use std::collections::HashMap;
 
@@ -44,10 +45,24 @@ impl Names {
     }
 
     /// Replaces a record's `author` with the registry's name for the actor
-    /// that created it.
+    /// that created it, and the `by` of its status events (a report) or log
+    /// entries (a contact) with the name for the actor that appended each.
     pub fn name_record(&self, record: &mut Record) {
         let h = header_mut(record);
         h.author = self.of(h.created_by.as_deref());
+        match record {
+            Record::Report(r) => {
+                for e in &mut r.events {
+                    e.by = self.of(e.actor.as_deref());
+                }
+            }
+            Record::Contact(c) => {
+                for i in &mut c.interactions {
+                    i.by = self.of(i.actor.as_deref());
+                }
+            }
+            Record::Note(_) | Record::Activity(_) => {}
+        }
     }
 
     /// Replaces each history entry's `by` with the registry's name for its

@@ -906,13 +906,21 @@ async fn authors_and_changes_are_named_by_the_registry_not_the_document() {
     let app = app();
     let f = app.facts.clone();
     let c = sign_in(&app).await;
+    // Author, status events ("Par") and change log alike.
     let r = get(
         &app,
-        &format!("/dashboard/signalements/{}", f.open_report),
+        &format!("/dashboard/signalements/{}", f.resolved_report),
         Some(&c),
     )
     .await;
-    assert_page(&r, &[&format!("par {}", "Tablette d&#39;Awa")]);
+    assert_page(
+        &r,
+        &["par Tablette d&#39;Awa", "<td>Tablette d&#39;Awa</td>"],
+    );
+    assert!(
+        !r.text().contains("awa"),
+        "the documents' own author id is never shown"
+    );
 
     let r = get(&app, "/dashboard/exports/journal.csv?type=report", Some(&c)).await;
     let body = r.body.strip_prefix("\u{feff}".as_bytes()).unwrap().to_vec();

@@ -6,7 +6,8 @@
 
 mod common;
 
-use carnet_core::Kind;
+use carnet_core::store::StatusChange;
+use carnet_core::{Kind, ReportStatus};
 use carnet_server::storage::Storage;
 use carnet_server::{Config, SqliteStorage};
 use common::*;
@@ -176,17 +177,57 @@ fn authors_and_history_are_named_by_the_registry_and_csv_is_neutralised() {
             &fields(json!({"sector": "conte-joliot", "category": "graffiti", "place": "=1+1", "text": "-2+3"})),
         )
         .unwrap();
+    m.store
+        .change_status(
+            report,
+            &StatusChange {
+                status: Some(ReportStatus::Forwarded),
+                to: Some("bailleur".into()),
+                reference: None,
+                comment: None,
+                duplicate_of: None,
+            },
+        )
+        .unwrap();
+    let contact = m
+        .store
+        .create(
+            Kind::Contact,
+            &fields(json!({"name": "Mme Exemple", "sector": "conte-joliot"})),
+        )
+        .unwrap();
+    m.store
+        .add_interaction(contact, "Dossier APL", None)
+        .unwrap();
     m.sync(&server.url()).unwrap();
 
-    let (_, body) = get(&server, "/v1/records", sup.token());
-    assert_eq!(json_of(&body)["records"][0]["author"], "Tablette 3");
+    let (_, body) = get(&server, "/v1/records?kind=report", sup.token());
+    let listed = &json_of(&body)["records"][0];
+    assert_eq!(listed["author"], "Tablette 3");
+    assert_eq!(listed["events"][0]["by"], "Tablette 3");
     let (_, body) = get(&server, &format!("/v1/records/{report}"), sup.token());
     let details = json_of(&body);
     assert_eq!(details["record"]["author"], "Tablette 3");
-    assert_eq!(details["history"][0]["by"], "Tablette 3");
+    assert!(
+        details["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["by"] == "Tablette 3")
+    );
+    let (_, body) = get(&server, &format!("/v1/records/{contact}"), sup.token());
+    let details = json_of(&body);
+    assert_eq!(details["record"]["interactions"][0]["by"], "Tablette 3");
+    assert!(
+        !body.windows(9).any(|w| w == b"Quelqu'un"),
+        "the document's own word is never shown"
+    );
 
     let r = http()
-        .get(format!("{}/v1/records?format=csv", server.url()))
+        .get(format!(
+            "{}/v1/records?format=csv&kind=report",
+            server.url()
+        ))
         .bearer_auth(sup.token())
         .send()
         .unwrap();
