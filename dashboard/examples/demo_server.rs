@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use carnet_core::Store;
-use carnet_dashboard::testing::{StaticBackend, demo_records, sync_device};
 use carnet_dashboard::DashboardConfig;
+use carnet_dashboard::testing::{StaticBackend, demo_records, sync_device};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
