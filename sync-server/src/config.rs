@@ -262,6 +262,47 @@ mod tests {
     }
 
     #[test]
+    fn trust_settings_come_from_the_file_and_flags() {
+        let d = Config::default();
+        assert!(!d.insecure_cookies && !d.trusted_proxy && d.metrics_listen.is_none());
+        assert_eq!(
+            d.device_inactivity(),
+            Some(Duration::from_secs(90 * 24 * 3600))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carnet.toml");
+        std::fs::write(
+            &file,
+            "insecure_cookies = true\ntrusted_proxy = true\nmetrics_listen = \"127.0.0.1:9090\"\ndevice_inactivity_days = 0\ncode_failures = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(&ConfigArgs {
+            config_file: Some(file),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.insecure_cookies && c.trusted_proxy);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(c.device_inactivity(), None);
+        assert_eq!(c.code_failures, 3);
+
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        use clap::Parser;
+        let cli =
+            Cli::try_parse_from(["s", "--insecure-cookies", "--device-inactivity-days", "30"])
+                .unwrap();
+        let c = Config::load(&cli.args).unwrap();
+        assert!(c.insecure_cookies);
+        assert_eq!(c.device_inactivity_days, 30);
+        let cli = Cli::try_parse_from(["s", "--insecure-cookies=false"]).unwrap();
+        assert!(!Config::load(&cli.args).unwrap().insecure_cookies);
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("carnet.toml");
