@@ -255,11 +255,63 @@ pub fn base_store() -> Store {
 }
 
 /// Change application: a batch built from `data` is applied to a store
-/// holding the fixture. It must return Ok or Err without panicking; on Err
-/// the store is exactly as before; on Ok the log reads back, every record
-/// reads, and applying the same batch again changes nothing.
+/// holding the fixture, as relayed by a peer and as pushed by a device. It
+/// must return Ok or Err without panicking; on Err the store is exactly as
+/// before; on Ok the log reads back, every record reads, and applying the
+/// same batch again changes nothing. Pushed by a device, a batch holding
+/// another device's new change or an erasure of anything but a contact is
+/// refused.
 pub fn apply_bytes(data: &[u8]) {
     let batch = batch_from(data);
+    apply_relayed(&batch);
+    apply_pushed(&batch);
+}
+
+/// The actor of the fixture's extra changes (the second device).
+fn extra_actor() -> &'static str {
+    static A: OnceLock<String> = OnceLock::new();
+    A.get_or_init(|| {
+        Batch {
+            entries: fixture().extra.clone(),
+            upto: 0,
+            more: false,
+        }
+        .first_actor()
+        .expect("the fixture decodes")
+        .expect("the fixture has changes")
+    })
+}
+
+fn apply_pushed(batch: &Batch) {
+    let store = base_store();
+    let before = fingerprint(&store);
+    // Pushed by the device that made the extra changes, then by another.
+    let own = store.apply_pushed("fuzz", Some(extra_actor()), batch);
+    if own.is_err() {
+        assert_eq!(
+            fingerprint(&store),
+            before,
+            "a refused push changed the store"
+        );
+    }
+    // One store per thread at a time: the next copy replaces its file.
+    drop(store);
+    let store = base_store();
+    let other = "00112233445566778899aabbccddeeff";
+    match store.apply_pushed("fuzz", Some(other), batch) {
+        Ok(report) => assert_eq!(
+            report.applied, 0,
+            "a device pushed changes another device made"
+        ),
+        Err(_) => assert_eq!(
+            fingerprint(&store),
+            before,
+            "a refused push changed the store"
+        ),
+    }
+}
+
+fn apply_relayed(batch: &Batch) {
     let store = base_store();
     let before = fingerprint(&store);
     match store.apply("fuzz", &batch) {
