@@ -13,12 +13,16 @@ fn line(d: &Device) -> String {
     let state = if d.wipe_ordered_at.is_some() {
         "wipe ordered"
     } else if d.revoked_at.is_some() {
-        "revoked"
+        // Unseen for months: lapsed on its own, not cut off by anyone.
+        match d.revoked_reason.as_deref() {
+            Some("inactive") => "revoked (inactive)",
+            _ => "revoked",
+        }
     } else {
         "active"
     };
     format!(
-        "{}  {:<10} {:<13} enrolled {}  last seen {}  {}",
+        "{}  {:<10} {:<18} enrolled {}  last seen {}  {}",
         d.id,
         d.role,
         state,

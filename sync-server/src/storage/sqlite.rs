@@ -769,6 +769,29 @@ mod tests {
     }
 
     #[test]
+    fn a_first_schema_database_gains_actors_and_revocation_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("server.db")).unwrap();
+            conn.execute_batch(SCHEMA[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO teams VALUES ('t', 't', '{}', 0);
+                 INSERT INTO devices (id, team_id, role, name, token_hash, enrolled_at, revoked_at)
+                     VALUES ('a', 't', 'mediator', 'a', x'00', 0, 5), ('b', 't', 'mediator', 'b', x'01', 0, NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let devices = s.devices("t").unwrap();
+        assert_eq!(devices[0].revoked_reason.as_deref(), Some("supervisor"));
+        assert_eq!(devices[1].revoked_reason, None);
+        assert!(devices.iter().all(|d| d.actor.is_none()));
+        s.bind_actor("b", &"ab".repeat(16)).unwrap();
+        assert_eq!(s.devices("t").unwrap()[1].actor, Some("ab".repeat(16)));
+    }
+
+    #[test]
     fn a_code_enrolls_once_and_a_retry_gets_the_same_token() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(dir.path()).unwrap();
