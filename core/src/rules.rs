@@ -233,7 +233,7 @@ fn check_events(
                     .get("duplicate_of")
                     .and_then(Value::as_str)
                     .and_then(|s| s.parse::<RecordId>().ok());
-                if !of.is_some_and(|of| of != id) {
+                if of.is_none_or(|of| of == id) {
                     return Err("events: a duplicate needs another report's id".into());
                 }
             }

@@ -314,7 +314,7 @@ fn apply_pushed(batch: &Batch) {
 fn apply_relayed(batch: &Batch) {
     let store = base_store();
     let before = fingerprint(&store);
-    match store.apply("fuzz", &batch) {
+    match store.apply("fuzz", batch) {
         Err(_) => assert_eq!(
             fingerprint(&store),
             before,
@@ -336,7 +336,7 @@ fn apply_relayed(batch: &Batch) {
             }
             let after = fingerprint(&store);
             let again = store
-                .apply("fuzz", &batch)
+                .apply("fuzz", batch)
                 .expect("an accepted batch applies again");
             assert_eq!(
                 again.applied, 0,

@@ -268,6 +268,15 @@ enum Sender<'a> {
     },
 }
 
+/// Whose new changes a batch may hold.
+#[derive(Clone, Copy)]
+enum Makers<'a> {
+    /// Any actor's (a relayed log).
+    Anyone,
+    /// This actor's only; none at all for a device with no actor bound.
+    Only(Option<&'a ActorId>),
+}
+
 impl Sender<'_> {
     fn origin(&self) -> &str {
         match self {
@@ -372,11 +381,11 @@ fn apply_in(
         };
         work.push(Work { id, stored, raw });
     }
-    let author = match sender {
-        Sender::Device { actor, .. } => Some(actor),
-        Sender::Peer(_) => None,
+    let makers = match sender {
+        Sender::Device { actor, .. } => Makers::Only(actor),
+        Sender::Peer(_) => Makers::Anyone,
     };
-    for merged in merge_all(work, ctx.actor, ctx.config, author) {
+    for merged in merge_all(work, ctx.actor, ctx.config, makers) {
         let m = merged?;
         report.duplicates += m.duplicates;
         if m.new.is_empty() {
@@ -421,6 +430,9 @@ struct Merged<'a> {
     duplicates: usize,
 }
 
+/// A change as decoded, with its bytes as the peer sent them.
+type Decoded<'a> = (Change, &'a [u8]);
+
 /// A change new to this store: its hash and its bytes as the peer sent them.
 type NewChange<'a> = (ChangeHash, &'a [u8]);
 
@@ -433,13 +445,13 @@ fn merge_all<'a>(
     work: Vec<Work<'a>>,
     actor: &ActorId,
     cfg: &TeamConfig,
-    author: Option<Option<&ActorId>>,
+    makers: Makers<'_>,
 ) -> Vec<Result<Merged<'a>>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if threads < 2 || work.len() < PARALLEL_FROM {
         return work
             .into_iter()
-            .map(|w| merge(w, actor, cfg, author))
+            .map(|w| merge(w, actor, cfg, makers))
             .collect();
     }
     let chunk = work.len().div_ceil(threads);
@@ -454,7 +466,7 @@ fn merge_all<'a>(
             .map(|c| {
                 scope.spawn(move || {
                     c.into_iter()
-                        .map(|w| merge(w, actor, cfg, author))
+                        .map(|w| merge(w, actor, cfg, makers))
                         .collect::<Vec<_>>()
                 })
             })
@@ -476,14 +488,14 @@ fn merge<'a>(
     w: Work<'a>,
     actor: &ActorId,
     cfg: &TeamConfig,
-    author: Option<Option<&ActorId>>,
+    makers: Makers<'_>,
 ) -> Result<Merged<'a>> {
     let (mut doc, tail) = match &w.stored {
         Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
         None => (RecordDoc::empty(actor), 0),
     };
     let (fresh, duplicates) = new_changes(&doc, &w.raw)?;
-    if let Some(author) = author {
+    if let Makers::Only(author) = makers {
         let foreign = fresh
             .iter()
             .filter(|(c, _)| Some(c.actor_id()) != author)
@@ -580,8 +592,8 @@ fn merge<'a>(
 
 /// Decodes each change (exactly one change chunk each, or the batch is
 /// refused) and keeps those the document does not have yet.
-fn new_changes<'a>(doc: &RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<(Change, &'a [u8])>, usize)> {
-    let mut new: Vec<(Change, &'a [u8])> = Vec::new();
+fn new_changes<'a>(doc: &RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<Decoded<'a>>, usize)> {
+    let mut new: Vec<Decoded<'a>> = Vec::new();
     let mut duplicates = 0;
     for b in raw {
         let change = decode_change(b)?;
