@@ -196,15 +196,17 @@ fn teams_are_isolated_for_every_route_and_role() {
         assert_eq!(status, 404, "{action}");
     }
     ma.sync(&server.url()).unwrap();
-    // A push from B cannot touch A's record: it lands in B's log only.
+    // A push from B of A's changes is refused (they are not B's device's
+    // own) and touches neither team's log.
     let mut push_mb = ma.store.changes_since(0, 1 << 20, None).unwrap();
     push_mb.upto = 1;
     let body = wire::encode(&PushHeader { upto: 1 }, &push_mb.entries);
     let (status, _) = post(&server, "/v1/sync/push", mb.token(), body);
-    assert_eq!(status, 200);
+    assert_eq!(status, 403);
     let (_, body) = get(&server, "/v1/records?kind=contact", sup_a.token());
     assert_eq!(json_of(&body)["records"].as_array().unwrap().len(), 1);
     assert_eq!(server_log_head(data.path(), &team_a), 1);
+    assert_eq!(server_log_head(data.path(), &team_b), 0);
 }
 
 #[test]

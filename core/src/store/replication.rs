@@ -541,6 +541,12 @@ fn merge<'a>(
             Some(doc.fork_at(&deps)?.to_json()?)
         };
         doc.apply_verified(vec![change])?;
+        if doc.id() != Some(w.id) {
+            return Err(Error::RejectedChanges(format!(
+                "changes sent for record {} belong to another document",
+                w.id
+            )));
+        }
         let (after, seen) = if in_line {
             (
                 doc.to_json().map_err(|_| refuse("unreadable".into()))?,
@@ -564,12 +570,6 @@ fn merge<'a>(
         // only when the change followed the document's heads.
         view = in_line.then_some(after);
         new.push((hash, bytes));
-    }
-    if !new.is_empty() && doc.id() != Some(w.id) {
-        return Err(Error::RejectedChanges(format!(
-            "changes sent for record {} belong to another document",
-            w.id
-        )));
     }
     let derived = match view {
         Some(view) => Derived::with_view(&doc, view)?,
