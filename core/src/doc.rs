@@ -1,6 +1,6 @@
 //! One record, one automerge document.
 //!
-//! Small documents keep merges fast (MEASUREMENTS.md: applying a change costs
+//! Small documents keep merges fast (measured with automerge 0.12 on a 2-core VM: applying a change costs
 //! 0.18 ms at 1k records per document but 10.7 ms at 100k), give a unit for
 //! erasure (delete the document and its whole history is gone), and let the
 //! local store list records from SQL tables without loading automerge.
