@@ -30,15 +30,7 @@ pub async fn export(
 ) -> Result<Response, ServerError> {
     let Query(params) =
         params.map_err(|e| ServerError::BadRequest(format!("bad query: {}", e.body_text())))?;
-    let csv = match params.format.as_deref().unwrap_or("json") {
-        "json" => false,
-        "csv" => true,
-        _ => {
-            return Err(ServerError::BadRequest(
-                "format: expected json or csv".into(),
-            ));
-        }
-    };
+    let csv = super::wants_csv(params.format.as_deref())?;
     let log = state.access_log.clone();
     let team = me.team_id.clone();
     let body = state

@@ -142,6 +142,18 @@ async fn as_problem(resp: Response) -> Response {
     out
 }
 
+/// `?format=json` (the default) or `?format=csv` of the supervisors' reads:
+/// whether CSV was asked for; a clear 400 for anything else.
+fn wants_csv(format: Option<&str>) -> Result<bool, ServerError> {
+    match format.unwrap_or("json") {
+        "json" => Ok(false),
+        "csv" => Ok(true),
+        _ => Err(ServerError::BadRequest(
+            "format: expected json or csv".into(),
+        )),
+    }
+}
+
 /// Reads a small JSON body; a clear 400 otherwise.
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServerError> {
     serde_json::from_slice(body)

@@ -88,15 +88,7 @@ pub async fn list(
 ) -> Result<Response, ServerError> {
     let Query(params) =
         params.map_err(|e| ServerError::BadRequest(format!("bad query: {}", e.body_text())))?;
-    let csv = match params.format.as_deref().unwrap_or("json") {
-        "json" => false,
-        "csv" => true,
-        _ => {
-            return Err(ServerError::BadRequest(
-                "format: expected json or csv".into(),
-            ));
-        }
-    };
+    let csv = super::wants_csv(params.format.as_deref())?;
     let query = to_query(&params)?;
     // Contacts are residents' personal data: a read that may return one
     // is logged with its query.
