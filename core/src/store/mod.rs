@@ -263,11 +263,22 @@ impl Store {
 
     /// Moves everything from the WAL into the database file and truncates the
     /// WAL, so that deleted bytes are gone from both files.
+    ///
+    /// A reader still using older pages (another connection in the middle of
+    /// a read, past the busy timeout) keeps them in the log: that is an
+    /// error, so that an erasure is not acknowledged while its bytes remain;
+    /// retrying is safe.
     pub fn checkpoint(&self) -> Result<()> {
         let inner = self.lock();
-        inner
+        let busy: i64 = inner
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(Error::Storage(
+                "the write-ahead log could not be emptied while another connection reads; retry"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
