@@ -160,10 +160,58 @@ impl TeamConfig {
     pub fn body(&self, key: &str) -> Option<&Entry> {
         find(&self.bodies, key, |b| (&b.code, &b.label))
     }
+
+    /// Days after which an open report of `category` is overdue: the
+    /// category's own delay, or [`DEFAULT_OVERDUE_DAYS`] for a category the
+    /// configuration no longer has (a report outlives a configuration edit).
+    pub fn overdue_after_days(&self, category: &str) -> i64 {
+        self.category(category)
+            .map_or(DEFAULT_OVERDUE_DAYS, |c| i64::from(c.overdue_after_days))
+    }
+
+    /// Whole days a report created at `created_at` has been open at `now`.
+    pub fn age_days(created_at: i64, now: i64) -> i64 {
+        (now - created_at).max(0) / 86_400_000
+    }
+
+    /// Whether an open report of `category` created at `created_at` is
+    /// overdue at `now`: its whole days of age are past its category's delay.
+    /// The one rule behind the store's open-report list, the dashboard's
+    /// overdue page and its per-sector counts.
+    pub fn is_overdue(&self, category: &str, created_at: i64, now: i64) -> bool {
+        Self::age_days(created_at, now) > self.overdue_after_days(category)
+    }
 }
+
+/// Days after which an open report is overdue when its category sets none.
+pub const DEFAULT_OVERDUE_DAYS: i64 = 30;
 
 impl Default for TeamConfig {
     fn default() -> Self {
         Self::carcassonne()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_report_is_overdue_after_whole_days_past_its_categorys_delay() {
+        let mut cfg = TeamConfig::carcassonne();
+        cfg.categories[0].overdue_after_days = 7;
+        let code = cfg.categories[0].code.clone();
+        let now = 100 * DAY;
+        assert!(!cfg.is_overdue(&code, now - 7 * DAY, now));
+        assert!(!cfg.is_overdue(&code, now - 8 * DAY + 1, now));
+        assert!(cfg.is_overdue(&code, now - 8 * DAY, now));
+        // A category the configuration no longer has: the default delay.
+        assert_eq!(cfg.overdue_after_days("gone"), DEFAULT_OVERDUE_DAYS);
+        assert!(!cfg.is_overdue("gone", now - 30 * DAY, now));
+        assert!(cfg.is_overdue("gone", now - 31 * DAY, now));
+        // A clock behind the report's creation: age 0, never overdue.
+        assert_eq!(TeamConfig::age_days(now + DAY, now), 0);
     }
 }

@@ -61,12 +61,17 @@ impl ReportStatus {
         }
     }
 
+    /// The statuses in which a dégradation still needs someone to act: the
+    /// one list behind [`ReportStatus::is_open`] and the store's SQL filters.
+    pub const OPEN: [ReportStatus; 3] = [
+        ReportStatus::Reported,
+        ReportStatus::Forwarded,
+        ReportStatus::InProgress,
+    ];
+
     /// Whether the dégradation still needs someone to act.
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ReportStatus::Reported | ReportStatus::Forwarded | ReportStatus::InProgress
-        )
+        Self::OPEN.contains(&self)
     }
 
     /// The statuses a report can move to from this one. Moving from a final

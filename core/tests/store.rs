@@ -536,3 +536,38 @@ fn aggregates_count_fixes_forwardings_residents_and_referrals_without_views() {
     s.erase(contact).unwrap();
     assert!(s.referrals_by_partner(before, after).unwrap().is_empty());
 }
+
+#[test]
+fn a_report_with_no_axis_is_filed_under_cadre_de_vie_whoever_makes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "a");
+    let report = |axes: Value| {
+        let mut f = fields(
+            json!({"sector": "conte-joliot", "category": "lighting", "place": "B", "text": "Lampe"}),
+        );
+        if !axes.is_null() {
+            f.insert("axes".into(), axes);
+        }
+        let Record::Report(r) = s.get(s.create(Kind::Report, &f).unwrap()).unwrap() else {
+            panic!()
+        };
+        r.axes
+    };
+    assert_eq!(report(Value::Null), ["cadre-de-vie"]);
+    assert_eq!(report(json!([])), ["cadre-de-vie"]);
+    assert_eq!(report(json!(["jeunesse"])), ["jeunesse"]);
+    // Notes have no default axis.
+    let Record::Note(n) = s
+        .get(
+            s.create(
+                Kind::Note,
+                &fields(json!({"sector": "conte-joliot", "text": "x"})),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(n.axes.is_empty());
+}

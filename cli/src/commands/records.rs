@@ -28,13 +28,7 @@ pub fn note_add(store: &Store, a: NoteAdd) -> Result<Output> {
 }
 
 pub fn report_add(store: &Store, a: ReportAdd) -> Result<Output> {
-    // A dégradation is the cadre-de-vie axis by definition (PRODUCT.md),
-    // unless the mediator says otherwise: it keeps per-axis counts honest.
-    let axes = if a.axes.is_empty() {
-        vec!["cadre-de-vie".to_string()]
-    } else {
-        a.axes
-    };
+    // With no axis given, the core files the report under cadre de vie.
     let f = Fields::default()
         .set("sector", a.sector)
         .set("category", a.category)
@@ -45,7 +39,7 @@ pub fn report_add(store: &Store, a: ReportAdd) -> Result<Output> {
         .opt("body", a.body)
         .opt("lat", a.lat)
         .opt("lon", a.lon)
-        .list("axes", axes);
+        .list("axes", a.axes);
     Ok(created("report", store.create(Kind::Report, &f.0)?))
 }
 

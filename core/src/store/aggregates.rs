@@ -163,10 +163,11 @@ impl Store {
     /// Every open report (reported, forwarded, in progress), columns only.
     pub fn open_rows(&self) -> Result<Vec<OpenRow>> {
         self.read(|c, _| {
-            let mut st = c.prepare_cached(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT id, coalesce(sector, ''), coalesce(category, ''), created_at FROM records
-                 WHERE kind = 'report' AND status IN ('reported', 'forwarded', 'in_progress')",
-            )?;
+                 WHERE kind = 'report' AND status IN ({})",
+                super::query::open_statuses_sql()
+            ))?;
             let mut rows = st.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Store;
 use super::records::record_from_view;
+use crate::lifecycle::ReportStatus;
 use crate::model::Record;
 use crate::schema::Kind;
-use crate::{Error, Result, now_ms};
+use crate::{Error, Result, TeamConfig, now_ms};
 
 /// A list request. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ fn filters(q: &Query) -> Result<Sql> {
     }
     if q.open_only {
         s.clauses
-            .push("r.status IN ('reported', 'forwarded', 'in_progress')".into());
+            .push(format!("r.status IN ({})", open_statuses_sql()));
     }
     let dated = if let Some(a) = &q.axis {
         s.push("a.axis = ?", a.clone());
@@ -301,14 +302,10 @@ impl Store {
             })?;
             for report in page.items {
                 let Record::Report(r) = &report else { continue };
-                let age_days = (now - r.header.created_at).max(0) / 86_400_000;
-                let limit = cfg
-                    .category(&r.category)
-                    .map(|c| c.overdue_after_days as i64)
-                    .unwrap_or(30);
+                let (created, category) = (r.header.created_at, r.category.clone());
                 out.push(OpenReport {
-                    age_days,
-                    overdue: age_days > limit,
+                    age_days: TeamConfig::age_days(created, now),
+                    overdue: cfg.is_overdue(&category, created, now),
                     report,
                 });
             }
@@ -318,6 +315,16 @@ impl Store {
             offset += 1000;
         }
     }
+}
+
+/// The open statuses ([`ReportStatus::OPEN`]) as an SQL list of literals
+/// (codes are fixed lowercase words: nothing to escape).
+pub(crate) fn open_statuses_sql() -> String {
+    ReportStatus::OPEN
+        .iter()
+        .map(|s| format!("'{}'", s.code()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -12,6 +12,11 @@ use crate::model::{ContactLink, Record};
 use crate::schema::{Kind, check_text, strip_invisible, validate_field, validate_new};
 use crate::{Error, RecordId, Result, now_ms};
 
+/// The mission axis a dégradation report is filed under when its author
+/// names none: reporting every dégradation to the competent service is what
+/// the cadre-de-vie mission axis is about.
+const REPORT_AXIS: &str = "cadre-de-vie";
+
 /// A requested change of a report's status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusChange {
@@ -138,6 +143,19 @@ impl Store {
             };
             if let Some(key) = default_time {
                 fields.entry(key).or_insert(Value::from(now));
+            }
+            // A dégradation belongs to the cadre-de-vie axis by definition
+            // unless the mediator files it elsewhere: whichever app made the
+            // report, the counts per axis see it.
+            let no_axis = fields
+                .get("axes")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+            if kind == Kind::Report
+                && no_axis
+                && let Some(axis) = ctx.config.axis(REPORT_AXIS)
+            {
+                fields.insert("axes".into(), json!([axis.code]));
             }
             for linked in fields
                 .get("contacts")

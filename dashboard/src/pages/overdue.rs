@@ -19,25 +19,12 @@ use crate::html::{esc, int, options, table};
 use crate::labels::Labels;
 use carnet_core::store::OpenRow;
 
-const DAY: i64 = 86_400_000;
-
-/// Whether an open report is overdue: whole days of age past its
-/// category's delay (30 days for a category the configuration no longer
-/// has), the same rule as `Store::open_reports`.
-pub fn is_overdue(cfg: &TeamConfig, category: &str, created_at: i64, now: i64) -> bool {
-    let limit = cfg
-        .category(category)
-        .map(|c| i64::from(c.overdue_after_days))
-        .unwrap_or(30);
-    (now - created_at).max(0) / DAY > limit
-}
-
 /// Overdue open reports per sector code.
 pub fn by_sector(rows: &[OpenRow], cfg: &TeamConfig, now: i64) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for r in rows
         .iter()
-        .filter(|r| is_overdue(cfg, &r.category, r.created_at, now))
+        .filter(|r| cfg.is_overdue(&r.category, r.created_at, now))
     {
         *out.entry(r.sector.clone()).or_default() += 1;
     }
@@ -56,7 +43,7 @@ pub fn oldest(
     let mut late: Vec<&OpenRow> = rows
         .iter()
         .filter(|r| {
-            sector.is_none_or(|s| r.sector == s) && is_overdue(cfg, &r.category, r.created_at, now)
+            sector.is_none_or(|s| r.sector == s) && cfg.is_overdue(&r.category, r.created_at, now)
         })
         .collect();
     late.sort_by_key(|r| (r.created_at, r.id));

@@ -33,12 +33,8 @@ pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) 
         s.push_str("<tr><td colspan=\"9\" class=\"muted\">Aucun signalement.</td></tr>");
     }
     for r in list {
-        let age = (now - r.header.created_at).max(0) / 86_400_000;
-        let limit = cfg
-            .category(&r.category)
-            .map(|c| i64::from(c.overdue_after_days))
-            .unwrap_or(30);
-        let late = r.status.is_open() && age > limit;
+        let age = TeamConfig::age_days(r.header.created_at, now);
+        let late = r.status.is_open() && cfg.is_overdue(&r.category, r.header.created_at, now);
         let last = last_applied(&r.events)
             .map(|e| format!(" <span class=\"muted\">le {}</span>", date(e.at)))
             .unwrap_or_default();
