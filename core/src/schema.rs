@@ -83,15 +83,36 @@ impl Kind {
     }
 }
 
-/// The activity types of PRODUCT.md.
-pub const ACTIVITY_TYPES: [&str; 6] = [
-    "shift",
-    "permanence",
-    "aller_vers",
-    "meeting",
-    "school_outing",
-    "welcome_visit",
+/// The activity types a team records, with their French labels, in the
+/// order pages list them: the one table validation, the dashboard and the
+/// exports read.
+pub const ACTIVITY_TYPES: [(&str, &str); 6] = [
+    ("shift", "Tournée / déambulation"),
+    ("permanence", "Permanence"),
+    ("aller_vers", "Aller vers"),
+    ("meeting", "Réunion participative"),
+    ("school_outing", "Sortie scolaire"),
+    ("welcome_visit", "Visite d'accueil"),
 ];
+
+/// The French label of an activity type; an unknown code as it is.
+pub fn activity_type_label(code: &str) -> String {
+    ACTIVITY_TYPES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(|| code.to_string(), |(_, l)| l.to_string())
+}
+
+impl Kind {
+    /// The French label of a field of this kind (history lists field names);
+    /// an unknown name as it is.
+    pub fn field_label(self, name: &str) -> String {
+        self.fields()
+            .iter()
+            .find(|f| f.name == name)
+            .map_or_else(|| name.to_string(), |f| f.label.to_string())
+    }
+}
 
 /// How a field is stored and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +160,9 @@ pub enum FieldType {
 pub struct Field {
     /// Its name in documents, JSON and on the command line.
     pub name: &'static str,
+    /// How supervisors and mediators call it (French): the one label the
+    /// dashboard, the exports and the command line show.
+    pub label: &'static str,
     /// How it is stored and checked.
     pub ty: FieldType,
     /// Whether a new record must have it.
@@ -167,8 +191,13 @@ impl Field {
     }
 }
 
-const fn f(name: &'static str, ty: FieldType, required: bool) -> Field {
-    Field { name, ty, required }
+const fn f(name: &'static str, label: &'static str, ty: FieldType, required: bool) -> Field {
+    Field {
+        name,
+        label,
+        ty,
+        required,
+    }
 }
 
 const TEXT: FieldType = FieldType::Text { max_chars: 20_000 };
@@ -183,67 +212,107 @@ const COUNT: FieldType = FieldType::Int {
 };
 
 static NOTE: &[Field] = &[
-    f("sector", FieldType::Sector, true),
-    f("quartier", FieldType::Quartier, false),
-    f("place", SHORT, false),
-    f("lat", FieldType::Lat, false),
-    f("lon", FieldType::Lon, false),
-    f("observed_at", FieldType::Time, false),
-    f("text", TEXT, true),
-    f("axes", FieldType::Axes, false),
-    f("tags", TAGS, false),
-    f("team", TAGS, false),
-    f("residents_met", COUNT, false),
-    f("contacts", FieldType::ContactRefs, false),
+    f("sector", "Secteur", FieldType::Sector, true),
+    f("quartier", "Quartier", FieldType::Quartier, false),
+    f("place", "Lieu", SHORT, false),
+    f("lat", "Latitude", FieldType::Lat, false),
+    f("lon", "Longitude", FieldType::Lon, false),
+    f("observed_at", "Observé le", FieldType::Time, false),
+    f("text", "Texte", TEXT, true),
+    f("axes", "Axes de mission", FieldType::Axes, false),
+    f("tags", "Mots-clés", TAGS, false),
+    f("team", "Équipe présente", TAGS, false),
+    f("residents_met", "Habitants rencontrés", COUNT, false),
+    f(
+        "contacts",
+        "Habitants concernés",
+        FieldType::ContactRefs,
+        false,
+    ),
 ];
 
 static REPORT: &[Field] = &[
-    f("sector", FieldType::Sector, true),
-    f("quartier", FieldType::Quartier, false),
-    f("category", FieldType::Category, true),
-    f("place", SHORT, true),
-    f("lat", FieldType::Lat, false),
-    f("lon", FieldType::Lon, false),
-    f("text", TEXT, true),
-    f("urgent", FieldType::Bool, false),
-    f("body", FieldType::Body, false),
-    f("axes", FieldType::Axes, false),
-    f("contacts", FieldType::ContactRefs, false),
-    f("events", FieldType::StatusEvents, false),
+    f("sector", "Secteur", FieldType::Sector, true),
+    f("quartier", "Quartier", FieldType::Quartier, false),
+    f("category", "Catégorie", FieldType::Category, true),
+    f("place", "Lieu", SHORT, true),
+    f("lat", "Latitude", FieldType::Lat, false),
+    f("lon", "Longitude", FieldType::Lon, false),
+    f("text", "Texte", TEXT, true),
+    f("urgent", "Urgent (danger)", FieldType::Bool, false),
+    f("body", "Organisme responsable", FieldType::Body, false),
+    f("axes", "Axes de mission", FieldType::Axes, false),
+    f(
+        "contacts",
+        "Habitants concernés",
+        FieldType::ContactRefs,
+        false,
+    ),
+    f("events", "Statut", FieldType::StatusEvents, false),
 ];
 
 static CONTACT: &[Field] = &[
-    f("name", SHORT, true),
-    f("household", SHORT, false),
-    f("address", SHORT, false),
-    f("building", FieldType::Str { max_chars: 80 }, false),
-    f("flat", FieldType::Str { max_chars: 40 }, false),
-    f("phone", FieldType::Str { max_chars: 30 }, false),
-    f("languages", TAGS, false),
-    f("landlord", FieldType::Body, false),
-    f("sector", FieldType::Sector, false),
-    f("topics", TAGS, false),
-    f("consents", FieldType::Consents, false),
-    f("new_tenant_visit", FieldType::Bool, false),
-    f("interactions", FieldType::Interactions, false),
+    f("name", "Nom", SHORT, true),
+    f("household", "Foyer", SHORT, false),
+    f("address", "Adresse", SHORT, false),
+    f(
+        "building",
+        "Bâtiment",
+        FieldType::Str { max_chars: 80 },
+        false,
+    ),
+    f("flat", "Logement", FieldType::Str { max_chars: 40 }, false),
+    f(
+        "phone",
+        "Téléphone",
+        FieldType::Str { max_chars: 30 },
+        false,
+    ),
+    f("languages", "Langues", TAGS, false),
+    f("landlord", "Bailleur", FieldType::Body, false),
+    f("sector", "Secteur", FieldType::Sector, false),
+    f("topics", "Sujets", TAGS, false),
+    f("consents", "Consentements", FieldType::Consents, false),
+    f(
+        "new_tenant_visit",
+        "Visite d'accueil faite",
+        FieldType::Bool,
+        false,
+    ),
+    f(
+        "interactions",
+        "Suivi et orientations",
+        FieldType::Interactions,
+        false,
+    ),
 ];
 
 static ACTIVITY: &[Field] = &[
-    f("activity_type", FieldType::ActivityType, true),
-    f("sector", FieldType::Sector, true),
-    f("quartier", FieldType::Quartier, false),
-    f("place", SHORT, false),
-    f("started_at", FieldType::Time, false),
-    f("ended_at", FieldType::Time, false),
-    f("team", TAGS, false),
-    f("met_known", COUNT, false),
-    f("met_new", COUNT, false),
-    f("referrals", COUNT, false),
-    f("topics", TAGS, false),
-    f("partners", TAGS, false),
-    f("axes", FieldType::Axes, false),
-    f("text", TEXT, false),
-    f("contacts", FieldType::ContactRefs, false),
+    f(
+        "activity_type",
+        "Type d'activité",
+        FieldType::ActivityType,
+        true,
+    ),
+    f("sector", "Secteur", FieldType::Sector, true),
+    f("quartier", "Quartier", FieldType::Quartier, false),
+    f("place", "Lieu", SHORT, false),
+    f("started_at", "Début", FieldType::Time, false),
+    f("ended_at", "Fin", FieldType::Time, false),
+    f("team", "Équipe présente", TAGS, false),
+    f("met_known", "Habitants connus rencontrés", COUNT, false),
+    f("met_new", "Nouveaux habitants rencontrés", COUNT, false),
+    f("referrals", "Orientations", COUNT, false),
+    f("topics", "Sujets", TAGS, false),
+    f("partners", "Partenaires", TAGS, false),
+    f("axes", "Axes de mission", FieldType::Axes, false),
+    f("text", "Texte", TEXT, false),
+    f(
+        "contacts",
+        "Habitants concernés",
+        FieldType::ContactRefs,
+        false,
+    ),
 ];
 
 /// Characters that change how text reads without being seen: direction
@@ -417,10 +486,10 @@ pub fn validate_field(
             code(
                 ACTIVITY_TYPES
                     .iter()
-                    .find(|t| **t == s)
-                    .map(|t| t.to_string()),
+                    .find(|(t, _)| *t == s)
+                    .map(|(t, _)| t.to_string()),
                 "activity type",
-                ACTIVITY_TYPES.to_vec(),
+                ACTIVITY_TYPES.iter().map(|(t, _)| *t).collect(),
             )?
         }
         FieldType::Int { min, max } => {

@@ -34,25 +34,6 @@ pub fn kind(k: Kind) -> &'static str {
     }
 }
 
-/// The activity types, in the order the pages list them.
-pub const ACTIVITY_TYPES: [(&str, &str); 6] = [
-    ("shift", "Tournée / déambulation"),
-    ("permanence", "Permanence"),
-    ("aller_vers", "Aller vers"),
-    ("meeting", "Réunion participative"),
-    ("school_outing", "Sortie scolaire"),
-    ("welcome_visit", "Visite d'accueil"),
-];
-
-/// An activity type.
-pub fn activity_type(code: &str) -> String {
-    ACTIVITY_TYPES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, l)| l.to_string())
-        .unwrap_or_else(|| code.to_string())
-}
-
 /// Labels from the team's configuration.
 pub struct Labels<'a>(pub &'a TeamConfig);
 

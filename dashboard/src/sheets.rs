@@ -307,7 +307,7 @@ pub fn log_row(rec: &Record, l: &Labels<'_>) -> Vec<Cell> {
             blank(),
             blank(),
             blank(),
-            t(labels::activity_type(activity_type)),
+            t(carnet_core::schema::activity_type_label(activity_type)),
             opt_time(*ended_at),
             Cell::Int((met_known.unwrap_or(0) + met_new.unwrap_or(0)).max(0) as u64),
             opt_n(*met_known),

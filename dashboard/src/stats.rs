@@ -9,7 +9,7 @@ use carnet_core::store::{GroupBy, Query};
 use carnet_core::{Kind, Store};
 
 use crate::DashboardError;
-use crate::labels::{self, Labels};
+use crate::labels::Labels;
 use crate::period::Period;
 use carnet_core::store::Fix;
 
@@ -283,7 +283,7 @@ pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, Dashbo
             "Habitants nouveaux",
             "Orientations",
         ],
-        rows: labels::ACTIVITY_TYPES
+        rows: carnet_core::schema::ACTIVITY_TYPES
             .iter()
             .map(|(code, label)| {
                 let of: Vec<_> = acts.iter().filter(|a| a.activity_type == *code).collect();

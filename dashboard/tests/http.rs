@@ -343,6 +343,11 @@ async fn every_page_renders_in_french_with_the_synced_records() {
             "Tablette d&#39;Awa",
         ],
     );
+    // The fields a change touched, by their French labels, never raw names.
+    let page = r.text();
+    assert!(page.contains("Secteur, "), "{page}");
+    assert!(page.contains("Lieu"), "{page}");
+    assert!(!page.contains("sector, "), "{page}");
 
     let r = get(&app, "/dashboard/delais", c).await;
     assert_page(

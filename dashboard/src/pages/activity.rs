@@ -13,9 +13,10 @@ use carnet_core::{Kind, Record};
 
 use super::{Auth, State, html_response, with_store};
 use crate::html::{datetime, esc, int, table};
-use crate::labels::{self, ACTIVITY_TYPES, Labels};
+use crate::labels::Labels;
 use crate::period::{Period, PeriodQuery};
 use crate::{DashboardError, svg};
+use carnet_core::schema::{ACTIVITY_TYPES, activity_type_label};
 
 /// `/dashboard/activite`.
 pub async fn page(
@@ -141,7 +142,7 @@ pub async fn page(
 
         b.push_str("<h2>Orientations vers les partenaires</h2>");
         let mut rrows: Vec<Vec<String>> = partners.iter().map(|(name, n)| vec![esc(name), int(*n)]).collect();
-        rrows.push(vec![format!("<i>Notées sur les activités ({})</i>", esc(&labels::activity_type("aller_vers")).to_lowercase() + ", permanences…"), int(referrals.max(0) as u64)]);
+        rrows.push(vec![format!("<i>Notées sur les activités ({})</i>", esc(&activity_type_label("aller_vers")).to_lowercase() + ", permanences…"), int(referrals.max(0) as u64)]);
         b.push_str(&table(&["Partenaire", "#Orientations"], &rrows));
         Ok(html_response(ctx.page("Activité", "/activite", &b)))
     })

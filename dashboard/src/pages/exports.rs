@@ -16,10 +16,11 @@ use serde::Deserialize;
 
 use super::{Auth, CSV, JSON, State, XLSX, download, html_response, nonempty, with_store};
 use crate::html::{esc, options};
-use crate::labels::{self, ACTIVITY_TYPES, Labels};
+use crate::labels::{self, Labels};
 use crate::period::PeriodQuery;
 use crate::sheets::{self, CONTACT_HEADERS, LOG_HEADERS, Table};
 use crate::{DashboardError, MOUNT};
+use carnet_core::schema::ACTIVITY_TYPES;
 
 /// Every record matching `q`, page by page.
 fn load_all(store: &Store, q: &Query) -> Result<Vec<Record>, DashboardError> {

@@ -252,7 +252,7 @@ pub async fn history(
             other => other,
         }
         .to_string();
-        let hist: Vec<Vec<String>> = d.history.iter().map(|h| vec![datetime(h.at), esc(&h.by), esc(&op(&h.op)), esc(&h.fields.join(", "))]).collect();
+        let hist: Vec<Vec<String>> = d.history.iter().map(|h| vec![datetime(h.at), esc(&h.by), esc(&op(&h.op)), esc(&h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", "))]).collect();
         b.push_str(&table(&["Date", "Par", "Opération", "Champs"], &hist));
         Ok(html_response(ctx.page("Historique du signalement", "/degradations", &b)))
     })
