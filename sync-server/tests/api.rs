@@ -410,29 +410,20 @@ fn supervisors_read_the_merged_log_as_json_and_csv() {
         assert_eq!(status, 400, "{bad}");
     }
 
-    let r = http()
-        .get(format!("{}/v1/records?format=csv", server.url()))
-        .bearer_auth(sup.token())
-        .send()
+    let export = get_csv(&server, "/v1/records?format=csv", sup.token());
+    assert_eq!(&export.headers[0], "id");
+    assert_eq!(export.rows.len(), 3);
+    let row = export
+        .rows
+        .iter()
+        .find(|r| export.cell(r, "kind") == "report")
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(export.cell(row, "text"), "Tags, \"gros\"\nsur deux lignes");
     assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
+        export.cell(row, "place").starts_with("'="),
+        "formulas are defused"
     );
-    let text = r.text().unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let headers = rd.headers().unwrap().clone();
-    assert_eq!(&headers[0], "id");
-    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 3);
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let row = rows.iter().find(|r| &r[col("kind")] == "report").unwrap();
-    assert_eq!(&row[col("text")], "Tags, \"gros\"\nsur deux lignes");
-    assert!(row[col("place")].starts_with("'="), "formulas are defused");
-    assert!(row[col("created_at")].ends_with('Z'));
+    assert!(export.cell(row, "created_at").ends_with('Z'));
 
     let (status, body) = get(&server, &format!("/v1/records/{report}"), sup.token());
     assert_eq!(status, 200);

@@ -121,27 +121,12 @@ fn the_access_log_exports_to_supervisors_only_and_refuses_updates() {
         200
     );
 
-    let r = http()
-        .get(format!("{}/v1/admin/access-log?format=csv", server.url()))
-        .bearer_auth(sup.token())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
-    let text = r.text().unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let headers = rd.headers().unwrap().clone();
-    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 1);
-    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
-    assert_eq!(&rows[0][col("person")], "bureau");
-    assert_eq!(&rows[0][col("client")], "127.0.0.1");
-    assert_eq!(&rows[0][col("record_ids")], contact.to_string());
+    let log = get_csv(&server, "/v1/admin/access-log?format=csv", sup.token());
+    assert_eq!(log.rows.len(), 1);
+    let row = &log.rows[0];
+    assert_eq!(log.cell(row, "person"), "bureau");
+    assert_eq!(log.cell(row, "client"), "127.0.0.1");
+    assert_eq!(log.cell(row, "record_ids"), contact.to_string());
 
     let (status, _) = get(&server, "/v1/admin/access-log", m.token());
     assert_eq!(status, 403, "a mediator does not read the access log");
@@ -223,23 +208,12 @@ fn authors_and_history_are_named_by_the_registry_and_csv_is_neutralised() {
         "the document's own word is never shown"
     );
 
-    let r = http()
-        .get(format!(
-            "{}/v1/records?format=csv&kind=report",
-            server.url()
-        ))
-        .bearer_auth(sup.token())
-        .send()
-        .unwrap();
-    let text = r.text().unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let headers = rd.headers().unwrap().clone();
-    let row = rd.records().next().unwrap().unwrap();
-    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
-    assert_eq!(&row[col("place")], "'=1+1");
-    assert_eq!(&row[col("text")], "'-2+3");
-    assert_eq!(&row[col("author")], "Tablette 3");
-    assert_eq!(&row[col("id")], report.to_string());
+    let export = get_csv(&server, "/v1/records?format=csv&kind=report", sup.token());
+    let row = &export.rows[0];
+    assert_eq!(export.cell(row, "place"), "'=1+1");
+    assert_eq!(export.cell(row, "text"), "'-2+3");
+    assert_eq!(export.cell(row, "author"), "Tablette 3");
+    assert_eq!(export.cell(row, "id"), report.to_string());
 }
 
 /// A browser at the dashboard: the sign-in form's cookie, then a POST.

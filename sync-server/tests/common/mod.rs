@@ -225,6 +225,43 @@ pub fn post(server: &TestServer, path: &str, token: &str, body: Vec<u8>) -> (u16
     (r.status().as_u16(), r.bytes().unwrap().to_vec())
 }
 
+/// A CSV download, read back.
+pub struct Csv {
+    pub headers: csv::StringRecord,
+    pub rows: Vec<csv::StringRecord>,
+}
+
+impl Csv {
+    /// The cell of `row` under the column `name`.
+    pub fn cell<'a>(&self, row: &'a csv::StringRecord, name: &str) -> &'a str {
+        let i = self.headers.iter().position(|h| h == name);
+        &row[i.unwrap_or_else(|| panic!("no column {name}"))]
+    }
+}
+
+/// GET a CSV download with a token: a 200 with a CSV content type, read back.
+pub fn get_csv(server: &TestServer, path: &str, token: &str) -> Csv {
+    let r = http()
+        .get(format!("{}{path}", server.url()))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{path}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{path}"
+    );
+    let text = r.text().unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    Csv {
+        headers: rd.headers().unwrap().clone(),
+        rows: rd.records().map(Result::unwrap).collect(),
+    }
+}
+
 pub fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)))
