@@ -571,3 +571,50 @@ fn a_report_with_no_axis_is_filed_under_cadre_de_vie_whoever_makes_it() {
     };
     assert!(n.axes.is_empty());
 }
+
+#[test]
+fn sync_cursors_are_the_protocols_and_no_app_setting_moves_them() {
+    use carnet_core::store::Cursor;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "a");
+    assert_eq!(s.cursor(Cursor::Pull).unwrap(), 0);
+    s.set_cursor(Cursor::Pull, 42).unwrap();
+    s.set_cursor(Cursor::Push, 7).unwrap();
+    assert!(matches!(
+        s.set_setting("sync.pull_cursor", Some("0")),
+        Err(Error::Invalid { .. })
+    ));
+    s.set_setting("server", Some("https://carnet.example.org"))
+        .unwrap();
+    assert_eq!(
+        (
+            s.cursor(Cursor::Pull).unwrap(),
+            s.cursor(Cursor::Push).unwrap()
+        ),
+        (42, 7)
+    );
+    // A wipe starts the sync over.
+    s.wipe().unwrap();
+    assert_eq!(s.cursor(Cursor::Pull).unwrap(), 0);
+    assert_eq!(s.setting("server").unwrap(), None);
+}
+
+#[test]
+fn a_cursor_kept_as_a_setting_by_an_older_version_is_read_then_moved() {
+    use carnet_core::store::Cursor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    drop(Store::open_unencrypted(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "INSERT INTO meta (key, value) VALUES ('setting.sync.pull_cursor', '5')",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+    let s = Store::open_unencrypted(&path).unwrap();
+    assert_eq!(s.cursor(Cursor::Pull).unwrap(), 5);
+    s.set_cursor(Cursor::Pull, 6).unwrap();
+    assert_eq!(s.setting("sync.pull_cursor").unwrap(), None);
+    assert_eq!(s.cursor(Cursor::Pull).unwrap(), 6);
+}

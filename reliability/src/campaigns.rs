@@ -35,7 +35,7 @@ pub fn acknowledged_by_server(device_db: &Path) -> rusqlite::Result<Vec<LogEntry
     let c = ro(device_db)?;
     let cursor: i64 = c
         .query_row(
-            "SELECT value FROM meta WHERE key = 'setting.sync.push_acked'",
+            "SELECT value FROM meta WHERE key = 'sync.push_acked'",
             [],
             |r| r.get::<_, String>(0),
         )

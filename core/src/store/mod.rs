@@ -241,13 +241,21 @@ impl Store {
         Ok(())
     }
 
-    /// A value of the store's settings table (sync cursor, server address…).
+    /// A value of the store's settings table (server address, token…), for
+    /// the apps' own use.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         get_meta(&self.lock().conn, &format!("setting.{key}"))
     }
 
-    /// Writes a setting; `None` removes it.
+    /// Writes a setting; `None` removes it. Keys under `sync.` are the sync
+    /// protocol's ([`Store::cursor`]) and are refused.
     pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        if key.trim().starts_with("sync.") {
+            return Err(Error::invalid(
+                "key",
+                "settings under sync. belong to the sync protocol and are not written by apps",
+            ));
+        }
         let inner = self.lock();
         match value {
             Some(v) => set_meta(&inner.conn, &format!("setting.{key}"), v),
@@ -259,6 +267,31 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    /// How far this device's sync has gone with its server: kept apart from
+    /// the apps' settings, so that no app can move it.
+    pub fn cursor(&self, which: Cursor) -> Result<u64> {
+        let inner = self.lock();
+        // Stores synced before cursors had their own keys kept them as
+        // settings.
+        let value = match get_meta(&inner.conn, which.key())? {
+            Some(v) => Some(v),
+            None => get_meta(&inner.conn, &format!("setting.{}", which.key()))?,
+        };
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Moves a sync cursor (the protocol does, once the server acknowledged
+    /// or the pulled page is applied).
+    pub fn set_cursor(&self, which: Cursor, at: u64) -> Result<()> {
+        let inner = self.lock();
+        set_meta(&inner.conn, which.key(), &at.to_string())?;
+        inner.conn.execute(
+            "DELETE FROM meta WHERE key = ?1",
+            [format!("setting.{}", which.key())],
+        )?;
+        Ok(())
     }
 
     /// Moves everything from the WAL into the database file and truncates the
@@ -297,7 +330,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.
@@ -310,6 +343,24 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         inner.conn.execute_batch("VACUUM")?;
         Ok(())
+    }
+}
+
+/// The two positions of a device's sync with its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The device's own log, acknowledged by the server up to here.
+    Push,
+    /// The team's log, applied up to here.
+    Pull,
+}
+
+impl Cursor {
+    fn key(self) -> &'static str {
+        match self {
+            Cursor::Push => "sync.push_acked",
+            Cursor::Pull => "sync.pull_cursor",
+        }
     }
 }
 

@@ -12,15 +12,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::doc::Conflict;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Cursor, Store};
 use crate::sync::wire;
 use crate::{RecordId, Result};
 
 /// The origin recorded for changes received from the server; they are never
 /// pushed back.
 pub const SERVER_ORIGIN: &str = "server";
-const PUSH_CURSOR: &str = "sync.push_acked";
-const PULL_CURSOR: &str = "sync.pull_cursor";
 /// Payload bytes per push request.
 pub const PUSH_PAGE_BYTES: usize = 1 << 20;
 /// Payload bytes asked per pull response.
@@ -119,13 +117,6 @@ pub struct SyncSession<'a> {
     summary: SyncSummary,
 }
 
-fn cursor(store: &Store, key: &str) -> Result<u64> {
-    Ok(store
-        .setting(key)?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0))
-}
-
 impl<'a> SyncSession<'a> {
     /// Starts a sync of `store` from its saved cursors.
     pub fn new(store: &'a Store) -> Self {
@@ -142,15 +133,14 @@ impl<'a> SyncSession<'a> {
         loop {
             match self.phase {
                 Phase::Push => {
-                    let after = cursor(self.store, PUSH_CURSOR)?;
+                    let after = self.store.cursor(Cursor::Push)?;
                     let batch: Batch =
                         self.store
                             .changes_since(after, PUSH_PAGE_BYTES, Some(SERVER_ORIGIN))?;
                     if batch.entries.is_empty() {
                         if batch.upto > after {
                             // Only server-origin entries were left: nothing to send.
-                            self.store
-                                .set_setting(PUSH_CURSOR, Some(&batch.upto.to_string()))?;
+                            self.store.set_cursor(Cursor::Push, batch.upto)?;
                         }
                         self.phase = Phase::Pull;
                         continue;
@@ -164,7 +154,7 @@ impl<'a> SyncSession<'a> {
                 }
                 Phase::Pull => {
                     return Ok(Some(Request::Pull {
-                        after: cursor(self.store, PULL_CURSOR)?,
+                        after: self.store.cursor(Cursor::Pull)?,
                         max_bytes: PULL_PAGE_BYTES,
                     }));
                 }
@@ -186,10 +176,9 @@ impl<'a> SyncSession<'a> {
         let sent_upto = self.pending_push_upto.take().unwrap_or(0);
         // The server acknowledges what it committed; never beyond what we sent.
         let upto = ack.acked_upto.min(sent_upto);
-        let before = cursor(self.store, PUSH_CURSOR)?;
+        let before = self.store.cursor(Cursor::Push)?;
         if upto > before {
-            self.store
-                .set_setting(PUSH_CURSOR, Some(&upto.to_string()))?;
+            self.store.set_cursor(Cursor::Push, upto)?;
         }
         self.summary.pushed += ack.applied + ack.duplicates + ack.refused + ack.erased;
         Ok(())
@@ -210,10 +199,9 @@ impl<'a> SyncSession<'a> {
                 more: header.more,
             },
         )?;
-        let before = cursor(self.store, PULL_CURSOR)?;
+        let before = self.store.cursor(Cursor::Pull)?;
         if header.upto > before {
-            self.store
-                .set_setting(PULL_CURSOR, Some(&header.upto.to_string()))?;
+            self.store.set_cursor(Cursor::Pull, header.upto)?;
         }
         self.summary.pulled += report.applied;
         self.summary.erased += report.erased;
