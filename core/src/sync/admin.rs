@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::http::Problem;
 use crate::{Error, Kind, RecordId, Result};
 
 /// The merged log's formats.
@@ -118,14 +119,6 @@ pub struct Device {
 }
 
 #[derive(Deserialize)]
-struct Problem {
-    #[serde(default)]
-    detail: String,
-    #[serde(default)]
-    title: String,
-}
-
-#[derive(Deserialize)]
 struct CodeResponse {
     code: String,
 }
@@ -142,19 +135,7 @@ pub struct Admin {
 impl Admin {
     /// A connection to the server at `base` with a supervisor device's token.
     pub fn new(base: &str, token: &str) -> Result<Admin> {
-        let base = base.trim().trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::invalid(
-                "server",
-                "expected an address starting with https:// (or http:// on a local network)",
-            ));
-        }
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("carnet/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let (http, base) = super::http::connect(base, Duration::from_secs(120))?;
         Ok(Admin {
             http,
             base,
@@ -288,16 +269,7 @@ impl Admin {
                     }
                 }
             }
-            let problem: Option<Problem> = resp.json().ok();
-            let detail = problem
-                .map(|p| {
-                    if p.detail.is_empty() {
-                        p.title
-                    } else {
-                        p.detail
-                    }
-                })
-                .unwrap_or_default();
+            let detail = Problem::of(resp).explanation();
             let err = match (status, record) {
                 (401, _) => return Err(Error::Unauthorized),
                 (404, Some(id)) => return Err(Error::NotFound(id)),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::http::Problem;
 use super::protocol::{PushAck, Request, SyncSession, SyncSummary};
 use super::wire::CONTENT_TYPE;
 use crate::{Error, Result, Store, TeamConfig};
@@ -67,14 +68,6 @@ pub struct Client {
     retry: Retry,
 }
 
-#[derive(Deserialize)]
-struct Problem {
-    #[serde(default)]
-    detail: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-}
-
 enum Attempt<T> {
     Done(T),
     Retry(Error),
@@ -83,19 +76,7 @@ enum Attempt<T> {
 impl Client {
     /// A client for the server at `base` (e.g. `https://carnet.example.org`).
     pub fn new(base: &str) -> Result<Client> {
-        let base = base.trim().trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::invalid(
-                "server",
-                "expected an address starting with https:// (or http:// on a local network)",
-            ));
-        }
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("carnet/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let (http, base) = super::http::connect(base, Duration::from_secs(60))?;
         Ok(Client {
             http,
             base,
@@ -304,10 +285,7 @@ fn check(
     if resp.status().is_success() {
         return Ok(Ok(resp));
     }
-    let problem: Problem = resp.json().unwrap_or(Problem {
-        detail: String::new(),
-        kind: String::new(),
-    });
+    let problem = Problem::of(resp);
     match status {
         401 => Err(Error::Unauthorized),
         410 if problem.kind.ends_with("wipe") => {

@@ -5,6 +5,8 @@
 pub mod admin;
 #[cfg(feature = "http-client")]
 pub mod client;
+#[cfg(feature = "http-client")]
+mod http;
 pub mod protocol;
 pub mod wire;
 
