@@ -44,10 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Signs in Claire, device "device-claire"; the demo device is Awa's.
     let mut backend = StaticBackend::single("demo", team, "e2e-supervisor", "Claire");
     backend.names.insert(device.peer_id(), "Awa".to_string());
-    let config = DashboardConfig {
-        secure_cookies: false,
-        ..DashboardConfig::new(dir.clone())
-    };
+    // Secure cookies, as in production: the browser test shows that a
+    // browser keeps them from http://127.0.0.1 (a trustworthy origin).
+    let config = DashboardConfig::new(dir.clone());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let app = carnet_dashboard::router(Arc::new(backend), config)?;
