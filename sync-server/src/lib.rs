@@ -11,7 +11,9 @@
 //! - [`metrics`]: Prometheus counters.
 //!
 //! [`serve`] runs the server on a listener until a shutdown future resolves;
-//! [`app`] is the router alone, for in-process tests; [`init_team`] and
+//! [`RunningServer`] runs it on a thread of its own, for blocking callers
+//! (the demo, tests, harnesses); [`app`] is the router alone, for
+//! in-process tests; [`init_team`] and
 //! [`issue_code`] are the operator's commands, usable while it runs.
 
 pub mod auth;
@@ -20,6 +22,7 @@ mod dashboard;
 pub mod error;
 pub mod metrics;
 mod routes;
+mod running;
 pub mod storage;
 
 use std::future::Future;
@@ -33,6 +36,7 @@ use axum::Router;
 pub use config::{Config, ConfigArgs};
 pub use error::ServerError;
 pub use routes::{app, metrics_app};
+pub use running::RunningServer;
 pub use storage::{Role, SqliteStorage, Storage};
 
 use crate::auth::{AttemptThrottle, RateLimiter};
@@ -134,6 +138,15 @@ pub async fn serve(
     let state = tokio::task::spawn_blocking(move || AppState::open(config))
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))??;
+    serve_state(listener, state, shutdown).await
+}
+
+/// Like [`serve`], over a state the caller opened (a storage of its own).
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %state.config.data_dir.display(), "carnet-server listening");
     let router: Router = app(state.clone()).merge(dashboard::router(&state)?);

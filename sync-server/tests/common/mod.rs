@@ -9,22 +9,20 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use carnet_core::store::Query;
 use carnet_core::sync::SyncSummary;
 use carnet_core::sync::client::{Client, Enrollment, Progress, Retry};
 use carnet_core::{Kind, RecordId, Store};
-use carnet_server::Config;
+use carnet_server::{Config, RunningServer};
 use serde_json::{Map, Value, json};
 
 /// A server running on 127.0.0.1 until stopped or dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: RunningServer,
 }
 
 impl TestServer {
@@ -41,56 +39,26 @@ impl TestServer {
 
     /// Starts a server with `config` on `addr` (port 0 for a free one).
     pub fn start_with(config: Config, addr: SocketAddr) -> TestServer {
-        let std_listener = TcpListener::bind(addr).expect("bind");
-        std_listener.set_nonblocking(true).unwrap();
-        let addr = std_listener.local_addr().unwrap();
         let data = config.data_dir.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                carnet_server::serve(listener, config, async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("server failed");
-            });
-        });
+        let server = RunningServer::start(Config {
+            listen: addr,
+            ..config
+        })
+        .expect("server failed to start");
         TestServer {
-            addr,
+            addr: server.addr(),
             data,
-            stop: Some(tx),
-            thread: Some(thread),
+            server,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Asks for a graceful shutdown and waits until the server has stopped.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().expect("server thread panicked");
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown();
+    pub fn stop(self) {
+        self.server.stop().expect("server failed");
     }
 }
 
