@@ -79,18 +79,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 
 /// A code with its label from the team's configuration, `code (Label)`.
 pub fn labelled(cfg: &TeamConfig, field: &str, code: &str) -> String {
-    let label = match field {
-        "sector" => cfg.sector(code).map(|s| s.label.clone()),
-        "quartier" => cfg
-            .sectors
-            .iter()
-            .find_map(|s| cfg.quartier(s, code).map(|q| q.label.clone())),
-        "category" => cfg.category(code).map(|c| c.label.clone()),
-        "body" | "landlord" | "to" => cfg.body(code).map(|b| b.label.clone()),
-        "axes" => cfg.axis(code).map(|a| a.label.clone()),
-        _ => None,
-    };
-    match label {
+    match cfg.code_label(field, code) {
         Some(l) if l != code => format!("{code} ({l})"),
         _ => code.to_string(),
     }

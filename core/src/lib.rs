@@ -2,6 +2,7 @@
 //! network, keep it encrypted, and merge it with the rest of the team's.
 //!
 //! - [`schema`], [`model`], [`lifecycle`], [`config`]: the records and their rules;
+//!   [`labels`]: the French words for their codes;
 //! - [`doc`]: one automerge document per record, and how fields map onto it;
 //! - [`store`]: the SQLite/SQLCipher store, its read model and replication;
 //! - [`sync`]: the sync protocol as a pure state machine, its wire format,
@@ -12,6 +13,7 @@ pub mod csv;
 pub mod doc;
 mod error;
 mod id;
+pub mod labels;
 pub mod lifecycle;
 pub mod model;
 pub mod rules;

@@ -1,37 +1,24 @@
-//! French labels for the codes records store. Team-configured codes (sector,
-//! axis, category, body) take their label from the team's configuration; an
-//! unknown code (a configuration changed since) is shown as is.
+//! The dashboard's view of the core's French labels (`carnet_core::labels`):
+//! the placeholders pages show for an empty value, and the lists its forms
+//! offer. An unknown code (a configuration changed since) is shown as is.
 
 use carnet_core::{Kind, ReportStatus, TeamConfig};
 
-/// A report status, as supervisors say it.
+/// A report status, as supervisors say it (the core's table).
 pub fn status(s: ReportStatus) -> &'static str {
-    match s {
-        ReportStatus::Reported => "Signalé",
-        ReportStatus::Forwarded => "Transmis",
-        ReportStatus::InProgress => "En cours",
-        ReportStatus::Resolved => "Résolu",
-        ReportStatus::Closed => "Clos (vérifié)",
-        ReportStatus::Rejected => "Rejeté",
-        ReportStatus::Duplicate => "Doublon",
-    }
+    s.label()
 }
 
 /// A status code from the read model.
 pub fn status_code(code: &str) -> String {
     code.parse::<ReportStatus>()
-        .map(|s| status(s).to_string())
+        .map(|s| s.label().to_string())
         .unwrap_or_else(|_| code.to_string())
 }
 
 /// A kind of record.
 pub fn kind(k: Kind) -> &'static str {
-    match k {
-        Kind::Note => "Observation",
-        Kind::Report => "Signalement",
-        Kind::Contact => "Contact",
-        Kind::Activity => "Activité",
-    }
+    k.label()
 }
 
 /// Labels from the team's configuration.
@@ -43,43 +30,22 @@ impl Labels<'_> {
         if code.is_empty() {
             return "(non renseigné)".into();
         }
-        self.0
-            .sectors
-            .iter()
-            .find(|s| s.code == code)
-            .map(|s| s.label.clone())
-            .unwrap_or_else(|| code.into())
+        self.0.label_or_code("sector", code)
     }
 
     /// A quartier's label, looked up in every sector.
     pub fn quartier(&self, code: &str) -> String {
-        self.0
-            .sectors
-            .iter()
-            .flat_map(|s| &s.quartiers)
-            .find(|q| q.code == code)
-            .map(|q| q.label.clone())
-            .unwrap_or_else(|| code.into())
+        self.0.label_or_code("quartier", code)
     }
 
     /// A mission axis.
     pub fn axis(&self, code: &str) -> String {
-        self.0
-            .axes
-            .iter()
-            .find(|a| a.code == code)
-            .map(|a| a.label.clone())
-            .unwrap_or_else(|| code.into())
+        self.0.label_or_code("axes", code)
     }
 
     /// A dégradation category.
     pub fn category(&self, code: &str) -> String {
-        self.0
-            .categories
-            .iter()
-            .find(|c| c.code == code)
-            .map(|c| c.label.clone())
-            .unwrap_or_else(|| code.into())
+        self.0.label_or_code("category", code)
     }
 
     /// A responsible body; "(aucun)" when none is set yet.
@@ -87,12 +53,7 @@ impl Labels<'_> {
         if code.is_empty() {
             return "(aucun)".into();
         }
-        self.0
-            .bodies
-            .iter()
-            .find(|b| b.code == code)
-            .map(|b| b.label.clone())
-            .unwrap_or_else(|| code.into())
+        self.0.label_or_code("body", code)
     }
 
     /// The configured sectors as (code, label).
