@@ -7,12 +7,15 @@
 //! - [`sync`]: the sync protocol as a pure state machine, its wire format,
 //!   and (feature `http-client`) the HTTP client that drives it.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod csv;
 pub mod doc;
 mod error;
 mod id;
 pub mod lifecycle;
+pub mod migrate;
 pub mod model;
 pub mod rules;
 pub mod schema;
