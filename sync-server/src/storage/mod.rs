@@ -23,6 +23,7 @@
 mod sqlite;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
@@ -31,6 +32,10 @@ use serde::{Deserialize, Serialize};
 pub use sqlite::SqliteStorage;
 
 use crate::error::{Result, ServerError};
+
+/// The dashboard's view of a team's records, which [`Storage::team_reads`]
+/// hands out (re-exported so that an implementation can name it).
+pub use carnet_dashboard::TeamReads;
 
 /// What a device may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,4 +233,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One record of the team with its conflicts and full history.
     fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails>;
+
+    /// The team's records as the supervisors' dashboard reads them (counts,
+    /// open reports, histories, exports): the core's queries, read-only,
+    /// blocking like every method here.
+    fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>>;
 }
