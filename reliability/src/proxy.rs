@@ -41,7 +41,7 @@ pub enum Fate {
     Replay,
 }
 
-/// Every fate, in the order of [`Stats`].
+/// Every fate, in the order of [`Proxy::counts`].
 pub const FATES: [Fate; 8] = [
     Fate::Pass,
     Fate::DropBefore,

@@ -159,7 +159,7 @@ pub trait Storage: Send + Sync + 'static {
     /// given, so that its changes can be traced to it. Retrying with the
     /// same code shortly after (a lost response) returns the same enrollment.
     /// An actor already bound to another device in good standing is a
-    /// [`ServerError::Conflict`](crate::ServerError::Conflict): one store,
+    /// [`ServerError::Conflict`]: one store,
     /// one device.
     fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled>;
 
@@ -172,7 +172,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Binds `actor` to a device enrolled without one (trust on first use,
     /// at its first push). Succeeds if it is already bound to that actor;
-    /// a [`ServerError::Conflict`](crate::ServerError::Conflict) if it is
+    /// a [`ServerError::Conflict`] if it is
     /// bound to another or another device in good standing holds the actor.
     fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()>;
 
