@@ -51,6 +51,18 @@ impl TestServer {
         }
     }
 
+    /// Serves `state` (a storage of the test's own) on a free port; `data`
+    /// is what the test's helpers read as the data directory.
+    pub fn with_state(state: carnet_server::AppState, data: &Path) -> TestServer {
+        let server = RunningServer::with_state(state, "127.0.0.1:0".parse().unwrap())
+            .expect("server failed to start");
+        TestServer {
+            addr: server.addr(),
+            data: data.to_path_buf(),
+            server,
+        }
+    }
+
     pub fn url(&self) -> String {
         self.server.url()
     }
