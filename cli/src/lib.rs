@@ -2,5 +2,7 @@
 //! key file), as a library: the fuzz targets in `carnet-reliability` call
 //! them, and the binary uses them from here.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod key;

@@ -4,6 +4,8 @@
 //! This file only parses the command line; each command lives in
 //! [`commands`], prints through [`output`], and fails through [`error`].
 
+#![forbid(unsafe_code)]
+
 mod commands;
 mod demo;
 mod device;

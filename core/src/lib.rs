@@ -8,6 +8,8 @@
 //! - [`sync`]: the sync protocol as a pure state machine, its wire format,
 //!   and (feature `http-client`) the HTTP client that drives it.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod csv;
 pub mod doc;
@@ -15,6 +17,7 @@ mod error;
 mod id;
 pub mod labels;
 pub mod lifecycle;
+pub mod migrate;
 pub mod model;
 pub mod rules;
 pub mod schema;

@@ -20,16 +20,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use carnet_core::RecordId;
 use carnet_core::csv::{Cell, CsvWriter, Dialect};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::DashboardError;
 
-/// The newest schema of `dashboard.db` this build writes.
-/// 1: sessions, access log (who, action, ids).
-/// 2: the log names the device, the person and the client address apart,
-///    and refuses updates.
-const SCHEMA_VERSION: i64 = 2;
+/// `dashboard.db`'s migrations, in order (see [`carnet_core::migrate`]):
+/// never edit a shipped one, add a file.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_sessions_and_access_log.sql"),
+    include_str!("../migrations/002_access_log_columns.sql"),
+];
 
 /// How long entries are kept unless configured otherwise: a year, the
 /// longest a supervisor's read may need to be answered for.
@@ -43,7 +44,7 @@ fn cutoff_sql(days: &str) -> String {
 }
 
 /// Opens `dashboard.db` in `data_dir` with the settings both the sessions
-/// and the access log rely on, and brings its schema to [`SCHEMA_VERSION`].
+/// and the access log rely on, and brings its schema to the newest of `MIGRATIONS`.
 pub(crate) fn open_db(data_dir: &Path) -> Result<Connection, DashboardError> {
     std::fs::create_dir_all(data_dir)?;
     let mut conn = Connection::open(data_dir.join("dashboard.db"))?;
@@ -58,61 +59,14 @@ pub(crate) fn open_db(data_dir: &Path) -> Result<Connection, DashboardError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), DashboardError> {
-    // Immediate: the sessions and the log open the file at the same time,
-    // and only one of them may migrate it.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(DashboardError::Internal(format!(
-            "dashboard.db has schema version {version}, newer than this server's {SCHEMA_VERSION}: update the server"
-        )));
-    }
-    if version < 1 {
-        // Files from before versioning already have these tables.
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS sessions (
-                 id_hash    TEXT PRIMARY KEY,
-                 team_id    TEXT NOT NULL,
-                 device_id  TEXT NOT NULL,
-                 name       TEXT NOT NULL,
-                 csrf       TEXT NOT NULL,
-                 created_at INTEGER NOT NULL,
-                 expires_at INTEGER NOT NULL
-             ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS access_log (
-                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-                 at         INTEGER NOT NULL,
-                 team_id    TEXT NOT NULL,
-                 who        TEXT NOT NULL,
-                 action     TEXT NOT NULL,
-                 n_records  INTEGER NOT NULL,
-                 record_ids BLOB NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS access_log_by_team ON access_log (team_id, at);
-             CREATE INDEX IF NOT EXISTS access_log_by_time ON access_log (at);",
-        )?;
-    }
-    if version < 2 {
-        // Version 1 wrote `who` as "name [device]": split it once, before
-        // the table stops taking updates.
-        tx.execute_batch(
-            "ALTER TABLE access_log ADD COLUMN device_id TEXT NOT NULL DEFAULT '';
-             ALTER TABLE access_log ADD COLUMN person TEXT NOT NULL DEFAULT '';
-             ALTER TABLE access_log ADD COLUMN client TEXT NOT NULL DEFAULT '';
-             UPDATE access_log SET
-                 person = substr(who, 1, instr(who, ' [') - 1),
-                 device_id = substr(who, instr(who, ' [') + 2, length(who) - instr(who, ' [') - 2)
-             WHERE instr(who, ' [') > 0 AND who LIKE '%]';
-             UPDATE access_log SET person = who WHERE person = '';
-             CREATE TRIGGER access_log_append_only BEFORE UPDATE ON access_log
-             BEGIN
-                 SELECT RAISE(ABORT, 'the access log is append-only: its entries cannot be changed');
-             END;",
-        )?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
+    // Immediate (in `apply`): the sessions and the log open the file at the
+    // same time, and only one of them may migrate it.
+    carnet_core::migrate::apply(conn, MIGRATIONS).map_err(|e| match e {
+        carnet_core::Error::NewerSchema { found, supported } => DashboardError::Internal(format!(
+            "dashboard.db has schema version {found}, newer than this server's {supported}: update the server"
+        )),
+        other => other.into(),
+    })
 }
 
 /// One read to log: who (device and person), from where, what.
@@ -442,7 +396,24 @@ mod tests {
         let version: i64 = log
             .with_conn(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_server_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("dashboard.db")).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+                .unwrap();
+        }
+        let err = AccessLog::open(dir.path(), 365).err().unwrap();
+        assert!(err.to_string().contains("update the server"), "{err}");
+        let conn = Connection::open(dir.path().join("dashboard.db")).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 99);
     }
 
     #[test]

@@ -7,10 +7,15 @@
 //! from the internet.
 //!
 //! The server it is mounted in is reached only through [`Backend`] (who is
-//! signing in, and the team's merged [`carnet_core::Store`]), so this crate
-//! never sees device tokens' storage or the sync protocol.
+//! signing in, the device registry, and each team's records as
+//! [`TeamReads`]), so this crate never sees device tokens' storage, the sync
+//! protocol, nor which database holds the teams. Every call that waits on
+//! storage (the backend's, the sessions', the access log's) runs on tokio's
+//! blocking pool behind a semaphore the server shares with its API
+//! ([`DashboardConfig::storage_permits`]), never on the async threads.
 //!
 //! - [`router`]: the pages, under [`MOUNT`]; merge it into the server's router;
+//! - [`reads`]: [`TeamReads`], the core queries the pages read a team through;
 //! - [`session`]: sign-in sessions and their CSRF tokens (in `dashboard.db`);
 //! - [`access_log`]: who read or exported which records, when and from where
 //!   (never their content); shared with the server's API;
@@ -23,6 +28,8 @@
 //! - `sheets`: XLSX / CSV / JSON downloads;
 //! - [`testing`]: an in-memory [`Backend`] for tests, benches and demos.
 
+#![forbid(unsafe_code)]
+
 pub mod access_log;
 mod cache;
 mod error;
@@ -31,6 +38,7 @@ mod labels;
 pub mod names;
 mod pages;
 mod period;
+pub mod reads;
 pub mod session;
 mod sheets;
 mod stats;
@@ -49,12 +57,15 @@ use axum::http::request::Parts;
 pub use access_log::{Access, AccessEntry, AccessLog};
 pub use error::DashboardError;
 pub use names::Names;
+pub use reads::TeamReads;
 
 /// Where the pages live in the server's URL space. [`router`] returns routes
 /// already under this prefix: the server `merge`s it (not `nest`).
 pub const MOUNT: &str = "/dashboard";
 
-/// What the dashboard needs from the server it is mounted in.
+/// What the dashboard needs from the server it is mounted in. Every method
+/// but [`Backend::client_address`] may block on storage: the dashboard calls
+/// them on the blocking pool, behind [`DashboardConfig::storage_permits`].
 pub trait Backend: Send + Sync + 'static {
     /// Exchanges a supervisor's credential (a device token, or an unused
     /// supervisor enrollment code) for who they are; `None` if invalid,
@@ -66,8 +77,9 @@ pub trait Backend: Send + Sync + 'static {
     /// cannot be guessed through the sign-in form.
     fn sign_in(&self, credential: &str, client: &str)
     -> Result<Option<Supervisor>, DashboardError>;
-    /// The team's merged store (the server holds one per team).
-    fn team_store(&self, team_id: &str) -> Result<Arc<carnet_core::Store>, DashboardError>;
+    /// The team's records, read-only, through the core's queries (the
+    /// embedded server hands its team's [`carnet_core::Store`]).
+    fn team(&self, team_id: &str) -> Result<Arc<dyn TeamReads>, DashboardError>;
     /// Whether a signed-in supervisor's device may still read: asked on
     /// every request, so that revoking the device (or ordering it wiped)
     /// ends its dashboard sessions at once.
@@ -137,16 +149,25 @@ pub struct DashboardConfig {
     pub access_log_retention_days: u32,
     /// Sets `Secure` on cookies: true whenever the server is behind HTTPS.
     pub secure_cookies: bool,
+    /// Permits for storage work: each page, sign-in and session check holds
+    /// one while it waits on SQLite. The server hands the semaphore its API
+    /// uses, so that supervisors' pages and devices' syncs share one budget
+    /// of blocking threads instead of each assuming it has the machine.
+    pub storage_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl DashboardConfig {
-    /// Eight-hour sessions (a working day), a year of access log, secure cookies.
+    /// Eight-hour sessions (a working day), a year of access log, secure
+    /// cookies, and permits of its own (two per core, as the server's).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         DashboardConfig {
             data_dir: data_dir.into(),
             session_ttl: Duration::from_secs(8 * 3600),
             access_log_retention_days: access_log::DEFAULT_RETENTION_DAYS,
             secure_cookies: true,
+            storage_permits: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 }

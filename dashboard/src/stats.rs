@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::TeamReads;
+use carnet_core::Kind;
 use carnet_core::store::{GroupBy, Query};
-use carnet_core::{Kind, Store};
 
 use crate::DashboardError;
 use crate::labels::Labels;
@@ -115,7 +116,11 @@ pub struct FundersReport {
     pub sections: Vec<Section>,
 }
 
-fn counts(store: &Store, q: &Query, by: GroupBy) -> Result<BTreeMap<String, u64>, DashboardError> {
+fn counts(
+    store: &dyn TeamReads,
+    q: &Query,
+    by: GroupBy,
+) -> Result<BTreeMap<String, u64>, DashboardError> {
     Ok(store
         .count(q, by)?
         .into_iter()
@@ -134,8 +139,8 @@ fn in_period(kind: Kind, p: &Period) -> Query {
 
 /// Builds the report: counts through the store's public queries, sums and
 /// times through the core's aggregates (`carnet_core::store`).
-pub fn funders_report(store: &Store, p: &Period) -> Result<FundersReport, DashboardError> {
-    let cfg = store.config();
+pub fn funders_report(store: &dyn TeamReads, p: &Period) -> Result<FundersReport, DashboardError> {
+    let cfg = store.config()?;
     let l = Labels(&cfg);
     let acts = store.activity_rows(p.since, p.until)?;
     let fixes = store.fixes(p.since, p.until)?;

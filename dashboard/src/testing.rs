@@ -9,7 +9,7 @@ use carnet_core::store::{ApplyReport, StatusChange};
 use carnet_core::{Kind, RecordId, ReportStatus, Store};
 use serde_json::{Map, Value, json};
 
-use crate::{Backend, DashboardError, LapsedDevice, Supervisor};
+use crate::{Backend, DashboardError, LapsedDevice, Supervisor, TeamReads};
 
 /// A backend with fixed credentials and one store per team.
 #[derive(Default)]
@@ -63,11 +63,11 @@ impl Backend for StaticBackend {
         Ok(who)
     }
 
-    fn team_store(&self, team_id: &str) -> Result<Arc<Store>, DashboardError> {
-        self.stores
-            .get(team_id)
-            .cloned()
-            .ok_or_else(|| DashboardError::NotFound("équipe inconnue".into()))
+    fn team(&self, team_id: &str) -> Result<Arc<dyn TeamReads>, DashboardError> {
+        match self.stores.get(team_id) {
+            Some(store) => Ok(store.clone()),
+            None => Err(DashboardError::NotFound("équipe inconnue".into())),
+        }
     }
 
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {

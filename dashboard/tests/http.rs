@@ -1033,3 +1033,48 @@ async fn cookies_are_secure_unless_configured_otherwise() {
     let r = try_sign_in(&app, "sup-token").await;
     assert!(r.set_cookie("carnet_session").unwrap().contains("; Secure"));
 }
+
+/// Every storage call of the pages (the session check included) holds one of
+/// the permits the server hands over: with them closed (a server shutting
+/// down), a signed-in page and a sign-in both fail instead of reaching
+/// SQLite, a page needing no storage still answers, and no permit leaks.
+#[tokio::test]
+async fn storage_calls_hold_the_servers_permits() {
+    let permits = Arc::new(tokio::sync::Semaphore::new(3));
+    let shared = permits.clone();
+    let app = app_built(
+        move |c| DashboardConfig {
+            secure_cookies: false,
+            storage_permits: shared,
+            ..c
+        },
+        |_| {},
+        |_| {},
+    );
+    let session = sign_in(&app).await;
+    for page in [
+        "/dashboard/degradations",
+        "/dashboard/rapport",
+        "/dashboard/journal",
+    ] {
+        assert_eq!(get(&app, page, Some(&session)).await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        permits.available_permits(),
+        3,
+        "every permit was given back"
+    );
+
+    permits.close();
+    let r = get(&app, "/dashboard/degradations", Some(&session)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    let r = try_sign_in(&app, "sup-token").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    assert!(r.set_cookie("carnet_session").is_none());
+    let r = get(&app, "/dashboard/degradations", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "no session: no storage needed"
+    );
+}

@@ -12,6 +12,8 @@
 //! exception; the store stays usable (no `panic = "abort"`, and the core's
 //! lock recovers from poisoning).
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod inputs;
 mod store;

@@ -13,6 +13,12 @@
 //!
 //! Test code only: nothing here is used by the core, which reaches the shim
 //! because a writer process registers it as the process's default VFS.
+//!
+//! The one module of the workspace with `unsafe`: a VFS is C callbacks over
+//! raw pointers. Each `unsafe` block says why it is sound (`// SAFETY:`),
+//! which clippy enforces here.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -128,11 +134,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// With `make_default`, every connection opened without naming a VFS, such
 /// as the core's, goes through it.
 pub fn install(make_default: bool) -> Result<(), String> {
+    // SAFETY: `build` only reads the default VFS SQLite hands out and leaks a new one;
+    // `get_or_init` runs it once per process.
     let addr = *SHIM.get_or_init(|| unsafe { build() });
     if addr == 0 {
         return Err("no default SQLite VFS to wrap".into());
     }
     let rc =
+        // SAFETY: `addr` is the leaked, never freed `sqlite3_vfs` `build` made (checked
+        // non-zero above), with a 'static name: SQLite may keep it for the whole process.
         unsafe { ffi::sqlite3_vfs_register(addr as *mut ffi::sqlite3_vfs, make_default as c_int) };
     if rc != ffi::SQLITE_OK {
         return Err(format!("sqlite3_vfs_register failed: {rc}"));
@@ -140,12 +150,18 @@ pub fn install(make_default: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The shim's `sqlite3_vfs`, leaked, as an address (0 without a default
+/// VFS). Safety: call once per process, from `install`.
 unsafe fn build() -> usize {
+    // SAFETY: `sqlite3_vfs_find(NULL)` only reads SQLite's registry and returns the default
+    // VFS or null.
     let real = unsafe { ffi::sqlite3_vfs_find(null()) };
     if real.is_null() {
         return 0;
     }
     REAL.store(real, Ordering::SeqCst);
+    // SAFETY: `real` is non-null (checked above) and points to a registered VFS, which
+    // SQLite keeps alive for the process.
     let r = unsafe { &*real };
     let Ok(sz) = c_int::try_from(REAL_OFFSET + r.szOsFile.max(0) as usize) else {
         return 0;
@@ -293,7 +309,12 @@ static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
 macro_rules! real {
     ($real:expr, $m:ident, $none:expr $(, $a:expr)*) => {{
         let r: *mut ffi::sqlite3_file = $real;
+        // SAFETY: `r` is the real file in our allocation (see `v_open`); its `pMethods` is
+        // null or the table the real VFS's `xOpen` set, which lives as long as that VFS.
         match unsafe { (*r).pMethods.as_ref() }.and_then(|m| m.$m) {
+            // SAFETY: a method of the real file, called on that file with SQLite's
+            // arguments (or our own buffers of the sizes passed): the real VFS's own
+            // contract.
             Some(f) => unsafe { f(r $(, $a)*) },
             None => $none,
         }
@@ -305,11 +326,16 @@ fn real_vfs() -> *mut ffi::sqlite3_vfs {
 }
 
 /// The shim file behind `f`, and its cache if it is an overlay file.
+/// Safety: `f` must be a file our `v_open` opened and not yet closed.
 unsafe fn parts<'a>(
     f: *mut ffi::sqlite3_file,
 ) -> (*mut ffi::sqlite3_file, Option<&'a Mutex<Cache>>, bool) {
     let s = f as *mut ShimFile;
+    // SAFETY: SQLite only calls a file's methods on the `sqlite3_file` our `v_open`
+    // initialised as a `ShimFile` (`szOsFile` bytes, alive until `xClose` returns).
     let (real, cache, generation) = unsafe { ((*s).real, (*s).cache, (*s).generation) };
+    // SAFETY: a non-null `cache` came from `Arc::into_raw` in `v_open` and that reference
+    // is only released in `x_close`, after which SQLite makes no more calls on `f`.
     let cache = unsafe { cache.as_ref() };
     let dead = cache.is_some() && generation != GENERATION.load(Ordering::SeqCst);
     (real, cache, dead)
@@ -328,14 +354,24 @@ unsafe extern "C" fn v_open(
     out_flags: *mut c_int,
 ) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     let Some(open) = (unsafe { rv.as_ref() }).and_then(|v| v.xOpen) else {
         return ffi::SQLITE_CANTOPEN;
     };
+    // SAFETY: SQLite allocated `file` with our `szOsFile`, which is `REAL_OFFSET` plus the
+    // real VFS's size: the offset stays inside the allocation.
     let rf = unsafe { (file as *mut u8).add(REAL_OFFSET) } as *mut ffi::sqlite3_file;
+    // SAFETY: both pointers are inside SQLite's zeroed-or-not allocation of `szOsFile`
+    // bytes; null `pMethods` tells SQLite (and `x_close`) that nothing is open yet if the
+    // real open fails.
     unsafe {
         (*file).pMethods = null();
         (*rf).pMethods = null();
     }
+    // SAFETY: the real VFS's `xOpen` with its own VFS, SQLite's name and flags, and room of
+    // its own `szOsFile` bytes at `rf`.
     let rc = unsafe { open(rv, name, rf, flags, out_flags) };
     if rc != ffi::SQLITE_OK {
         return rc;
@@ -344,6 +380,8 @@ unsafe extern "C" fn v_open(
     let mut path: *mut String = null_mut();
     let generation;
     if !name.is_null() && flags & OVERLAY_FLAGS != 0 {
+        // SAFETY: SQLite passes a non-null `name` (checked) as a NUL-terminated path that
+        // outlives the open call.
         let p = unsafe { CStr::from_ptr(name) }
             .to_string_lossy()
             .into_owned();
@@ -364,6 +402,9 @@ unsafe extern "C" fn v_open(
     } else {
         generation = GENERATION.load(Ordering::SeqCst);
     }
+    // SAFETY: `file` is SQLite's allocation of `szOsFile >= size_of::<ShimFile>()` bytes,
+    // suitably aligned for `sqlite3_file` (and so for `ShimFile`, which is `repr(C)`
+    // starting with one); nothing was there to drop.
     unsafe {
         ptr::write(
             file as *mut ShimFile,
@@ -381,12 +422,18 @@ unsafe extern "C" fn v_open(
 
 unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
     let s = f as *mut ShimFile;
+    // SAFETY: SQLite calls `xClose` only on a file our `v_open` initialised as a
+    // `ShimFile`.
     let (cache, path, real) = unsafe { ((*s).cache, (*s).path, (*s).real) };
     if !cache.is_null() {
+        // SAFETY: a non-null `cache` is the `Arc::into_raw` of `v_open`, released exactly
+        // once here (the field is nulled below).
         let arc = unsafe { Arc::from_raw(cache) };
         let path = if path.is_null() {
             None
         } else {
+            // SAFETY: a non-null `path` is the `Box::into_raw` of `v_open`, freed exactly
+            // once here (the field is nulled below).
             Some(unsafe { Box::from_raw(path) })
         };
         let mut caches = lock(&CACHES);
@@ -401,17 +448,22 @@ unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
         {
             caches.remove(&*p);
         }
+        // SAFETY: `s` is our `ShimFile` (see above); nulling the pointers makes a second
+        // `xClose` a no-op.
         unsafe {
             (*s).cache = null();
             (*s).path = null_mut();
         }
     }
     let rc = real!(real, xClose, ffi::SQLITE_OK);
+    // SAFETY: `f` is SQLite's file, alive until this call returns; a null `pMethods` marks
+    // it closed.
     unsafe { (*f).pMethods = null() };
     rc
 }
 
 /// Reads `[off, off + n)` of the real file into `buf` (zeros past its end).
+/// Safety: `real` must be an open real file and `buf` hold `n` writable bytes.
 unsafe fn read_real(real: *mut ffi::sqlite3_file, buf: *mut u8, n: u64, off: u64) -> c_int {
     let (Ok(n), Ok(off)) = (c_int::try_from(n), i64::try_from(off)) else {
         return ffi::SQLITE_IOERR_READ;
@@ -435,6 +487,7 @@ unsafe extern "C" fn x_read(
     amt: c_int,
     off: i64,
 ) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, dead) = unsafe { parts(f) };
     let Some(cache) = cache else {
         return real!(real, xRead, ffi::SQLITE_IOERR_READ, buf, amt, off);
@@ -448,12 +501,16 @@ unsafe extern "C" fn x_read(
     if buf.is_null() {
         return ffi::SQLITE_IOERR_READ;
     }
+    // SAFETY: SQLite passes a non-null (checked) buffer of `amt` writable bytes, not
+    // aliased during the call.
     let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) };
     out.fill(0);
     let c = lock(cache);
     let end = off + len as u64;
     let real_end = end.min(c.base);
     if real_end > off {
+        // SAFETY: `out` holds `len` bytes and `real_end - off <= len`; `real` is the open
+        // real file.
         let rc = unsafe { read_real(real, out.as_mut_ptr(), real_end - off, off) };
         if rc != ffi::SQLITE_OK {
             return rc;
@@ -474,6 +531,7 @@ unsafe extern "C" fn x_write(
     amt: c_int,
     off: i64,
 ) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, dead) = unsafe { parts(f) };
     let Some(cache) = cache else {
         return real!(real, xWrite, ffi::SQLITE_IOERR_WRITE, buf, amt, off);
@@ -491,6 +549,8 @@ unsafe extern "C" fn x_write(
     if buf.is_null() {
         return ffi::SQLITE_IOERR_WRITE;
     }
+    // SAFETY: SQLite passes a non-null (checked) buffer of `amt` readable bytes, unchanged
+    // during the call.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
     let mut c = lock(cache);
     let end = off + len as u64;
@@ -502,6 +562,8 @@ unsafe extern "C" fn x_write(
             let mut b = vec![0u8; BLOCK as usize].into_boxed_slice();
             let n = BLOCK.min(c.base.saturating_sub(start));
             if n > 0 {
+                // SAFETY: `b` holds `BLOCK` bytes and `n <= BLOCK`; `real` is the open real
+                // file.
                 let rc = unsafe { read_real(real, b.as_mut_ptr(), n, start) };
                 if rc != ffi::SQLITE_OK {
                     return ffi::SQLITE_IOERR_WRITE;
@@ -523,6 +585,7 @@ unsafe extern "C" fn x_write(
 }
 
 unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, dead) = unsafe { parts(f) };
     let Some(cache) = cache else {
         return real!(real, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size);
@@ -539,6 +602,7 @@ unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
 }
 
 /// Writes the pending state of `c` to the real file (no sync).
+/// Safety: `real` must be the open real file `c` overlays.
 unsafe fn apply(real: *mut ffi::sqlite3_file, c: &mut Cache) -> c_int {
     let mut real_size: ffi::sqlite3_int64 = 0;
     let rc = real!(real, xFileSize, ffi::SQLITE_IOERR_FSTAT, &mut real_size);
@@ -595,6 +659,7 @@ unsafe fn apply(real: *mut ffi::sqlite3_file, c: &mut Cache) -> c_int {
 }
 
 unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, dead) = unsafe { parts(f) };
     let Some(cache) = cache else {
         return real!(real, xSync, ffi::SQLITE_IOERR_FSYNC, flags);
@@ -606,6 +671,7 @@ unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     let rc = {
         let mut c = lock(cache);
         match if c.dirty {
+            // SAFETY: `real` is the open real file of this shim file.
             unsafe { apply(real, &mut c) }
         } else {
             ffi::SQLITE_OK
@@ -621,6 +687,7 @@ unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
 }
 
 unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, dead) = unsafe { parts(f) };
     let Some(cache) = cache else {
         return real!(real, xFileSize, ffi::SQLITE_IOERR_FSTAT, out);
@@ -631,21 +698,25 @@ unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlit
     let Ok(size) = i64::try_from(lock(cache).size) else {
         return ffi::SQLITE_IOERR_FSTAT;
     };
+    // SAFETY: SQLite passes a non-null (checked) pointer to its own `sqlite3_int64`.
     unsafe { *out = size };
     ffi::SQLITE_OK
 }
 
 unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(real, xLock, ffi::SQLITE_IOERR_LOCK, level)
 }
 
 unsafe extern "C" fn x_unlock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(real, xUnlock, ffi::SQLITE_IOERR_UNLOCK, level)
 }
 
 unsafe extern "C" fn x_check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(
         real,
@@ -660,6 +731,7 @@ unsafe extern "C" fn x_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, cache, _) = unsafe { parts(f) };
     // Size hints and chunk sizes would make the real file grow outside the overlay.
     if cache.is_some() && (op == ffi::SQLITE_FCNTL_SIZE_HINT || op == ffi::SQLITE_FCNTL_CHUNK_SIZE)
@@ -670,11 +742,13 @@ unsafe extern "C" fn x_file_control(
 }
 
 unsafe extern "C" fn x_sector_size(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(real, xSectorSize, 4096)
 }
 
 unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     let caps = real!(real, xDeviceCharacteristics, 0);
     // No atomic, ordered or batch-atomic writes: SQLite must sync as on a plain disk.
@@ -699,6 +773,7 @@ unsafe extern "C" fn x_shm_map(
     extend: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(
         real,
@@ -717,16 +792,19 @@ unsafe extern "C" fn x_shm_lock(
     n: c_int,
     flags: c_int,
 ) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(real, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, offset, n, flags)
 }
 
 unsafe extern "C" fn x_shm_barrier(f: *mut ffi::sqlite3_file) {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, _) = unsafe { parts(f) };
     real!(real, xShmBarrier, ())
 }
 
 unsafe extern "C" fn x_shm_unmap(f: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    // SAFETY: `f` is a file our `v_open` opened (SQLite calls io methods on nothing else).
     let (real, _, dead) = unsafe { parts(f) };
     real!(
         real,
@@ -745,11 +823,19 @@ unsafe extern "C" fn v_delete(
     sync_dir: c_int,
 ) -> c_int {
     if !name.is_null() {
+        // SAFETY: SQLite passes a non-null (checked) NUL-terminated path that outlives the
+        // call.
         let p = unsafe { CStr::from_ptr(name) }.to_string_lossy();
         lock(&CACHES).remove(p.as_ref());
     }
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xDelete) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, name, sync_dir) },
         None => ffi::SQLITE_IOERR_DELETE,
     }
@@ -763,17 +849,26 @@ unsafe extern "C" fn v_access(
 ) -> c_int {
     if flags == ffi::SQLITE_ACCESS_EXISTS && !name.is_null() && !out.is_null() {
         // The real VFS calls an empty file absent: ask the overlay.
+        // SAFETY: SQLite passes a non-null (checked) NUL-terminated path that outlives the
+        // call.
         let p = unsafe { CStr::from_ptr(name) }.to_string_lossy();
         if let Some(c) = lock(&CACHES).get(p.as_ref()) {
             let c = lock(c);
             if c.dirty {
+                // SAFETY: SQLite passes a non-null (checked) pointer to its own `int`.
                 unsafe { *out = c_int::from(c.size > 0) };
                 return ffi::SQLITE_OK;
             }
         }
     }
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xAccess) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, name, flags, out) },
         None => ffi::SQLITE_IOERR_ACCESS,
     }
@@ -786,7 +881,13 @@ unsafe extern "C" fn v_full_pathname(
     out: *mut c_char,
 ) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xFullPathname) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, name, n, out) },
         None => ffi::SQLITE_CANTOPEN,
     }
@@ -794,7 +895,13 @@ unsafe extern "C" fn v_full_pathname(
 
 unsafe extern "C" fn v_dl_open(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xDlOpen) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, name) },
         None => null_mut(),
     }
@@ -802,7 +909,13 @@ unsafe extern "C" fn v_dl_open(_vfs: *mut ffi::sqlite3_vfs, name: *const c_char)
 
 unsafe extern "C" fn v_dl_error(_vfs: *mut ffi::sqlite3_vfs, n: c_int, msg: *mut c_char) {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     if let Some(f) = unsafe { rv.as_ref() }.and_then(|v| v.xDlError) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         unsafe { f(rv, n, msg) }
     }
 }
@@ -815,7 +928,13 @@ unsafe extern "C" fn v_dl_sym(
     sym: *const c_char,
 ) -> Option<DlSym> {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xDlSym) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, h, sym) },
         None => None,
     }
@@ -823,7 +942,13 @@ unsafe extern "C" fn v_dl_sym(
 
 unsafe extern "C" fn v_dl_close(_vfs: *mut ffi::sqlite3_vfs, h: *mut c_void) {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     if let Some(f) = unsafe { rv.as_ref() }.and_then(|v| v.xDlClose) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         unsafe { f(rv, h) }
     }
 }
@@ -834,7 +959,13 @@ unsafe extern "C" fn v_randomness(
     out: *mut c_char,
 ) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xRandomness) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, n, out) },
         None => 0,
     }
@@ -842,7 +973,13 @@ unsafe extern "C" fn v_randomness(
 
 unsafe extern "C" fn v_sleep(_vfs: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xSleep) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, us) },
         None => 0,
     }
@@ -850,7 +987,13 @@ unsafe extern "C" fn v_sleep(_vfs: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
 
 unsafe extern "C" fn v_current_time(_vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xCurrentTime) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, out) },
         None => ffi::SQLITE_ERROR,
     }
@@ -862,7 +1005,13 @@ unsafe extern "C" fn v_get_last_error(
     out: *mut c_char,
 ) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xGetLastError) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, n, out) },
         None => 0,
     }
@@ -873,7 +1022,13 @@ unsafe extern "C" fn v_current_time_int64(
     out: *mut ffi::sqlite3_int64,
 ) -> c_int {
     let rv = real_vfs();
+    // SAFETY: the real VFS pointer is null (as_ref gives None) or the `sqlite3_vfs` SQLite
+    // returned from `sqlite3_vfs_find`, which SQLite keeps alive for the whole process
+    // (nothing unregisters it).
     match unsafe { rv.as_ref() }.and_then(|v| v.xCurrentTimeInt64) {
+        // SAFETY: the real VFS's own method, called on the real VFS with SQLite's arguments
+        // passed through unchanged: the same call SQLite would make without the shim, under
+        // the same contract.
         Some(f) => unsafe { f(rv, out) },
         None => ffi::SQLITE_ERROR,
     }

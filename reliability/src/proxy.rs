@@ -3,9 +3,15 @@
 //! the connection dropped before / during / after the request, the response
 //! truncated, delayed or sent twice, or the request replayed to the server.
 //! Seeded: with devices syncing one at a time, a failing run replays.
+//!
+//! A test can also script the next fault exactly ([`Proxy::cut_next`]: the
+//! next request or response cut after so many bytes), which is how the
+//! server's own tests check a push cut mid-body or an acknowledgement lost
+//! after the commit. It is the product's one fault proxy: the server's tests
+//! and the reliability campaigns share it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +41,7 @@ pub enum Fate {
     Replay,
 }
 
-/// Every fate, in the order of [`Stats`].
+/// Every fate, in the order of [`Proxy::counts`].
 pub const FATES: [Fate; 8] = [
     Fate::Pass,
     Fate::DropBefore,
@@ -47,8 +53,22 @@ pub const FATES: [Fate; 8] = [
     Fate::Replay,
 ];
 
+/// Which way a scripted cut counts bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Device to server: the request reaches the server cut short.
+    Up,
+    /// Server to device: the server handled the whole request, the device
+    /// gets its answer cut short.
+    Down,
+}
+
 struct Shared {
     rng: Mutex<StdRng>,
+    /// The next request's scripted cut, if one is armed.
+    scripted: Mutex<Option<(Direction, usize)>>,
+    /// Scripted cuts made so far.
+    cuts: AtomicU64,
     /// Percentage of requests that get a fault.
     fault_pct: AtomicU32,
     offline: AtomicBool,
@@ -70,6 +90,8 @@ impl Proxy {
     pub fn start(upstream: SocketAddr, seed: u64, fault_pct: u32) -> Proxy {
         let shared = Arc::new(Shared {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            scripted: Mutex::new(None),
+            cuts: AtomicU64::new(0),
             fault_pct: AtomicU32::new(fault_pct),
             offline: AtomicBool::new(false),
             counts: Mutex::new([0; 8]),
@@ -124,9 +146,29 @@ impl Proxy {
         self.shared.offline.store(offline, Ordering::SeqCst);
     }
 
-    /// How many requests met each fate, in [`FATES`] order.
+    /// `http://addr`, what a device's sync client is given (as [`Proxy::base`]).
+    pub fn url(&self) -> String {
+        self.base()
+    }
+
+    /// Cuts the next request after `bytes` bytes going `dir` (at most all
+    /// but its last byte), whatever the random fates: [`Direction::Up`] is
+    /// [`Fate::DropDuring`] at that byte, [`Direction::Down`] is
+    /// [`Fate::Truncate`] at that byte. The requests after it draw their
+    /// fates as before.
+    pub fn cut_next(&self, dir: Direction, bytes: usize) {
+        *lock(&self.shared.scripted) = Some((dir, bytes));
+    }
+
+    /// How many scripted cuts were made.
+    pub fn cuts(&self) -> u64 {
+        self.shared.cuts.load(Ordering::SeqCst)
+    }
+
+    /// How many requests met each fate, in [`FATES`] order (scripted cuts
+    /// included, under the fate they play).
     pub fn counts(&self) -> [u64; 8] {
-        *self.shared.counts.lock().unwrap()
+        *lock(&self.shared.counts)
     }
 }
 
@@ -139,6 +181,18 @@ impl Drop for Proxy {
             let _ = t.join();
         }
     }
+}
+
+/// A harness lock: a panicking test thread must not hide the proxy's state
+/// from the next assertion.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The first `n` bytes of `bytes`, at most all but the last: a cut always
+/// leaves something out.
+fn cut(bytes: &[u8], n: usize) -> &[u8] {
+    &bytes[..n.min(bytes.len().saturating_sub(1))]
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -225,8 +279,8 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
         };
         let mut req = with_connection(&head, Some("close"));
         req.extend_from_slice(&body);
-        let (fate, cut, delay) = {
-            let mut rng = s.rng.lock().unwrap();
+        let (fate, share, delay) = {
+            let mut rng = lock(&s.rng);
             let fate = if rng.random_range(0..100) < s.fault_pct.load(Ordering::SeqCst) {
                 FATES[rng.random_range(1..FATES.len())]
             } else {
@@ -238,14 +292,26 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
                 Duration::from_millis(rng.random_range(0..1500)),
             )
         };
-        s.counts.lock().unwrap()[FATES.iter().position(|f| *f == fate).unwrap()] += 1;
+        // A scripted cut replaces the drawn fate; the dice are thrown
+        // anyway, so that the seeded sequence stays the same.
+        let (fate, at) = match lock(&s.scripted).take() {
+            Some((dir, n)) => {
+                s.cuts.fetch_add(1, Ordering::SeqCst);
+                let fate = match dir {
+                    Direction::Up => Fate::DropDuring,
+                    Direction::Down => Fate::Truncate,
+                };
+                (fate, Some(n))
+            }
+            None => (fate, None),
+        };
+        let at = |len: usize| at.unwrap_or(((len as f64) * share) as usize);
+        lock(&s.counts)[FATES.iter().position(|f| *f == fate).unwrap_or(0)] += 1;
         match fate {
             Fate::DropBefore => return Ok(()),
             Fate::DropDuring => {
                 let mut up = TcpStream::connect(s.upstream).await?;
-                let n = ((req.len() as f64) * cut) as usize;
-                up.write_all(&req[..n.min(req.len().saturating_sub(1))])
-                    .await?;
+                up.write_all(cut(&req, at(req.len()))).await?;
                 return Ok(());
             }
             _ => {}
@@ -254,9 +320,7 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
         match fate {
             Fate::DropAfter => return Ok(()),
             Fate::Truncate => {
-                let n = ((resp.len() as f64) * cut) as usize;
-                sock.write_all(&resp[..n.min(resp.len().saturating_sub(1))])
-                    .await?;
+                sock.write_all(cut(&resp, at(resp.len()))).await?;
                 return Ok(());
             }
             Fate::Delay => {

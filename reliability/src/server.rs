@@ -333,60 +333,28 @@ pub fn settle(devices: &mut [Device], rounds: usize) -> carnet_core::Result<usiz
     )))
 }
 
-/// The server's router served in this process on its own runtime thread.
+/// The whole server (API and dashboard) served in this process over a state
+/// the harness built (a storage that injects faults), on 127.0.0.1: the
+/// server's own [`carnet_server::RunningServer`], stopped when dropped.
 pub struct InProcess {
     /// Where it listens.
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: carnet_server::RunningServer,
 }
 
 impl InProcess {
-    /// Serves `carnet_server::app(state)` on 127.0.0.1 (any port).
+    /// Serves `state` on 127.0.0.1 (any port).
     pub fn start(state: carnet_server::AppState) -> InProcess {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (atx, arx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                atx.send(listener.local_addr().expect("addr"))
-                    .expect("send");
-                axum::serve(listener, carnet_server::app(state))
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
-        });
-        let addr = arx.recv().expect("server address");
+        let server = carnet_server::RunningServer::with_state(state, ([127, 0, 0, 1], 0).into())
+            .expect("the in-process server starts");
         InProcess {
-            addr,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            addr: server.addr(),
+            _server: server,
         }
     }
 
     /// `http://addr`.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for InProcess {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

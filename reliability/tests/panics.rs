@@ -213,6 +213,12 @@ impl Storage for PanickingStorage {
     fn record(&self, team_id: &str, id: RecordId) -> carnet_server::error::Result<RecordDetails> {
         self.inner.record(team_id, id)
     }
+    fn team_reads(
+        &self,
+        team_id: &str,
+    ) -> carnet_server::error::Result<Arc<dyn carnet_server::storage::TeamReads>> {
+        self.inner.team_reads(team_id)
+    }
 }
 
 /// Panics in request handlers (inside the storage call, before and after a

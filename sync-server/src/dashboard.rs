@@ -1,22 +1,27 @@
 //! Mounts the supervisors' dashboard (`carnet-dashboard`) under `/dashboard`:
 //! sign-in goes through the server's own devices and codes, pages read the
-//! team's store the server already keeps, names come from its device
-//! registry, and reads are written to the access log the API shares.
+//! teams through the server's own storage ([`Storage::team_reads`], the same
+//! handle the API uses, never a second one on the data directory), names
+//! come from its device registry, and reads are written to the access log
+//! the API shares. The dashboard runs every call below on the blocking pool
+//! behind the permits the API's heavy work takes (`AppState::heavy`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::request::Parts;
-use carnet_dashboard::{Backend, DashboardConfig, DashboardError, LapsedDevice, Supervisor};
+use carnet_dashboard::{
+    Backend, DashboardConfig, DashboardError, LapsedDevice, Supervisor, TeamReads,
+};
 
 use crate::AppState;
 use crate::auth::{AttemptThrottle, client_addr};
 use crate::error::{Result, ServerError};
-use crate::storage::{REVOKED_INACTIVE, Role, SqliteStorage, Storage};
+use crate::storage::{REVOKED_INACTIVE, Role, Storage};
 
 struct ServerBackend {
-    storage: SqliteStorage,
+    storage: Arc<dyn Storage>,
     /// The server's throttle on failed codes: a sign-in is one more way to
     /// try a code, so it counts against the same budget as enrollment.
     throttle: Arc<AttemptThrottle>,
@@ -96,8 +101,8 @@ impl Backend for ServerBackend {
         Ok(who)
     }
 
-    fn team_store(&self, team_id: &str) -> Result<Arc<carnet_core::Store>, DashboardError> {
-        self.storage.team_store(team_id).map_err(internal)
+    fn team(&self, team_id: &str) -> Result<Arc<dyn TeamReads>, DashboardError> {
+        self.storage.team_reads(team_id).map_err(internal)
     }
 
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {
@@ -136,20 +141,22 @@ impl Backend for ServerBackend {
 }
 
 /// The dashboard's routes, already under `/dashboard`, to merge into the
-/// API: the server's registry and throttle behind them, the state's access
-/// log shared, cookies `Secure` unless `config.insecure_cookies`.
+/// API: the state's storage and throttle behind them, its access log and
+/// permits shared, cookies `Secure` unless `config.insecure_cookies`. Opens
+/// `dashboard.db`: call it on the blocking pool.
 pub fn router<S>(state: &AppState) -> Result<Router<S>>
 where
     S: Clone + Send + Sync + 'static,
 {
     let backend = ServerBackend {
-        storage: SqliteStorage::open(&state.config.data_dir)?,
+        storage: state.storage.clone(),
         throttle: state.code_throttle.clone(),
         trusted_proxy: state.config.trusted_proxy,
     };
     let mut dash = DashboardConfig::new(state.config.data_dir.clone());
     dash.secure_cookies = !state.config.insecure_cookies;
     dash.access_log_retention_days = state.access_log.retention_days();
+    dash.storage_permits = state.heavy.clone();
     let r = carnet_dashboard::router_with_log(Arc::new(backend), dash, state.access_log.clone())
         .map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(r.with_state(()))

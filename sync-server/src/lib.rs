@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: settings from flags, environment and a TOML file;
 //! - [`storage`]: teams, devices, codes and team logs behind a trait
-//!   (SQLite first);
+//!   (SQLite first), which the supervisors' pages (`dashboard`) read too;
 //! - [`auth`]: tokens, roles, wipe orders, rate limits and the throttle on
 //!   failed codes;
 //! - `routes`: the HTTP API; [`error`]: the problem responses;
@@ -15,6 +15,8 @@
 //! (the demo, tests, harnesses); [`app`] is the router alone, for
 //! in-process tests; [`init_team`] and
 //! [`issue_code`] are the operator's commands, usable while it runs.
+
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
@@ -61,8 +63,9 @@ pub struct AppState {
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Permits for heavy storage work (applying pushes, building pulls and
-    /// exports): requests past them wait without holding a thread or memory,
-    /// and a client that gives up while waiting costs nothing.
+    /// exports, and every storage call of the dashboard's pages): requests
+    /// past them wait without holding a thread or memory, and a client that
+    /// gives up while waiting costs nothing.
     heavy: Arc<tokio::sync::Semaphore>,
 }
 
@@ -149,7 +152,10 @@ pub async fn serve_state(
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %state.config.data_dir.display(), "carnet-server listening");
-    let router: Router = app(state.clone()).merge(dashboard::router(&state)?);
+    // Building the dashboard opens (and may migrate) `dashboard.db`.
+    let st = state.clone();
+    let pages: Router = state.blocking(move || dashboard::router(&st)).await?;
+    let router: Router = app(state.clone()).merge(pages);
 
     // One shutdown signal for every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

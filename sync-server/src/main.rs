@@ -1,5 +1,7 @@
 //! `carnet-server`: run the sync server, create a team, issue enrollment codes.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -119,18 +121,7 @@ fn run(cli: Cli) -> Result<(), ServerError> {
 /// SQLite's journals, exports) is its user's only: umask 077.
 #[cfg(unix)]
 fn private_umask() {
-    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-    type Mode = u16;
-    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
-    type Mode = u32;
-    unsafe extern "C" {
-        fn umask(mask: Mode) -> Mode;
-    }
-    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot
-    // fail and touches no memory. Called before any thread creates files.
-    unsafe {
-        umask(0o077);
-    }
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 #[cfg(not(unix))]

@@ -594,3 +594,31 @@ fn revoking_a_supervisor_device_ends_its_dashboard_session_at_once() {
     let session = dashboard_session(&server, boss.token()).expect("signed in");
     assert_eq!(dashboard_status(&server, &session), 200);
 }
+
+/// The dashboard reads the storage the server was given, never one of its
+/// own opened on the data directory: with the registry kept elsewhere than
+/// `data_dir`, a supervisor still signs in and reads the team's pages, and
+/// nothing opens a registry under `data_dir`.
+#[test]
+fn the_dashboard_reads_the_storage_the_server_was_given() {
+    let registry = tempfile::tempdir().unwrap();
+    let (_team_id, code) = team(registry.path(), "t");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let storage = carnet_server::SqliteStorage::open(registry.path()).unwrap();
+    let state = carnet_server::AppState::with_storage(
+        std::sync::Arc::new(storage),
+        carnet_server::Config {
+            data_dir: elsewhere.path().to_path_buf(),
+            ..carnet_server::Config::default()
+        },
+    );
+    let server = TestServer::with_state(state, registry.path());
+    let boss = enroll_with_code(&server, &code, "bureau");
+    let session = dashboard_session(&server, boss.token()).expect("the supervisor signs in");
+    assert_eq!(dashboard_status(&server, &session), 200);
+    assert!(
+        !elsewhere.path().join("server.db").exists(),
+        "no second registry opened on the data directory"
+    );
+    assert!(elsewhere.path().join("dashboard.db").exists());
+}

@@ -11,6 +11,7 @@ use carnet_core::sync::client::Retry;
 use carnet_core::sync::protocol::SERVER_ORIGIN;
 use carnet_core::sync::{PullHeader, wire};
 use carnet_core::{Kind, Record};
+use carnet_reliability::proxy::Direction;
 use common::*;
 use serde_json::json;
 
@@ -101,7 +102,7 @@ fn a_connection_cut_mid_push_resumes_with_nothing_lost_or_doubled() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, _) = team(data.path(), "t");
     let server = TestServer::start(data.path());
-    let proxy = CutProxy::start(server.addr);
+    let proxy = cut_proxy(server.addr);
     let a = enroll(&server, &team_id, "mediator", "a");
     let b = enroll(&server, &team_id, "mediator", "b");
     for i in 0..300 {
@@ -110,7 +111,7 @@ fn a_connection_cut_mid_push_resumes_with_nothing_lost_or_doubled() {
             &format!("observation numéro {i} dans la cage d'escalier"),
         );
     }
-    proxy.arm(Direction::Up, 1500);
+    proxy.cut_next(Direction::Up, 1500);
     let err = a.sync_with(&proxy.url(), ONE_TRY).unwrap_err();
     assert!(matches!(err, carnet_core::Error::Network(_)), "{err}");
     assert_eq!(proxy.cuts(), 1);
@@ -133,13 +134,13 @@ fn a_lost_push_acknowledgement_is_answered_again_without_doubling() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, _) = team(data.path(), "t");
     let server = TestServer::start(data.path());
-    let proxy = CutProxy::start(server.addr);
+    let proxy = cut_proxy(server.addr);
     let a = enroll(&server, &team_id, "mediator", "a");
     for i in 0..50 {
         a.note("conte-joliot", &format!("note {i}"));
     }
     // The server commits, then the answer is cut inside its headers.
-    proxy.arm(Direction::Down, 20);
+    proxy.cut_next(Direction::Down, 20);
     a.sync_with(&proxy.url(), ONE_TRY).unwrap_err();
     assert_eq!(
         server_log_head(data.path(), &team_id),
@@ -165,7 +166,7 @@ fn a_connection_cut_mid_pull_resumes_with_nothing_lost_or_doubled() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, _) = team(data.path(), "t");
     let server = TestServer::start(data.path());
-    let proxy = CutProxy::start(server.addr);
+    let proxy = cut_proxy(server.addr);
     let a = enroll(&server, &team_id, "mediator", "a");
     let b = enroll(&server, &team_id, "mediator", "b");
     for i in 0..300 {
@@ -176,7 +177,7 @@ fn a_connection_cut_mid_pull_resumes_with_nothing_lost_or_doubled() {
     }
     a.sync(&server.url()).unwrap();
 
-    proxy.arm(Direction::Down, 3000);
+    proxy.cut_next(Direction::Down, 3000);
     b.sync_with(&proxy.url(), ONE_TRY).unwrap_err();
     assert_eq!(proxy.cuts(), 1);
     assert!(b.all().is_empty(), "a truncated page applies nothing");
@@ -185,7 +186,7 @@ fn a_connection_cut_mid_pull_resumes_with_nothing_lost_or_doubled() {
     assert_eq!(b.all(), a.all());
     // With the retries a real sync has, the cut is not even an error.
     let c = enroll(&server, &team_id, "mediator", "c");
-    proxy.arm(Direction::Down, 3000);
+    proxy.cut_next(Direction::Down, 3000);
     c.sync(&proxy.url()).unwrap();
     assert_eq!(c.all(), a.all());
 }

@@ -132,14 +132,14 @@ impl TestStore {
     }
 }
 
-/// The real server on a free loopback port, with a team.
+/// The real server on a free loopback port, with a team; stopped when
+/// dropped.
 pub struct TestServer {
     pub url: String,
     pub data: PathBuf,
     pub team_id: String,
     pub supervisor_code: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: carnet_server::RunningServer,
     _tmp: tempfile::TempDir,
 }
 
@@ -148,37 +148,18 @@ impl TestServer {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("server");
         let (team_id, supervisor_code) = carnet_server::init_team(&data, "Équipe de test").unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
-                [127, 0, 0, 1],
-                0,
-            ))))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = carnet_server::Config {
+        let server = carnet_server::RunningServer::start(carnet_server::Config {
             data_dir: data.clone(),
-            listen: addr,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Default::default()
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            rt.block_on(carnet_server::serve(listener, config, async {
-                let _ = rx.await;
-            }))
-            .unwrap();
-        });
+        })
+        .unwrap();
         TestServer {
-            url: format!("http://{addr}"),
+            url: server.url(),
             data,
             team_id,
             supervisor_code,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
             _tmp: tmp,
         }
     }
@@ -196,17 +177,6 @@ impl TestServer {
         ]);
         assert_eq!(v["enrolled"], true, "{v}");
         s
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn page(
 ) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let (acts, partners, by_axis) = ctx.cached(&format!("activité {}", p.query()), || {
             let axes: BTreeMap<String, u64> = ctx.store.axes_by_kind(p.since, p.until)?.into_iter().filter(|((k, _), _)| k == "activity").map(|((_, a), n)| (a, n)).collect();

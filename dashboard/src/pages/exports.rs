@@ -11,7 +11,7 @@ use std::fmt::Write;
 use axum::extract::{Form, Path, Query as Q};
 use axum::response::Response;
 use carnet_core::store::Query;
-use carnet_core::{Kind, Record, RecordId, Store};
+use carnet_core::{Kind, Record, RecordId};
 use serde::Deserialize;
 
 use super::{Auth, CSV, JSON, State, XLSX, download, html_response, nonempty, with_store};
@@ -19,11 +19,11 @@ use crate::html::{esc, options};
 use crate::labels::{self, Labels};
 use crate::period::PeriodQuery;
 use crate::sheets::{self, CONTACT_HEADERS, LOG_HEADERS, Table};
-use crate::{DashboardError, MOUNT};
+use crate::{DashboardError, MOUNT, TeamReads};
 use carnet_core::schema::ACTIVITY_TYPES;
 
 /// Every record matching `q`, page by page.
-fn load_all(store: &Store, q: &Query) -> Result<Vec<Record>, DashboardError> {
+fn load_all(store: &dyn TeamReads, q: &Query) -> Result<Vec<Record>, DashboardError> {
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
@@ -123,7 +123,7 @@ impl Filters {
 /// `/dashboard/exports`: the filter form and the three formats.
 pub async fn form(axum::extract::State(st): State, auth: Auth) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let kinds = vec![("note".into(), "Observations".into()), ("report".into(), "Signalements".into()), ("activity".into(), "Activités".into())];
         let statuses: Vec<(String, String)> = carnet_core::ReportStatus::ALL.iter().map(|s| (s.code().to_string(), labels::status(*s).to_string())).collect();
@@ -176,11 +176,11 @@ pub async fn log_export(
     with_store(st, auth, move |ctx| {
         let mut records = Vec::new();
         for k in kinds {
-            records.extend(load_all(&ctx.store, &f.query(k)?)?);
+            records.extend(load_all(&*ctx.store, &f.query(k)?)?);
         }
         let names = ctx.names()?;
         records.iter_mut().for_each(|r| names.name_record(r));
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let bytes = match ext {
             "json" => sheets::json(&records, false)?,
@@ -217,7 +217,7 @@ pub async fn contacts_form(
     auth: Auth,
 ) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let mut b = String::from(
             "<h1>Export des contacts d'habitants</h1><p class=\"warn\"><b>Données personnelles.</b> Ce fichier contient les noms, adresses, téléphones et le suivi des habitants. \
@@ -273,7 +273,7 @@ pub async fn contacts_export(
             oldest_first: true,
             ..Default::default()
         };
-        let mut contacts: Vec<Record> = load_all(&ctx.store, &q)?;
+        let mut contacts: Vec<Record> = load_all(&*ctx.store, &q)?;
         if let Some(s) = &sector {
             contacts.retain(
                 |r| matches!(r, Record::Contact(c) if c.sector.as_deref() == Some(s.as_str())),
@@ -281,7 +281,7 @@ pub async fn contacts_export(
         }
         let names = ctx.names()?;
         contacts.iter_mut().for_each(|r| names.name_record(r));
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let bytes = match ext {
             "json" => sheets::json(&contacts, true)?,

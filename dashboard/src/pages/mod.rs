@@ -1,5 +1,6 @@
 //! The router, the state every page shares, and what every page does the
-//! same way: find the session, run store work off the async threads, answer
+//! same way: find the session, run storage work off the async threads
+//! behind the shared permits, answer
 //! HTML or a download with the security headers.
 
 mod activity;
@@ -19,12 +20,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use carnet_core::{RecordId, Store};
+use carnet_core::RecordId;
 
 use crate::access_log::{Access, AccessLog};
 use crate::html::{self, Viewer};
 use crate::session::{COOKIE, Session, Sessions};
-use crate::{Backend, DashboardConfig, DashboardError, MOUNT, Names};
+use crate::{Backend, DashboardConfig, DashboardError, MOUNT, Names, TeamReads};
 
 /// What every handler shares.
 pub(crate) struct AppState {
@@ -91,7 +92,10 @@ fn spawn_daily_purge(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(st) = weak.upgrade() else { return };
-            let _ = tokio::task::spawn_blocking(move || st.log.purge()).await;
+            let permits = st.config.storage_permits.clone();
+            if let Err(e) = blocking(&permits, move || st.log.purge()).await {
+                tracing::error!(error = %e, "daily purge of the access log failed");
+            }
         }
     });
 }
@@ -138,25 +142,30 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         let Some(id) = cookie(&parts.headers, COOKIE).map(str::to_string) else {
             return Err(to_signin());
         };
-        let session = match st.sessions.get(&id) {
-            Ok(Some(session)) => session,
-            Ok(None) => return Err(to_signin()),
-            Err(e) => return Err(e.into_response()),
-        };
-        match st.backend.still_allowed(&session.supervisor) {
-            Ok(true) => Ok(Auth {
+        let client = st.backend.client_address(parts);
+        let st2 = st.clone();
+        let cookie_id = id.clone();
+        // The session, then the device behind it: both wait on SQLite.
+        let session = blocking(&st.config.storage_permits, move || {
+            let Some(session) = st2.sessions.get(&cookie_id)? else {
+                return Ok(None);
+            };
+            if st2.backend.still_allowed(&session.supervisor)? {
+                return Ok(Some(session));
+            }
+            // A revoked device's session ends here, for good.
+            st2.sessions.revoke_device(&session.supervisor.device_id)?;
+            Ok(None)
+        })
+        .await
+        .map_err(IntoResponse::into_response)?;
+        match session {
+            Some(session) => Ok(Auth {
                 session,
                 cookie_id: id,
-                client: st.backend.client_address(parts),
+                client,
             }),
-            Ok(false) => {
-                // A revoked device's session ends here, for good.
-                st.sessions
-                    .revoke_device(&session.supervisor.device_id)
-                    .map_err(IntoResponse::into_response)?;
-                Err(to_signin())
-            }
-            Err(e) => Err(e.into_response()),
+            None => Err(to_signin()),
         }
     }
 }
@@ -174,10 +183,10 @@ impl Auth {
     }
 }
 
-/// What a page body needs: the team's store and who is looking.
+/// What a page body needs: the team's records and who is looking.
 pub(crate) struct Ctx {
     pub st: Arc<AppState>,
-    pub store: Arc<Store>,
+    pub store: Arc<dyn TeamReads>,
     pub session: Session,
     pub team_name: String,
     pub client: String,
@@ -235,16 +244,16 @@ impl Ctx {
     }
 }
 
-/// Runs `f` with the team's store on the blocking pool: store calls wait on
-/// SQLite and must not hold up the async threads.
+/// Runs `f` with the team's records on the blocking pool (see [`blocking`]).
 pub(crate) async fn with_store<T: Send + 'static>(
     st: Arc<AppState>,
     auth: Auth,
     f: impl FnOnce(&Ctx) -> Result<T, DashboardError> + Send + 'static,
 ) -> Result<T, DashboardError> {
-    tokio::task::spawn_blocking(move || {
-        let store = st.backend.team_store(&auth.session.supervisor.team_id)?;
-        let team_name = store.config().name;
+    let permits = st.config.storage_permits.clone();
+    blocking(&permits, move || {
+        let store = st.backend.team(&auth.session.supervisor.team_id)?;
+        let team_name = store.config()?.name;
         let ctx = Ctx {
             st,
             store,
@@ -255,7 +264,22 @@ pub(crate) async fn with_store<T: Send + 'static>(
         f(&ctx)
     })
     .await
-    .map_err(|e| {
+}
+
+/// Runs storage work on tokio's blocking pool once one of `permits` is free:
+/// SQLite calls must not hold up the async threads, and the permits (the
+/// server's, shared with its API) bound how many threads wait on storage at
+/// once. A request whose client left while it waited for a permit costs
+/// nothing; once started, the work runs to its end.
+pub(crate) async fn blocking<T: Send + 'static>(
+    permits: &tokio::sync::Semaphore,
+    f: impl FnOnce() -> Result<T, DashboardError> + Send + 'static,
+) -> Result<T, DashboardError> {
+    let _permit = permits
+        .acquire()
+        .await
+        .map_err(|_| DashboardError::Internal("server shutting down".into()))?;
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
         DashboardError::Internal(if e.is_panic() {
             "a page panicked".into()
         } else {

@@ -9,14 +9,14 @@ use std::fmt::Write;
 use axum::extract::Query as Q;
 use axum::response::Response;
 use carnet_core::model::Report;
-use carnet_core::{Record, Store, TeamConfig};
+use carnet_core::{Record, TeamConfig};
 use serde::Deserialize;
 
 use super::reports::report_rows;
 use super::{Auth, State, html_response, nonempty, with_store};
-use crate::DashboardError;
 use crate::html::{esc, int, options, table};
 use crate::labels::Labels;
+use crate::{DashboardError, TeamReads};
 use carnet_core::store::OpenRow;
 
 /// Overdue open reports per sector code.
@@ -33,7 +33,7 @@ pub fn by_sector(rows: &[OpenRow], cfg: &TeamConfig, now: i64) -> BTreeMap<Strin
 
 /// The `limit` oldest overdue reports, loaded one by one.
 pub fn oldest(
-    store: &Store,
+    store: &dyn TeamReads,
     rows: &[OpenRow],
     cfg: &TeamConfig,
     now: i64,
@@ -70,14 +70,14 @@ pub async fn page(
     Q(p): Q<Params>,
 ) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let sector = nonempty(&p.secteur);
         let rows = ctx.store.open_rows()?;
         let per_sector = by_sector(&rows, &cfg, now);
         let total: u64 = per_sector.values().sum();
-        let list = oldest(&ctx.store, &rows, &cfg, now, sector.as_deref(), 200)?;
+        let list = oldest(&*ctx.store, &rows, &cfg, now, sector.as_deref(), 200)?;
         let ids: Vec<_> = list.iter().map(|r| r.header.id).collect();
         ctx.log(&format!("page retards secteur={}", sector.as_deref().unwrap_or("tous")), &ids)?;
 

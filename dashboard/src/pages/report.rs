@@ -22,7 +22,7 @@ pub async fn page(
 ) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let r = ctx.cached(&format!("rapport {}", p.query()), || funders_report(&ctx.store, &p))?;
+        let r = ctx.cached(&format!("rapport {}", p.query()), || funders_report(&*ctx.store, &p))?;
         ctx.log(&format!("rapport financeurs (page) {}", p.query()), &[])?;
         let mut b = format!(
             "<form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button>\
@@ -88,7 +88,7 @@ async fn file(
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
         let r = ctx.cached(&format!("rapport {}", p.query()), || {
-            funders_report(&ctx.store, &p)
+            funders_report(&*ctx.store, &p)
         })?;
         let (bytes, mime, ext, label) = match format {
             Format::Xlsx => (sheets::report_xlsx(&r)?, XLSX, "xlsx", "XLSX"),

@@ -113,7 +113,7 @@ pub async fn open(
     Q(p): Q<Params>,
 ) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let sector = nonempty(&p.secteur);
@@ -197,7 +197,7 @@ pub async fn history(
             return Err(DashboardError::NotFound("cette fiche n'est pas un signalement de dégradation".into()));
         };
         ctx.log("fiche signalement (historique)", &[id])?;
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let age = (now - r.header.created_at).max(0) / 86_400_000;

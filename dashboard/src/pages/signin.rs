@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{AppState, Auth, Client, State, cookie, html_response};
+use super::{AppState, Auth, Client, State, blocking, cookie, html_response};
 use crate::html::{bare_page, esc, security_headers};
 use crate::session::{COOKIE, SIGNIN_COOKIE, random_token, same_secret};
 use crate::{DashboardError, MOUNT};
@@ -87,7 +87,7 @@ pub async fn submit(
     }
     let credential = f.credential.trim().to_string();
     let st2: Arc<AppState> = st.clone();
-    let who = tokio::task::spawn_blocking(move || -> Result<_, DashboardError> {
+    let who = blocking(&st.config.storage_permits, move || {
         if credential.is_empty() || credential.len() > 512 {
             return Ok(None);
         }
@@ -96,8 +96,7 @@ pub async fn submit(
             None => Ok(None),
         }
     })
-    .await
-    .map_err(|_| DashboardError::Internal("sign-in task failed".into()))?;
+    .await;
     let who = match who {
         Err(DashboardError::TooManyAttempts(secs)) => {
             let err = DashboardError::TooManyAttempts(secs);
@@ -167,7 +166,11 @@ pub async fn sign_out(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, DashboardError> {
     auth.check_csrf(&f.csrf)?;
-    st.sessions.delete(&auth.cookie_id)?;
+    let st2 = st.clone();
+    blocking(&st.config.storage_permits, move || {
+        st2.sessions.delete(&auth.cookie_id)
+    })
+    .await?;
     let mut resp = Redirect::to(&format!("{MOUNT}/connexion")).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, set_cookie(&st, COOKIE, "", 0));

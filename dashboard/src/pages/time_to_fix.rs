@@ -29,9 +29,9 @@ pub async fn page(
 ) -> Result<Response, DashboardError> {
     let p = pq.resolve()?;
     with_store(st, auth, move |ctx| {
-        let cfg = ctx.store.config();
+        let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
-        let fixes = ctx.cached(&format!("fixes {}", p.query()), || ctx.store.fixes(p.since, p.until).map_err(DashboardError::from))?;
+        let fixes = ctx.cached(&format!("fixes {}", p.query()), || ctx.store.fixes(p.since, p.until))?;
         ctx.log(&format!("page délais de résolution {}", p.query()), &[])?;
         let sectors = fix_groups(&fixes, |f| l.sector(&f.sector));
         let bodies = fix_groups(&fixes, |f| l.body(&f.body));

@@ -4,6 +4,8 @@
 //!
 //! `carnet-test-server --data DIR --listen ADDR [--rate PER_SECOND]`
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 
 fn main() {

@@ -4,6 +4,8 @@
 //!
 //! `crash-writer DB SEED PREFIX`
 
+#![forbid(unsafe_code)]
+
 use carnet_reliability::work::write_and_acknowledge;
 use rand::SeedableRng;
 use rand::rngs::StdRng;

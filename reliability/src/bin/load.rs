@@ -6,6 +6,8 @@
 //!
 //! Prints a summary and, last, one JSON line with every figure.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use carnet_reliability::campaigns::{LoadConfig, load};

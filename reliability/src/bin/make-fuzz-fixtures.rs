@@ -5,6 +5,8 @@
 //!
 //! `make-fuzz-fixtures OUT_DIR`
 
+#![forbid(unsafe_code)]
+
 use carnet_core::lifecycle::ReportStatus;
 use carnet_core::store::StatusChange;
 use carnet_core::sync::wire;

@@ -12,6 +12,8 @@
 //!
 //! `power-writer DB SEED PREFIX`
 
+#![forbid(unsafe_code)]
+
 use carnet_reliability::power::{self, CutAt};
 use carnet_reliability::work::write_and_acknowledge;
 use rand::rngs::StdRng;

@@ -23,6 +23,7 @@
 mod sqlite;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
@@ -31,6 +32,10 @@ use serde::{Deserialize, Serialize};
 pub use sqlite::SqliteStorage;
 
 use crate::error::{Result, ServerError};
+
+/// The dashboard's view of a team's records, which [`Storage::team_reads`]
+/// hands out (re-exported so that an implementation can name it).
+pub use carnet_dashboard::TeamReads;
 
 /// What a device may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +159,7 @@ pub trait Storage: Send + Sync + 'static {
     /// given, so that its changes can be traced to it. Retrying with the
     /// same code shortly after (a lost response) returns the same enrollment.
     /// An actor already bound to another device in good standing is a
-    /// [`ServerError::Conflict`](crate::ServerError::Conflict): one store,
+    /// [`ServerError::Conflict`]: one store,
     /// one device.
     fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled>;
 
@@ -167,7 +172,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Binds `actor` to a device enrolled without one (trust on first use,
     /// at its first push). Succeeds if it is already bound to that actor;
-    /// a [`ServerError::Conflict`](crate::ServerError::Conflict) if it is
+    /// a [`ServerError::Conflict`] if it is
     /// bound to another or another device in good standing holds the actor.
     fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()>;
 
@@ -228,4 +233,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One record of the team with its conflicts and full history.
     fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails>;
+
+    /// The team's records as the supervisors' dashboard reads them (counts,
+    /// open reports, histories, exports): the core's queries, read-only,
+    /// blocking like every method here.
+    fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>>;
 }

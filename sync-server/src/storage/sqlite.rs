@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, Store, TeamConfig, now_ms};
+use carnet_dashboard::TeamReads;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
@@ -25,51 +26,11 @@ const TOUCH_EVERY_MS: i64 = 60 * 1000;
 /// Crockford base32: no I, L, O, U, so codes survive being read aloud.
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-const SCHEMA: &[&str] = &[
-    "
-CREATE TABLE teams (
-    id         TEXT PRIMARY KEY,
-    name       TEXT NOT NULL,
-    config     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE devices (
-    id              TEXT PRIMARY KEY,
-    team_id         TEXT NOT NULL REFERENCES teams (id),
-    role            TEXT NOT NULL,
-    name            TEXT NOT NULL,
-    token_hash      BLOB NOT NULL UNIQUE,
-    enrolled_at     INTEGER NOT NULL,
-    last_seen       INTEGER,
-    revoked_at      INTEGER,
-    wipe_ordered_at INTEGER
-);
-CREATE INDEX devices_by_team ON devices (team_id, enrolled_at);
--- Codes by hash only; `sealed_token` (the token XOR a key derived from the
--- code) lets a retried enrollment get its token back, and is cleared once
--- the replay window has passed.
-CREATE TABLE codes (
-    hash         BLOB PRIMARY KEY,
-    team_id      TEXT NOT NULL REFERENCES teams (id),
-    role         TEXT NOT NULL,
-    name         TEXT,
-    created_at   INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL,
-    used_at      INTEGER,
-    device_id    TEXT,
-    sealed_token BLOB
-) WITHOUT ROWID;
-",
-    "
--- The automerge actor of the device's store (lowercase hex, 16 bytes), so
--- that a change can be traced to the device that wrote it; one device in
--- good standing per actor. `revoked_reason`: 'supervisor' or 'inactive'.
-ALTER TABLE devices ADD COLUMN actor TEXT;
-ALTER TABLE devices ADD COLUMN revoked_reason TEXT;
-UPDATE devices SET revoked_reason = 'supervisor' WHERE revoked_at IS NOT NULL;
-CREATE UNIQUE INDEX devices_by_actor ON devices (actor)
-    WHERE actor IS NOT NULL AND revoked_at IS NULL;
-",
+/// `server.db`'s migrations, in order (see [`carnet_core::migrate`]): never
+/// edit a shipped one, add a file.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/001_initial.sql"),
+    include_str!("../../migrations/002_device_actors.sql"),
 ];
 
 /// SQLite storage under a data directory.
@@ -85,12 +46,12 @@ pub struct SqliteStorage {
 /// (WAL readers see committed transactions only).
 struct TeamLog {
     writer: Arc<Store>,
-    readers: Vec<Store>,
+    readers: Vec<Arc<Store>>,
     next: AtomicUsize,
 }
 
 impl TeamLog {
-    fn reader(&self) -> &Store {
+    fn reader(&self) -> &Arc<Store> {
         &self.readers[self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len()]
     }
 }
@@ -290,19 +251,13 @@ impl SqliteStorage {
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA.len() as i64 {
-            return Err(ServerError::Config(format!(
-                "{} was written by a newer carnet-server (schema {version}); update the server",
-                dir.join("server.db").display()
-            )));
-        }
-        for sql in SCHEMA.iter().skip(version as usize) {
-            tx.execute_batch(sql)?;
-        }
-        tx.pragma_update(None, "user_version", SCHEMA.len() as i64)?;
-        tx.commit()?;
+        carnet_core::migrate::apply(&mut conn, MIGRATIONS).map_err(|e| match e {
+            carnet_core::Error::NewerSchema { found, .. } => ServerError::Config(format!(
+                "{} was written by a newer carnet-server (schema {found}); update the server",
+                server_db.display()
+            )),
+            other => other.into(),
+        })?;
         Ok(SqliteStorage {
             dir: dir.to_path_buf(),
             db: Mutex::new(conn),
@@ -313,13 +268,6 @@ impl SqliteStorage {
     fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock rolled its transaction back.
         self.db.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The team's log store, opened once and kept (the dashboard reads it).
-    /// This is the writing connection; the server's own reads go through
-    /// the team's reading connections.
-    pub fn team_store(&self, team_id: &str) -> Result<Arc<Store>> {
-        Ok(self.team_log(team_id)?.writer.clone())
     }
 
     fn team_log(&self, team_id: &str) -> Result<Arc<TeamLog>> {
@@ -357,7 +305,7 @@ impl SqliteStorage {
             .map_or(2, |n| n.get())
             .clamp(2, 8);
         let readers = (0..n)
-            .map(|_| Store::open_unencrypted(&path))
+            .map(|_| Store::open_unencrypted(&path).map(Arc::new))
             .collect::<carnet_core::Result<_>>()?;
         let log = Arc::new(TeamLog {
             writer: Arc::new(writer),
@@ -752,6 +700,12 @@ impl Storage for SqliteStorage {
     fn record(&self, team_id: &str, id: RecordId) -> Result<RecordDetails> {
         Ok(self.team_log(team_id)?.reader().details(id)?)
     }
+
+    /// One of the team's reading connections: a long export never holds
+    /// up a push.
+    fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>> {
+        Ok(self.team_log(team_id)?.reader().clone())
+    }
 }
 
 #[cfg(test)]
@@ -773,7 +727,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = Connection::open(dir.path().join("server.db")).unwrap();
-            conn.execute_batch(SCHEMA[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
             conn.execute_batch(
                 "INSERT INTO teams VALUES ('t', 't', '{}', 0);
                  INSERT INTO devices (id, team_id, role, name, token_hash, enrolled_at, revoked_at)
@@ -789,6 +743,23 @@ mod tests {
         assert!(devices.iter().all(|d| d.actor.is_none()));
         s.bind_actor("b", &"ab".repeat(16)).unwrap();
         assert_eq!(s.devices("t").unwrap()[1].actor, Some("ab".repeat(16)));
+    }
+
+    #[test]
+    fn a_server_db_from_a_newer_server_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("server.db")).unwrap();
+            conn.execute_batch("PRAGMA user_version = 7;").unwrap();
+        }
+        let err = SqliteStorage::open(dir.path()).err().unwrap();
+        assert!(matches!(err, ServerError::Config(_)), "{err}");
+        assert!(err.to_string().contains("update the server"), "{err}");
+        let conn = Connection::open(dir.path().join("server.db")).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7);
     }
 
     #[test]

@@ -1,20 +1,19 @@
 //! Shared by the integration tests: a real server on a loopback port (in its
 //! own thread and runtime, so tests stay plain blocking code that drives the
-//! core's blocking client), enrolled device stores, and a TCP proxy that
-//! cuts connections.
+//! core's blocking client), enrolled device stores, and the fault proxy
+//! that cuts connections where a test says.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carnet_core::store::Query;
 use carnet_core::sync::SyncSummary;
 use carnet_core::sync::client::{Client, Enrollment, Progress, Retry};
 use carnet_core::{Kind, RecordId, Store};
+use carnet_reliability::proxy::Proxy;
 use carnet_server::{Config, RunningServer};
 use serde_json::{Map, Value, json};
 
@@ -48,6 +47,18 @@ impl TestServer {
         TestServer {
             addr: server.addr(),
             data,
+            server,
+        }
+    }
+
+    /// Serves `state` (a storage of the test's own) on a free port; `data`
+    /// is what the test's helpers read as the data directory.
+    pub fn with_state(state: carnet_server::AppState, data: &Path) -> TestServer {
+        let server = RunningServer::with_state(state, "127.0.0.1:0".parse().unwrap())
+            .expect("server failed to start");
+        TestServer {
+            addr: server.addr(),
+            data: data.to_path_buf(),
             server,
         }
     }
@@ -252,85 +263,9 @@ pub fn server_log_head(data: &Path, team: &str) -> u64 {
         .unwrap()
 }
 
-/// Which way a cut counts bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Client to server (a request).
-    Up,
-    /// Server to client (a response).
-    Down,
-}
-
-/// A TCP proxy to a server that, when armed, cuts the next connection after
-/// `n` bytes in one direction.
-pub struct CutProxy {
-    pub addr: SocketAddr,
-    cut: Arc<Mutex<Option<(Direction, usize)>>>,
-    pub cuts: Arc<Mutex<usize>>,
-}
-
-impl CutProxy {
-    pub fn start(upstream: SocketAddr) -> CutProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cut: Arc<Mutex<Option<(Direction, usize)>>> = Arc::default();
-        let cuts: Arc<Mutex<usize>> = Arc::default();
-        let (c, k) = (cut.clone(), cuts.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                let plan = c.lock().unwrap().take();
-                let pipe = |from: &TcpStream, to: &TcpStream, dir: Direction| {
-                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
-                    let (all_a, all_b) = (from.try_clone().unwrap(), to.try_clone().unwrap());
-                    let limit = plan.filter(|(d, _)| *d == dir).map(|(_, n)| n);
-                    let k = k.clone();
-                    std::thread::spawn(move || {
-                        let mut sent = 0usize;
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            let n = match limit {
-                                Some(l) if sent + n >= l => {
-                                    let _ = to.write_all(&buf[..l - sent]);
-                                    *k.lock().unwrap() += 1;
-                                    let _ = all_a.shutdown(Shutdown::Both);
-                                    let _ = all_b.shutdown(Shutdown::Both);
-                                    return;
-                                }
-                                _ => n,
-                            };
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                            sent += n;
-                        }
-                        let _ = to.shutdown(Shutdown::Write);
-                    });
-                };
-                pipe(&client, &server, Direction::Up);
-                pipe(&server, &client, Direction::Down);
-            }
-        });
-        CutProxy { addr, cut, cuts }
-    }
-
-    /// Cuts the next connection after `n` bytes going `dir`.
-    pub fn arm(&self, dir: Direction, n: usize) {
-        *self.cut.lock().unwrap() = Some((dir, n));
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn cuts(&self) -> usize {
-        *self.cuts.lock().unwrap()
-    }
+/// The product's fault proxy (the reliability campaigns' own) to
+/// `upstream`, with no random faults: a test scripts its cuts with
+/// [`Proxy::cut_next`].
+pub fn cut_proxy(upstream: SocketAddr) -> Proxy {
+    Proxy::start(upstream, 0, 0)
 }
