@@ -12,7 +12,7 @@ use crate::types::{Enrollment, ReportStatus, SyncState};
 /// on the syncing thread: post to the main thread to update the UI.
 #[uniffi::export(foreign)]
 pub trait SyncProgress: Send + Sync {
-    /// After every request, and once with phase `done`.
+    /// After every answered request, and once with phase `Done`, last.
     fn on_progress(&self, state: SyncState);
 }
 
