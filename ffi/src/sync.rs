@@ -32,7 +32,8 @@ impl SyncCancel {
         Arc::new(SyncCancel::default())
     }
 
-    /// Asks the sync to stop before its next request; it throws `Cancelled`.
+    /// Asks the sync to stop before its next request or while it waits to
+    /// retry; it throws `Cancelled`.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Relaxed)
     }
