@@ -104,7 +104,7 @@ fn weather() -> impl Strategy<Value = Weather> {
 }
 
 fn scenario() -> impl Strategy<Value = (usize, Vec<Op>, Weather)> {
-    (2usize..=4).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 5..40), weather()))
+    (2usize..=5).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 5..40), weather()))
 }
 
 /// Small pages, so that syncs page; short backoffs cost nothing anyway
