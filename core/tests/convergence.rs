@@ -1,17 +1,24 @@
-//! Property test of convergence: several stores do random offline work —
-//! including concurrent edits of the same record and erasures — and exchange
-//! batches over a bad network (lost, duplicated, reordered, unacknowledged).
-//! Once the network heals, every store must answer every query identically,
-//! and no acknowledged edit may be lost.
+//! Property test of convergence, through the production protocol: several
+//! devices do random offline work — including concurrent edits of the same
+//! record and erasures — and sync, at random moments and while they keep
+//! working, with a server store through a simulated network that loses,
+//! duplicates, delays and reorders requests and answers
+//! (`carnet_core::sync::sim`, seeded: a failing case replays identically).
+//! Once the network heals and everyone syncs until nothing moves, every
+//! store (the server's too) must answer every query identically, and no
+//! acknowledged edit may be lost.
 //!
 //! Cases: `PROPTEST_CASES` (default 64 here; `scripts/test` runs 1000). A
-//! failure is saved under `proptest-regressions/` and replayed first on the
-//! next run.
+//! failure is saved in `convergence.proptest-regressions` and replayed first
+//! on the next run.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use carnet_core::lifecycle::ReportStatus;
-use carnet_core::store::{Batch, GroupBy, Query, StatusChange};
+use carnet_core::store::{GroupBy, Query, StatusChange};
+use carnet_core::sync::sim::{Faults, Sim};
+use carnet_core::sync::{Retry, SyncOptions};
 use carnet_core::{Kind, Record, RecordId, Store};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -52,20 +59,14 @@ enum Op {
         store: usize,
         pick: usize,
     },
-    Exchange {
-        from: usize,
-        to: usize,
-        net: Net,
+    /// Starts a sync of `device` (unless one is running) and delivers
+    /// `steps` messages: the sync may still be under way at the next op.
+    Sync {
+        device: usize,
+        steps: u8,
     },
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Net {
-    Deliver,
-    Drop,
-    Duplicate,
-    LoseAck,
-    Reorder,
+    /// Delivers everything until every sync under way is over.
+    Settle,
 }
 
 fn op(n: usize) -> impl Strategy<Value = Op> {
@@ -79,16 +80,43 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
         2 => (s.clone(), any::<usize>(), 0..7usize).prop_map(|(store, pick, status)| Op::ChangeStatus { store, pick, status }),
         1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EraseContact { store, pick }),
         1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EditContact { store, pick }),
-        5 => (s.clone(), s, prop_oneof![
-                4 => Just(Net::Deliver), 1 => Just(Net::Drop), 1 => Just(Net::Duplicate),
-                1 => Just(Net::LoseAck), 1 => Just(Net::Reorder)])
-            .prop_map(|(from, to, net)| Op::Exchange { from, to, net }),
+        4 => (s, 0u8..12).prop_map(|(device, steps)| Op::Sync { device, steps }),
+        1 => Just(Op::Settle),
     ]
 }
 
-fn scenario() -> impl Strategy<Value = (usize, Vec<Op>)> {
-    (3usize..=5).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 5..40)))
+/// The network of a case: how bad it is, and the seed of its faults.
+#[derive(Debug, Clone, Copy)]
+struct Weather {
+    faults: Faults,
+    seed: u64,
 }
+
+fn weather() -> impl Strategy<Value = Weather> {
+    (0u16..400, 0u16..400, 1u64..1500, any::<u64>()).prop_map(|(drop, dup, delay, seed)| Weather {
+        faults: Faults {
+            drop_per_mille: drop,
+            duplicate_per_mille: dup,
+            max_delay_ms: delay,
+        },
+        seed,
+    })
+}
+
+fn scenario() -> impl Strategy<Value = (usize, Vec<Op>, Weather)> {
+    (2usize..=5).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 5..40), weather()))
+}
+
+/// Small pages, so that syncs page; short backoffs cost nothing anyway
+/// (time is virtual), three attempts so that some syncs give up.
+const OPTIONS: SyncOptions = SyncOptions {
+    retry: Retry {
+        attempts: 3,
+        first_backoff: Duration::from_millis(200),
+    },
+    push_page_bytes: 600,
+    pull_page_bytes: 600,
+};
 
 /// What was acknowledged to a user and must survive.
 #[derive(Default)]
@@ -113,67 +141,18 @@ fn report_text(s: &Store, id: RecordId) -> Option<String> {
     }
 }
 
-fn exchange(a: &Store, b: &Store, net: Net) {
-    let peer = b.peer_id();
-    let Ok(batch) = a.outgoing(&peer, 600) else {
-        return;
-    };
-    match net {
-        Net::Deliver => {
-            if b.apply(&a.peer_id(), &batch).is_ok() {
-                a.acknowledge(&peer, batch.upto).unwrap();
-            }
-        }
-        Net::Drop => {}
-        Net::Duplicate => {
-            let first = b.apply(&a.peer_id(), &batch).is_ok();
-            let second = b.apply(&a.peer_id(), &batch).is_ok();
-            assert_eq!(first, second, "a duplicate batch must apply the same way");
-            if first {
-                a.acknowledge(&peer, batch.upto).unwrap();
-            }
-        }
-        Net::LoseAck => {
-            let _ = b.apply(&a.peer_id(), &batch);
-        }
-        Net::Reorder => {
-            let Ok(next) = a.changes_since(batch.upto, 600, Some(&peer)) else {
-                return;
-            };
-            let later_ok = b.apply(&a.peer_id(), &next).is_ok();
-            if b.apply(&a.peer_id(), &batch).is_ok() {
-                a.acknowledge(&peer, batch.upto).unwrap();
-                if later_ok || b.apply(&a.peer_id(), &next).is_ok() {
-                    a.acknowledge(&peer, next.upto).unwrap();
-                }
-            }
-        }
-    }
-}
-
-fn heal(stores: &[Store]) {
-    // Every pair, until nobody has anything left to send.
-    for _round in 0..50 {
+/// Heals the network, lets every sync under way end, then syncs every
+/// device in turn until a whole round moves nothing.
+fn heal(sim: &mut Sim<'_>, devices: usize) {
+    sim.set_faults(Faults::NONE);
+    sim.run();
+    for _round in 0..10 {
         let mut moved = false;
-        for a in stores {
-            for b in stores {
-                if std::ptr::eq(a, b) {
-                    continue;
-                }
-                loop {
-                    let batch: Batch = a.outgoing(&b.peer_id(), 1 << 20).unwrap();
-                    if batch.entries.is_empty() && batch.upto <= a.acked(&b.peer_id()).unwrap() {
-                        break;
-                    }
-                    moved |= !batch.entries.is_empty();
-                    b.apply(&a.peer_id(), &batch)
-                        .expect("a healed network delivers every batch");
-                    a.acknowledge(&b.peer_id(), batch.upto).unwrap();
-                    if !batch.more {
-                        break;
-                    }
-                }
-            }
+        for d in 0..devices {
+            let s = sim
+                .sync(d)
+                .unwrap_or_else(|e| panic!("a healed network syncs every device: {e}"));
+            moved |= s.pushed > 0 || s.pulled > 0;
         }
         if !moved {
             return;
@@ -206,7 +185,7 @@ fn picture(s: &Store) -> Value {
     })
 }
 
-fn run(n: usize, ops: Vec<Op>) {
+fn run(n: usize, ops: Vec<Op>, weather: Weather) {
     let base = if std::path::Path::new("/dev/shm").is_dir() {
         Some("/dev/shm")
     } else {
@@ -223,6 +202,12 @@ fn run(n: usize, ops: Vec<Op>) {
             s
         })
         .collect();
+    let server = Store::open_unencrypted(dir.path().join("server.db")).unwrap();
+    let mut sim = Sim::new(&server, weather.seed, OPTIONS);
+    for s in &stores {
+        sim.enroll(s);
+    }
+    sim.set_faults(weather.faults);
     let mut l = Ledger::default();
     let pick = |v: &Vec<RecordId>, p: usize| {
         if v.is_empty() {
@@ -328,16 +313,23 @@ fn run(n: usize, ops: Vec<Op>) {
                     Err(e) => panic!("{e}"),
                 }
             }
-            Op::Exchange { from, to, net } => {
-                if from != to {
-                    exchange(&stores[from], &stores[to], net);
+            Op::Sync { device, steps } => {
+                sim.start(device).unwrap();
+                for _ in 0..steps {
+                    sim.step();
                 }
             }
+            Op::Settle => sim.run(),
         }
     }
-    heal(&stores);
-    let first = picture(&stores[0]);
-    for s in &stores[1..] {
+    heal(&mut sim, n);
+    assert_eq!(
+        sim.stats().inconsistent_copies,
+        0,
+        "a duplicate push must apply the same way"
+    );
+    let first = picture(&server);
+    for s in &stores {
         assert_eq!(picture(s), first, "stores disagree after healing");
     }
     let s = &stores[0];
@@ -365,7 +357,7 @@ fn run(n: usize, ops: Vec<Op>) {
     assert_eq!(events, l.events, "status events lost or doubled");
     for id in &l.contacts {
         let erased = l.erased.contains(id);
-        for st in &stores {
+        for st in stores.iter().chain([&server]) {
             assert_eq!(
                 matches!(st.get(*id), Err(carnet_core::Error::Erased(_))),
                 erased,
@@ -383,7 +375,7 @@ proptest! {
     })]
 
     #[test]
-    fn stores_converge_and_lose_no_acknowledged_edit((n, ops) in scenario()) {
-        run(n, ops);
+    fn stores_converge_and_lose_no_acknowledged_edit((n, ops, weather) in scenario()) {
+        run(n, ops, weather);
     }
 }

@@ -21,9 +21,10 @@ fn store(dir: &tempfile::TempDir, name: &str) -> Store {
 
 /// Everything `from` has that `to` lacks, applied as a relayed batch.
 fn relay(from: &Store, to: &Store) {
-    let batch = from.outgoing(&to.peer_id(), 1 << 24).unwrap();
+    // The whole log, but what `to` relayed itself: what it has applies as
+    // duplicates.
+    let batch = from.changes_since(0, 1 << 24, Some(&to.peer_id())).unwrap();
     to.apply(&from.peer_id(), &batch).unwrap();
-    from.acknowledge(&to.peer_id(), batch.upto).unwrap();
 }
 
 /// The changes of record `id` that `store` holds, as entries.
@@ -151,7 +152,7 @@ fn a_device_pushes_only_its_own_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, server) = (store(&dir, "a"), store(&dir, "b"), store(&dir, "server"));
     let n = note(&a);
-    let pushed = a.outgoing("server", 1 << 20).unwrap();
+    let pushed = a.changes_since(0, 1 << 20, None).unwrap();
     // b pushing a's change as its own: refused, whatever b claims.
     let err = server
         .apply_pushed("b", Some(&b.peer_id()), &pushed)

@@ -205,7 +205,7 @@ fn garbage_and_foreign_changes_are_rejected_and_change_nothing() {
         )
         .unwrap();
     a.set_field(id, "text", &json!("xy")).unwrap();
-    let batch = a.outgoing("b", 1 << 20).unwrap();
+    let batch = a.changes_since(0, 1 << 20, None).unwrap();
     let Payload::Change(first) = batch.entries[0].payload.clone() else {
         panic!()
     };
@@ -297,10 +297,13 @@ fn erasure_replicates_and_refuses_stale_changes() {
 
 fn sync_pair(a: &Store, b: &Store) {
     for (from, to) in [(a, b), (b, a)] {
+        let mut after = 0;
         loop {
-            let batch = from.outgoing(&to.peer_id(), 1 << 20).unwrap();
+            let batch = from
+                .changes_since(after, 1 << 20, Some(&to.peer_id()))
+                .unwrap();
             to.apply(&from.peer_id(), &batch).unwrap();
-            from.acknowledge(&to.peer_id(), batch.upto).unwrap();
+            after = batch.upto;
             if !batch.more {
                 break;
             }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use carnet_core::store::{ApplyReport, StatusChange};
+use carnet_core::store::StatusChange;
+use carnet_core::sync::sim::Sim;
+use carnet_core::sync::{SyncOptions, SyncSummary};
 use carnet_core::{Kind, RecordId, ReportStatus, Store};
 use serde_json::{Map, Value, json};
 
@@ -83,20 +85,12 @@ impl Backend for StaticBackend {
     }
 }
 
-/// Does what a sync does: the device's changes the server lacks, applied to
-/// the team's store, then acknowledged, until nothing is left.
-pub fn sync_device(device: &Store, team: &Store) -> Result<ApplyReport, DashboardError> {
-    let mut total = ApplyReport::default();
-    loop {
-        let batch = device.outgoing("server", 1 << 20)?;
-        let r = team.apply(&device.peer_id(), &batch)?;
-        device.acknowledge("server", batch.upto)?;
-        total.applied += r.applied;
-        total.records.extend(r.records);
-        if !batch.more {
-            return Ok(total);
-        }
-    }
+/// Syncs `device` with the team's store as the server would, through the
+/// core's protocol over its simulated (here: perfect) network.
+pub fn sync_device(device: &Store, team: &Store) -> Result<SyncSummary, DashboardError> {
+    let mut sim = Sim::new(team, 0, SyncOptions::default());
+    let d = sim.enroll(device);
+    Ok(sim.sync(d)?)
 }
 
 /// What the demo team's records add up to, to check pages and downloads.

@@ -220,8 +220,9 @@ impl CarnetStore {
     /// Syncs with the team's server: pushes this device's changes, pulls the
     /// team's. Blocks until done (seconds on a weak connection): **call it off
     /// the main thread**, e.g. from a WorkManager worker or a BGTask.
-    /// `progress` is called on this same thread after each request; `cancel`
-    /// stops it between requests (`Cancelled`; what was exchanged is kept and
+    /// `progress` is called on this same thread after each answered request
+    /// and once with phase `Done`; `cancel` stops it before its next request
+    /// or during a wait to retry (`Cancelled`; what was exchanged is kept and
     /// the next sync resumes). A supervisor's wipe order erases the store and
     /// throws `Wiped`; a revoked device gets `NotEnrolled`.
     #[uniffi::method(default(cancel = None))]

@@ -12,7 +12,7 @@ use crate::types::{Enrollment, ReportStatus, SyncState};
 /// on the syncing thread: post to the main thread to update the UI.
 #[uniffi::export(foreign)]
 pub trait SyncProgress: Send + Sync {
-    /// After every request, and once with phase `done`.
+    /// After every answered request, and once with phase `Done`, last.
     fn on_progress(&self, state: SyncState);
 }
 
@@ -32,7 +32,8 @@ impl SyncCancel {
         Arc::new(SyncCancel::default())
     }
 
-    /// Asks the sync to stop before its next request; it throws `Cancelled`.
+    /// Asks the sync to stop before its next request or while it waits to
+    /// retry; it throws `Cancelled`.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Relaxed)
     }

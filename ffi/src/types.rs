@@ -863,11 +863,32 @@ impl From<TeamConfig> for config::TeamConfig {
     }
 }
 
+/// The phase a sync is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncPhase {
+    /// Sending this device's changes.
+    Push,
+    /// Receiving the team's.
+    Pull,
+    /// Finished: reported once, last.
+    Done,
+}
+
+impl From<sync::Phase> for SyncPhase {
+    fn from(p: sync::Phase) -> Self {
+        match p {
+            sync::Phase::Push => SyncPhase::Push,
+            sync::Phase::Pull => SyncPhase::Pull,
+            sync::Phase::Done => SyncPhase::Done,
+        }
+    }
+}
+
 /// Where a sync stands, for a progress bar.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncState {
-    /// `push`, `pull` or `done`.
-    pub phase: String,
+    /// The phase of the request just answered; `Done` once, last.
+    pub phase: SyncPhase,
     /// Entries pushed so far.
     pub pushed: u64,
     /// Entries pulled so far.
@@ -876,10 +897,10 @@ pub struct SyncState {
     pub bytes: u64,
 }
 
-impl From<&sync::client::Progress> for SyncState {
-    fn from(p: &sync::client::Progress) -> Self {
+impl From<&sync::Progress> for SyncState {
+    fn from(p: &sync::Progress) -> Self {
         SyncState {
-            phase: p.phase.clone(),
+            phase: p.phase.into(),
             pushed: p.pushed,
             pulled: p.pulled,
             bytes: p.bytes,

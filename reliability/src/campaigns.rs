@@ -268,7 +268,7 @@ pub fn final_checks(
         .map(|d| (d.name.as_str(), &d.store))
         .chain([("server", &team_store)])
     {
-        let c = check_store(store, &ledger, 0, None).expect("check");
+        let c = check_store(store, &ledger, 0, false).expect("check");
         end.problems
             .extend(c.lost.iter().map(|l| format!("{name}: lost {l}")));
         end.problems

@@ -305,7 +305,7 @@ fn check_reopened(label: &str, db: &Path, ledger: &Ledger, faults: usize) -> Opt
     match Store::open_unencrypted(db) {
         Err(e) => r.open_failures.push(format!("{label}: {e}")),
         Ok(store) => {
-            match check_store(&store, ledger, faults, Some("reliability-peer")) {
+            match check_store(&store, ledger, faults, true) {
                 Ok(c) => {
                     r.lost
                         .extend(c.lost.into_iter().map(|l| format!("{label}: {l}")));

@@ -29,7 +29,8 @@ pub enum Ack {
     Contact(RecordId),
     /// A resident contact erased.
     Erase(RecordId),
-    /// A peer cursor acknowledged up to this position.
+    /// A position saved in the store's settings ([`CURSOR_SETTING`]): a
+    /// small durable write of the kind a sync cursor is.
     Cursor(u64),
     /// Not an acknowledgement: an erasure of this contact is about to be
     /// attempted, so the contact may be gone even if no `Erase` follows.
@@ -79,6 +80,18 @@ impl FromStr for Ack {
     }
 }
 
+/// The setting the workers' cursor writes go to (never the sync cursors:
+/// the devices of the server campaigns also sync).
+pub const CURSOR_SETTING: &str = "reliability.cursor";
+
+/// The cursor last saved under [`CURSOR_SETTING`] (0 if none).
+fn saved_cursor(store: &Store) -> carnet_core::Result<u64> {
+    Ok(store
+        .setting(CURSOR_SETTING)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Makes random edits to one store, each marked uniquely with `prefix`.
 pub struct Worker {
     /// Unique mark prefix (device and run), e.g. `d3r2`.
@@ -107,7 +120,7 @@ impl Worker {
             erase: true,
         };
         w.refresh(store)?;
-        w.cursor = store.acked("reliability-peer")?;
+        w.cursor = saved_cursor(store)?;
         Ok(w)
     }
 
@@ -244,7 +257,7 @@ impl Worker {
             _ => {
                 self.cursor += rng.random_range(1..5);
                 store
-                    .acknowledge("reliability-peer", self.cursor)
+                    .set_setting(CURSOR_SETTING, Some(&self.cursor.to_string()))
                     .map(|()| Some(Ack::Cursor(self.cursor)))
             }
         };
@@ -342,7 +355,7 @@ pub fn check_store(
     store: &Store,
     ledger: &Ledger,
     event_slack: usize,
-    cursor_peer: Option<&str>,
+    check_cursor: bool,
 ) -> carnet_core::Result<Check> {
     let mut c = Check::default();
     let mut texts: BTreeMap<RecordId, Option<String>> = BTreeMap::new();
@@ -408,11 +421,11 @@ pub fn check_store(
             c.lost.push(format!("erasure of {id}"));
         }
     }
-    if let Some(peer) = cursor_peer {
-        let acked = store.acked(peer)?;
+    if check_cursor {
+        let acked = saved_cursor(store)?;
         if acked < ledger.cursor {
             c.lost.push(format!(
-                "peer cursor at {acked}, {} acknowledged",
+                "saved cursor at {acked}, {} acknowledged",
                 ledger.cursor
             ));
         }

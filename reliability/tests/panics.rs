@@ -278,7 +278,7 @@ fn handler_panics_become_errors_and_the_server_keeps_serving() {
     let mut ledger = a.ledger.clone();
     ledger.extend(&b.ledger);
     for d in [&a, &b] {
-        let c = check_store(&d.store, &ledger, 0, None).unwrap();
+        let c = check_store(&d.store, &ledger, 0, false).unwrap();
         assert!(
             c.lost.is_empty() && c.doubled.is_empty() && c.extra_events == 0,
             "{}: {c:?}",
@@ -326,6 +326,6 @@ fn a_panic_inside_a_sync_leaves_the_next_sync_working() {
     drop(server);
     let team_store =
         Store::open_unencrypted(carnet_reliability::server::team_db(&data, &team)).unwrap();
-    let c = check_store(&team_store, &a.ledger, 0, None).unwrap();
+    let c = check_store(&team_store, &a.ledger, 0, false).unwrap();
     assert!(c.lost.is_empty() && c.doubled.is_empty(), "{c:?}");
 }

@@ -90,7 +90,7 @@ fn a_change_made_by_another_device_or_one_its_app_would_refuse_is_refused() {
     let attacker = enroll(&server, &team, "mediator", "supA");
     let note = author.note("conte-joliot", "Hall propre");
     // The attacker replays the author's change as its own push.
-    let theirs = author.store.outgoing("server", 1 << 20).unwrap();
+    let theirs = author.store.changes_since(0, 1 << 20, None).unwrap();
     let (status, problem) = push(&server, attacker.token(), &theirs.entries);
     assert_eq!(status, 403, "{problem}");
     assert_eq!(problem["refused_changes"], 1);
@@ -104,7 +104,7 @@ fn a_change_made_by_another_device_or_one_its_app_would_refuse_is_refused() {
             &fields(json!({"sector": "conte-joliot", "text": "x"})),
         )
         .unwrap();
-    let mut mine = attacker.store.outgoing("server", 1 << 20).unwrap();
+    let mut mine = attacker.store.changes_since(0, 1 << 20, None).unwrap();
     let Payload::Change(bytes) = &mine.entries[0].payload else {
         panic!()
     };
@@ -152,13 +152,13 @@ fn a_device_enrolled_without_an_actor_is_bound_to_the_actor_of_its_first_push() 
             &fields(json!({"sector": "conte-joliot", "text": "a"})),
         )
         .unwrap();
-    let first = store.outgoing("server", 1 << 20).unwrap();
+    let first = store.changes_since(0, 1 << 20, None).unwrap();
     let (status, _) = push(&server, &legacy.token, &first.entries);
     assert_eq!(status, 200);
     // From now on only that actor's changes are its own.
     let other = enroll(&server, &team, "mediator", "Samia");
     other.note("conte-joliot", "b");
-    let foreign = other.store.outgoing("server", 1 << 20).unwrap();
+    let foreign = other.store.changes_since(0, 1 << 20, None).unwrap();
     let (status, _) = push(&server, &legacy.token, &foreign.entries);
     assert_eq!(status, 403);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use carnet_core::store::Batch;
 use carnet_core::sync::client::Retry;
 use carnet_core::sync::protocol::SERVER_ORIGIN;
-use carnet_core::sync::{PullHeader, wire};
+use carnet_core::sync::{Phase, PullHeader, wire};
 use carnet_core::{Kind, Record};
 use carnet_reliability::proxy::Direction;
 use common::*;
@@ -227,7 +227,7 @@ fn a_server_restarted_mid_sync_loses_nothing() {
             first_backoff: Duration::from_millis(100),
         };
         let s = a.sync_progress(&url, retry, &mut |p| {
-            if p.phase == "push" {
+            if p.phase == Phase::Push {
                 let _ = pushed.send(());
             }
         });

@@ -9,7 +9,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::{Error, Result};
 
 /// Every migration, in order; the version after migration `i` is `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/001_initial.sql"),
+    include_str!("../../migrations/002_drop_peers.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -47,5 +50,23 @@ mod tests {
         let err = migrate(&mut c).unwrap_err();
         assert!(matches!(err, Error::NewerSchema { .. }), "{err}");
         assert!(err.to_string().contains("update the app"));
+    }
+
+    #[test]
+    fn a_schema_1_store_loses_its_peers_table() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute("INSERT INTO peers (peer, acked_upto) VALUES ('x', 3)", [])
+            .unwrap();
+        migrate(&mut c).unwrap();
+        let peers: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'peers'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(peers, 0);
     }
 }

@@ -330,7 +330,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM peers; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.

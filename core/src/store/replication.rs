@@ -1,18 +1,19 @@
-//! Sans-IO replication between stores: "the changes this peer lacks" and
-//! "apply these changes", with no network. The sync protocol and the server
-//! use the same two operations.
+//! Replication between stores: "the log after this position" and "apply
+//! these changes", with no network. The sync protocol (a device's push and
+//! pull) and the server (serving pulls, applying pushes) use the same
+//! operations.
 //!
 //! Each store keeps a change log in the order it got its changes, which is a
-//! causal order (a change is logged only once its dependencies are). A peer's
-//! position in that log is a cursor: [`Store::outgoing`] sends what follows
-//! the cursor the peer acknowledged, [`Store::acknowledge`] moves it. A lost
-//! batch is sent again, a duplicated one applies as a no-op, and an applied
-//! batch is never half-applied.
+//! causal order (a change is logged only once its dependencies are). A
+//! position in that log is a cursor: [`Store::changes_since`] reads what
+//! follows one; whoever reads keeps its own cursor (a device its two sync
+//! cursors, [`super::Cursor`]). A lost batch is sent again, a duplicated one
+//! applies as a no-op, and an applied batch is never half-applied.
 
 use std::collections::HashMap;
 
 use automerge::{ActorId, Change, ChangeHash};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::index::Derived;
@@ -148,39 +149,6 @@ impl Store {
                 batch.entries.push(Entry { record_id, payload });
             }
             Ok(batch)
-        })
-    }
-
-    /// What `peer` lacks: the log after the position it acknowledged.
-    pub fn outgoing(&self, peer: &str, max_bytes: usize) -> Result<Batch> {
-        let after = self.acked(peer)?;
-        self.changes_since(after, max_bytes, Some(peer))
-    }
-
-    /// How far `peer` has acknowledged this store's log.
-    pub fn acked(&self, peer: &str) -> Result<u64> {
-        self.read(|conn, _| {
-            Ok(conn
-                .query_row(
-                    "SELECT acked_upto FROM peers WHERE peer = ?1",
-                    [peer],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()?
-                .unwrap_or(0) as u64)
-        })
-    }
-
-    /// Records that `peer` applied everything up to `upto`. Never moves back,
-    /// so a late duplicate acknowledgement is harmless.
-    pub fn acknowledge(&self, peer: &str, upto: u64) -> Result<()> {
-        self.write(|tx, _| {
-            tx.execute(
-                "INSERT INTO peers (peer, acked_upto) VALUES (?1, ?2)
-                 ON CONFLICT(peer) DO UPDATE SET acked_upto = max(acked_upto, excluded.acked_upto)",
-                params![peer, upto as i64],
-            )?;
-            Ok(())
         })
     }
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::http::Problem;
+use super::http::{Failed, call};
+use super::retry::{Replay, Retry};
 use crate::{Error, Kind, RecordId, Result};
 
 /// The merged log's formats.
@@ -128,8 +129,7 @@ pub struct Admin {
     http: reqwest::blocking::Client,
     base: String,
     auth: String,
-    attempts: u32,
-    first_backoff: Duration,
+    retry: Retry,
 }
 
 impl Admin {
@@ -140,8 +140,10 @@ impl Admin {
             http,
             base,
             auth: format!("Bearer {}", token.trim()),
-            attempts: 3,
-            first_backoff: Duration::from_millis(500),
+            retry: Retry {
+                attempts: 3,
+                first_backoff: Duration::from_millis(500),
+            },
         })
     }
 
@@ -245,44 +247,13 @@ impl Admin {
         build: impl Fn() -> reqwest::blocking::RequestBuilder,
         record: Option<RecordId>,
     ) -> Result<Vec<u8>> {
-        let mut wait = self.first_backoff;
-        let mut last = Error::Network("no attempt made".into());
-        for attempt in 0..self.attempts.max(1) {
-            if attempt > 0 {
-                std::thread::sleep(wait);
-                wait = wait.saturating_mul(2);
-            }
-            let resp = match build().header("authorization", &self.auth).send() {
-                Ok(r) => r,
-                Err(e) => {
-                    last = Error::Network(e.to_string());
-                    continue;
-                }
-            };
-            let status = resp.status().as_u16();
-            if resp.status().is_success() {
-                match resp.bytes() {
-                    Ok(b) => return Ok(b.to_vec()),
-                    Err(e) => {
-                        last = Error::Network(e.to_string());
-                        continue;
-                    }
-                }
-            }
-            let detail = Problem::of(resp).explanation();
-            let err = match (status, record) {
-                (401, _) => return Err(Error::Unauthorized),
-                (404, Some(id)) => return Err(Error::NotFound(id)),
-                _ => Error::Server { status, detail },
-            };
-            if status == 429 || status >= 500 {
-                tracing::debug!(attempt, status, "admin request failed; retrying");
-                last = err;
-            } else {
-                return Err(err);
-            }
-        }
-        Err(last)
+        call(self.retry, Replay::Safe, || {
+            build().header("authorization", &self.auth).send()
+        })
+        .map_err(|failed| match (failed, record) {
+            (Failed::Refused { status: 404, .. }, Some(id)) => Error::NotFound(id),
+            (other, _) => other.into_error(),
+        })
     }
 }
 

@@ -1,5 +1,7 @@
-//! Sync with the team's server: the wire format, the protocol state machine
-//! and (feature `http-client`) the HTTP client.
+//! Sync with the team's server: the wire format, the protocol's messages,
+//! the sans-IO session that runs it, the retry rules, a simulated network
+//! that drives the session deterministically, and (feature `http-client`)
+//! the HTTP clients.
 
 #[cfg(feature = "http-client")]
 pub mod admin;
@@ -7,7 +9,15 @@ pub mod admin;
 pub mod client;
 #[cfg(feature = "http-client")]
 mod http;
+mod problem;
 pub mod protocol;
+pub mod retry;
+pub mod session;
+pub mod sim;
 pub mod wire;
 
-pub use protocol::{PullHeader, PushAck, PushHeader, Request, SyncSession, SyncSummary};
+pub use protocol::{
+    Phase, Progress, PullHeader, PushAck, PushHeader, RecordConflicts, Request, SyncSummary,
+};
+pub use retry::Retry;
+pub use session::{Effect, Event, SyncOptions, SyncSession, SyncStore};

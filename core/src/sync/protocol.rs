@@ -1,20 +1,14 @@
-//! The client side of sync protocol v1 as a pure state machine: it reads the
-//! store, says which request to send next, and takes the response. It never
-//! touches a socket, so tests drive it against a server (or a store playing
-//! the server) with no network, and the HTTP client only carries bytes.
-//!
-//! ```text
-//!  ┌──────┐ push pages until the device log is acknowledged ┌──────┐ pull pages until !more ┌──────┐
-//!  │ Push │ ───────────────────────────────────────────────▶│ Pull │ ─────────────────────▶ │ Done │
-//!  └──────┘                                                 └──────┘                        └──────┘
-//! ```
+//! What sync protocol v1 exchanges and reports: the requests, the headers of
+//! their envelopes, the server's acknowledgement, and what a sync tells the
+//! person who asked for it. The state machine that uses them is
+//! [`super::session`].
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::RecordId;
 use crate::doc::Conflict;
-use crate::store::{Batch, Cursor, Store};
-use crate::sync::wire;
-use crate::{RecordId, Result};
 
 /// The origin recorded for changes received from the server; they are never
 /// pushed back.
@@ -55,7 +49,7 @@ pub struct PullHeader {
     pub more: bool,
 }
 
-/// The next thing to send.
+/// A request of the sync protocol, as the session asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// `POST /v1/sync/push` with this envelope.
@@ -64,6 +58,9 @@ pub enum Request {
         body: Vec<u8>,
         /// Entries it carries.
         entries: usize,
+        /// Device log position of its last entry: the most an
+        /// acknowledgement of it may cover.
+        upto: u64,
     },
     /// `GET /v1/sync/pull?after=…&max_bytes=…`.
     Pull {
@@ -85,7 +82,7 @@ pub struct SyncSummary {
     pub erased: usize,
     /// Records touched by the pull that now hold concurrent values.
     pub conflicts: Vec<RecordConflicts>,
-    /// Request and response body bytes, for the weak-connection budget.
+    /// Request body bytes, for the weak-connection budget.
     pub bytes_sent: u64,
     /// Response body bytes.
     pub bytes_received: u64,
@@ -102,131 +99,112 @@ pub struct RecordConflicts {
     pub conflicts: Vec<Conflict>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+impl Request {
+    /// The HTTP method.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::Push { .. } => "POST",
+            Request::Pull { .. } => "GET",
+        }
+    }
+
+    /// The path and query, after the server's address.
+    pub fn path(&self) -> String {
+        match self {
+            Request::Push { .. } => "/v1/sync/push".into(),
+            Request::Pull { after, max_bytes } => {
+                format!("/v1/sync/pull?after={after}&max_bytes={max_bytes}")
+            }
+        }
+    }
+
+    /// The body's bytes (none for a pull).
+    pub fn body_len(&self) -> usize {
+        match self {
+            Request::Push { body, .. } => body.len(),
+            Request::Pull { .. } => 0,
+        }
+    }
+}
+
+/// Where a sync stands. Serialised in lowercase (`"push"`), as the command
+/// line's JSON and the apps show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Sending this device's changes.
     Push,
+    /// Receiving the team's.
     Pull,
+    /// Finished, with nothing left to send or receive.
     Done,
 }
 
-/// One sync run against the server.
-pub struct SyncSession<'a> {
-    store: &'a Store,
-    phase: Phase,
-    pending_push_upto: Option<u64>,
-    summary: SyncSummary,
+impl Phase {
+    /// The phase's name, as serialised.
+    pub fn code(self) -> &'static str {
+        match self {
+            Phase::Push => "push",
+            Phase::Pull => "pull",
+            Phase::Done => "done",
+        }
+    }
 }
 
-impl<'a> SyncSession<'a> {
-    /// Starts a sync of `store` from its saved cursors.
-    pub fn new(store: &'a Store) -> Self {
-        SyncSession {
-            store,
-            phase: Phase::Push,
-            pending_push_upto: None,
-            summary: SyncSummary::default(),
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Where a sync stands, for a progress bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The phase of the request just answered; [`Phase::Done`] once, last.
+    pub phase: Phase,
+    /// Entries pushed so far.
+    pub pushed: u64,
+    /// Entries pulled so far.
+    pub pulled: u64,
+    /// Bytes sent and received so far.
+    pub bytes: u64,
+}
+
+impl Progress {
+    /// Where a sync that did `summary` stands in `phase`.
+    pub fn of(phase: Phase, summary: &SyncSummary) -> Progress {
+        Progress {
+            phase,
+            pushed: summary.pushed as u64,
+            pulled: summary.pulled as u64,
+            bytes: summary.bytes_sent + summary.bytes_received,
         }
     }
+}
 
-    /// The request to send now, or `None` when the sync is complete.
-    pub fn next_request(&mut self) -> Result<Option<Request>> {
-        loop {
-            match self.phase {
-                Phase::Push => {
-                    let after = self.store.cursor(Cursor::Push)?;
-                    let batch: Batch =
-                        self.store
-                            .changes_since(after, PUSH_PAGE_BYTES, Some(SERVER_ORIGIN))?;
-                    if batch.entries.is_empty() {
-                        if batch.upto > after {
-                            // Only server-origin entries were left: nothing to send.
-                            self.store.set_cursor(Cursor::Push, batch.upto)?;
-                        }
-                        self.phase = Phase::Pull;
-                        continue;
-                    }
-                    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
-                    self.pending_push_upto = Some(batch.upto);
-                    return Ok(Some(Request::Push {
-                        body,
-                        entries: batch.entries.len(),
-                    }));
-                }
-                Phase::Pull => {
-                    return Ok(Some(Request::Pull {
-                        after: self.store.cursor(Cursor::Pull)?,
-                        max_bytes: PULL_PAGE_BYTES,
-                    }));
-                }
-                Phase::Done => return Ok(None),
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_serialise_as_the_command_line_shows_them() {
+        for phase in [Phase::Push, Phase::Pull, Phase::Done] {
+            assert_eq!(
+                serde_json::to_value(phase).unwrap(),
+                serde_json::json!(phase.to_string())
+            );
         }
+        assert_eq!(Phase::Pull.to_string(), "pull");
     }
 
-    /// Takes the server's answer to a push.
-    pub fn on_push_ack(
-        &mut self,
-        ack: &PushAck,
-        request_bytes: usize,
-        response_bytes: usize,
-    ) -> Result<()> {
-        self.summary.round_trips += 1;
-        self.summary.bytes_sent += request_bytes as u64;
-        self.summary.bytes_received += response_bytes as u64;
-        let sent_upto = self.pending_push_upto.take().unwrap_or(0);
-        // The server acknowledges what it committed; never beyond what we sent.
-        let upto = ack.acked_upto.min(sent_upto);
-        let before = self.store.cursor(Cursor::Push)?;
-        if upto > before {
-            self.store.set_cursor(Cursor::Push, upto)?;
-        }
-        self.summary.pushed += ack.applied + ack.duplicates + ack.refused + ack.erased;
-        Ok(())
-    }
-
-    /// Takes a pull response body: applies it all or nothing, then moves the
-    /// pull cursor.
-    pub fn on_pull_body(&mut self, body: &[u8], request_bytes: usize) -> Result<()> {
-        self.summary.round_trips += 1;
-        self.summary.bytes_sent += request_bytes as u64;
-        self.summary.bytes_received += body.len() as u64;
-        let (header, entries): (PullHeader, _) = wire::decode(body)?;
-        let report = self.store.apply(
-            SERVER_ORIGIN,
-            &Batch {
-                entries,
-                upto: header.upto,
-                more: header.more,
-            },
-        )?;
-        let before = self.store.cursor(Cursor::Pull)?;
-        if header.upto > before {
-            self.store.set_cursor(Cursor::Pull, header.upto)?;
-        }
-        self.summary.pulled += report.applied;
-        self.summary.erased += report.erased;
-        for id in report.records {
-            let conflicts = self.store.conflicts(id)?;
-            if !conflicts.is_empty() {
-                self.summary.conflicts.retain(|c| c.id != id);
-                self.summary
-                    .conflicts
-                    .push(RecordConflicts { id, conflicts });
-            }
-        }
-        if !header.more {
-            self.phase = Phase::Done;
-        }
-        Ok(())
-    }
-
-    /// What the sync has done so far.
-    pub fn summary(&self) -> &SyncSummary {
-        &self.summary
-    }
-
-    /// Ends the session and returns its summary.
-    pub fn finish(self) -> SyncSummary {
-        self.summary
+    #[test]
+    fn requests_name_their_route() {
+        let pull = Request::Pull {
+            after: 3,
+            max_bytes: 10,
+        };
+        assert_eq!(pull.method(), "GET");
+        assert_eq!(pull.path(), "/v1/sync/pull?after=3&max_bytes=10");
+        assert_eq!(pull.body_len(), 0);
     }
 }

@@ -1,0 +1,453 @@
+//! The client side of sync protocol v1 as a sans-IO state machine, in the
+//! style of automerge's `sync` module: a driver feeds it [`Event`]s (the
+//! person asked to sync, a response arrived, a request failed, a timer
+//! fired, cancel) and performs the [`Effect`]s it returns (send this
+//! request, wait this long, report progress, finished). It never touches a
+//! socket, a clock or a thread: the HTTP driver (`client.rs`) carries bytes
+//! and sleeps, the simulated network ([`super::sim`]) delivers, loses,
+//! duplicates and delays them, and both run this same protocol.
+//!
+//! ```text
+//!  ┌──────┐ push pages until the device log is acknowledged ┌──────┐ pull pages until !more ┌──────┐
+//!  │ Push │ ───────────────────────────────────────────────▶│ Pull │ ─────────────────────▶ │ Done │
+//!  └──────┘                                                 └──────┘                        └──────┘
+//!     any answer: 2xx → next page · 401 → Unauthorized · 410 wipe → store wiped, Wiped
+//!                 429, 5xx, lost → wait, send again (bounded) · other 4xx → Server error
+//! ```
+//!
+//! The store is not an effect but a parameter of [`SyncSession::handle`]
+//! (as automerge's sync takes the document), through the narrow
+//! [`SyncStore`] trait. Its writes are local, synchronous and transactional,
+//! and their order is the protocol's safety: a cursor moves only after the
+//! page it covers is applied, and a wipe order is carried out before the
+//! session ends. Returning them as effects would let a driver reorder or
+//! skip them (forget a wipe order, move a cursor before applying); calling
+//! them here keeps every driver correct by construction, and tests still put
+//! any store behind the trait (one that fails on demand, say).
+
+use std::time::Duration;
+
+use crate::doc::Conflict;
+use crate::store::{ApplyReport, Batch, Cursor, Store};
+use crate::sync::problem::Problem;
+use crate::sync::protocol::{
+    PULL_PAGE_BYTES, PUSH_PAGE_BYTES, Phase, Progress, PullHeader, PushAck, PushHeader,
+    RecordConflicts, Request, SERVER_ORIGIN, SyncSummary,
+};
+use crate::sync::retry::{Backoff, Failure, Replay, Retry};
+use crate::sync::wire;
+use crate::{Error, RecordId, Result};
+
+/// What the session needs of a device's store: its two cursors, its log,
+/// applying the team's pages, the conflicts they leave, and the wipe a
+/// supervisor may order. [`Store`] is the one implementation the product
+/// uses.
+pub trait SyncStore {
+    /// A sync cursor.
+    fn cursor(&self, which: Cursor) -> Result<u64>;
+    /// Moves a sync cursor.
+    fn set_cursor(&self, which: Cursor, at: u64) -> Result<()>;
+    /// The log after `after`, without `skip_origin`'s entries, up to about
+    /// `max_bytes`.
+    fn changes_since(
+        &self,
+        after: u64,
+        max_bytes: usize,
+        skip_origin: Option<&str>,
+    ) -> Result<Batch>;
+    /// Applies a page relayed by `origin`, all or nothing.
+    fn apply(&self, origin: &str, batch: &Batch) -> Result<ApplyReport>;
+    /// A record's unresolved fields.
+    fn conflicts(&self, id: RecordId) -> Result<Vec<Conflict>>;
+    /// Erases everything, as a wipe order requires.
+    fn wipe(&self) -> Result<()>;
+}
+
+impl SyncStore for Store {
+    fn cursor(&self, which: Cursor) -> Result<u64> {
+        Store::cursor(self, which)
+    }
+    fn set_cursor(&self, which: Cursor, at: u64) -> Result<()> {
+        Store::set_cursor(self, which, at)
+    }
+    fn changes_since(
+        &self,
+        after: u64,
+        max_bytes: usize,
+        skip_origin: Option<&str>,
+    ) -> Result<Batch> {
+        Store::changes_since(self, after, max_bytes, skip_origin)
+    }
+    fn apply(&self, origin: &str, batch: &Batch) -> Result<ApplyReport> {
+        Store::apply(self, origin, batch)
+    }
+    fn conflicts(&self, id: RecordId) -> Result<Vec<Conflict>> {
+        Store::conflicts(self, id)
+    }
+    fn wipe(&self) -> Result<()> {
+        Store::wipe(self)
+    }
+}
+
+/// Names one attempt of a request, so that an answer is matched to the
+/// attempt it answers: a late, duplicated or stray answer is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// The server's answer, as the driver received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<Duration>,
+}
+
+/// What happened, told to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The person (or the app's scheduler) asked to sync.
+    Start,
+    /// An answer to the attempt `id`.
+    Response {
+        /// The attempt answered.
+        id: RequestId,
+        /// The answer.
+        response: Response,
+    },
+    /// The attempt `id` got no answer (connection refused, reset, timed out).
+    TransportFailed {
+        /// The attempt that failed.
+        id: RequestId,
+        /// Whether it surely never reached the server (no connection made).
+        unsent: bool,
+        /// The transport's explanation (addresses and causes, no data).
+        error: String,
+    },
+    /// The wait asked by [`Effect::Wait`] is over.
+    TimerFired,
+    /// The person cancelled: the session stops at once; what was exchanged
+    /// is kept and the next sync resumes from the cursors.
+    Cancel,
+}
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send this request, then tell [`Event::Response`] or
+    /// [`Event::TransportFailed`] with its id.
+    Send {
+        /// The attempt's name, to give back with its answer.
+        id: RequestId,
+        /// What to send.
+        request: Request,
+    },
+    /// Wait this long, then tell [`Event::TimerFired`] (a backoff before
+    /// sending again).
+    Wait(Duration),
+    /// Tell the person where the sync stands.
+    Progress(Progress),
+    /// The sync is over: its summary, or why it stopped (a wipe order has
+    /// already been carried out when this says [`Error::Wiped`]).
+    Finished(Result<SyncSummary>),
+}
+
+/// How a session pages and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// Attempts and backoff of each request.
+    pub retry: Retry,
+    /// Payload bytes per push request.
+    pub push_page_bytes: usize,
+    /// Payload bytes asked per pull response.
+    pub pull_page_bytes: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            retry: Retry::default(),
+            push_page_bytes: PUSH_PAGE_BYTES,
+            pull_page_bytes: PULL_PAGE_BYTES,
+        }
+    }
+}
+
+/// Where the session is.
+#[derive(Debug)]
+enum State {
+    /// Not started.
+    Idle,
+    /// `request` is out as attempt `id`.
+    InFlight { id: RequestId, request: Request },
+    /// `request` failed; it goes again when the timer fires.
+    BackingOff { request: Request },
+    /// Over; every later event is ignored.
+    Finished,
+}
+
+/// One sync run against the server: push pages until the device's log is
+/// acknowledged, then pull pages until the team's log has no more.
+#[derive(Debug)]
+pub struct SyncSession {
+    options: SyncOptions,
+    state: State,
+    phase: Phase,
+    backoff: Backoff,
+    next_id: u64,
+    summary: SyncSummary,
+}
+
+impl SyncSession {
+    /// A session that starts at [`Event::Start`], from the store's cursors.
+    pub fn new(options: SyncOptions) -> Self {
+        SyncSession {
+            options,
+            state: State::Idle,
+            phase: Phase::Push,
+            backoff: Backoff::new(options.retry),
+            next_id: 0,
+            summary: SyncSummary::default(),
+        }
+    }
+
+    /// Takes an event and returns what to do. `store` is the device's store
+    /// (the same one for the whole session). Events that do not fit (an
+    /// answer to an attempt that is not the one out, a timer when not
+    /// waiting, anything once finished) change nothing and return nothing.
+    pub fn handle(&mut self, store: &dyn SyncStore, event: Event) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let state = std::mem::replace(&mut self.state, State::Finished);
+        self.state = match (event, state) {
+            (Event::Start, State::Idle) => self.advance(store, &mut out),
+            (Event::Cancel, State::Idle | State::InFlight { .. } | State::BackingOff { .. }) => {
+                self.finish(Err(Error::Cancelled), &mut out)
+            }
+            (
+                Event::Response { id, response },
+                State::InFlight {
+                    id: out_id,
+                    request,
+                },
+            ) if id == out_id => self.on_response(store, request, response, &mut out),
+            (
+                Event::TransportFailed { id, unsent, error },
+                State::InFlight {
+                    id: out_id,
+                    request,
+                },
+            ) if id == out_id => {
+                let failure = if unsent {
+                    Failure::Unsent
+                } else {
+                    Failure::Transport
+                };
+                self.failed(request, failure, None, Error::Network(error), &mut out)
+            }
+            (Event::TimerFired, State::BackingOff { request }) => self.send(request, &mut out),
+            (_, state) => state,
+        };
+        out
+    }
+
+    /// The next request from the cursors: a push page while the device has
+    /// unacknowledged entries, then pull pages.
+    fn advance(&mut self, store: &dyn SyncStore, out: &mut Vec<Effect>) -> State {
+        match self.next_request(store) {
+            Ok(request) => {
+                self.backoff.reset();
+                self.send(request, out)
+            }
+            Err(e) => self.finish(Err(e), out),
+        }
+    }
+
+    fn next_request(&mut self, store: &dyn SyncStore) -> Result<Request> {
+        if self.phase == Phase::Push {
+            let after = store.cursor(Cursor::Push)?;
+            let batch =
+                store.changes_since(after, self.options.push_page_bytes, Some(SERVER_ORIGIN))?;
+            if !batch.entries.is_empty() {
+                let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
+                return Ok(Request::Push {
+                    body,
+                    entries: batch.entries.len(),
+                    upto: batch.upto,
+                });
+            }
+            if batch.upto > after {
+                // Only the server's own entries were left: nothing to send.
+                store.set_cursor(Cursor::Push, batch.upto)?;
+            }
+            self.phase = Phase::Pull;
+        }
+        Ok(Request::Pull {
+            after: store.cursor(Cursor::Pull)?,
+            max_bytes: self.options.pull_page_bytes,
+        })
+    }
+
+    fn send(&mut self, request: Request, out: &mut Vec<Effect>) -> State {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        out.push(Effect::Send {
+            id,
+            request: request.clone(),
+        });
+        State::InFlight { id, request }
+    }
+
+    fn on_response(
+        &mut self,
+        store: &dyn SyncStore,
+        request: Request,
+        response: Response,
+        out: &mut Vec<Effect>,
+    ) -> State {
+        let status = response.status;
+        if (200..300).contains(&status) {
+            return self.on_success(store, request, response, out);
+        }
+        let problem = Problem::parse(&response.body);
+        if status == 410 && problem.name() == "wipe" {
+            // A supervisor ordered this (lost) device wiped.
+            let result = store.wipe().and(Err(Error::Wiped));
+            return self.finish(result, out);
+        }
+        let retry_after = response.retry_after;
+        self.failed(
+            request,
+            Failure::Status(status),
+            retry_after,
+            problem.into_error(status),
+            out,
+        )
+    }
+
+    fn on_success(
+        &mut self,
+        store: &dyn SyncStore,
+        request: Request,
+        response: Response,
+        out: &mut Vec<Effect>,
+    ) -> State {
+        let step = match &request {
+            Request::Push { upto, .. } => match serde_json::from_slice::<PushAck>(&response.body) {
+                Ok(ack) => self.on_push_ack(store, *upto, &ack),
+                // Cut or garbled on the way: sending the page again is safe.
+                Err(_) => {
+                    let e = Error::Network("unreadable push acknowledgement".into());
+                    return self.failed(request, Failure::Transport, None, e, out);
+                }
+            },
+            Request::Pull { after, .. } => self.on_pull_page(store, *after, &response.body),
+        };
+        self.summary.round_trips += 1;
+        self.summary.bytes_sent += request.body_len() as u64;
+        self.summary.bytes_received += response.body.len() as u64;
+        match step {
+            Err(e) => self.finish(Err(e), out),
+            Ok(()) => {
+                let phase = match request {
+                    Request::Push { .. } => Phase::Push,
+                    Request::Pull { .. } => Phase::Pull,
+                };
+                out.push(Effect::Progress(Progress::of(phase, &self.summary)));
+                if self.phase == Phase::Done {
+                    out.push(Effect::Progress(Progress::of(Phase::Done, &self.summary)));
+                    let summary = std::mem::take(&mut self.summary);
+                    self.finish(Ok(summary), out)
+                } else {
+                    self.advance(store, out)
+                }
+            }
+        }
+    }
+
+    /// Moves the push cursor to what the server committed, never beyond
+    /// what this page carried.
+    fn on_push_ack(&mut self, store: &dyn SyncStore, sent_upto: u64, ack: &PushAck) -> Result<()> {
+        let upto = ack.acked_upto.min(sent_upto);
+        let before = store.cursor(Cursor::Push)?;
+        if upto <= before {
+            // Sending the same page again would loop for ever.
+            return Err(Error::Network(
+                "the server acknowledged none of the changes sent; try again later".into(),
+            ));
+        }
+        store.set_cursor(Cursor::Push, upto)?;
+        self.summary.pushed += ack.applied + ack.duplicates + ack.refused + ack.erased;
+        Ok(())
+    }
+
+    /// Applies a pull page all or nothing, then moves the pull cursor. A
+    /// page that cannot be decoded or applied changes nothing; the next sync
+    /// asks for it again.
+    fn on_pull_page(&mut self, store: &dyn SyncStore, after: u64, body: &[u8]) -> Result<()> {
+        let (header, entries): (PullHeader, _) = wire::decode(body)?;
+        if header.more && header.upto <= after {
+            return Err(Error::Network(
+                "the server's pull page did not move forward; try again later".into(),
+            ));
+        }
+        let report = store.apply(
+            SERVER_ORIGIN,
+            &Batch {
+                entries,
+                upto: header.upto,
+                more: header.more,
+            },
+        )?;
+        if header.upto > store.cursor(Cursor::Pull)? {
+            store.set_cursor(Cursor::Pull, header.upto)?;
+        }
+        self.summary.pulled += report.applied;
+        self.summary.erased += report.erased;
+        for id in report.records {
+            let conflicts = store.conflicts(id)?;
+            if !conflicts.is_empty() {
+                self.summary.conflicts.retain(|c| c.id != id);
+                self.summary
+                    .conflicts
+                    .push(RecordConflicts { id, conflicts });
+            }
+        }
+        if !header.more {
+            self.phase = Phase::Done;
+        }
+        Ok(())
+    }
+
+    /// An attempt failed: wait and send again if it may succeed later and
+    /// attempts are left, otherwise stop with `error`.
+    fn failed(
+        &mut self,
+        request: Request,
+        failure: Failure,
+        retry_after: Option<Duration>,
+        error: Error,
+        out: &mut Vec<Effect>,
+    ) -> State {
+        if !Replay::Safe.allows(failure) {
+            return self.finish(Err(error), out);
+        }
+        match self.backoff.after_failure(retry_after) {
+            Some(wait) => {
+                tracing::debug!(?failure, ?wait, error = %error, "sync request failed; retrying");
+                out.push(Effect::Wait(wait));
+                State::BackingOff { request }
+            }
+            None => self.finish(Err(error), out),
+        }
+    }
+
+    fn finish(&mut self, result: Result<SyncSummary>, out: &mut Vec<Effect>) -> State {
+        out.push(Effect::Finished(result));
+        State::Finished
+    }
+}
+
+#[cfg(test)]
+mod tests;
