@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::http::Problem;
 use super::protocol::{PushAck, Request, SyncSession, SyncSummary};
 use super::wire::CONTENT_TYPE;
-use crate::{Error, Result, Store, TeamConfig};
+use crate::{Error, Result, Role, Store, TeamConfig};
 
 /// Where a sync stands, for a progress bar.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +37,8 @@ pub struct Enrollment {
     pub device_id: String,
     /// The team's id.
     pub team_id: String,
-    /// `mediator` or `supervisor`.
-    pub role: String,
+    /// What the device may do.
+    pub role: Role,
     /// The team's configuration.
     pub config: TeamConfig,
 }

@@ -145,7 +145,7 @@ impl<'a> SyncSession<'a> {
                         self.phase = Phase::Pull;
                         continue;
                     }
-                    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
+                    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries)?;
                     self.pending_push_upto = Some(batch.upto);
                     return Ok(Some(Request::Push {
                         body,
