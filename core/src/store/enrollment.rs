@@ -15,8 +15,9 @@ use crate::{Error, Result, TeamConfig};
 /// longer write them as settings.
 pub(crate) const LEGACY_SETTINGS: [&str; 5] = ["server", "token", "device_id", "team_id", "role"];
 
-/// This device's enrollment with its team's server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// This device's enrollment with its team's server. Its `Debug` leaves the
+/// token out, so that a logged value never carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceEnrollment {
     /// The server's base address (`https://carnet.example.org`).
     pub server: String,
@@ -28,6 +29,18 @@ pub struct DeviceEnrollment {
     pub team_id: String,
     /// What the device may do.
     pub role: Role,
+}
+
+impl std::fmt::Debug for DeviceEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceEnrollment")
+            .field("server", &self.server)
+            .field("token", &"(secret)")
+            .field("device_id", &self.device_id)
+            .field("team_id", &self.team_id)
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 impl DeviceEnrollment {
@@ -257,6 +270,13 @@ mod tests {
             .unwrap();
         assert_eq!(store.setting("token").unwrap(), None);
         assert_eq!(store.setting("server").unwrap(), None);
+    }
+
+    #[test]
+    fn the_token_stays_out_of_debug_output() {
+        let shown = format!("{:?}", sample());
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(shown.contains("dev-1"), "{shown}");
     }
 
     #[test]
