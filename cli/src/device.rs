@@ -1,27 +1,16 @@
 //! The device store behind `--store DIR`: `DIR/carnet.db`, encrypted with the
-//! key of [`crate::key`], and the sync settings `init` saves inside it (so the
+//! key of [`crate::key`], and the enrollment `init` saves inside it (so the
 //! token is encrypted at rest with everything else).
 
 use std::path::{Path, PathBuf};
 
-use carnet_core::Store;
+use carnet_core::{DeviceEnrollment, Store};
 
 use crate::error::{CliError, Result};
 use crate::key;
 
 /// The database file's name inside the store directory.
 pub const DB_FILE: &str = "carnet.db";
-
-/// Setting: the server's base address.
-pub const SERVER: &str = "server";
-/// Setting: the device token (a secret; never printed).
-pub const TOKEN: &str = "token";
-/// Setting: the device's id on the server.
-pub const DEVICE_ID: &str = "device_id";
-/// Setting: the team's id on the server.
-pub const TEAM_ID: &str = "team_id";
-/// Setting: `mediator` or `supervisor`.
-pub const ROLE: &str = "role";
 
 /// The store directory, or a usage error saying how to give one.
 pub fn dir(store: Option<&Path>) -> Result<PathBuf> {
@@ -64,18 +53,7 @@ pub fn open_or_create(dir: &Path) -> Result<(Store, key::Source)> {
     Ok((Store::open(db_path(dir), &key)?, source))
 }
 
-/// Where and how this device syncs.
-pub struct Enrolled {
-    /// Server base address.
-    pub server: String,
-    /// Device token.
-    pub token: String,
-}
-
 /// The enrollment saved by `init`, or [`CliError::NotEnrolled`].
-pub fn enrolled(store: &Store) -> Result<Enrolled> {
-    match (store.setting(SERVER)?, store.setting(TOKEN)?) {
-        (Some(server), Some(token)) => Ok(Enrolled { server, token }),
-        _ => Err(CliError::NotEnrolled),
-    }
+pub fn enrolled(store: &Store) -> Result<DeviceEnrollment> {
+    store.enrollment()?.ok_or(CliError::NotEnrolled)
 }

@@ -429,8 +429,8 @@ enum AdminCmd {
     /// Issue a one-time enrollment code (valid 24 h) for a new device.
     Code {
         /// mediator or supervisor.
-        #[arg(long, value_parser = ["mediator", "supervisor"], default_value = "mediator")]
-        role: String,
+        #[arg(long, value_parser = |s: &str| s.parse::<carnet_core::Role>(), default_value = "mediator")]
+        role: carnet_core::Role,
         /// The device's name, proposed at enrollment.
         #[arg(long)]
         name: Option<String>,

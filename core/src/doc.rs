@@ -222,8 +222,7 @@ impl RecordDoc {
     /// Loads a document saved by [`RecordDoc::save`].
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Self> {
         let doc = guarded("load", || {
-            Automerge::load(bytes)
-                .map_err(|e| Error::Storage(format!("a stored document is unreadable: {e}")))
+            Automerge::load(bytes).map_err(Error::unreadable("a record's document"))
         })?;
         Ok(RecordDoc {
             doc: doc.with_actor(actor.clone()),
@@ -494,7 +493,10 @@ impl RecordDoc {
         };
         let kind = str_of("kind")
             .and_then(|k| Kind::parse(&k).ok())
-            .ok_or_else(|| Error::Storage("a document has no kind".into()))?;
+            .ok_or(Error::Unreadable {
+                what: "a record's document without a kind",
+                source: None,
+            })?;
         let mut m = Map::new();
         for key in ["id", "author"] {
             m.insert(
@@ -528,7 +530,7 @@ impl RecordDoc {
         if kind == Kind::Report {
             let mut events: Vec<StatusEvent> =
                 serde_json::from_value(m.remove("events").unwrap_or(Value::Array(vec![])))
-                    .map_err(|e| Error::Storage(format!("unreadable status events: {e}")))?;
+                    .map_err(Error::unreadable("a report's status events"))?;
             let status = derive_status(&mut events);
             m.insert("status".into(), Value::String(status.code().into()));
             if let Some(body) = current_body(&events) {

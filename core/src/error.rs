@@ -3,7 +3,10 @@
 //! Messages tell a person what to fix and never carry a resident's data: a
 //! field is named, its value is not.
 
-use crate::RecordId;
+use crate::{RecordId, ReportStatus};
+
+/// The cause of an [`Error::Unreadable`], kept for diagnosis.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every failure the core reports to its callers.
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +26,17 @@ pub enum Error {
     #[error("record {0} was erased and cannot be changed")]
     Erased(RecordId),
     /// A report status change that the lifecycle does not allow.
-    #[error("a report cannot go from {from} to {to}; allowed from {from}: {allowed}")]
+    /// The statuses reachable instead are `from.allowed_next()`: the
+    /// lifecycle's one list, not a copy carried in the error.
+    #[error(
+        "a report cannot go from {from} to {to}; allowed from {from}: {}",
+        codes(from.allowed_next())
+    )]
     InvalidTransition {
         /// The current status.
-        from: String,
+        from: ReportStatus,
         /// The requested status.
-        to: String,
-        /// The statuses reachable from `from`.
-        allowed: String,
+        to: ReportStatus,
     },
     /// The key does not open this store, or the file is not a Carnet store.
     #[error("the key does not open this store (wrong key, or not a Carnet database)")]
@@ -71,9 +77,23 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// The local database failed.
+    /// The local database failed (disk full, file locked or damaged…).
+    /// SQLite's messages name tables and constraints, never row values, so
+    /// the message carries its text; the error itself is the source.
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[source] rusqlite::Error),
+    /// Data in the store that this build cannot read back: a damaged file,
+    /// or something written in a shape this version does not know. `what`
+    /// names the data; the decoder's own error is only the source, never in
+    /// the message, because a decoder may quote the text it choked on.
+    #[error("the store holds {what} that cannot be read; the file may be damaged")]
+    Unreadable {
+        /// What could not be read (`a record's document`, `the team configuration`…).
+        what: &'static str,
+        /// Why, when a decoder said so.
+        #[source]
+        source: Option<Source>,
+    },
     /// A file of the store could not be read or written.
     #[error("file error: {0}")]
     Io(String),
@@ -103,6 +123,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Shorthand for an [`Error::Unreadable`] caused by `source`.
+    /// For `map_err` on a decoder's result.
+    pub(crate) fn unreadable<E: Into<Source>>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |source| Error::Unreadable {
+            what,
+            source: Some(source.into()),
+        }
+    }
+
     /// Shorthand for an [`Error::Invalid`].
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Invalid {
@@ -117,7 +146,7 @@ impl From<rusqlite::Error> for Error {
         // SQLite's messages name tables and constraints, never row values.
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => Error::WrongKey,
-            _ => Error::Storage(e.to_string()),
+            _ => Error::Storage(e),
         }
     }
 }
@@ -132,6 +161,15 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e.to_string())
     }
+}
+
+/// Status codes as a message lists them.
+fn codes(statuses: &[ReportStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| s.code())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Result type of the core.

@@ -19,6 +19,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
 pub mod model;
+mod role;
 pub mod rules;
 pub mod schema;
 pub mod store;
@@ -29,8 +30,9 @@ pub use error::{Error, Result};
 pub use id::RecordId;
 pub use lifecycle::ReportStatus;
 pub use model::Record;
+pub use role::Role;
 pub use schema::Kind;
-pub use store::Store;
+pub use store::{DeviceEnrollment, Store};
 
 /// Now, in milliseconds since the Unix epoch: the unit of every time Carnet stores.
 pub fn now_ms() -> i64 {

@@ -30,9 +30,21 @@ pub struct Header {
 pub struct ContactLink {
     /// The contact's id.
     pub id: RecordId,
-    /// `present`, `erased` (the resident asked to be forgotten) or `unknown`
-    /// (not on this device yet).
-    pub state: String,
+    /// Whether this device holds the contact.
+    pub state: ContactState,
+}
+
+/// What a device knows of a linked contact: the link stays when the contact
+/// is erased or not synced yet, so a view says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactState {
+    /// The contact is on this device.
+    Present,
+    /// The resident asked to be forgotten; the contact is gone for good.
+    Erased,
+    /// Not on this device yet (the next sync may bring it).
+    Unknown,
 }
 
 /// An observation made in the field.
@@ -246,7 +258,7 @@ impl Record {
             normalise(m);
         }
         serde_json::from_value(v)
-            .map_err(|e| Error::Storage(format!("a record does not match its kind: {e}")))
+            .map_err(Error::unreadable("a record that does not match its kind"))
     }
 
     /// Its header.

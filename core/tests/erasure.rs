@@ -67,7 +67,10 @@ fn erased_contact_leaves_no_byte_on_disk() {
     let carnet_core::Record::Note(n) = store.get(note).unwrap() else {
         panic!()
     };
-    assert_eq!(n.contacts[0].state, "erased");
+    assert_eq!(
+        n.contacts[0].state,
+        carnet_core::model::ContactState::Erased
+    );
     drop(store);
     for needle in [NAME, PHONE] {
         assert!(

@@ -1,6 +1,7 @@
 //! The store's behaviour through its public API.
 
 use carnet_core::lifecycle::ReportStatus;
+use carnet_core::model::ContactState;
 use carnet_core::store::{GroupBy, Query, StatusChange};
 use carnet_core::{Error, Kind, Record, Store};
 use serde_json::{Map, Value, json};
@@ -60,7 +61,7 @@ fn every_kind_is_created_read_and_listed() {
             assert_eq!(note.sector, "viguier-saint-jacques");
             assert_eq!(note.axes, ["jeunesse", "tranquillite"]);
             assert_eq!(note.residents_met, Some(4));
-            assert_eq!(note.contacts[0].state, "present");
+            assert_eq!(note.contacts[0].state, ContactState::Present);
             assert_eq!(note.header.author, "samia");
         }
         other => panic!("{other:?}"),
@@ -129,7 +130,20 @@ fn report_lifecycle_and_invalid_transition() {
         ..Default::default()
     };
     let err = s.change_status(r, &st("closed")).unwrap_err();
-    assert!(matches!(err, Error::InvalidTransition { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidTransition {
+                from: ReportStatus::Reported,
+                to: ReportStatus::Closed
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "a report cannot go from reported to closed; allowed from reported: forwarded, in_progress, resolved, rejected, duplicate"
+    );
     assert!(
         s.change_status(r, &st("forwarded"))
             .unwrap_err()
@@ -287,7 +301,7 @@ fn erasure_replicates_and_refuses_stale_changes() {
         let Record::Note(note) = s.get(n).unwrap() else {
             panic!()
         };
-        assert_eq!(note.contacts[0].state, "erased");
+        assert_eq!(note.contacts[0].state, ContactState::Erased);
     }
     assert!(matches!(
         b.set_field(c, "name", &json!("Y")),
@@ -587,8 +601,7 @@ fn sync_cursors_are_the_protocols_and_no_app_setting_moves_them() {
         s.set_setting("sync.pull_cursor", Some("0")),
         Err(Error::Invalid { .. })
     ));
-    s.set_setting("server", Some("https://carnet.example.org"))
-        .unwrap();
+    s.set_setting("theme", Some("dark")).unwrap();
     assert_eq!(
         (
             s.cursor(Cursor::Pull).unwrap(),
@@ -599,7 +612,7 @@ fn sync_cursors_are_the_protocols_and_no_app_setting_moves_them() {
     // A wipe starts the sync over.
     s.wipe().unwrap();
     assert_eq!(s.cursor(Cursor::Pull).unwrap(), 0);
-    assert_eq!(s.setting("server").unwrap(), None);
+    assert_eq!(s.setting("theme").unwrap(), None);
 }
 
 #[test]

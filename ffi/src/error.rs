@@ -3,6 +3,8 @@
 //! They carry field names, record ids and the core's explanations, never a
 //! resident's data (the core's messages never contain values).
 
+use crate::types::ReportStatus;
+
 /// Why a call failed. In Kotlin `CarnetException.*`, in Swift `CarnetError.*`.
 ///
 /// A panic inside Rust (a bug) is caught at the boundary and thrown as
@@ -19,17 +21,22 @@ pub enum CarnetError {
         /// What is wrong and what is expected.
         reason: String,
     },
-    /// A report status change the lifecycle does not allow; nothing was written.
-    /// Statuses are given by their codes (`reported`, `in_progress`…); the
-    /// typed list is [`crate::allowed_next`].
-    #[error("a report cannot go from {from} to {to}; allowed: {allowed}")]
+    /// A report status change the lifecycle does not allow; nothing was
+    /// written. `allowed` is what [`crate::allowed_next`] gives for `from`:
+    /// the buttons to offer instead.
+    #[error(
+        "a report cannot go from {} to {}; allowed: {}",
+        code(*from),
+        code(*to),
+        allowed.iter().map(|s| code(*s)).collect::<Vec<_>>().join(", ")
+    )]
     InvalidTransition {
-        /// The report's current status code.
-        from: String,
-        /// The status code asked for.
-        to: String,
-        /// The status codes reachable from `from`, comma-separated.
-        allowed: String,
+        /// The report's current status.
+        from: ReportStatus,
+        /// The status asked for.
+        to: ReportStatus,
+        /// The statuses reachable from `from`.
+        allowed: Vec<ReportStatus>,
     },
     /// No record with this id in this store.
     #[error("no record with id {id}")]
@@ -81,9 +88,11 @@ impl From<carnet_core::Error> for CarnetError {
         use carnet_core::Error as E;
         match e {
             E::Invalid { field, reason } => CarnetError::InvalidInput { field, reason },
-            E::InvalidTransition { from, to, allowed } => {
-                CarnetError::InvalidTransition { from, to, allowed }
-            }
+            E::InvalidTransition { from, to } => CarnetError::InvalidTransition {
+                from: from.into(),
+                to: to.into(),
+                allowed: from.allowed_next().iter().map(|s| (*s).into()).collect(),
+            },
             E::NotFound(id) => CarnetError::NotFound { id: id.to_string() },
             E::Erased(id) => CarnetError::Erased { id: id.to_string() },
             E::WrongKey => CarnetError::WrongKey,
@@ -94,6 +103,7 @@ impl From<carnet_core::Error> for CarnetError {
             },
             E::Cancelled => CarnetError::Cancelled,
             e @ (E::Storage(_)
+            | E::Unreadable { .. }
             | E::Io(_)
             | E::NewerSchema { .. }
             | E::RejectedChanges(_)
@@ -104,6 +114,11 @@ impl From<carnet_core::Error> for CarnetError {
             E::Internal(reason) => CarnetError::Internal { reason },
         }
     }
+}
+
+/// A status as the core's messages spell it (`in_progress`).
+fn code(s: ReportStatus) -> &'static str {
+    carnet_core::ReportStatus::from(s).code()
 }
 
 /// Shorthand for the exported functions' results.

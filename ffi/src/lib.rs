@@ -25,7 +25,7 @@ mod types;
 pub use error::CarnetError;
 pub use inputs::{NewActivity, NewContact, NewNote, NewReport};
 pub use store::CarnetStore;
-pub use sync::{SyncCancel, SyncProgress, allowed_next, enroll};
+pub use sync::{SyncCancel, SyncProgress, allowed_next};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

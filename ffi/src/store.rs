@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::error::{CarnetError, Result};
 use crate::inputs::{NewActivity, NewContact, NewNote, NewReport, fields};
 use crate::types::{
-    Conflict, Count, GroupBy, Kind, OpenReport, Page, Query, Record, RecordDetails, StatusChange,
-    SyncSummary, TeamConfig,
+    Conflict, Count, DeviceEnrollment, GroupBy, Kind, OpenReport, Page, Query, Record,
+    RecordDetails, StatusChange, SyncSummary, TeamConfig,
 };
 use crate::{SyncCancel, SyncProgress};
 
@@ -85,14 +85,44 @@ impl CarnetStore {
         Ok(self.inner.set_config(&config.into())?)
     }
 
-    /// A setting kept inside the encrypted store (e.g. `server`, `token`).
+    /// An app's own setting, kept inside the encrypted store.
     pub fn setting(&self, key: String) -> Result<Option<String>> {
         Ok(self.inner.setting(&key)?)
     }
 
-    /// Writes a setting inside the encrypted store; `None` removes it.
+    /// Writes an app's own setting inside the encrypted store; `None`
+    /// removes it. The keys of the sync (`sync.…`) and of the enrollment
+    /// (`server`, `token`, `device_id`, `team_id`, `role`) are refused with
+    /// `InvalidInput`: they have their own calls.
     pub fn set_setting(&self, key: String, value: Option<String>) -> Result<()> {
         Ok(self.inner.set_setting(&key, value.as_deref())?)
+    }
+
+    /// Enrolls this device with the supervisor's one-time `code`: the server
+    /// binds the device to this store (its `peer_id`), and the enrollment
+    /// and the team's configuration are saved inside the encrypted store,
+    /// together. Network: **call it off the main thread**. A refused code
+    /// saves nothing.
+    pub fn enroll(
+        &self,
+        server_url: String,
+        code: String,
+        device_name: String,
+    ) -> Result<DeviceEnrollment> {
+        Ok(carnet_core::sync::enroll(&self.inner, &server_url, &code, &device_name)?.into())
+    }
+
+    /// This device's enrollment (server, token, role…), or null when it
+    /// was never enrolled or was wiped since.
+    pub fn enrollment(&self) -> Result<Option<DeviceEnrollment>> {
+        Ok(self.inner.enrollment()?.map(Into::into))
+    }
+
+    /// Swaps the device's token for a new one (a token that may have been
+    /// seen) and saves it; the old one stops working at once. A store never
+    /// enrolled gets `NotEnrolled`. Network: **call it off the main thread**.
+    pub fn rotate_token(&self) -> Result<()> {
+        Ok(carnet_core::sync::enroll::rotate_token(&self.inner)?)
     }
 
     /// Records a field note; returns its id.
@@ -245,8 +275,9 @@ impl CarnetStore {
             .into())
     }
 
-    /// Deletes every record, document and setting, as a wipe order does; the
-    /// (empty) store stays usable and can be enrolled again.
+    /// Deletes every record, document, setting and the enrollment, as a
+    /// wipe order does; the (empty) store stays usable and can be enrolled
+    /// again.
     pub fn wipe(&self) -> Result<()> {
         Ok(self.inner.wipe()?)
     }

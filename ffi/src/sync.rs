@@ -1,12 +1,9 @@
-//! Enrollment, the sync progress callback and the cancel handle.
+//! The sync progress callback, the cancel handle and the lifecycle's buttons.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use carnet_core::sync::client::Client;
-
-use crate::error::Result;
-use crate::types::{Enrollment, ReportStatus, SyncState};
+use crate::types::{ReportStatus, SyncState};
 
 /// Told where a sync stands; implemented by the app (Kotlin/Swift). Called
 /// on the syncing thread: post to the main thread to update the UI.
@@ -42,17 +39,6 @@ impl SyncCancel {
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::Relaxed)
     }
-}
-
-/// Exchanges a supervisor's one-time enrollment code for this device's token
-/// and the team's configuration. Network: **call it off the main thread**.
-/// Then `store.set_config(enrollment.config)` and keep the token
-/// (`store.set_setting("token", …)` keeps it encrypted with the store).
-#[uniffi::export]
-pub fn enroll(server_url: String, code: String, device_name: String) -> Result<Enrollment> {
-    Ok(Client::new(&server_url)?
-        .enroll(&code, &device_name, None)?
-        .into())
 }
 
 /// The statuses a report can move to from `status`, for the app's buttons.

@@ -117,16 +117,36 @@ impl From<model::Header> for Header {
 pub struct ContactLink {
     /// The contact's id.
     pub id: String,
-    /// `present`, `erased` (the resident asked to be forgotten) or `unknown`
-    /// (not on this device yet).
-    pub state: String,
+    /// Whether this device holds the contact.
+    pub state: ContactState,
+}
+
+/// What a device knows of a linked contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum ContactState {
+    /// The contact is on this device.
+    Present,
+    /// The resident asked to be forgotten; the contact is gone for good.
+    Erased,
+    /// Not on this device yet (the next sync may bring it).
+    Unknown,
+}
+
+impl From<model::ContactState> for ContactState {
+    fn from(s: model::ContactState) -> Self {
+        match s {
+            model::ContactState::Present => ContactState::Present,
+            model::ContactState::Erased => ContactState::Erased,
+            model::ContactState::Unknown => ContactState::Unknown,
+        }
+    }
 }
 
 impl From<model::ContactLink> for ContactLink {
     fn from(l: model::ContactLink) -> Self {
         ContactLink {
             id: l.id.to_string(),
-            state: l.state,
+            state: l.state.into(),
         }
     }
 }
@@ -957,30 +977,49 @@ impl From<sync::SyncSummary> for SyncSummary {
     }
 }
 
-/// What enrolling a device returns. Keep `token` secret (the store's
-/// settings are encrypted with the store: `set_setting("token", …)`).
+/// A device's role in its team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum Role {
+    /// Records and syncs the team's notebook.
+    Mediator,
+    /// Also reads the merged log, issues codes and manages devices.
+    Supervisor,
+}
+
+impl From<carnet_core::Role> for Role {
+    fn from(r: carnet_core::Role) -> Self {
+        match r {
+            carnet_core::Role::Mediator => Role::Mediator,
+            carnet_core::Role::Supervisor => Role::Supervisor,
+        }
+    }
+}
+
+/// Where and as what this device syncs, as
+/// [`crate::CarnetStore::enroll`] saved it inside the encrypted store. Keep
+/// `token` secret: never show or log it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Enrollment {
+pub struct DeviceEnrollment {
+    /// The server's base address, for [`crate::CarnetStore::sync`].
+    pub server: String,
     /// The device's secret token, for [`crate::CarnetStore::sync`].
     pub token: String,
     /// The device's id on the server.
     pub device_id: String,
     /// The team's id.
     pub team_id: String,
-    /// `mediator` or `supervisor`.
-    pub role: String,
-    /// The team's configuration: hand it to [`crate::CarnetStore::set_config`].
-    pub config: TeamConfig,
+    /// What the device may do.
+    pub role: Role,
 }
 
-impl From<sync::client::Enrollment> for Enrollment {
-    fn from(e: sync::client::Enrollment) -> Self {
-        Enrollment {
+impl From<carnet_core::DeviceEnrollment> for DeviceEnrollment {
+    fn from(e: carnet_core::DeviceEnrollment) -> Self {
+        DeviceEnrollment {
+            server: e.server,
             token: e.token,
             device_id: e.device_id,
             team_id: e.team_id,
-            role: e.role,
-            config: e.config.into(),
+            role: e.role.into(),
         }
     }
 }

@@ -52,7 +52,7 @@ fn every_kind_round_trips() {
         })
         .unwrap();
     assert!(
-        matches!(s.get(note).unwrap(), Record::Note { note } if note.contacts[0].state == "present")
+        matches!(s.get(note).unwrap(), Record::Note { note } if note.contacts[0].state == ContactState::Present)
     );
     assert!(
         matches!(s.get(report).unwrap(), Record::Report { report } if report.status == ReportStatus::Reported)
@@ -141,8 +141,21 @@ fn transitions_and_allowed_next() {
         )
         .unwrap_err();
     assert!(
-        matches!(err, CarnetError::InvalidTransition { ref from, ref to, .. } if from == "reported" && to == "closed"),
+        matches!(
+            err,
+            CarnetError::InvalidTransition {
+                from: ReportStatus::Reported,
+                to: ReportStatus::Closed,
+                ref allowed,
+            } if *allowed == allowed_next(ReportStatus::Reported)
+        ),
         "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with(
+            "a report cannot go from reported to closed; allowed: forwarded, in_progress"
+        ),
+        "{err}"
     );
     assert_eq!(
         allowed_next(ReportStatus::Closed),
@@ -176,4 +189,35 @@ fn core_errors_map_to_the_public_ones() {
         }),
         CarnetError::Storage { .. }
     ));
+}
+
+#[test]
+fn the_enrollment_is_not_a_setting_and_a_wipe_forgets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    assert_eq!(s.enrollment().unwrap(), None);
+    for key in [
+        "server",
+        "token",
+        "device_id",
+        "team_id",
+        "role",
+        "sync.pull_cursor",
+    ] {
+        let err = s.set_setting(key.into(), Some("x".into())).unwrap_err();
+        assert!(
+            matches!(err, CarnetError::InvalidInput { ref field, .. } if field == "key"),
+            "{key}: {err:?}"
+        );
+    }
+    s.set_setting("theme".into(), Some("dark".into())).unwrap();
+    assert!(matches!(s.rotate_token(), Err(CarnetError::NotEnrolled)));
+    // Enrolling with an address that is not one changes nothing.
+    assert!(matches!(
+        s.enroll("ftp://nowhere".into(), "CODE".into(), "Téléphone".into()),
+        Err(CarnetError::InvalidInput { .. })
+    ));
+    assert_eq!(s.enrollment().unwrap(), None);
+    s.wipe().unwrap();
+    assert_eq!(s.setting("theme".into()).unwrap(), None);
 }

@@ -16,13 +16,12 @@ enum FieldShift {
         // Every call blocks on disk: an app makes them off the main thread.
         let store = try Carnet.open(directory: directory, key: &key) // zeroes `key`
 
-        // Once: enroll with the supervisor's code; the token stays in the encrypted store.
-        if let server, let code, try store.setting(key: "token") == nil {
-            let enrollment = try enroll(serverUrl: server, code: code, deviceName: "iPhone de démonstration")
-            try store.setConfig(config: enrollment.config)
-            try store.setSetting(key: "server", value: server)
-            try store.setSetting(key: "token", value: enrollment.token)
+        // Once: enroll with the supervisor's code; the enrollment (token included)
+        // and the team's configuration are saved inside the encrypted store.
+        if let server, let code, try store.enrollment() == nil {
+            let enrollment = try store.enroll(serverUrl: server, code: code, deviceName: "iPhone de démonstration")
             try store.setAuthor(author: "mediateur-demo")
+            log.append("enrolled as a \(enrollment.role == .supervisor ? "supervisor" : "mediator") device")
         }
 
         // Pickers come from the team's configuration.
@@ -47,9 +46,9 @@ enum FieldShift {
 
         // End of shift: sync off the main thread, cancellable (a BGTask's
         // expirationHandler calls cancel.cancel()).
-        if let serverUrl = try store.setting(key: "server"), let token = try store.setting(key: "token") {
+        if let enrollment = try store.enrollment() {
             let cancel = SyncCancel()
-            let summary = try store.syncBlocking(serverUrl: serverUrl, token: token, cancel: cancel) { state in
+            let summary = try store.syncBlocking(serverUrl: enrollment.server, token: enrollment.token, cancel: cancel) { state in
                 print("sync \(state.phase): \(state.pushed) sent, \(state.pulled) received")
             }
             log.append("synced: \(summary.pushed) pushed, \(summary.pulled) pulled, \(summary.conflicts.count) records in conflict")

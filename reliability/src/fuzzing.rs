@@ -19,7 +19,13 @@ pub fn wire_decode(data: &[u8]) {
         zstd::bulk::compress(data, 1).unwrap_or_default(),
     ] {
         if let Ok((h, entries)) = wire::decode::<Value>(&body) {
-            let again = wire::encode(&h, &entries);
+            let again = match wire::encode(&h, &entries) {
+                Ok(again) => again,
+                // A header at the size limit may come out longer once
+                // written again (`1e5` becomes `100000.0`): refused, not bogus.
+                Err(carnet_core::Error::TooLarge { .. }) => continue,
+                Err(e) => panic!("an accepted envelope does not re-encode: {e}"),
+            };
             let (h2, e2) = wire::decode::<Value>(&again)
                 .expect("an accepted envelope re-encodes to a decodable one");
             assert_eq!(h, h2);
@@ -379,7 +385,8 @@ mod http {
             let dir = tempfile::tempdir().expect("tempdir");
             let (team, code) = carnet_server::init_team(dir.path(), "fuzz").expect("init team");
             let mcode =
-                carnet_server::issue_code(dir.path(), &team, "mediator", None).expect("code");
+                carnet_server::issue_code(dir.path(), &team, carnet_server::Role::Mediator, None)
+                    .expect("code");
             let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
             let supervisor = storage
                 .redeem_code(&code, "sup", None)
@@ -460,7 +467,9 @@ mod http {
             1 => zstd::bulk::compress(rest, 1).unwrap_or_default(),
             2 => {
                 let b = batch_from(rest);
+                // What cannot be encoded is sent as an empty body: also hostile input.
                 wire::encode(&serde_json::json!({"upto": rest.len()}), &b.entries)
+                    .unwrap_or_default()
             }
             _ => serde_json::json!({"code": String::from_utf8_lossy(rest), "name": "x", "role": "mediator"}).to_string().into_bytes(),
         };

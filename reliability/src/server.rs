@@ -294,7 +294,8 @@ pub fn init_team(data: &Path) -> (String, String) {
 
 /// A mediator's enrollment code.
 pub fn mediator_code(data: &Path, team: &str, name: &str) -> String {
-    carnet_server::issue_code(data, team, "mediator", Some(name)).expect("issue code")
+    carnet_server::issue_code(data, team, carnet_server::Role::Mediator, Some(name))
+        .expect("issue code")
 }
 
 /// The team's log store, opened read-only in spirit (the server must be

@@ -45,7 +45,8 @@ fn a_change_that_panics_automerge_is_refused_as_the_clients_fault_not_500() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (team, _) = carnet_server::init_team(dir.path(), "hostile").unwrap();
-    let code = carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap();
+    let code =
+        carnet_server::issue_code(dir.path(), &team, carnet_server::Role::Mediator, None).unwrap();
     let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
     let token = storage.redeem_code(&code, "m", None).unwrap().token;
     let config = Config {
@@ -63,7 +64,7 @@ fn a_change_that_panics_automerge_is_refused_as_the_clients_fault_not_500() {
         &router,
         &rt,
         &token,
-        wire::encode(&json!({"upto": base.upto}), &base.entries),
+        wire::encode(&json!({"upto": base.upto}), &base.entries).unwrap(),
     );
     assert_eq!(status, 200, "the fixture's base must be accepted");
     let head = storage.log_head(&team).unwrap();
@@ -73,7 +74,7 @@ fn a_change_that_panics_automerge_is_refused_as_the_clients_fault_not_500() {
         &router,
         &rt,
         &token,
-        wire::encode(&json!({"upto": head + 1}), &hostile.entries),
+        wire::encode(&json!({"upto": head + 1}), &hostile.entries).unwrap(),
     );
     assert_eq!(
         storage.log_head(&team).unwrap(),
@@ -116,7 +117,8 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
     let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
     let a = storage
         .redeem_code(
-            &carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap(),
+            &carnet_server::issue_code(dir.path(), &team, carnet_server::Role::Mediator, None)
+                .unwrap(),
             "a",
             None,
         )
@@ -124,7 +126,8 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
         .token;
     let b = storage
         .redeem_code(
-            &carnet_server::issue_code(dir.path(), &team, "mediator", None).unwrap(),
+            &carnet_server::issue_code(dir.path(), &team, carnet_server::Role::Mediator, None)
+                .unwrap(),
             "b",
             None,
         )
@@ -145,7 +148,7 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
             &router,
             &rt,
             &a,
-            wire::encode(&json!({"upto": base.upto}), &base.entries)
+            wire::encode(&json!({"upto": base.upto}), &base.entries).unwrap()
         )
         .0,
         200
@@ -155,7 +158,7 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
         &router,
         &rt,
         &a,
-        wire::encode(&json!({"upto": base.upto + 1}), &hostile.entries),
+        wire::encode(&json!({"upto": base.upto + 1}), &hostile.entries).unwrap(),
     );
     println!("corrupted push: {status} {body}");
     let pull = rt.block_on(async {

@@ -231,7 +231,13 @@ fn handler_panics_become_errors_and_the_server_keeps_serving() {
     let (team, _) = carnet_server::init_team(&data, "panique").unwrap();
     let codes: Vec<String> = (0..2)
         .map(|i| {
-            carnet_server::issue_code(&data, &team, "mediator", Some(&format!("m{i}"))).unwrap()
+            carnet_server::issue_code(
+                &data,
+                &team,
+                carnet_server::Role::Mediator,
+                Some(&format!("m{i}")),
+            )
+            .unwrap()
         })
         .collect();
     let storage = Arc::new(PanickingStorage {
@@ -300,7 +306,8 @@ fn a_panic_inside_a_sync_leaves_the_next_sync_working() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let (team, _) = carnet_server::init_team(&data, "panique").unwrap();
-    let code = carnet_server::issue_code(&data, &team, "mediator", None).unwrap();
+    let code =
+        carnet_server::issue_code(&data, &team, carnet_server::Role::Mediator, None).unwrap();
     let config = Config {
         data_dir: data.clone(),
         ..Config::default()

@@ -122,7 +122,13 @@ fn sync(url: &str, store: &Store, token: &str) -> carnet_core::Result<SyncSummar
 
 /// A device: a store in `dir` enrolled in `team`.
 fn device(server: &Server, team: &str, dir: &Path, name: &str) -> (Store, String) {
-    let code = carnet_server::issue_code(&server.data, team, "mediator", Some(name)).unwrap();
+    let code = carnet_server::issue_code(
+        &server.data,
+        team,
+        carnet_server::Role::Mediator,
+        Some(name),
+    )
+    .unwrap();
     let e = client(&server.url).enroll(&code, name, None).unwrap();
     let store = Store::open_unencrypted(dir.join(format!("{name}.db"))).unwrap();
     store.set_config(&e.config).unwrap();
@@ -166,7 +172,8 @@ fn seed_server(url: &str, token: &str, n: usize) -> f64 {
                 upto: (done + k) as u64,
             },
             &notes(k, "seed", done),
-        );
+        )
+        .unwrap();
         let r = http
             .post(format!("{url}/v1/sync/push"))
             .bearer_auth(token)

@@ -242,16 +242,14 @@ pub fn init_team(data_dir: &Path, name: &str) -> Result<(String, String), Server
     Ok((team_id, code.code))
 }
 
-/// Issues an enrollment code for a team in `data_dir`; `role` is `mediator`
-/// or `supervisor`, `name` the device name proposed at enrollment.
+/// Issues an enrollment code for a device of `role` in a team in
+/// `data_dir`; `name` is the device name proposed at enrollment.
 pub fn issue_code(
     data_dir: &Path,
     team_id: &str,
-    role: &str,
+    role: Role,
     name: Option<&str>,
 ) -> Result<String, ServerError> {
-    let role = Role::parse(role)
-        .ok_or_else(|| ServerError::BadRequest("role: expected mediator or supervisor".into()))?;
     let storage = SqliteStorage::open(data_dir)?;
     Ok(storage
         .issue_code(team_id.trim(), role, name, default_ttl_ms())?

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use carnet_server::{Config, ConfigArgs, ServerError};
+use carnet_server::{Config, ConfigArgs, Role, ServerError};
 use clap::{Parser, Subcommand};
 
 /// Carnet's sync server: merges every device's work into the team's log.
@@ -41,8 +41,8 @@ enum Command {
         #[arg(long)]
         team: String,
         /// mediator or supervisor.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
         /// The device's name, proposed at enrollment.
         #[arg(long)]
         name: Option<String>,
@@ -106,7 +106,7 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             data_dir,
             json,
         } => {
-            let code = carnet_server::issue_code(&data_dir, &team, &role, name.as_deref())?;
+            let code = carnet_server::issue_code(&data_dir, &team, role, name.as_deref())?;
             if json {
                 println!("{}", serde_json::json!({"code": code}));
             } else {

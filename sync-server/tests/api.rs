@@ -23,7 +23,7 @@ fn enrollment_codes_are_single_use_and_admin_issued_codes_work() {
     let (team_id, sup_code) = team(data.path(), "t");
     let server = TestServer::start(data.path());
     let sup = enroll_with_code(&server, &sup_code, "bureau");
-    assert_eq!(sup.enrollment.role, "supervisor");
+    assert_eq!(sup.enrollment.role, carnet_core::Role::Supervisor);
     assert_eq!(sup.enrollment.team_id, team_id);
     assert_eq!(sup.enrollment.config.name, "t");
 
@@ -45,7 +45,7 @@ fn enrollment_codes_are_single_use_and_admin_issued_codes_work() {
     assert_eq!(status, 200);
     let code = json_of(&body)["code"].as_str().unwrap().to_string();
     let m = enroll_with_code(&server, &code.to_lowercase(), "");
-    assert_eq!(m.enrollment.role, "mediator");
+    assert_eq!(m.enrollment.role, carnet_core::Role::Mediator);
 
     let bad = http()
         .post(format!("{}/v1/enroll", server.url()))
@@ -200,7 +200,7 @@ fn teams_are_isolated_for_every_route_and_role() {
     // own) and touches neither team's log.
     let mut push_mb = ma.store.changes_since(0, 1 << 20, None).unwrap();
     push_mb.upto = 1;
-    let body = wire::encode(&PushHeader { upto: 1 }, &push_mb.entries);
+    let body = wire::encode(&PushHeader { upto: 1 }, &push_mb.entries).unwrap();
     let (status, _) = post(&server, "/v1/sync/push", mb.token(), body);
     assert_eq!(status, 403);
     let (_, body) = get(&server, "/v1/records?kind=contact", sup_a.token());
@@ -224,7 +224,7 @@ fn hostile_bodies_are_refused_and_change_nothing() {
     let good = {
         b.note("conte-joliot", "de b");
         let batch = b.store.changes_since(0, 1 << 20, None).unwrap();
-        wire::encode(&PushHeader { upto: batch.upto }, &batch.entries)
+        wire::encode(&PushHeader { upto: batch.upto }, &batch.entries).unwrap()
     };
     let change = match &b.store.changes_since(0, 1 << 20, None).unwrap().entries[0].payload {
         Payload::Change(c) => c.clone(),
@@ -255,7 +255,7 @@ fn hostile_bodies_are_refused_and_change_nothing() {
         ),
         (
             "header not an object",
-            wire::encode(&json!([1, 2]), &[]),
+            wire::encode(&json!([1, 2]), &[]).unwrap(),
             400,
         ),
         (
@@ -266,7 +266,8 @@ fn hostile_bodies_are_refused_and_change_nothing() {
                     record_id: RecordId::new(),
                     payload: Payload::Change(vec![1, 2, 3]),
                 }],
-            ),
+            )
+            .unwrap(),
             400,
         ),
         (
@@ -277,7 +278,8 @@ fn hostile_bodies_are_refused_and_change_nothing() {
                     record_id: RecordId::new(),
                     payload: Payload::Change(change.clone()),
                 }],
-            ),
+            )
+            .unwrap(),
             400,
         ),
         (

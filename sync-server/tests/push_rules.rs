@@ -14,7 +14,7 @@ use common::*;
 use serde_json::{Value, json};
 
 fn envelope(entries: &[Entry]) -> Vec<u8> {
-    wire::encode(&PushHeader { upto: 1 }, entries)
+    wire::encode(&PushHeader { upto: 1 }, entries).unwrap()
 }
 
 fn push(server: &TestServer, token: &str, entries: &[Entry]) -> (u16, Value) {
@@ -139,7 +139,8 @@ fn a_device_enrolled_without_an_actor_is_bound_to_the_actor_of_its_first_push() 
     let data = tempfile::tempdir().unwrap();
     let (team, _) = team(data.path(), "Régie");
     let server = TestServer::start(data.path());
-    let code = carnet_server::issue_code(data.path(), &team, "mediator", None).unwrap();
+    let code =
+        carnet_server::issue_code(data.path(), &team, carnet_server::Role::Mediator, None).unwrap();
     let legacy = carnet_core::sync::client::Client::new(&server.url())
         .unwrap()
         .enroll(&code, "ancien", None)

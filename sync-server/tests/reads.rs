@@ -284,13 +284,18 @@ fn the_dashboard_takes_only_unused_supervisor_codes_with_secure_cookies() {
 
     // A mediator's code typed at the dashboard opens nothing and is not
     // spent: the phone it was issued for still enrolls with it.
-    let mediator_code =
-        carnet_server::issue_code(&server.data, &team_id, "mediator", Some("m")).unwrap();
+    let mediator_code = carnet_server::issue_code(
+        &server.data,
+        &team_id,
+        carnet_server::Role::Mediator,
+        Some("m"),
+    )
+    .unwrap();
     let r = browser.sign_in(&mediator_code);
     assert_eq!(r.status().as_u16(), 401);
     assert!(session_of(&r).is_none());
     let m = enroll_with_code(&server, &mediator_code, "m");
-    assert_eq!(m.enrollment.role, "mediator");
+    assert_eq!(m.enrollment.role, carnet_core::Role::Mediator);
 
     // A supervisor code a phone already redeemed opens nothing either.
     let phone = enroll_with_code(&server, &sup_code, "bureau");
@@ -300,7 +305,13 @@ fn the_dashboard_takes_only_unused_supervisor_codes_with_secure_cookies() {
 
     // An unused supervisor code opens a session, once, with Secure cookies
     // (the default), and a device named for the dashboard.
-    let code = carnet_server::issue_code(&server.data, &team_id, "supervisor", None).unwrap();
+    let code = carnet_server::issue_code(
+        &server.data,
+        &team_id,
+        carnet_server::Role::Supervisor,
+        None,
+    )
+    .unwrap();
     let r = browser.sign_in(&code);
     assert_eq!(r.status().as_u16(), 303);
     let cookie = set_cookie(&r, "carnet_session").unwrap();

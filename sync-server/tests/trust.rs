@@ -103,7 +103,9 @@ fn enrollment_binds_the_store_actor_and_one_store_is_one_device() {
     assert_eq!(listed_m["revoked_reason"], Value::Null);
 
     // The same store enrolled again while its device is in good standing: 409.
-    let code = carnet_server::issue_code(data.path(), &team_id, "mediator", None).unwrap();
+    let code =
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
+            .unwrap();
     let client = Client::new(&server.url()).unwrap();
     let err = client
         .enroll(&code, "again", Some(&m.store.peer_id()))
@@ -182,7 +184,9 @@ fn dashboard_codes_are_supervisors_unused_ones_only() {
 
     // A mediator's code is refused without being spent: it still enrolls
     // the phone it was issued for.
-    let med_code = carnet_server::issue_code(data.path(), &team_id, "mediator", None).unwrap();
+    let med_code =
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
+            .unwrap();
     assert!(matches!(
         s.redeem_dashboard_code(&med_code),
         Err(ServerError::Forbidden(_))
@@ -210,7 +214,9 @@ fn dashboard_codes_are_supervisors_unused_ones_only() {
 
     // A code a phone redeemed is refused by the dashboard, even within the
     // window in which the phone may replay it.
-    let phone_code = carnet_server::issue_code(data.path(), &team_id, "supervisor", None).unwrap();
+    let phone_code =
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Supervisor, None)
+            .unwrap();
     let phone = s.redeem_code(&phone_code, "tel", None).unwrap();
     assert!(matches!(
         s.redeem_dashboard_code(&phone_code),
@@ -238,7 +244,9 @@ async fn wrong_codes_are_throttled_per_address_before_storage_is_touched() {
     }
     // The sixth answer is 429, with Retry-After and a problem, even for a
     // right code: the throttle answers before the code is looked at.
-    let good = carnet_server::issue_code(data.path(), &team_id, "mediator", None).unwrap();
+    let good =
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
+            .unwrap();
     let (status, headers, body) = call(
         &state,
         "POST",
@@ -306,7 +314,9 @@ async fn metrics_need_a_supervisor_except_on_their_own_address() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, sup_code) = team(data.path(), "t");
     let state = AppState::open(config(data.path())).unwrap();
-    let med_code = carnet_server::issue_code(data.path(), &team_id, "mediator", None).unwrap();
+    let med_code =
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
+            .unwrap();
     let sup = state.storage.redeem_code(&sup_code, "s", None).unwrap();
     let med = state.storage.redeem_code(&med_code, "m", None).unwrap();
     let metrics = |token: Option<String>| {
@@ -385,7 +395,10 @@ async fn devices_unseen_too_long_are_revoked_by_the_sweep_and_on_sight() {
     let (team_id, sup_code) = team(data.path(), "t");
     let state = AppState::open(config(data.path())).unwrap();
     assert_eq!(state.config.device_inactivity_days, 90);
-    let code = || carnet_server::issue_code(data.path(), &team_id, "mediator", None).unwrap();
+    let code = || {
+        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
+            .unwrap()
+    };
     let sup = state.storage.redeem_code(&sup_code, "s", None).unwrap();
     let lost = state.storage.redeem_code(&code(), "perdu", None).unwrap();
     let found = state
@@ -464,7 +477,8 @@ async fn the_data_directory_and_every_file_in_it_are_owner_only() {
 
     let (team_id, _) = team(&data, "t");
     let state = AppState::open(config(&data)).unwrap();
-    let code = carnet_server::issue_code(&data, &team_id, "mediator", None).unwrap();
+    let code =
+        carnet_server::issue_code(&data, &team_id, carnet_server::Role::Mediator, None).unwrap();
     let device_dir = tempfile::tempdir().unwrap();
     let store = Store::open_unencrypted(device_dir.path().join("d.db")).unwrap();
     let (status, e) = enroll_call(&state, "127.0.0.1:1", &code, Some(&store.peer_id())).await;
@@ -479,7 +493,7 @@ async fn the_data_directory_and_every_file_in_it_are_owner_only() {
         )
         .unwrap();
     let batch = store.changes_since(0, 1 << 20, None).unwrap();
-    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
+    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries).unwrap();
     let auth = format!("Bearer {}", e["token"].as_str().unwrap());
     let (status, _, answer) = call(
         &state,

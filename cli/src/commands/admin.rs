@@ -37,7 +37,7 @@ pub fn run(store: &Store, cmd: &AdminCmd) -> Result<Output> {
     let admin = Admin::new(&e.server, &e.token)?;
     Ok(match cmd {
         AdminCmd::Code { role, name } => {
-            let code = admin.issue_code(role, name.as_deref())?;
+            let code = admin.issue_code(*role, name.as_deref())?;
             Output::new(
                 json!({ "code": code, "role": role }),
                 format!(

@@ -15,7 +15,7 @@ use carnet_core::sync::client::Client;
 use serde_json::json;
 
 use crate::InitArgs;
-use crate::device::{self, DEVICE_ID, ROLE, SERVER, TEAM_ID, TOKEN};
+use crate::device;
 use crate::error::Result;
 use crate::key::{self, Source};
 use crate::output::Output;
@@ -24,16 +24,19 @@ pub fn run(dir: &Path, a: &InitArgs) -> Result<Output> {
     let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     // A malformed address is refused before anything is created.
     let target = match (&a.server, &a.code) {
-        (Some(server), Some(code)) => Some((Client::new(server)?, server, code)),
+        (Some(server), Some(code)) => {
+            Client::new(server)?;
+            Some((server, code))
+        }
         _ => None,
     };
     let created = Created::before(dir);
     let (store, source) = device::open_or_create(dir)?;
     let enrollment = match target {
-        Some((client, server, code)) => {
+        Some((server, code)) => {
             let name = name.unwrap_or("carnet (ligne de commande)");
-            match client.enroll(code, name, Some(&store.peer_id())) {
-                Ok(e) => Some((server.trim().trim_end_matches('/').to_string(), e)),
+            match carnet_core::sync::enroll(&store, server, code, name) {
+                Ok(e) => Some(e),
                 Err(e) => {
                     drop(store);
                     created.undo();
@@ -63,30 +66,21 @@ pub fn run(dir: &Path, a: &InitArgs) -> Result<Output> {
         "author": store.author(),
         "enrolled": false,
     });
-    if let Some((server, e)) = enrollment {
-        store.set_config(&e.config)?;
-        for (k, val) in [
-            (SERVER, server.as_str()),
-            (TOKEN, e.token.as_str()),
-            (DEVICE_ID, e.device_id.as_str()),
-            (TEAM_ID, e.team_id.as_str()),
-            (ROLE, e.role.as_str()),
-        ] {
-            store.set_setting(k, Some(val))?;
-        }
+    if let Some(e) = enrollment {
+        let team = store.config().name;
         text.push_str(&format!(
-            "enrolled with {server} as a {} device of team \"{}\" (device {})\nnext: record something, then `carnet --store {} sync`\n",
+            "enrolled with {} as a {} device of team \"{team}\" (device {})\nnext: record something, then `carnet --store {} sync`\n",
+            e.server,
             e.role,
-            e.config.name,
             e.device_id,
             dir.display()
         ));
         v["enrolled"] = json!(true);
-        v["server"] = json!(server);
+        v["server"] = json!(e.server);
         v["device_id"] = json!(e.device_id);
         v["team_id"] = json!(e.team_id);
         v["role"] = json!(e.role);
-        v["team"] = json!(e.config.name);
+        v["team"] = json!(team);
     } else {
         text.push_str("local only: enroll later with `init --server URL --code CODE`\n");
     }

@@ -16,16 +16,14 @@ pub fn run(store: &Store, a: &ShowArgs) -> Result<Output> {
     let id = parse_id(&a.id)?;
     if a.server {
         let e = device::enrolled(store)?;
-        let v = Admin::new(&e.server, &e.token)?.record(id)?;
-        // The server answers the same details as the store; render them the
-        // same way, or show its JSON as it is if its shape ever differs.
-        let text = match serde_json::from_value::<RecordDetails>(v.clone()) {
-            Ok(d) => details_text(&store.config(), &d),
-            Err(_) => serde_json::to_string_pretty(&v).unwrap_or_default(),
-        };
-        return Ok(Output::new(v, text));
+        // The server answers the same details as the store: shown the same way.
+        let d = Admin::new(&e.server, &e.token)?.record(id)?;
+        return output(store, &d);
     }
-    let d = store.details(id)?;
-    let json = serde_json::to_value(&d).map_err(|e| carnet_core::Error::Internal(e.to_string()))?;
-    Ok(Output::new(json, details_text(&store.config(), &d)))
+    output(store, &store.details(id)?)
+}
+
+fn output(store: &Store, d: &RecordDetails) -> Result<Output> {
+    let json = serde_json::to_value(d).map_err(|e| carnet_core::Error::Internal(e.to_string()))?;
+    Ok(Output::new(json, details_text(&store.config(), d)))
 }

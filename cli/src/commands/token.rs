@@ -5,17 +5,15 @@
 //! at once.
 
 use carnet_core::Store;
-use carnet_core::sync::client::Client;
 use serde_json::json;
 
-use crate::device::{self, TOKEN};
+use crate::device;
 use crate::error::Result;
 use crate::output::Output;
 
 pub fn run(store: &Store) -> Result<Output> {
     let e = device::enrolled(store)?;
-    let token = Client::new(&e.server)?.rotate_token(&e.token)?;
-    store.set_setting(TOKEN, Some(&token))?;
+    carnet_core::sync::enroll::rotate_token(store)?;
     Ok(Output::new(
         json!({ "rotated": true, "server": e.server }),
         "token rotated: the new one is saved in the store and the old one no longer works",

@@ -39,25 +39,14 @@ impl Device {
         let dir = base.join(name);
         let k = key::create_file(&dir)?;
         let store = Store::open(device::db_path(&dir), &k)?;
-        let e =
-            Client::new(server)?.enroll(code, &format!("{name} (démo)"), Some(&store.peer_id()))?;
-        store.set_config(&e.config)?;
-        for (key, v) in [
-            (device::SERVER, server),
-            (device::TOKEN, e.token.as_str()),
-            (device::DEVICE_ID, e.device_id.as_str()),
-            (device::TEAM_ID, e.team_id.as_str()),
-            (device::ROLE, e.role.as_str()),
-        ] {
-            store.set_setting(key, Some(v))?;
-        }
+        let e = carnet_core::sync::enroll(&store, server, code, &format!("{name} (démo)"))?;
         store.set_author(name)?;
         Ok(Device {
             name,
             dir,
             store,
             token: e.token,
-            server: server.to_string(),
+            server: e.server,
         })
     }
 

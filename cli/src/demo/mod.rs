@@ -71,7 +71,7 @@ pub fn run(a: &DemoArgs) -> Result<Output> {
     let (team_id, supervisor_code) = carnet_server::init_team(&data, TEAM).map_err(server_err)?;
     let codes = MEDIATORS
         .iter()
-        .map(|m| carnet_server::issue_code(&data, &team_id, "mediator", Some(m)))
+        .map(|m| carnet_server::issue_code(&data, &team_id, carnet_server::Role::Mediator, Some(m)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(server_err)?;
     let server = DemoServer::start(&data)?;
@@ -100,8 +100,8 @@ pub fn run(a: &DemoArgs) -> Result<Output> {
     }
     coordination.sync()?;
     let merged =
-        Admin::new(&server.url, coordination.token())?.records_json(&RecordsQuery::default())?;
-    let server_records = merged["records"].as_array().map_or(0, Vec::len);
+        Admin::new(&server.url, coordination.token())?.merged_log(&RecordsQuery::default())?;
+    let server_records = merged.records.len();
     let port = server.port;
     server.stop()?;
 

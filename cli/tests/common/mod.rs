@@ -166,7 +166,13 @@ impl TestServer {
 
     /// A fresh mediator code.
     pub fn mediator_code(&self, name: &str) -> String {
-        carnet_server::issue_code(&self.data, &self.team_id, "mediator", Some(name)).unwrap()
+        carnet_server::issue_code(
+            &self.data,
+            &self.team_id,
+            carnet_server::Role::Mediator,
+            Some(name),
+        )
+        .unwrap()
     }
 
     /// An enrolled store.

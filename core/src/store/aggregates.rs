@@ -172,8 +172,9 @@ impl Store {
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let id: Vec<u8> = r.get(0)?;
-                let id = RecordId::from_slice(&id).ok_or_else(|| {
-                    crate::Error::Storage("bad record id in the read model".into())
+                let id = RecordId::from_slice(&id).ok_or(crate::Error::Unreadable {
+                    what: "a record id in the read model",
+                    source: None,
                 })?;
                 out.push(OpenRow {
                     id,

@@ -1,44 +1,33 @@
-//! Numbered schema migrations, applied in one transaction on open.
+//! The store's numbered schema migrations, applied on open by
+//! [`crate::migrate::apply`] like every Carnet database's.
 //!
-//! `PRAGMA user_version` holds the version; a database newer than this build
-//! is refused rather than misread. To change the schema, add a file to
-//! `core/migrations/` and a line to [`MIGRATIONS`]; never edit a shipped one.
+//! To change the schema, add a file to `core/migrations/` and a line to
+//! [`MIGRATIONS`]; never edit a shipped one.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Every migration, in order; the version after migration `i` is `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_drop_peers.sql"),
+    include_str!("../../migrations/003_enrollment.sql"),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one.
+/// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one
+/// (through [`crate::migrate::apply`], as every Carnet database does).
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(Error::NewerSchema {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.execute_batch(sql)
-            .map_err(|e| Error::Storage(format!("migration {} failed: {e}", i + 1)))?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
+    crate::migrate::apply(conn, MIGRATIONS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     #[test]
     fn migrates_once_and_refuses_newer() {

@@ -8,6 +8,7 @@
 
 mod aggregates;
 mod checkpoint;
+mod enrollment;
 mod index;
 mod migrations;
 mod query;
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use checkpoint::running as running_checkpointers;
+pub use enrollment::DeviceEnrollment;
 pub use migrations::SCHEMA_VERSION;
 pub use query::{Count, GroupBy, OpenReport, Page, Query};
 pub use records::{RecordDetails, StatusChange};
@@ -89,7 +91,7 @@ impl Store {
         let actor = match get_meta(&conn, "actor")? {
             Some(hex) => ActorId::from(
                 hex::decode(hex)
-                    .map_err(|_| Error::Storage("bad actor id".into()))?
+                    .map_err(Error::unreadable("this device's actor id"))?
                     .as_slice(),
             ),
             None => {
@@ -100,8 +102,9 @@ impl Store {
         };
         let author = get_meta(&conn, "author")?.unwrap_or_else(|| "unknown".into());
         let config = match get_meta(&conn, "config")? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Storage(format!("bad team configuration: {e}")))?,
+            Some(json) => {
+                serde_json::from_str(&json).map_err(Error::unreadable("the team configuration"))?
+            }
             None => TeamConfig::default(),
         };
         Ok(Store {
@@ -241,19 +244,28 @@ impl Store {
         Ok(())
     }
 
-    /// A value of the store's settings table (server address, token…), for
-    /// the apps' own use.
+    /// A value of the store's settings table, for the apps' own use (the
+    /// enrollment has its own API: [`Store::enrollment`]).
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         get_meta(&self.lock().conn, &format!("setting.{key}"))
     }
 
     /// Writes a setting; `None` removes it. Keys under `sync.` are the sync
-    /// protocol's ([`Store::cursor`]) and are refused.
+    /// protocol's ([`Store::cursor`]) and the keys an older Carnet kept the
+    /// enrollment under are the enrollment's ([`Store::set_enrollment`]):
+    /// both are refused.
     pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        if key.trim().starts_with("sync.") {
+        let name = key.trim();
+        if name.starts_with("sync.") {
             return Err(Error::invalid(
                 "key",
                 "settings under sync. belong to the sync protocol and are not written by apps",
+            ));
+        }
+        if enrollment::LEGACY_SETTINGS.contains(&name) {
+            return Err(Error::invalid(
+                "key",
+                "server, token, device_id, team_id and role are the enrollment's: use the enrollment API",
             ));
         }
         let inner = self.lock();
@@ -307,10 +319,15 @@ impl Store {
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
         if busy != 0 {
-            return Err(Error::Storage(
-                "the write-ahead log could not be emptied while another connection reads; retry"
-                    .into(),
-            ));
+            // SQLite reports a checkpoint blocked by a reader as a result
+            // row, not an error: it becomes the error SQLite would give.
+            return Err(Error::Storage(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some(
+                    "the write-ahead log could not be emptied while another connection reads; retry"
+                        .into(),
+                ),
+            )));
         }
         Ok(())
     }
@@ -320,7 +337,8 @@ impl Store {
         self.lock().path.clone()
     }
 
-    /// Deletes every record, document, log entry and setting: the store is
+    /// Deletes every record, document, log entry, setting and the
+    /// enrollment: the store is
     /// left empty, as after a supervisor's wipe order, with a new actor. The
     /// file remains so that the app can enroll again.
     pub fn wipe(&self) -> Result<()> {
@@ -330,7 +348,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.

@@ -8,7 +8,7 @@ use super::index::{self, Derived};
 use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
 use crate::lifecycle::ReportStatus;
-use crate::model::{ContactLink, Record};
+use crate::model::{ContactLink, ContactState, Record};
 use crate::schema::{Kind, check_text, strip_invisible, validate_field, validate_new};
 use crate::{Error, RecordId, Result, now_ms};
 
@@ -125,8 +125,10 @@ fn compact(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
 }
 
 fn doc_kind(doc: &RecordDoc) -> Result<Kind> {
-    doc.kind()
-        .ok_or_else(|| Error::Storage("a stored document has no kind".into()))
+    doc.kind().ok_or(Error::Unreadable {
+        what: "a record's document without a kind",
+        source: None,
+    })
 }
 
 impl Store {
@@ -220,14 +222,9 @@ impl Store {
                 .status
                 .ok_or_else(|| Error::invalid("status", "is required"))?;
             let current: ReportStatus = serde_json::from_value(doc.to_json()?["status"].clone())
-                .map_err(|e| Error::Storage(format!("unreadable status: {e}")))?;
+                .map_err(Error::unreadable("a report's status"))?;
             if !current.can_move_to(to) {
-                let allowed: Vec<_> = current.allowed_next().iter().map(|s| s.code()).collect();
-                return Err(Error::InvalidTransition {
-                    from: current.to_string(),
-                    to: to.to_string(),
-                    allowed: allowed.join(", "),
-                });
+                return Err(Error::InvalidTransition { from: current, to });
             }
             let mut item = Map::new();
             item.insert("id".into(), json!(RecordId::new().to_string()));
@@ -393,8 +390,7 @@ pub(super) fn erase_in(conn: &Connection, id: RecordId, at: i64, origin: &str) -
 }
 
 pub(super) fn record_from_view(conn: &Connection, view: &str) -> Result<Record> {
-    let v: Value =
-        serde_json::from_str(view).map_err(|e| Error::Storage(format!("unreadable view: {e}")))?;
+    let v: Value = serde_json::from_str(view).map_err(Error::unreadable("a record's view"))?;
     resolve_links(conn, Record::from_json(v)?)
 }
 
@@ -408,7 +404,7 @@ fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
     };
     for link in links.iter_mut() {
         link.state = if is_erased(conn, link.id)? {
-            "erased"
+            ContactState::Erased
         } else if conn
             .query_row(
                 "SELECT 1 FROM records WHERE id = ?1",
@@ -418,11 +414,10 @@ fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
             .optional()?
             .is_some()
         {
-            "present"
+            ContactState::Present
         } else {
-            "unknown"
-        }
-        .into();
+            ContactState::Unknown
+        };
     }
     Ok(record)
 }

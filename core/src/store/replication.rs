@@ -134,8 +134,10 @@ impl Store {
                 if skip_origin == Some(origin.as_str()) {
                     continue;
                 }
-                let record_id = RecordId::from_slice(&rid)
-                    .ok_or_else(|| Error::Storage("bad record id in log".into()))?;
+                let record_id = RecordId::from_slice(&rid).ok_or(Error::Unreadable {
+                    what: "a record id in the change log",
+                    source: None,
+                })?;
                 let payload = match bytes {
                     None => Payload::Erased,
                     Some(b) => Payload::Change(b),

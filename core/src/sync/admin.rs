@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use super::http::{Failed, call};
 use super::retry::{Replay, Retry};
-use crate::{Error, Kind, RecordId, Result};
+use crate::store::RecordDetails;
+use crate::{Error, Kind, Record, RecordId, Result, Role};
 
 /// The merged log's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,14 +88,25 @@ impl RecordsQuery {
     }
 }
 
+/// A page of the team's merged log, as `GET /v1/records` answers in JSON:
+/// the records with their authors named by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedLog {
+    /// The records, newest first.
+    pub records: Vec<Record>,
+    /// Whether the server holds more past this page.
+    #[serde(default)]
+    pub has_more: bool,
+}
+
 /// A device as the server lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     /// The device's id.
     #[serde(alias = "device_id")]
     pub id: String,
-    /// `mediator` or `supervisor`.
-    pub role: String,
+    /// What it may do.
+    pub role: Role,
     /// Its name, given at enrollment.
     #[serde(default)]
     pub name: Option<String>,
@@ -154,19 +166,19 @@ impl Admin {
         self.get("/v1/records", &pairs, None)
     }
 
-    /// The team's merged log as JSON.
-    pub fn records_json(&self, q: &RecordsQuery) -> Result<Value> {
+    /// The team's merged log, read into records.
+    pub fn merged_log(&self, q: &RecordsQuery) -> Result<MergedLog> {
         json(&self.records(q, Format::Json)?)
     }
 
     /// One record of the team with its conflicts and full history.
-    pub fn record(&self, id: RecordId) -> Result<Value> {
+    pub fn record(&self, id: RecordId) -> Result<RecordDetails> {
         json(&self.get(&format!("/v1/records/{id}"), &[], Some(id))?)
     }
 
     /// The team's devices.
     pub fn devices(&self) -> Result<Vec<Device>> {
-        let v = json(&self.get("/v1/admin/devices", &[], None)?)?;
+        let v: Value = json(&self.get("/v1/admin/devices", &[], None)?)?;
         // Either a bare list or `{"devices": [...]}`.
         let list = match v {
             Value::Object(mut m) if m.contains_key("devices") => {
@@ -177,8 +189,8 @@ impl Admin {
         serde_json::from_value(list).map_err(|_| Error::Network("unreadable device list".into()))
     }
 
-    /// A new one-time enrollment code for `role` (`mediator` or `supervisor`).
-    pub fn issue_code(&self, role: &str, name: Option<&str>) -> Result<String> {
+    /// A new one-time enrollment code for a device of `role`.
+    pub fn issue_code(&self, role: Role, name: Option<&str>) -> Result<String> {
         let mut body = serde_json::json!({ "role": role });
         if let Some(n) = name {
             body["name"] = Value::String(n.to_string());
@@ -257,7 +269,7 @@ impl Admin {
     }
 }
 
-fn json(bytes: &[u8]) -> Result<Value> {
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|_| Error::Network("the server's answer is not the JSON expected".into()))
 }
@@ -278,6 +290,35 @@ mod tests {
             vec![("kind", "report".to_string()), ("since", "5".to_string())]
         );
         assert!(RecordsQuery::default().pairs().is_empty());
+    }
+
+    #[test]
+    fn a_merged_log_reads_back_what_the_server_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open_unencrypted(dir.path().join("s.db")).unwrap();
+        let fields = serde_json::json!({"sector": "conte-joliot", "text": "Calme"});
+        let id = store
+            .create(Kind::Note, fields.as_object().unwrap())
+            .unwrap();
+        let records = vec![store.get(id).unwrap()];
+        let body =
+            serde_json::to_vec(&serde_json::json!({"records": records, "has_more": true})).unwrap();
+        let log: MergedLog = json(&body).unwrap();
+        assert_eq!(log.records, records);
+        assert!(log.has_more);
+        assert!(matches!(
+            json::<MergedLog>(b"{\"records\": 3}"),
+            Err(Error::Network(_))
+        ));
+    }
+
+    #[test]
+    fn device_roles_are_typed() {
+        let d: Device =
+            serde_json::from_str(r#"{"id": "d1", "role": "supervisor", "name": "Tablette"}"#)
+                .unwrap();
+        assert_eq!(d.role, Role::Supervisor);
+        assert!(serde_json::from_str::<Device>(r#"{"id": "d1", "role": "chief"}"#).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::retry::Replay;
 pub use super::retry::Retry;
 use super::session::{Effect, Event, Response, SyncOptions, SyncSession};
 use super::wire::CONTENT_TYPE;
-use crate::{Error, Result, Store, TeamConfig};
+use crate::{Error, Result, Role, Store, TeamConfig};
 
 /// What enrollment returns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,8 +30,8 @@ pub struct Enrollment {
     pub device_id: String,
     /// The team's id.
     pub team_id: String,
-    /// `mediator` or `supervisor`.
-    pub role: String,
+    /// What the device may do.
+    pub role: Role,
     /// The team's configuration.
     pub config: TeamConfig,
 }

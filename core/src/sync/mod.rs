@@ -8,6 +8,8 @@ pub mod admin;
 #[cfg(feature = "http-client")]
 pub mod client;
 #[cfg(feature = "http-client")]
+pub mod enroll;
+#[cfg(feature = "http-client")]
 mod http;
 mod problem;
 pub mod protocol;
@@ -16,6 +18,8 @@ pub mod session;
 pub mod sim;
 pub mod wire;
 
+#[cfg(feature = "http-client")]
+pub use enroll::enroll;
 pub use protocol::{
     Phase, Progress, PullHeader, PushAck, PushHeader, RecordConflicts, Request, SyncSummary,
 };

@@ -270,7 +270,7 @@ impl SyncSession {
             let batch =
                 store.changes_since(after, self.options.push_page_bytes, Some(SERVER_ORIGIN))?;
             if !batch.entries.is_empty() {
-                let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries);
+                let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries)?;
                 return Ok(Request::Push {
                     body,
                     entries: batch.entries.len(),

@@ -408,7 +408,7 @@ impl<'a> Sim<'a> {
             upto: batch.upto,
             more: batch.more,
         };
-        Ok(wire::encode(&header, &batch.entries))
+        wire::encode(&header, &batch.entries)
     }
 }
 

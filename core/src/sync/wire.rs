@@ -21,9 +21,19 @@ const MAX_HEADER: usize = 64 << 10;
 const MAX_CHANGE: usize = 1 << 20;
 const MAGIC: &[u8; 4] = b"CRN1";
 
-/// Encodes a header and entries into a compressed envelope.
-pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Vec<u8> {
-    let head = serde_json::to_vec(header).unwrap_or_else(|_| b"{}".to_vec());
+/// Encodes a header and entries into a compressed envelope. Fails rather
+/// than produce a body that [`decode`] would refuse: a header that does not
+/// serialise ([`Error::Internal`]), or one or a change past the limits
+/// ([`Error::TooLarge`]).
+pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
+    let head = serde_json::to_vec(header)
+        .map_err(|e| Error::Internal(format!("an envelope header does not serialise: {e}")))?;
+    if head.len() > MAX_HEADER {
+        return Err(Error::TooLarge {
+            what: "an envelope header".into(),
+            limit: MAX_HEADER,
+        });
+    }
     let mut raw = Vec::with_capacity(8 + head.len() + entries.len() * 512);
     raw.extend_from_slice(MAGIC);
     raw.extend_from_slice(&(head.len() as u32).to_le_bytes());
@@ -31,6 +41,12 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Vec<u8> {
     for e in entries {
         match &e.payload {
             Payload::Change(bytes) => {
+                if bytes.len() > MAX_CHANGE {
+                    return Err(Error::TooLarge {
+                        what: "a change".into(),
+                        limit: MAX_CHANGE,
+                    });
+                }
                 raw.push(1);
                 raw.extend_from_slice(e.record_id.as_bytes());
                 raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -43,7 +59,8 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Vec<u8> {
         }
     }
     // Level 3: most of the gain at a small CPU cost on a phone.
-    zstd::bulk::compress(&raw, 3).unwrap_or_default()
+    zstd::bulk::compress(&raw, 3)
+        .map_err(|e| Error::Internal(format!("an envelope could not be compressed: {e}")))
 }
 
 fn bad(why: &str) -> Error {
@@ -144,7 +161,7 @@ mod tests {
                 payload: Payload::Erased,
             },
         ];
-        let body = encode(&json!({"upto": 7}), &entries);
+        let body = encode(&json!({"upto": 7}), &entries).unwrap();
         let (h, back): (Value, _) = decode(&body).unwrap();
         assert_eq!(h["upto"], 7);
         assert_eq!(back, entries);
@@ -156,7 +173,7 @@ mod tests {
             record_id: RecordId::new(),
             payload: Payload::Change(vec![9; 100]),
         }];
-        let body = encode(&json!({"upto": 1}), &entries);
+        let body = encode(&json!({"upto": 1}), &entries).unwrap();
         for n in 0..body.len() {
             assert!(decode::<Value>(&body[..n]).is_err(), "prefix {n}");
         }
@@ -172,6 +189,34 @@ mod tests {
         assert!(matches!(
             decode::<Value>(&bomb),
             Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn what_decode_would_refuse_is_not_encoded() {
+        let huge = vec![Entry {
+            record_id: RecordId::new(),
+            payload: Payload::Change(vec![0; MAX_CHANGE + 1]),
+        }];
+        assert!(matches!(
+            encode(&json!({"upto": 1}), &huge),
+            Err(Error::TooLarge { .. })
+        ));
+        let long_header = json!({ "pad": "x".repeat(MAX_HEADER) });
+        assert!(matches!(
+            encode(&long_header, &[]),
+            Err(Error::TooLarge { .. })
+        ));
+        /// A header whose serialisation fails.
+        struct Unserialisable;
+        impl Serialize for Unserialisable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("refused"))
+            }
+        }
+        assert!(matches!(
+            encode(&Unserialisable, &[]),
+            Err(Error::Internal(_))
         ));
     }
 

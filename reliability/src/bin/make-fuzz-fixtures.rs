@@ -74,12 +74,12 @@ fn main() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(
         out.join("base.crn"),
-        wire::encode(&json!({"upto": base.upto}), &base.entries),
+        wire::encode(&json!({"upto": base.upto}), &base.entries).unwrap(),
     )
     .unwrap();
     std::fs::write(
         out.join("extra.crn"),
-        wire::encode(&json!({"upto": extra.upto}), &extra.entries),
+        wire::encode(&json!({"upto": extra.upto}), &extra.entries).unwrap(),
     )
     .unwrap();
     println!(

@@ -33,8 +33,10 @@ pub async fn issue_code(
     body: Bytes,
 ) -> Result<Json<CodeResponse>, ServerError> {
     let req: CodeRequest = json_body(&body)?;
-    let role = Role::parse(&req.role)
-        .ok_or_else(|| ServerError::BadRequest("role: expected mediator or supervisor".into()))?;
+    let role: Role = req
+        .role
+        .parse()
+        .map_err(|_| ServerError::BadRequest("role: expected mediator or supervisor".into()))?;
     let storage = state.storage.clone();
     let ttl = state.config.code_ttl.as_millis() as i64;
     let team = me.team_id.clone();

@@ -130,7 +130,7 @@ pub async fn pull(
                 upto: batch.upto,
                 more: batch.more,
             };
-            Ok((wire::encode(&header, &batch.entries), batch.entries.len()))
+            Ok((wire::encode(&header, &batch.entries)?, batch.entries.len()))
         })
         .await?;
     Metrics::add(&state.metrics.pulled, entries as u64);

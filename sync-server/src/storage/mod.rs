@@ -37,34 +37,8 @@ use crate::error::{Result, ServerError};
 /// hands out (re-exported so that an implementation can name it).
 pub use carnet_dashboard::TeamReads;
 
-/// What a device may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Syncs its team.
-    Mediator,
-    /// Syncs, reads the merged log, manages devices and codes.
-    Supervisor,
-}
-
-impl Role {
-    /// The role's code, as in the API.
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Mediator => "mediator",
-            Role::Supervisor => "supervisor",
-        }
-    }
-
-    /// Parses `mediator` or `supervisor`.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "mediator" => Some(Role::Mediator),
-            "supervisor" => Some(Role::Supervisor),
-            _ => None,
-        }
-    }
-}
+/// What a device may do: the core's type, as devices store it.
+pub use carnet_core::Role;
 
 /// An enrolled device, as the server knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -217,7 +217,7 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
         id: r.get(0)?,
         team_id: r.get(1)?,
-        role: Role::parse(&role).unwrap_or(Role::Mediator),
+        role: role.parse().unwrap_or(Role::Mediator),
         name: r.get(3)?,
         enrolled_at: r.get(4)?,
         last_seen: r.get(5)?,
@@ -357,8 +357,9 @@ impl SqliteStorage {
         let Some((team_id, role, code_name, expires_at, used_at, used_by, sealed)) = row else {
             return Err(ServerError::InvalidCode);
         };
-        let role =
-            Role::parse(&role).ok_or_else(|| ServerError::Internal("bad role in codes".into()))?;
+        let role: Role = role
+            .parse()
+            .map_err(|_| ServerError::Internal("bad role in codes".into()))?;
         if how == Redemption::Dashboard {
             if used_at.is_some() || expires_at <= now {
                 return Err(ServerError::InvalidCode);

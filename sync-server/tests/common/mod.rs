@@ -152,7 +152,8 @@ pub fn team(data: &Path, name: &str) -> (String, String) {
 
 /// Enrolls a new device of `role` in `team` through the HTTP API.
 pub fn enroll(server: &TestServer, team: &str, role: &str, name: &str) -> Device {
-    let code = carnet_server::issue_code(&server.data, team, role, Some(name)).unwrap();
+    let code =
+        carnet_server::issue_code(&server.data, team, role.parse().unwrap(), Some(name)).unwrap();
     enroll_with_code(server, &code, name)
 }
 

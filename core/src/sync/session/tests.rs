@@ -59,7 +59,7 @@ fn page(team: &Store, after: u64, max_bytes: usize) -> Response {
         upto: batch.upto,
         more: batch.more,
     };
-    answer(200, wire::encode(&header, &batch.entries))
+    answer(200, wire::encode(&header, &batch.entries).unwrap())
 }
 
 /// The request the effects send.
@@ -226,7 +226,8 @@ fn a_pull_page_that_does_not_move_forward_stops_the_sync() {
             more: true,
         },
         &[],
-    );
+    )
+    .unwrap();
     let r = outcome(respond(&mut s, &device, id, answer(200, body)));
     assert!(matches!(r, Err(Error::Network(_))), "{r:?}");
 }

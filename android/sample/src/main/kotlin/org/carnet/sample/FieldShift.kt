@@ -20,13 +20,12 @@ object FieldShift {
         // Every call blocks on disk: a real app makes them on Dispatchers.IO.
         val store = Carnet.open(dir, key) // zeroes `key`
         store.use {
-            // Once: enroll with the supervisor's code, keep the token inside the encrypted store.
-            if (server != null && code != null && store.setting("token") == null) {
-                val enrollment = enroll(server, code, "Téléphone de démonstration")
-                store.setConfig(enrollment.config)
-                store.setSetting("server", server)
-                store.setSetting("token", enrollment.token)
+            // Once: enroll with the supervisor's code; the enrollment (token included)
+            // and the team's configuration are saved inside the encrypted store.
+            if (server != null && code != null && store.enrollment() == null) {
+                val enrollment = store.enroll(server, code, "Téléphone de démonstration")
                 store.setAuthor("mediateur-demo")
+                log += "enrolled as a ${if (enrollment.role == Role.SUPERVISOR) "supervisor" else "mediator"} device"
             }
 
             // Pickers come from the team's configuration.
@@ -51,13 +50,12 @@ object FieldShift {
             }
 
             // End of shift: sync on a background thread, cancellable.
-            val serverUrl = store.setting("server")
-            val token = store.setting("token")
-            if (serverUrl != null && token != null) {
+            val enrollment = store.enrollment()
+            if (enrollment != null) {
                 val cancel = SyncCancel()
                 val pool = Executors.newSingleThreadExecutor()
                 val result = pool.submit<SyncSummary> {
-                    store.syncBlocking(serverUrl, token, cancel) { p -> log += "sync ${p.phase}: ${p.pushed} sent, ${p.pulled} received" }
+                    store.syncBlocking(enrollment.server, enrollment.token, cancel) { p -> log += "sync ${p.phase}: ${p.pushed} sent, ${p.pulled} received" }
                 }
                 try {
                     val summary = result.get(2, TimeUnit.MINUTES)
