@@ -369,7 +369,7 @@ impl Player<'_> {
             "close" => self.device(&name).store = None,
             "enroll" => {
                 let role = s.str("role")?;
-                let code = carnet_server::issue_code(&self.server.data, self.team, role, Some(&name))
+                let code = carnet_server::issue_code(&self.server.data, self.team, role, Some(name.as_str()))
                     .or_else(|e| fail(format!("no {role} code: {e}")))?;
                 let path = self.device(&name).path.clone();
                 let store = Store::open(&path, &[1; 32])?;
