@@ -201,25 +201,95 @@ macro_rules! fields {
     };
 }
 
-fields!(Header { id, author, created_at, updated_at });
-fields!(StatusEvent { id, status, at, by, to, reference, comment, duplicate_of, applied });
+fields!(Header {
+    id,
+    author,
+    created_at,
+    updated_at
+});
+fields!(StatusEvent {
+    id,
+    status,
+    at,
+    by,
+    to,
+    reference,
+    comment,
+    duplicate_of,
+    applied
+});
 fields!(Consent { topic, at });
-fields!(Interaction { id, at, by, text, referral });
+fields!(Interaction {
+    id,
+    at,
+    by,
+    text,
+    referral
+});
 fields!(Note {
-    header, sector, quartier, place, lat, lon, observed_at, text, axes, tags, team,
-    residents_met, contacts,
+    header,
+    sector,
+    quartier,
+    place,
+    lat,
+    lon,
+    observed_at,
+    text,
+    axes,
+    tags,
+    team,
+    residents_met,
+    contacts,
 });
 fields!(Report {
-    header, sector, quartier, category, place, lat, lon, text, urgent, body, axes, contacts,
-    status, events,
+    header,
+    sector,
+    quartier,
+    category,
+    place,
+    lat,
+    lon,
+    text,
+    urgent,
+    body,
+    axes,
+    contacts,
+    status,
+    events,
 });
 fields!(Contact {
-    header, name, household, address, building, flat, phone, languages, landlord, sector,
-    topics, consents, new_tenant_visit, interactions,
+    header,
+    name,
+    household,
+    address,
+    building,
+    flat,
+    phone,
+    languages,
+    landlord,
+    sector,
+    topics,
+    consents,
+    new_tenant_visit,
+    interactions,
 });
 fields!(Activity {
-    header, activity_type, sector, quartier, place, started_at, ended_at, team, met_known,
-    met_new, referrals, topics, partners, axes, text, contacts,
+    header,
+    activity_type,
+    sector,
+    quartier,
+    place,
+    started_at,
+    ended_at,
+    team,
+    met_known,
+    met_new,
+    referrals,
+    topics,
+    partners,
+    axes,
+    text,
+    contacts,
 });
 
 impl Fields for ContactLink {
@@ -266,7 +336,9 @@ fn walk(v: Val, seg: &str, path: &str) -> Result<Val, Fail> {
                 .map(|i| walk(i, seg, path))
                 .collect::<Result<_, _>>()?,
         )),
-        Val::Text(_) => fail(format!("`{seg}` in path `{path}` goes inside a plain value")),
+        Val::Text(_) => fail(format!(
+            "`{seg}` in path `{path}` goes inside a plain value"
+        )),
     }
 }
 
@@ -449,8 +521,11 @@ impl Player<'_> {
                 field,
                 value,
             } => {
-                self.store(&name)?
-                    .set_field(self.resolve(record)?, field.clone(), value.clone())?;
+                self.store(&name)?.set_field(
+                    self.resolve(record)?,
+                    field.clone(),
+                    value.clone(),
+                )?;
                 None
             }
             StepAction::ClearField { record, field } => {
@@ -460,10 +535,7 @@ impl Player<'_> {
             }
             StepAction::ChangeStatus { record, change } => {
                 let mut change = change.clone();
-                change.duplicate_of = change
-                    .duplicate_of
-                    .map(|d| self.resolve(&d))
-                    .transpose()?;
+                change.duplicate_of = change.duplicate_of.map(|d| self.resolve(&d)).transpose()?;
                 self.store(&name)?
                     .change_status(self.resolve(record)?, change)?;
                 None
@@ -521,11 +593,7 @@ impl Player<'_> {
                 }
                 None
             }
-            StepAction::CountRecords {
-                query,
-                by,
-                expect,
-            } => {
+            StepAction::CountRecords { query, by, expect } => {
                 let mut got = self.store(&name)?.count(query.clone(), *by)?;
                 let mut want = expect.clone();
                 got.sort_by(|a, b| a.key.cmp(&b.key));

@@ -115,7 +115,9 @@ fn walk(v: Value, seg: &str, path: &str) -> Result<Value, Fail> {
                 .collect::<Result<_, _>>()?,
         )),
         Value::Object(mut m) => Ok(m.remove(json_key(seg)).unwrap_or(Value::Null)),
-        _ => fail(format!("`{seg}` in path `{path}` goes inside a plain value")),
+        _ => fail(format!(
+            "`{seg}` in path `{path}` goes inside a plain value"
+        )),
     }
 }
 
@@ -159,7 +161,13 @@ fn key_of(seed: u64, len: u64) -> Result<[u8; 32], Fail> {
     let bytes: Vec<u8> = (0..len)
         .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed as u8))
         .collect();
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| Fail::Refused("InvalidInput", vec![("field", "key".into())], format!("key: must be exactly 32 bytes (got {len})")))
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        Fail::Refused(
+            "InvalidInput",
+            vec![("field", "key".into())],
+            format!("key: must be exactly 32 bytes (got {len})"),
+        )
+    })
 }
 
 /// A step's keys, checked against those its op allows.
@@ -198,7 +206,14 @@ const OWN_KEYS: &[(&str, &[&str])] = &[
     ("clear_field", &["record", "field"]),
     (
         "change_status",
-        &["record", "status", "to", "reference", "comment", "duplicate_of"],
+        &[
+            "record",
+            "status",
+            "to",
+            "reference",
+            "comment",
+            "duplicate_of",
+        ],
     ),
     ("add_interaction", &["record", "text", "referral"]),
     ("erase", &["record"]),
@@ -359,7 +374,10 @@ impl Player<'_> {
         let url = self.server.url();
         match s.op {
             "open" => {
-                let key = key_of(s.u64("key")?, s.get("key_bytes").and_then(Value::as_u64).unwrap_or(32))?;
+                let key = key_of(
+                    s.u64("key")?,
+                    s.get("key_bytes").and_then(Value::as_u64).unwrap_or(32),
+                )?;
                 let store = Store::open(&self.device(&name).path, &key)?;
                 if let Some(a) = s.opt_str("author") {
                     store.set_author(a)?;
@@ -369,8 +387,13 @@ impl Player<'_> {
             "close" => self.device(&name).store = None,
             "enroll" => {
                 let role = s.str("role")?;
-                let code = carnet_server::issue_code(&self.server.data, self.team, role, Some(name.as_str()))
-                    .or_else(|e| fail(format!("no {role} code: {e}")))?;
+                let code = carnet_server::issue_code(
+                    &self.server.data,
+                    self.team,
+                    role,
+                    Some(name.as_str()),
+                )
+                .or_else(|e| fail(format!("no {role} code: {e}")))?;
                 let path = self.device(&name).path.clone();
                 let store = Store::open(&path, &[1; 32])?;
                 let e = Client::new(&url)?.enroll(&code, &name, Some(&store.peer_id()))?;
@@ -385,15 +408,20 @@ impl Player<'_> {
             }
             "create" => {
                 let kind = Kind::parse(s.str("kind")?)?;
-                let Some(Value::Object(fields)) = s.get("fields").map(|f| self.resolve_value(f)).transpose()? else {
+                let Some(Value::Object(fields)) =
+                    s.get("fields").map(|f| self.resolve_value(f)).transpose()?
+                else {
                     return fail("`create` needs `fields` as an object");
                 };
                 return Ok(Some(self.store(&name)?.create(kind, &fields)?.to_string()));
             }
             "set_field" => {
                 let value = json!(s.str("value")?);
-                self.store(&name)?
-                    .set_field(id(&self.resolve(s.str("record")?)?)?, s.str("field")?, &value)?;
+                self.store(&name)?.set_field(
+                    id(&self.resolve(s.str("record")?)?)?,
+                    s.str("field")?,
+                    &value,
+                )?;
             }
             "clear_field" => {
                 self.store(&name)?.set_field(
@@ -421,7 +449,9 @@ impl Player<'_> {
                 s.str("text")?,
                 s.opt_str("referral"),
             )?,
-            "erase" => self.store(&name)?.erase(id(&self.resolve(s.str("record")?)?)?)?,
+            "erase" => self
+                .store(&name)?
+                .erase(id(&self.resolve(s.str("record")?)?)?)?,
             "set_setting" => self
                 .store(&name)?
                 .set_setting(s.str("key")?, s.opt_str("value"))?,
@@ -464,10 +494,9 @@ impl Player<'_> {
                     .into_iter()
                     .map(|c| (c.key, c.count))
                     .collect();
-                let want: HashMap<String, u64> = serde_json::from_value(
-                    s.get("expect").cloned().unwrap_or_default(),
-                )
-                .or_else(|_| fail("`expect` of a count is an object of group: count"))?;
+                let want: HashMap<String, u64> =
+                    serde_json::from_value(s.get("expect").cloned().unwrap_or_default())
+                        .or_else(|_| fail("`expect` of a count is an object of group: count"))?;
                 if got != want {
                     return fail(format!("counts {got:?}, expected {want:?}"));
                 }
@@ -488,7 +517,9 @@ impl Player<'_> {
                 }
             }
             "history" => {
-                let d = self.store(&name)?.details(id(&self.resolve(s.str("record")?)?)?)?;
+                let d = self
+                    .store(&name)?
+                    .details(id(&self.resolve(s.str("record")?)?)?)?;
                 let op = s.str("has_op")?;
                 if !d.history.iter().any(|h| h.op == op) {
                     return fail(format!("no `{op}` in the history"));
@@ -547,7 +578,12 @@ impl Player<'_> {
                 let other = s.str("other")?;
                 let mine = self.record_json(&name, record)?;
                 let theirs = self.record_json(other, record)?;
-                for p in s.get("paths").and_then(Value::as_array).into_iter().flatten() {
+                for p in s
+                    .get("paths")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let p = p.as_str().unwrap_or_default();
                     let (a, b) = (
                         render(&read_path(&mine, p)?, p)?,
@@ -584,7 +620,12 @@ impl Player<'_> {
                         return fail(format!("erased {}", summary.erased));
                     }
                 }
-                for c in want.get("conflicts").and_then(Value::as_array).into_iter().flatten() {
+                for c in want
+                    .get("conflicts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let rid = self.resolve(c["record"].as_str().unwrap_or_default())?;
                     let field = c["field"].as_str().unwrap_or_default();
                     if !summary.conflicts.iter().any(|rc| {
@@ -602,7 +643,11 @@ impl Player<'_> {
             "order_wipe" | "revoke" => {
                 let target = self.enrollment(s.str("target")?)?.device_id.clone();
                 let action = if s.op == "revoke" { "revoke" } else { "wipe" };
-                self.admin(&name, "POST", &format!("/v1/admin/devices/{target}/{action}"))?;
+                self.admin(
+                    &name,
+                    "POST",
+                    &format!("/v1/admin/devices/{target}/{action}"),
+                )?;
             }
             "server_get" => {
                 let rid = self.resolve(s.str("record")?)?;
@@ -624,10 +669,10 @@ impl Player<'_> {
         let Some((_, own)) = OWN_KEYS.iter().find(|(o, _)| *o == op) else {
             return Err(format!("{at}: unknown op `{op}`"));
         };
-        if let Some(k) = m
-            .keys()
-            .find(|k| !["op", "device", "save_as", "error"].contains(&k.as_str()) && !own.contains(&k.as_str()))
-        {
+        if let Some(k) = m.keys().find(|k| {
+            !["op", "device", "save_as", "error"].contains(&k.as_str())
+                && !own.contains(&k.as_str())
+        }) {
             return Err(format!("{at}: unknown key `{k}`"));
         }
         let want = m.get("error");
@@ -640,7 +685,9 @@ impl Player<'_> {
             }
             (Ok(_), Some(w)) => Err(format!("{at}: expected {w}, nothing was refused")),
             (Err(Fail::Check(why)), _) => Err(format!("{at}: {why}")),
-            (Err(Fail::Refused(kind, _, msg)), None) => Err(format!("{at}: unexpected {kind}: {msg}")),
+            (Err(Fail::Refused(kind, _, msg)), None) => {
+                Err(format!("{at}: unexpected {kind}: {msg}"))
+            }
             (Err(Fail::Refused(kind, attrs, msg)), Some(w)) => {
                 if w["kind"].as_str() != Some(kind) {
                     return Err(format!("{at}: expected {w}, got {kind}: {msg}"));
@@ -655,7 +702,9 @@ impl Player<'_> {
                             }
                         }
                         _ => {
-                            let v = self.resolve(v).map_err(|_| format!("{at}: `{v}` was not saved"))?;
+                            let v = self
+                                .resolve(v)
+                                .map_err(|_| format!("{at}: `{v}` was not saved"))?;
                             // Over HTTP a refusal carries its status, not
                             // the attributes the library's errors name.
                             if let Some((_, got)) = attrs.iter().find(|(n, _)| n == k) {

@@ -294,14 +294,14 @@ pub enum StepAction {
 
 /// Reads the scenarios of the file at `path`.
 pub fn read(path: &str) -> Result<Vec<Scenario>> {
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {path}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {path}: {e}")))?;
     parse(&text)
 }
 
 /// Reads scenarios from the text of a scenario file.
 pub fn parse(text: &str) -> Result<Vec<Scenario>> {
-    let doc: Value =
-        serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let list = doc
         .get("scenarios")
         .and_then(Value::as_array)
@@ -460,7 +460,9 @@ fn step(index: usize, v: &Value) -> Parse<ScenarioStep> {
                 .ok_or("`expect` of a count is an object of group: count")?
                 .iter()
                 .map(|(key, n)| {
-                    let count = n.as_u64().ok_or(format!("count of `{key}` is not a count"))?;
+                    let count = n
+                        .as_u64()
+                        .ok_or(format!("count of `{key}` is not a count"))?;
                     Ok(Count {
                         key: key.clone(),
                         count,
@@ -620,7 +622,9 @@ fn create(kind: &str, fields: &Value) -> Parse<StepAction> {
                     .ok_or("`consents` is an object of topic: time")?
                     .iter()
                     .map(|(topic, at)| {
-                        let at = at.as_i64().ok_or(format!("consent `{topic}` needs a time"))?;
+                        let at = at
+                            .as_i64()
+                            .ok_or(format!("consent `{topic}` needs a time"))?;
                         Ok((topic.clone(), at))
                     })
                     .collect::<Parse<_>>()?,
@@ -818,7 +822,9 @@ fn checks(v: &Value) -> Parse<Vec<FieldCheck>> {
                             .ok_or(format!("`{path}.contains` is a list of text"))?,
                     }
                 }
-                Value::Object(m) if m.len() == 1 && m.get("present") == Some(&Value::Bool(true)) => {
+                Value::Object(m)
+                    if m.len() == 1 && m.get("present") == Some(&Value::Bool(true)) =>
+                {
                     ValueCheck::Present
                 }
                 other => ValueCheck::Equals {
@@ -861,9 +867,8 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 }
 
 fn status(code: &str) -> Parse<ReportStatus> {
-    let core: carnet_core::ReportStatus =
-        serde_json::from_value(Value::String(code.to_string()))
-            .map_err(|_| format!("unknown status `{code}`"))?;
+    let core: carnet_core::ReportStatus = serde_json::from_value(Value::String(code.to_string()))
+        .map_err(|_| format!("unknown status `{code}`"))?;
     Ok(core.into())
 }
 
@@ -912,7 +917,11 @@ impl<'a> Obj<'a> {
 
     fn opt_string(&self, k: &str) -> Parse<Option<String>> {
         self.get(k)
-            .map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` is text")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or(format!("`{k}` is text"))
+            })
             .transpose()
     }
 
