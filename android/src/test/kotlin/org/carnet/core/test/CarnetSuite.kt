@@ -37,7 +37,7 @@ inline fun <reified E : Throwable> expectThrows(what: String, block: () -> Unit)
 }
 
 /** What only the Kotlin face has. */
-fun kotlinTests(scratch: File): Map<String, () -> Unit> = linkedMapOf(
+fun kotlinTests(scratch: File): Map<String, () -> Unit> = linkedMapOf<String, () -> Unit>(
     "a Rust panic becomes an exception and the next call works" to {
         val s = CarnetStore.open(File(scratch, "panic.db").path, key(9, 32))
         val id = s.createNote(NewNote(sector = "conte-joliot", text = "avant"))

@@ -152,14 +152,14 @@ class Player(private val server: TestServer?, private val dir: File) {
                 d.store = s
                 d.enrollment = e
             }
-            is StepAction.CreateNote -> return store(name).createNote(a.note.copy(contacts = a.note.contacts.map(::resolve)))
-            is StepAction.CreateReport -> return store(name).createReport(a.report.copy(contacts = a.report.contacts.map(::resolve)))
+            is StepAction.CreateNote -> return store(name).createNote(a.note.copy(contacts = a.note.contacts.map { resolve(it) }))
+            is StepAction.CreateReport -> return store(name).createReport(a.report.copy(contacts = a.report.contacts.map { resolve(it) }))
             is StepAction.CreateContact -> return store(name).createContact(a.contact)
-            is StepAction.CreateActivity -> return store(name).createActivity(a.activity.copy(contacts = a.activity.contacts.map(::resolve)))
+            is StepAction.CreateActivity -> return store(name).createActivity(a.activity.copy(contacts = a.activity.contacts.map { resolve(it) }))
             is StepAction.SetField -> store(name).setField(resolve(a.record), a.field, a.value)
             is StepAction.ClearField -> store(name).clearField(resolve(a.record), a.field)
             is StepAction.ChangeStatus ->
-                store(name).changeStatus(resolve(a.record), a.change.copy(duplicateOf = a.change.duplicateOf?.let(::resolve)))
+                store(name).changeStatus(resolve(a.record), a.change.copy(duplicateOf = a.change.duplicateOf?.let { resolve(it) }))
             is StepAction.AddInteraction -> store(name).addInteraction(resolve(a.record), a.text, a.referral)
             is StepAction.Erase -> store(name).erase(resolve(a.record))
             is StepAction.SetSetting -> store(name).setSetting(a.key, a.value)
