@@ -737,10 +737,10 @@ impl Player<'_> {
                 return fail(format!("no conflict on `{}` in {:?}", c.field, s.conflicts));
             }
         }
-        if let Some(p) = &want.last_phase {
-            if phases.last() != Some(p) {
-                return fail(format!("last phase {:?}, expected {p}", phases.last()));
-            }
+        if let Some(p) = &want.last_phase
+            && phases.last() != Some(p)
+        {
+            return fail(format!("last phase {:?}, expected {p}", phases.last()));
         }
         Ok(())
     }
@@ -774,10 +774,10 @@ impl Player<'_> {
                         _ => return Err(format!("{at}: expected {k} = {v} in {e:?}")),
                     }
                 }
-                if let Some(lacks) = &want.message_lacks {
-                    if e.to_string().contains(lacks.as_str()) {
-                        return Err(format!("{at}: the message repeats the value: {e}"));
-                    }
+                if let Some(lacks) = &want.message_lacks
+                    && e.to_string().contains(lacks.as_str())
+                {
+                    return Err(format!("{at}: the message repeats the value: {e}"));
                 }
                 Ok(())
             }
