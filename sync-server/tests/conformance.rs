@@ -472,10 +472,10 @@ impl Player<'_> {
                 if page.items.len() as u64 != count {
                     return fail(format!("{} items, expected {count}", page.items.len()));
                 }
-                if let Some(h) = s.get("has_more").and_then(Value::as_bool) {
-                    if h != page.has_more {
-                        return fail(format!("has_more is {}", page.has_more));
-                    }
+                if let Some(h) = s.get("has_more").and_then(Value::as_bool)
+                    && h != page.has_more
+                {
+                    return fail(format!("has_more is {}", page.has_more));
                 }
                 if let Some(first) = s.get("first") {
                     let Some(r) = page.items.first() else {
@@ -615,10 +615,10 @@ impl Player<'_> {
                 };
                 at_least("pushed_at_least", summary.pushed)?;
                 at_least("pulled_at_least", summary.pulled)?;
-                if let Some(n) = want.get("erased").and_then(Value::as_u64) {
-                    if summary.erased as u64 != n {
-                        return fail(format!("erased {}", summary.erased));
-                    }
+                if let Some(n) = want.get("erased").and_then(Value::as_u64)
+                    && summary.erased as u64 != n
+                {
+                    return fail(format!("erased {}", summary.erased));
                 }
                 for c in want
                     .get("conflicts")
@@ -634,10 +634,10 @@ impl Player<'_> {
                         return fail(format!("no conflict on `{field}` in the summary"));
                     }
                 }
-                if let Some(p) = want.get("last_phase").and_then(Value::as_str) {
-                    if phases.last().map(String::as_str) != Some(p) {
-                        return fail(format!("last phase {:?}", phases.last()));
-                    }
+                if let Some(p) = want.get("last_phase").and_then(Value::as_str)
+                    && phases.last().map(String::as_str) != Some(p)
+                {
+                    return fail(format!("last phase {:?}", phases.last()));
                 }
             }
             "order_wipe" | "revoke" => {
