@@ -19,7 +19,7 @@ mod inputs;
 mod store;
 mod sync;
 #[cfg(feature = "test-hooks")]
-mod test_hooks;
+pub mod test_hooks;
 mod types;
 
 pub use error::CarnetError;

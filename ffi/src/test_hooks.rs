@@ -1,14 +1,45 @@
-//! Hidden functions for the Kotlin and Swift suites (feature `test-hooks`,
-//! never in a shipped library): a deliberate panic, to prove it becomes an
-//! exception and the next call still works; and a supervisor's wipe and
-//! revoke orders, to prove the app honours them.
+//! Hidden functions for the conformance runners (feature `test-hooks`,
+//! never in a shipped library): the scenarios read into typed records; a
+//! deliberate panic, to prove it becomes an exception and the next call
+//! still works; and a supervisor's wipe and revoke orders and record reads,
+//! to prove the app honours them and its work reached the team's log.
 
 use std::sync::Arc;
 
+use carnet_core::store::RecordDetails as CoreDetails;
 use carnet_core::sync::admin::Admin;
 
-use crate::CarnetStore;
-use crate::error::Result;
+use crate::error::{CarnetError, Result};
+use crate::{CarnetStore, RecordDetails};
+
+pub mod scenario;
+
+pub use scenario::*;
+
+/// The conformance scenarios of the file at `path`
+/// (`conformance/scenarios.json`), typed; `InvalidInput` (field
+/// `scenarios`) says which scenario and step do not read.
+#[uniffi::export]
+pub fn test_hook_scenarios(path: String) -> Result<Vec<Scenario>> {
+    scenario::read(&path)
+}
+
+/// As a supervisor, one record of the team's merged log as the server
+/// serves it (`GET /v1/records/{id}`), with its conflicts and history.
+#[uniffi::export]
+pub fn test_hook_server_record(
+    server_url: String,
+    supervisor_token: String,
+    id: String,
+) -> Result<RecordDetails> {
+    let id = id.parse()?;
+    let value = Admin::new(&server_url, &supervisor_token)?.record(id)?;
+    let details: CoreDetails =
+        serde_json::from_value(value).map_err(|e| CarnetError::Internal {
+            reason: format!("the server's record does not read: {e}"),
+        })?;
+    Ok(details.into())
+}
 
 /// Panics inside Rust. The caller gets an exception, and `store` (and every
 /// other object) keeps working.

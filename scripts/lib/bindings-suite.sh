@@ -2,7 +2,9 @@
 # scripts/lib/bindings-suite.sh -- what scripts/test-kotlin and
 # scripts/test-swift share: building the host library with its bindings
 # generator, generating the bindings, and running a real carnet-server on a
-# loopback port for the suites' sync tests.
+# loopback port for the suites' sync tests. The suites play the conformance
+# scenarios (conformance/scenarios.json, CARNET_CONFORMANCE) through their
+# face's API.
 #
 # Meant to be SOURCED by a script running under `set -euo pipefail` from the
 # repository root:
@@ -18,7 +20,11 @@
 
 CARNET_FFI_LIB="${CARNET_FFI_LIB:-target/debug/libcarnet_ffi.so}"
 CARNET_BINDGEN="target/debug/uniffi-bindgen"
-CARNET_MEDIATOR_CODES_WANTED=8
+# Enough one-time codes for every enroll step of the scenarios (a runner
+# that runs out says so).
+CARNET_MEDIATOR_CODES_WANTED=16
+CARNET_SUPERVISOR_CODES_WANTED=6
+export CARNET_CONFORMANCE="${CARNET_CONFORMANCE:-$PWD/conformance/scenarios.json}"
 
 _suite_note() { printf '%s: %s\n' "${CARNET_SUITE:-bindings}" "$*" >&2; }
 
@@ -46,9 +52,10 @@ _carnet_free_port() {
 
 # carnet_start_server <work-dir>: builds and starts carnet-server on a free
 # loopback port with a fresh team; exports CARNET_TEST_SERVER,
-# CARNET_TEST_SUPERVISOR_CODE and CARNET_TEST_MEDIATOR_CODES.
+# CARNET_TEST_SUPERVISOR_CODE (the team's first), CARNET_TEST_SUPERVISOR_CODES
+# and CARNET_TEST_MEDIATOR_CODES (comma-separated).
 carnet_start_server() {
-    local work=$1 bin=target/debug/carnet-server data port init i codes="" attempt
+    local work=$1 bin=target/debug/carnet-server data port init i codes="" sup_codes="" attempt
     _suite_note "cargo build -p carnet-server"
     cargo build -q -p carnet-server --bin carnet-server
     data="$work/server-data"
@@ -60,6 +67,9 @@ carnet_start_server() {
     for ((i = 0; i < CARNET_MEDIATOR_CODES_WANTED; i++)); do
         codes+="${codes:+,}$("$bin" enroll --team "$CARNET_TEST_TEAM_ID" --role mediator --data "$data" --json | jq -er .code)"
     done
+    for ((i = 0; i < CARNET_SUPERVISOR_CODES_WANTED; i++)); do
+        sup_codes+="${sup_codes:+,}$("$bin" enroll --team "$CARNET_TEST_TEAM_ID" --role supervisor --data "$data" --json | jq -er .code)"
+    done
     for attempt in 1 2 3; do
         port=$(_carnet_free_port)
         "$bin" serve --data "$data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
@@ -69,6 +79,7 @@ carnet_start_server() {
                 export CARNET_TEST_SERVER="http://127.0.0.1:$port"
                 export CARNET_TEST_SUPERVISOR_CODE CARNET_TEST_TEAM_ID
                 export CARNET_TEST_MEDIATOR_CODES="$codes"
+                export CARNET_TEST_SUPERVISOR_CODES="$sup_codes"
                 _suite_note "carnet-server (pid $CARNET_SERVER_PID) on $CARNET_TEST_SERVER"
                 return 0
             fi
