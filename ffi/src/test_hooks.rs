@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use carnet_core::store::RecordDetails as CoreDetails;
 use carnet_core::sync::admin::Admin;
 
-use crate::error::{CarnetError, Result};
+use crate::error::Result;
 use crate::{CarnetStore, RecordDetails};
 
 pub mod scenario;
@@ -33,12 +32,9 @@ pub fn test_hook_server_record(
     id: String,
 ) -> Result<RecordDetails> {
     let id = id.parse()?;
-    let value = Admin::new(&server_url, &supervisor_token)?.record(id)?;
-    let details: CoreDetails =
-        serde_json::from_value(value).map_err(|e| CarnetError::Internal {
-            reason: format!("the server's record does not read: {e}"),
-        })?;
-    Ok(details.into())
+    Ok(Admin::new(&server_url, &supervisor_token)?
+        .record(id)?
+        .into())
 }
 
 /// Panics inside Rust. The caller gets an exception, and `store` (and every

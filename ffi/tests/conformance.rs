@@ -53,7 +53,8 @@ impl Server {
 
     /// A one-time code for `role` (`mediator` or `supervisor`).
     fn code(&self, role: &str, name: &str) -> Result<String, String> {
-        carnet_server::issue_code(&self.data, &self.team, role, Some(name))
+        let typed: carnet_core::Role = role.parse().map_err(|e| format!("{e}"))?;
+        carnet_server::issue_code(&self.data, &self.team, typed, Some(name))
             .map_err(|e| format!("no {role} code: {e}"))
     }
 }
@@ -76,21 +77,35 @@ fn fail<T>(what: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::Check(what.into()))
 }
 
-// ---- the few comparisons the other API helper may retype (role, phase, link state)
+// ---- the codes the scenario file names the API's enums by
 
 /// The enrollment's role as its code.
-fn role_code(e: &Enrollment) -> String {
-    e.role.clone()
+fn role_code(e: &DeviceEnrollment) -> String {
+    match e.role {
+        Role::Mediator => "mediator",
+        Role::Supervisor => "supervisor",
+    }
+    .to_string()
 }
 
 /// A progress report's phase as its code.
 fn phase_code(s: &SyncState) -> String {
-    s.phase.clone()
+    match s.phase {
+        SyncPhase::Push => "push",
+        SyncPhase::Pull => "pull",
+        SyncPhase::Done => "done",
+    }
+    .to_string()
 }
 
 /// A contact link's state as its code.
 fn link_state_code(l: &ContactLink) -> String {
-    l.state.clone()
+    match l.state {
+        ContactState::Present => "present",
+        ContactState::Erased => "erased",
+        ContactState::Unknown => "unknown",
+    }
+    .to_string()
 }
 
 /// A report status as its code.
@@ -113,7 +128,10 @@ fn error_kind(e: &CarnetError) -> (&'static str, Vec<(&'static str, String)>) {
         E::InvalidInput { field, .. } => ("InvalidInput", vec![("field", field.clone())]),
         E::InvalidTransition { from, to, .. } => (
             "InvalidTransition",
-            vec![("from", from.clone()), ("to", to.clone())],
+            vec![
+                ("from", status_code(*from).to_string()),
+                ("to", status_code(*to).to_string()),
+            ],
         ),
         E::NotFound { id } => ("NotFound", vec![("id", id.clone())]),
         E::Erased { id } => ("Erased", vec![("id", id.clone())]),
@@ -364,7 +382,7 @@ fn render(v: &Val, path: &str) -> Result<Option<String>, Fail> {
 struct Device {
     path: PathBuf,
     store: Option<Arc<CarnetStore>>,
-    enrollment: Option<Enrollment>,
+    enrollment: Option<DeviceEnrollment>,
 }
 
 struct Player<'a> {
@@ -431,7 +449,7 @@ impl Player<'_> {
         }
     }
 
-    fn enrollment(&self, name: &str) -> Result<Enrollment, Fail> {
+    fn enrollment(&self, name: &str) -> Result<DeviceEnrollment, Fail> {
         match self.devices.get(name).and_then(|d| d.enrollment.clone()) {
             Some(e) => Ok(e),
             None => fail(format!("device `{name}` is not enrolled")),
@@ -485,13 +503,12 @@ impl Player<'_> {
             }
             StepAction::Enroll { role } => {
                 let code = self.server.code(role, &name).map_err(Fail::Check)?;
-                let e = enroll(url, code, name.clone())?;
+                let path = self.device(&name).path.to_string_lossy().into_owned();
+                let store = CarnetStore::open(path, key(1, 32))?;
+                let e = store.enroll(url, code, name.clone())?;
                 if role_code(&e) != *role {
                     return fail(format!("enrolled as {}, not {role}", role_code(&e)));
                 }
-                let path = self.device(&name).path.to_string_lossy().into_owned();
-                let store = CarnetStore::open(path, key(1, 32))?;
-                store.set_config(e.config.clone())?;
                 store.set_author(name.clone())?;
                 let d = self.device(&name);
                 d.store = Some(store);
