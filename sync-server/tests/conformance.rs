@@ -606,7 +606,7 @@ impl Player<'_> {
                 let summary = Client::new(&base)?.sync(
                     self.store(&name)?,
                     &token,
-                    &mut |p| phases.push(p.phase.clone()),
+                    &mut |p| phases.push(p.phase),
                     &cancel,
                 )?;
                 let want = s.get("expect").cloned().unwrap_or(json!({}));

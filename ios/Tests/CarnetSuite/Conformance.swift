@@ -16,16 +16,33 @@ struct Failure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-// ---- the few comparisons the other API changes may retype (role, phase, link state)
+// ---- the codes the scenario file names the API's enums by
 
 /// The enrollment's role as its code.
-func roleCode(_ e: Enrollment) -> String { e.role }
+func roleCode(_ e: DeviceEnrollment) -> String {
+    switch e.role {
+    case .mediator: return "mediator"
+    case .supervisor: return "supervisor"
+    }
+}
 
 /// A progress report's phase as its code.
-func phaseCode(_ s: SyncState) -> String { s.phase }
+func phaseCode(_ s: SyncState) -> String {
+    switch s.phase {
+    case .push: return "push"
+    case .pull: return "pull"
+    case .done: return "done"
+    }
+}
 
 /// A contact link's state as its code.
-func linkStateCode(_ l: ContactLink) -> String { l.state }
+func linkStateCode(_ l: ContactLink) -> String {
+    switch l.state {
+    case .present: return "present"
+    case .erased: return "erased"
+    case .unknown: return "unknown"
+    }
+}
 
 /// A report status as its code (`in_progress`).
 func statusCode(_ s: ReportStatus) -> String {
@@ -53,7 +70,9 @@ func kindCode(_ k: Kind) -> String {
 func errorKind(_ e: CarnetError) -> (String, [String: String]) {
     switch e {
     case let .InvalidInput(field, _): return ("InvalidInput", ["field": field])
-    case let .InvalidTransition(from, to, _): return ("InvalidTransition", ["from": from, "to": to])
+    case let .InvalidTransition(from, to, allowed):
+        return ("InvalidTransition", ["from": statusCode(from), "to": statusCode(to),
+                                      "allowed": allowed.map(statusCode).joined(separator: ", ")])
     case let .NotFound(id): return ("NotFound", ["id": id])
     case let .Erased(id): return ("Erased", ["id": id])
     case .WrongKey: return ("WrongKey", [:])
@@ -162,7 +181,8 @@ final class TestServer {
 final class Device {
     let path: String
     var store: CarnetStore?
-    var enrollment: Enrollment?
+    /// Kept beside the store: a wiped or closed device is still a target by its id.
+    var enrollment: DeviceEnrollment?
     init(path: String) { self.path = path }
 }
 
@@ -212,7 +232,7 @@ final class Player {
         return s
     }
 
-    private func enrollment(_ name: String) throws -> Enrollment {
+    private func enrollment(_ name: String) throws -> DeviceEnrollment {
         guard let e = devices[name]?.enrollment else { throw Failure("device `\(name)` is not enrolled") }
         return e
     }
@@ -243,14 +263,18 @@ final class Player {
         case .close:
             device(name).store = nil
         case let .enroll(role):
+            // The store first (the server binds the device to it), then the
+            // enrollment, which saves itself and the team's configuration in
+            // the store.
             let url = try testServer().url
-            let e = try enroll(serverUrl: url, code: try testServer().code(role), deviceName: name)
-            if roleCode(e) != role { throw Failure("enrolled as \(roleCode(e)), not \(role)") }
             let d = device(name)
-            let s = try CarnetStore.open(path: d.path, key: key(1, 32))
-            try s.setConfig(config: e.config)
-            try s.setAuthor(author: name)
+            let s = try d.store ?? CarnetStore.open(path: d.path, key: key(1, 32))
             d.store = s
+            let e = try s.enroll(serverUrl: url, code: try testServer().code(role), deviceName: name)
+            if roleCode(e) != role { throw Failure("enrolled as \(roleCode(e)), not \(role)") }
+            if try s.enrollment() != e { throw Failure("enrollment() is not what enroll returned") }
+            if try s.config().sectors.isEmpty { throw Failure("the team's configuration was not saved by enroll") }
+            try s.setAuthor(author: name)
             d.enrollment = e
         case let .createNote(note):
             var n = note
@@ -332,7 +356,14 @@ final class Player {
             }
             let phases = Box<[String]>([])
             let url = try server ?? testServer().url
-            let summary = try store(name).syncBlocking(serverUrl: url, token: tok, cancel: cancel) { phases.value.append(phaseCode($0)) }
+            let summary: SyncSummary
+            do {
+                summary = try store(name).syncBlocking(serverUrl: url, token: tok, cancel: cancel) { phases.value.append(phaseCode($0)) }
+            } catch CarnetError.Wiped {
+                // A wipe order takes the enrollment (token included) with the data.
+                if try store(name).enrollment() != nil { throw Failure("enrollment() is still set after the wipe") }
+                throw CarnetError.Wiped
+            }
             try checkSync(summary, expect, phases.value)
         case let .orderWipe(target):
             try testHookOrderWipe(serverUrl: try testServer().url, supervisorToken: try enrollment(name).token,

@@ -14,19 +14,51 @@ class Failure(message: String) : Exception(message)
 
 fun fail(what: String): Nothing = throw Failure(what)
 
-// ---- the few comparisons the other API changes may retype (role, phase, link state)
+// ---- the codes the scenario file names the API's enums by
 
 /** The enrollment's role as its code. */
-fun roleCode(e: Enrollment): String = e.role
+fun roleCode(e: DeviceEnrollment): String =
+    when (e.role) {
+        Role.MEDIATOR -> "mediator"
+        Role.SUPERVISOR -> "supervisor"
+    }
 
 /** A progress report's phase as its code. */
-fun phaseCode(s: SyncState): String = s.phase
+fun phaseCode(s: SyncState): String =
+    when (s.phase) {
+        SyncPhase.PUSH -> "push"
+        SyncPhase.PULL -> "pull"
+        SyncPhase.DONE -> "done"
+    }
 
 /** A contact link's state as its code. */
-fun linkStateCode(l: ContactLink): String = l.state
+fun linkStateCode(l: ContactLink): String =
+    when (l.state) {
+        ContactState.PRESENT -> "present"
+        ContactState.ERASED -> "erased"
+        ContactState.UNKNOWN -> "unknown"
+    }
 
 /** A report status as its code (`in_progress`). */
-fun statusCode(s: ReportStatus): String = s.name.lowercase()
+fun statusCode(s: ReportStatus): String =
+    when (s) {
+        ReportStatus.REPORTED -> "reported"
+        ReportStatus.FORWARDED -> "forwarded"
+        ReportStatus.IN_PROGRESS -> "in_progress"
+        ReportStatus.RESOLVED -> "resolved"
+        ReportStatus.CLOSED -> "closed"
+        ReportStatus.REJECTED -> "rejected"
+        ReportStatus.DUPLICATE -> "duplicate"
+    }
+
+/** An error attribute as a scenario spells it (statuses by code, lists as `a, b`). */
+fun attrText(v: Any?): String? =
+    when (v) {
+        null -> null
+        is ReportStatus -> statusCode(v)
+        is List<*> -> v.joinToString(", ") { attrText(it) ?: "null" }
+        else -> v.toString()
+    }
 
 // ---- reading records by path
 
@@ -92,7 +124,8 @@ class TestServer(val url: String, mediatorCodes: List<String>, supervisorCodes: 
 
 class Device(val path: String) {
     var store: CarnetStore? = null
-    var enrollment: Enrollment? = null
+    /** Kept beside the store: a wiped or closed device is still a target by its id. */
+    var enrollment: DeviceEnrollment? = null
 }
 
 fun key(seed: Int, len: Int): ByteArray = ByteArray(len) { (it * 7 + seed).toByte() }
@@ -113,7 +146,7 @@ class Player(private val server: TestServer?, private val dir: File) {
 
     private fun store(name: String): CarnetStore = devices[name]?.store ?: fail("device `$name` has no open store")
 
-    private fun enrollment(name: String): Enrollment = devices[name]?.enrollment ?: fail("device `$name` is not enrolled")
+    private fun enrollment(name: String): DeviceEnrollment = devices[name]?.enrollment ?: fail("device `$name` is not enrolled")
 
     private fun checkFields(record: Record, checks: List<FieldCheck>) {
         for (c in checks) {
@@ -143,13 +176,16 @@ class Player(private val server: TestServer?, private val dir: File) {
                 d.store = null
             }
             is StepAction.Enroll -> {
-                val e = enroll(server().url, server().code(a.role), name)
-                if (roleCode(e) != a.role) fail("enrolled as ${roleCode(e)}, not ${a.role}")
+                // The store first (the server binds the device to it), then
+                // the enrollment, which saves itself and the team's
+                // configuration in the store.
                 val d = device(name)
-                val s = CarnetStore.open(d.path, key(1, 32))
-                s.setConfig(e.config)
+                val s = d.store ?: CarnetStore.open(d.path, key(1, 32)).also { d.store = it }
+                val e = s.enroll(server().url, server().code(a.role), name)
+                if (roleCode(e) != a.role) fail("enrolled as ${roleCode(e)}, not ${a.role}")
+                if (s.enrollment() != e) fail("enrollment() is not what enroll returned")
+                if (s.config().sectors.isEmpty()) fail("the team's configuration was not saved by enroll")
                 s.setAuthor(name)
-                d.store = s
                 d.enrollment = e
             }
             is StepAction.CreateNote -> return store(name).createNote(a.note.copy(contacts = a.note.contacts.map { resolve(it) }))
@@ -216,7 +252,13 @@ class Player(private val server: TestServer?, private val dir: File) {
                     if (!cancel.isCancelled()) fail("isCancelled() is false after cancel()")
                 }
                 val phases = mutableListOf<String>()
-                val summary = store(name).syncBlocking(a.server ?: server().url, token, cancel) { phases += phaseCode(it) }
+                val summary = try {
+                    store(name).syncBlocking(a.server ?: server().url, token, cancel) { phases += phaseCode(it) }
+                } catch (e: CarnetException.Wiped) {
+                    // A wipe order takes the enrollment (token included) with the data.
+                    if (store(name).enrollment() != null) fail("enrollment() is still set after the wipe")
+                    throw e
+                }
                 checkSync(summary, a.expect, phases)
             }
             is StepAction.OrderWipe -> testHookOrderWipe(server().url, enrollment(name).token, enrollment(a.target).deviceId)
@@ -263,7 +305,7 @@ class Player(private val server: TestServer?, private val dir: File) {
         if (kind != want.kind) throw Failure("$at: expected ${want.kind}, got $kind: ${e.message}")
         for ((k, v) in want.attrs) {
             val got = try {
-                property(e, k, k)?.toString()
+                attrText(property(e, k, k))
             } catch (f: Failure) {
                 throw Failure("$at: $kind has no `$k`")
             }
