@@ -16,6 +16,7 @@
 
 mod error;
 mod inputs;
+mod labels;
 mod store;
 mod sync;
 #[cfg(feature = "test-hooks")]
@@ -24,6 +25,7 @@ mod types;
 
 pub use error::CarnetError;
 pub use inputs::{NewActivity, NewContact, NewNote, NewReport};
+pub use labels::{kind_label, status_label};
 pub use store::CarnetStore;
 pub use sync::{SyncCancel, SyncProgress, allowed_next};
 pub use types::*;

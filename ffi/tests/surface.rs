@@ -221,3 +221,10 @@ fn the_enrollment_is_not_a_setting_and_a_wipe_forgets_it() {
     s.wipe().unwrap();
     assert_eq!(s.setting("theme".into()).unwrap(), None);
 }
+
+#[test]
+fn statuses_and_kinds_have_the_cores_french_labels() {
+    assert_eq!(status_label(ReportStatus::InProgress), "En cours");
+    assert_eq!(status_label(ReportStatus::Closed), "Clos (vérifié)");
+    assert_eq!(kind_label(Kind::Report), "Signalement");
+}
