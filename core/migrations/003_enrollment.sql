@@ -1,4 +1,4 @@
--- Carnet local store, version 2: where and as what this device syncs, in a
+-- Carnet local store, version 3: where and as what this device syncs, in a
 -- table of its own instead of the apps' settings (`meta` rows `setting.*`),
 -- so that no app can overwrite it by writing a setting. At most one row:
 -- written at enrollment, its token replaced at rotation, deleted by a wipe.

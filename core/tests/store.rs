@@ -616,21 +616,38 @@ fn sync_cursors_are_the_protocols_and_no_app_setting_moves_them() {
 }
 
 #[test]
-fn a_cursor_kept_as_a_setting_by_an_older_version_is_read_then_moved() {
+fn cursors_an_older_version_kept_in_meta_move_to_their_table() {
     use carnet_core::store::Cursor;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     drop(Store::open_unencrypted(&path).unwrap());
+    // As schema 3 kept them: the push cursor under its `sync.` key, the pull
+    // cursor still as a setting (older still), beside an app's setting.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute(
-        "INSERT INTO meta (key, value) VALUES ('setting.sync.pull_cursor', '5')",
-        [],
+    raw.execute_batch(
+        "DROP TABLE sync_cursors;
+         INSERT INTO meta (key, value) VALUES ('sync.push_acked', '9');
+         INSERT INTO meta (key, value) VALUES ('setting.sync.pull_cursor', '5');
+         INSERT INTO meta (key, value) VALUES ('setting.theme', 'dark');
+         PRAGMA user_version = 3;",
     )
     .unwrap();
     drop(raw);
     let s = Store::open_unencrypted(&path).unwrap();
+    assert_eq!(s.cursor(Cursor::Push).unwrap(), 9);
     assert_eq!(s.cursor(Cursor::Pull).unwrap(), 5);
-    s.set_cursor(Cursor::Pull, 6).unwrap();
     assert_eq!(s.setting("sync.pull_cursor").unwrap(), None);
+    assert_eq!(s.setting("theme").unwrap().as_deref(), Some("dark"));
+    s.set_cursor(Cursor::Pull, 6).unwrap();
     assert_eq!(s.cursor(Cursor::Pull).unwrap(), 6);
+    drop(s);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let left: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key LIKE '%sync.%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "no cursor is left among the settings");
 }

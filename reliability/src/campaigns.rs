@@ -35,12 +35,10 @@ pub fn acknowledged_by_server(device_db: &Path) -> rusqlite::Result<Vec<LogEntry
     let c = ro(device_db)?;
     let cursor: i64 = c
         .query_row(
-            "SELECT value FROM meta WHERE key = 'sync.push_acked'",
+            "SELECT position FROM sync_cursors WHERE name = 'push'",
             [],
-            |r| r.get::<_, String>(0),
+            |r| r.get(0),
         )
-        .ok()
-        .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let rows = c
         .prepare("SELECT record_id, hash FROM change_log WHERE seq <= ?1 AND origin != 'server'")?

@@ -227,8 +227,10 @@ mod tests {
         let path = dir.path().join("s.db");
         drop(Store::open_unencrypted(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE enrollment; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE enrollment; DROP TABLE sync_cursors; PRAGMA user_version = 1;",
+        )
+        .unwrap();
         for (key, value) in settings {
             set_meta(&conn, &format!("setting.{key}"), value).unwrap();
         }

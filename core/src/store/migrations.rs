@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_drop_peers.sql"),
     include_str!("../../migrations/003_enrollment.sql"),
+    include_str!("../../migrations/004_sync_cursors.sql"),
 ];
 
 /// The schema version this build writes.

@@ -281,27 +281,31 @@ impl Store {
         }
     }
 
-    /// How far this device's sync has gone with its server: kept apart from
-    /// the apps' settings, so that no app can move it.
+    /// How far this device's sync has gone with its server: kept in a table
+    /// of its own (`sync_cursors`), apart from the apps' settings, so that
+    /// no app can move it.
     pub fn cursor(&self, which: Cursor) -> Result<u64> {
         let inner = self.lock();
-        // Stores synced before cursors had their own keys kept them as
-        // settings.
-        let value = match get_meta(&inner.conn, which.key())? {
-            Some(v) => Some(v),
-            None => get_meta(&inner.conn, &format!("setting.{}", which.key()))?,
-        };
-        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        let at: Option<i64> = inner
+            .conn
+            .query_row(
+                "SELECT position FROM sync_cursors WHERE name = ?1",
+                [which.name()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(at.map_or(0, |a| u64::try_from(a).unwrap_or(0)))
     }
 
     /// Moves a sync cursor (the protocol does, once the server acknowledged
     /// or the pulled page is applied).
     pub fn set_cursor(&self, which: Cursor, at: u64) -> Result<()> {
-        let inner = self.lock();
-        set_meta(&inner.conn, which.key(), &at.to_string())?;
-        inner.conn.execute(
-            "DELETE FROM meta WHERE key = ?1",
-            [format!("setting.{}", which.key())],
+        let at = i64::try_from(at)
+            .map_err(|_| Error::invalid("cursor", "a log position past what SQLite can hold"))?;
+        self.lock().conn.execute(
+            "INSERT INTO sync_cursors (name, position) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            rusqlite::params![which.name(), at],
         )?;
         Ok(())
     }
@@ -348,7 +352,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM meta WHERE key LIKE 'setting.%' OR key LIKE 'sync.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM sync_cursors; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.
@@ -374,10 +378,11 @@ pub enum Cursor {
 }
 
 impl Cursor {
-    fn key(self) -> &'static str {
+    /// Its row in `sync_cursors`.
+    fn name(self) -> &'static str {
         match self {
-            Cursor::Push => "sync.push_acked",
-            Cursor::Pull => "sync.pull_cursor",
+            Cursor::Push => "push",
+            Cursor::Pull => "pull",
         }
     }
 }
