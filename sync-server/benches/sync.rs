@@ -136,10 +136,11 @@ fn device(server: &Server, team: &str, dir: &Path, name: &str) -> (Store, String
     (store, e.token)
 }
 
-/// `n` new field notes as change entries, the way a phone creates them.
-fn notes(n: usize, author: &str, start: usize) -> Vec<Entry> {
+/// `n` new field notes as change entries, the way the phone whose store
+/// has `actor` creates them (the server takes from a device only the
+/// changes of its own actor).
+fn notes(n: usize, author: &str, start: usize, actor: &ActorId) -> Vec<Entry> {
     let cfg = TeamConfig::carcassonne();
-    let actor = ActorId::random();
     let now = carnet_core::now_ms();
     (start..start + n)
         .map(|i| {
@@ -151,7 +152,7 @@ fn notes(n: usize, author: &str, start: usize) -> Vec<Entry> {
             });
             let fields = validate_new(&cfg, Kind::Note, input.as_object().unwrap()).unwrap();
             let id = RecordId::new();
-            let (doc, hash) = RecordDoc::create(&actor, id, Kind::Note, author, now, &fields).unwrap();
+            let (doc, hash) = RecordDoc::create(actor, id, Kind::Note, author, now, &fields).unwrap();
             Entry { record_id: id, payload: Payload::Change(doc.change_bytes(&hash).unwrap()) }
         })
         .collect()
@@ -163,6 +164,8 @@ fn seed_server(url: &str, token: &str, n: usize) -> f64 {
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
+    // One device, one actor: the server binds it at the first push.
+    let actor = ActorId::random();
     let t = Instant::now();
     let mut done = 0;
     while done < n {
@@ -171,7 +174,7 @@ fn seed_server(url: &str, token: &str, n: usize) -> f64 {
             &PushHeader {
                 upto: (done + k) as u64,
             },
-            &notes(k, "seed", done),
+            &notes(k, "seed", done, &actor),
         )
         .unwrap();
         let r = http
@@ -189,6 +192,7 @@ fn seed_server(url: &str, token: &str, n: usize) -> f64 {
 
 /// Fills a device store with `n` notes as if written on the device.
 fn seed_device(store: &Store, n: usize, author: &str) {
+    let actor = ActorId::from(hex::decode(store.peer_id()).unwrap());
     let mut done = 0;
     while done < n {
         let k = 2000.min(n - done);
@@ -196,7 +200,7 @@ fn seed_device(store: &Store, n: usize, author: &str) {
             .apply(
                 "local",
                 &Batch {
-                    entries: notes(k, author, done),
+                    entries: notes(k, author, done, &actor),
                     upto: 0,
                     more: false,
                 },
