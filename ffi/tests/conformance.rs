@@ -108,17 +108,9 @@ fn link_state_code(l: &ContactLink) -> String {
     .to_string()
 }
 
-/// A report status as its code.
+/// A report status as its code (the core's).
 fn status_code(s: ReportStatus) -> &'static str {
-    match s {
-        ReportStatus::Reported => "reported",
-        ReportStatus::Forwarded => "forwarded",
-        ReportStatus::InProgress => "in_progress",
-        ReportStatus::Resolved => "resolved",
-        ReportStatus::Closed => "closed",
-        ReportStatus::Rejected => "rejected",
-        ReportStatus::Duplicate => "duplicate",
-    }
+    carnet_core::ReportStatus::from(s).code()
 }
 
 /// An error's kind name and the attributes a scenario may check.
