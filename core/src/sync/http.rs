@@ -16,12 +16,7 @@ pub(crate) fn connect(
     timeout: Duration,
 ) -> Result<(reqwest::blocking::Client, String)> {
     let base = base.trim().trim_end_matches('/').to_string();
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(Error::invalid(
-            "server",
-            "expected an address starting with https:// (or http:// on a local network)",
-        ));
-    }
+    check_address(&base)?;
     let http = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
@@ -29,6 +24,38 @@ pub(crate) fn connect(
         .build()
         .map_err(|e| Error::Network(e.to_string()))?;
     Ok((http, base))
+}
+
+/// A server address a device may talk to: `https://`, or plain `http://`
+/// only to this machine (`localhost`, `127.0.0.0/8`, `[::1]`: a developer's
+/// server, the demo, tests). A token and residents' data never cross a
+/// network unencrypted, whatever an app or a person types.
+fn check_address(base: &str) -> Result<()> {
+    let url = reqwest::Url::parse(base).map_err(|_| {
+        Error::invalid(
+            "server",
+            "expected an address such as https://carnet.example.org",
+        )
+    })?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(Error::invalid(
+            "server",
+            "plain http:// is only for a server on this machine: use the server's https:// address",
+        )),
+        _ => Err(Error::invalid(
+            "server",
+            "expected an address starting with https://",
+        )),
+    }
 }
 
 /// How a plain call failed in the end.
@@ -116,6 +143,40 @@ pub(crate) fn call(
                 std::thread::sleep(wait);
             }
             None => return Err(failed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_address;
+    use crate::Error;
+
+    #[test]
+    fn devices_speak_plain_http_to_this_machine_only() {
+        for ok in [
+            "https://carnet.example.org",
+            "https://10.0.0.5:8443",
+            "http://127.0.0.1:8080",
+            "http://127.0.3.4",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_address(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://carnet.example.org",
+            "http://192.168.1.20:8080",
+            "http://10.0.2.2:8080",
+            "ftp://carnet.example.org",
+            "carnet.example.org",
+            "https://",
+        ] {
+            let err = check_address(refused).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field, .. } if field == "server"),
+                "{refused}: {err}"
+            );
         }
     }
 }
