@@ -7,16 +7,21 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::RecordId;
 use crate::doc::Conflict;
+use crate::store::{ApplyReport, Batch};
+use crate::sync::wire;
+use crate::{RecordId, Result};
 
 /// The origin recorded for changes received from the server; they are never
 /// pushed back.
 pub const SERVER_ORIGIN: &str = "server";
 /// Payload bytes per push request.
 pub const PUSH_PAGE_BYTES: usize = 1 << 20;
-/// Payload bytes asked per pull response.
+/// Payload bytes asked per pull response (and served when a device names
+/// no page size).
 pub const PULL_PAGE_BYTES: usize = 1 << 20;
+/// The largest pull page a server serves, whatever a device asks for.
+pub const MAX_PULL_BYTES: usize = 4 << 20;
 
 /// Header of a push body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +43,51 @@ pub struct PushAck {
     pub refused: usize,
     /// Records erased by this push.
     pub erased: usize,
+}
+
+impl PushAck {
+    /// The acknowledgement of a push whose envelope ended at device log
+    /// position `upto`, once `report` is committed.
+    pub fn committed(upto: u64, report: &ApplyReport) -> PushAck {
+        PushAck {
+            acked_upto: upto,
+            applied: report.applied,
+            duplicates: report.duplicates,
+            refused: report.refused,
+            erased: report.erased,
+        }
+    }
+}
+
+/// The server's side of a push, before the storage applies it: the
+/// envelope read into the batch to apply (its `upto` is the device log
+/// position an acknowledgement may cover). Every server — carnet-server's
+/// storages and the simulated network — reads pushes here.
+pub fn read_push(body: &[u8]) -> Result<Batch> {
+    let (header, entries): (PushHeader, _) = wire::decode(body)?;
+    Ok(Batch {
+        entries,
+        upto: header.upto,
+        more: false,
+    })
+}
+
+/// The server's side of a pull: a page of the team log (from
+/// [`crate::Store::changes_since`]) as the response body.
+pub fn pull_body(page: &Batch) -> Result<Vec<u8>> {
+    wire::encode(
+        &PullHeader {
+            upto: page.upto,
+            more: page.more,
+        },
+        &page.entries,
+    )
+}
+
+/// The page size a server serves for a device's `max_bytes` (none: the
+/// default page).
+pub fn pull_page_bytes(asked: Option<usize>) -> usize {
+    asked.unwrap_or(PULL_PAGE_BYTES).clamp(1, MAX_PULL_BYTES)
 }
 
 /// Header of a pull response.

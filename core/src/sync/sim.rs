@@ -3,12 +3,13 @@
 //! delays and so reorders requests and answers. Tests use it to run the
 //! production protocol under faults with no socket, no thread and no clock.
 //!
-//! The server side is carnet-server's sync routes with HTTP taken away: a
-//! push is decoded with [`wire::decode`] and applied with
-//! [`Store::apply_pushed`] as the pushing device (bound to its store's
-//! actor, as enrollment binds it), then acknowledged up to its header's
-//! `upto`; a pull is served from the server store's log with
-//! [`Store::changes_since`], without the device's own entries; a wipe order
+//! The server side is carnet-server's sync routes with HTTP taken away, on
+//! the same core calls: a push is read with [`protocol::read_push`],
+//! applied with [`Store::apply_pushed`] as the pushing device (bound to its
+//! store's actor, as enrollment binds it) and acknowledged with
+//! [`PushAck::committed`]; a pull is served from the server store's log with
+//! [`Store::changes_since`], without the device's own entries, as
+//! [`protocol::pull_body`]; a wipe order
 //! answers 410 and a revocation 401 before anything else; errors get the
 //! status the server gives them.
 //!
@@ -23,17 +24,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::store::Batch;
-use crate::sync::protocol::{PullHeader, PushAck, PushHeader, Request, SyncSummary};
+use crate::sync::protocol::{self, PushAck, Request, SyncSummary};
 use crate::sync::session::{Effect, Event, RequestId, Response, SyncOptions, SyncSession};
-use crate::sync::wire;
 use crate::{Error, Result, Store};
 
 /// How long a device waits for an answer before it counts the request as
 /// lost (virtual milliseconds).
 pub const TIMEOUT_MS: u64 = 1000;
-/// Largest pull page the server serves, as carnet-server.
-const MAX_PULL_BYTES: usize = 4 << 20;
 
 /// How bad the network is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,31 +381,18 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&self, d: &Device<'_>, body: &[u8]) -> Result<PushAck> {
-        let (header, entries): (PushHeader, _) = wire::decode(body)?;
-        let batch = Batch {
-            entries,
-            upto: header.upto,
-            more: false,
-        };
+        let batch = protocol::read_push(body)?;
         let report = self.server.apply_pushed(&d.name, Some(&d.actor), &batch)?;
-        Ok(PushAck {
-            acked_upto: header.upto,
-            applied: report.applied,
-            duplicates: report.duplicates,
-            refused: report.refused,
-            erased: report.erased,
-        })
+        Ok(PushAck::committed(batch.upto, &report))
     }
 
     fn pull(&self, d: &Device<'_>, after: u64, max_bytes: usize) -> Result<Vec<u8>> {
-        let batch =
-            self.server
-                .changes_since(after, max_bytes.clamp(1, MAX_PULL_BYTES), Some(&d.name))?;
-        let header = PullHeader {
-            upto: batch.upto,
-            more: batch.more,
-        };
-        wire::encode(&header, &batch.entries)
+        let page = self.server.changes_since(
+            after,
+            protocol::pull_page_bytes(Some(max_bytes)),
+            Some(&d.name),
+        )?;
+        protocol::pull_body(&page)
     }
 }
 

@@ -5,8 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use carnet_core::store::Batch;
-use carnet_core::sync::{PullHeader, PushAck, PushHeader, wire};
+use carnet_core::sync::{PushAck, protocol, wire};
 use serde::Deserialize;
 
 use super::bytes_response;
@@ -14,11 +13,6 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::ServerError;
 use crate::metrics::Metrics;
-
-/// Default pull page, in payload bytes.
-const DEFAULT_PULL_BYTES: usize = 1 << 20;
-/// Largest pull page a device may ask for.
-const MAX_PULL_BYTES: usize = 4 << 20;
 
 /// Applies a device's envelope to its team's log, all or nothing, and
 /// acknowledges it only once committed. Every change must be the device's
@@ -39,13 +33,8 @@ pub async fn push(
     );
     let pushed = state
         .heavy(move || {
-            let (header, entries): (PushHeader, _) = wire::decode(&body)?;
-            let n = entries.len();
-            let batch = Batch {
-                entries,
-                upto: header.upto,
-                more: false,
-            };
+            let batch = protocol::read_push(&body)?;
+            let n = batch.entries.len();
             // A device enrolled before actors were bound gets the actor of its
             // first change (trust on first use: an actor is random and seen by
             // no other device before its first push).
@@ -61,7 +50,7 @@ pub async fn push(
                 },
             };
             let report = storage.push(&team, &dev, actor.as_deref(), &batch);
-            Ok((header.upto, n, report))
+            Ok((batch.upto, n, report))
         })
         .await;
     let (upto, entries, report) = match pushed {
@@ -91,13 +80,7 @@ pub async fn push(
         applied = report.applied, duplicates = report.duplicates, refused = report.refused, erased = report.erased,
         "push committed"
     );
-    Ok(Json(PushAck {
-        acked_upto: upto,
-        applied: report.applied,
-        duplicates: report.duplicates,
-        refused: report.refused,
-        erased: report.erased,
-    }))
+    Ok(Json(PushAck::committed(upto, &report)))
 }
 
 /// Query of a pull.
@@ -117,20 +100,13 @@ pub async fn pull(
     let Query(params) = params.map_err(|_| {
         ServerError::BadRequest("expected ?after=N&max_bytes=B with whole numbers".into())
     })?;
-    let max_bytes = params
-        .max_bytes
-        .unwrap_or(DEFAULT_PULL_BYTES)
-        .clamp(1, MAX_PULL_BYTES);
+    let max_bytes = protocol::pull_page_bytes(params.max_bytes);
     let storage = state.storage.clone();
     let (team, dev) = (device.team_id.clone(), device.id.clone());
     let (body, entries) = state
         .heavy(move || {
-            let batch = storage.pull(&team, &dev, params.after, max_bytes)?;
-            let header = PullHeader {
-                upto: batch.upto,
-                more: batch.more,
-            };
-            Ok((wire::encode(&header, &batch.entries)?, batch.entries.len()))
+            let page = storage.pull(&team, &dev, params.after, max_bytes)?;
+            Ok((protocol::pull_body(&page)?, page.entries.len()))
         })
         .await?;
     Metrics::add(&state.metrics.pulled, entries as u64);
