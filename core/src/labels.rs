@@ -53,10 +53,7 @@ impl TeamConfig {
             "category" => self.category(code).map(|c| c.label.as_str()),
             "body" | "landlord" | "to" => self.body(code).map(|b| b.label.as_str()),
             "status" => code.parse::<ReportStatus>().ok().map(ReportStatus::label),
-            "activity_type" => schema::ACTIVITY_TYPES
-                .iter()
-                .find(|(c, _)| *c == code)
-                .map(|(_, l)| *l),
+            "activity_type" => schema::activity_type(code),
             _ => None,
         };
         label.map(str::to_string)

@@ -95,12 +95,17 @@ pub const ACTIVITY_TYPES: [(&str, &str); 6] = [
     ("welcome_visit", "Visite d'accueil"),
 ];
 
-/// The French label of an activity type; an unknown code as it is.
-pub fn activity_type_label(code: &str) -> String {
+/// The French label of an activity type, if `code` is one.
+pub fn activity_type(code: &str) -> Option<&'static str> {
     ACTIVITY_TYPES
         .iter()
         .find(|(c, _)| *c == code)
-        .map_or_else(|| code.to_string(), |(_, l)| l.to_string())
+        .map(|(_, l)| *l)
+}
+
+/// The French label of an activity type; an unknown code as it is.
+pub fn activity_type_label(code: &str) -> String {
+    activity_type(code).map_or_else(|| code.to_string(), str::to_string)
 }
 
 impl Kind {

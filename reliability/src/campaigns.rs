@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use carnet_core::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::server::{
     Device, ServerProc, init_team, mediator_code, picture, settle, team_db, test_retry,
@@ -39,6 +39,7 @@ pub fn acknowledged_by_server(device_db: &Path) -> rusqlite::Result<Vec<LogEntry
             [],
             |r| r.get(0),
         )
+        .optional()?
         .unwrap_or(0);
     let rows = c
         .prepare("SELECT record_id, hash FROM change_log WHERE seq <= ?1 AND origin != 'server'")?
