@@ -14,8 +14,20 @@ use crate::error::{Result, ServerError};
 /// Everything `serve` needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Where `server.db` and the teams' logs live.
+    /// Where `server.db` and the teams' logs live (the embedded SQLite
+    /// storage; with [`Config::database`] set, nothing of the teams is kept
+    /// here).
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host/db`): the teams, devices,
+    /// logs, sessions and access log live there instead of under
+    /// `data_dir`, and any number of instances can serve them.
+    pub database: Option<String>,
+    /// The certificate chain (PEM) to serve HTTPS with; with
+    /// [`Config::tls_key`]. Without both, plain HTTP (for loopback, or
+    /// behind a front that terminates TLS).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of [`Config::tls_cert`].
+    pub tls_key: Option<PathBuf>,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// How long an enrollment code stays valid.
@@ -58,6 +70,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./carnet-data"),
+            database: None,
+            tls_cert: None,
+            tls_key: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             code_ttl: Duration::from_secs(24 * 3600),
             rate_per_second: 20.0,
@@ -81,10 +96,20 @@ pub struct ConfigArgs {
     /// Data directory (server.db and one database per team).
     #[arg(long = "data", env = "CARNET_DATA", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user@host/db): serve from it instead of
+    /// the data directory.
+    #[arg(long, env = "CARNET_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// Certificate chain (PEM) to serve HTTPS with (with --tls-key).
+    #[arg(long, env = "CARNET_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "CARNET_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// A TOML file with any of: data_dir, listen, code_ttl_hours,
+    /// A TOML file with any of: data_dir, database, tls_cert, tls_key, listen, code_ttl_hours,
     /// rate_per_second, rate_burst, request_timeout_secs, log_format,
     /// insecure_cookies, trusted_proxy, metrics_listen,
     /// device_inactivity_days, code_failures.
@@ -129,6 +154,9 @@ pub struct ConfigArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     listen: Option<SocketAddr>,
     code_ttl_hours: Option<f64>,
     rate_per_second: Option<f64>,
@@ -186,12 +214,35 @@ impl Config {
                 )));
             }
         };
+        let database = args
+            .database
+            .clone()
+            .or(file.database)
+            .map(|url| url.trim().to_string())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &database
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ServerError::Config(
+                "database: expected a PostgreSQL URL, postgres://user@host:port/database".into(),
+            ));
+        }
+        let tls_cert = args.tls_cert.clone().or(file.tls_cert);
+        let tls_key = args.tls_key.clone().or(file.tls_key);
+        if tls_cert.is_some() != tls_key.is_some() {
+            return Err(ServerError::Config(
+                "tls_cert and tls_key go together: give both to serve HTTPS, or neither".into(),
+            ));
+        }
         Ok(Config {
             data_dir: args
                 .data_dir
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or(d.data_dir),
+            database,
+            tls_cert,
+            tls_key,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             code_ttl: Duration::from_secs_f64(hours * 3600.0),
             rate_per_second: rate,
