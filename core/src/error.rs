@@ -82,6 +82,11 @@ pub enum Error {
     /// the message carries its text; the error itself is the source.
     #[error("storage error: {0}")]
     Storage(#[source] rusqlite::Error),
+    /// The database under a [`crate::store::LogStore`] other than SQLite
+    /// (the server's PostgreSQL) failed; the error is the source, not in the
+    /// message, since a database may quote values in its details.
+    #[error("the team log's database failed; retry, or see the server's log")]
+    Backend(#[source] Source),
     /// Data in the store that this build cannot read back: a damaged file,
     /// or something written in a shape this version does not know. `what`
     /// names the data; the decoder's own error is only the source, never in

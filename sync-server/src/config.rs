@@ -22,6 +22,10 @@ pub struct Config {
     /// logs, sessions and access log live there instead of under
     /// `data_dir`, and any number of instances can serve them.
     pub database: Option<String>,
+    /// Connections each instance keeps to [`Config::database`] at most;
+    /// what a PostgreSQL server's `max_connections` must cover, summed over
+    /// the instances (docs/deployment.md).
+    pub database_pool: u32,
     /// The certificate chain (PEM) to serve HTTPS with; with
     /// [`Config::tls_key`]. Without both, plain HTTP (for loopback, or
     /// behind a front that terminates TLS).
@@ -71,6 +75,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./carnet-data"),
             database: None,
+            database_pool: 16,
             tls_cert: None,
             tls_key: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -100,6 +105,9 @@ pub struct ConfigArgs {
     /// the data directory.
     #[arg(long, env = "CARNET_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
+    /// Connections to the database per instance (default 16).
+    #[arg(long, env = "CARNET_DATABASE_POOL", value_name = "N")]
+    pub database_pool: Option<u32>,
     /// Certificate chain (PEM) to serve HTTPS with (with --tls-key).
     #[arg(long, env = "CARNET_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -109,7 +117,7 @@ pub struct ConfigArgs {
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// A TOML file with any of: data_dir, database, tls_cert, tls_key, listen, code_ttl_hours,
+    /// A TOML file with any of: data_dir, database, database_pool, tls_cert, tls_key, listen, code_ttl_hours,
     /// rate_per_second, rate_burst, request_timeout_secs, log_format,
     /// insecure_cookies, trusted_proxy, metrics_listen,
     /// device_inactivity_days, code_failures.
@@ -155,6 +163,7 @@ pub struct ConfigArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    database_pool: Option<u32>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     listen: Option<SocketAddr>,
@@ -241,6 +250,11 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or(d.data_dir),
             database,
+            database_pool: args
+                .database_pool
+                .or(file.database_pool)
+                .unwrap_or(d.database_pool)
+                .clamp(1, 1000),
             tls_cert,
             tls_key,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),

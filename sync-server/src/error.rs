@@ -52,6 +52,10 @@ pub enum ServerError {
     /// A failure of the server's own database.
     #[error("server database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed or could not be reached; the error
+    /// is the source (a database may quote values in its details).
+    #[error("the server's database is unavailable or failed; retry later")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A file or socket failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
@@ -125,6 +129,11 @@ impl ServerError {
             ),
             ServerError::Core(C::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ServerError::Core(C::Erased(_)) => (StatusCode::NOT_FOUND, "erased", "Record erased"),
+            ServerError::Storage(_) | ServerError::Core(C::Backend(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Database unavailable",
+            ),
             _ => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

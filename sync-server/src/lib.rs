@@ -39,7 +39,7 @@ pub use config::{Config, ConfigArgs};
 pub use error::ServerError;
 pub use routes::{app, metrics_app};
 pub use running::RunningServer;
-pub use storage::{Role, SqliteStorage, Storage};
+pub use storage::{PostgresStorage, Role, SqliteStorage, Storage};
 
 use crate::auth::{AttemptThrottle, RateLimiter};
 use crate::error::Result;
@@ -70,10 +70,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the SQLite storage in `config.data_dir`.
+    /// Opens the storage the settings name ([`storage::open`]).
     pub fn open(config: Config) -> Result<AppState> {
-        let storage = SqliteStorage::open(&config.data_dir)?;
-        Ok(Self::with_storage(Arc::new(storage), config))
+        let storage = storage::open(&config)?;
+        Ok(Self::with_storage(storage, config))
     }
 
     /// A state over any storage (tests, other databases).
@@ -230,11 +230,15 @@ pub async fn sweep_inactive_devices(
     Ok(revoked)
 }
 
-/// Creates a team in `data_dir` with the default (Carcassonne) configuration
-/// under its own name, and issues its first supervisor enrollment code.
-/// Returns `(team_id, code)`.
+/// Creates a team in `data_dir` (SQLite) with the default (Carcassonne)
+/// configuration under its own name, and issues its first supervisor
+/// enrollment code. Returns `(team_id, code)`.
 pub fn init_team(data_dir: &Path, name: &str) -> Result<(String, String), ServerError> {
-    let storage = SqliteStorage::open(data_dir)?;
+    init_team_in(&SqliteStorage::open(data_dir)?, name)
+}
+
+/// [`init_team`] in any storage (`carnet-server init --database`).
+pub fn init_team_in(storage: &dyn Storage, name: &str) -> Result<(String, String), ServerError> {
     let mut config = carnet_core::TeamConfig::carcassonne();
     config.name = name.trim().to_string();
     let team_id = storage.create_team(name, &config)?;
@@ -243,14 +247,23 @@ pub fn init_team(data_dir: &Path, name: &str) -> Result<(String, String), Server
 }
 
 /// Issues an enrollment code for a device of `role` in a team in
-/// `data_dir`; `name` is the device name proposed at enrollment.
+/// `data_dir` (SQLite); `name` is the device name proposed at enrollment.
 pub fn issue_code(
     data_dir: &Path,
     team_id: &str,
     role: Role,
     name: Option<&str>,
 ) -> Result<String, ServerError> {
-    let storage = SqliteStorage::open(data_dir)?;
+    issue_code_in(&SqliteStorage::open(data_dir)?, team_id, role, name)
+}
+
+/// [`issue_code`] in any storage (`carnet-server enroll --database`).
+pub fn issue_code_in(
+    storage: &dyn Storage,
+    team_id: &str,
+    role: Role,
+    name: Option<&str>,
+) -> Result<String, ServerError> {
     Ok(storage
         .issue_code(team_id.trim(), role, name, default_ttl_ms())?
         .code)

@@ -28,9 +28,8 @@ enum Command {
         /// The team's name.
         #[arg(long)]
         team: String,
-        /// Data directory.
-        #[arg(long = "data", env = "CARNET_DATA", default_value = "./carnet-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Print {"team_id", "code"} as JSON.
         #[arg(long)]
         json: bool,
@@ -46,13 +45,44 @@ enum Command {
         /// The device's name, proposed at enrollment.
         #[arg(long)]
         name: Option<String>,
-        /// Data directory.
-        #[arg(long = "data", env = "CARNET_DATA", default_value = "./carnet-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Print {"code"} as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the teams are: a data directory (SQLite, the default) or a
+/// PostgreSQL database.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Data directory (the embedded SQLite storage).
+    #[arg(long = "data", env = "CARNET_DATA", default_value = "./carnet-data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://user@host/db), instead of the data directory.
+    #[arg(long, env = "CARNET_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<std::sync::Arc<dyn carnet_server::Storage>, ServerError> {
+        let config = Config::load(&ConfigArgs {
+            data_dir: Some(self.data_dir.clone()),
+            database: self.database.clone(),
+            database_pool: Some(2),
+            ..Default::default()
+        })?;
+        carnet_server::storage::open(&config)
+    }
+
+    /// How `enroll` is told where the team is, as it was given here.
+    fn flags(&self) -> String {
+        match &self.database {
+            Some(_) => "--database \"$CARNET_DATABASE_URL\"".into(),
+            None => format!("--data {}", self.data_dir.display()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -80,12 +110,8 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 carnet_server::serve(listener, config, shutdown_signal()).await
             })
         }
-        Command::Init {
-            team,
-            data_dir,
-            json,
-        } => {
-            let (team_id, code) = carnet_server::init_team(&data_dir, &team)?;
+        Command::Init { team, store, json } => {
+            let (team_id, code) = carnet_server::init_team_in(&*store.open()?, &team)?;
             if json {
                 println!("{}", serde_json::json!({"team_id": team_id, "code": code}));
             } else {
@@ -93,8 +119,8 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                     "Team {team:?} created.\n  team id: {team_id}\n  supervisor enrollment code (single use, 24 h): {code}"
                 );
                 println!(
-                    "More codes: carnet-server enroll --team {team_id} --role mediator --data {}",
-                    data_dir.display()
+                    "More codes: carnet-server enroll --team {team_id} --role mediator {}",
+                    store.flags()
                 );
             }
             Ok(())
@@ -103,10 +129,10 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             team,
             role,
             name,
-            data_dir,
+            store,
             json,
         } => {
-            let code = carnet_server::issue_code(&data_dir, &team, role, name.as_deref())?;
+            let code = carnet_server::issue_code_in(&*store.open()?, &team, role, name.as_deref())?;
             if json {
                 println!("{}", serde_json::json!({"code": code}));
             } else {

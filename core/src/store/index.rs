@@ -43,67 +43,179 @@ impl Derived {
     }
 }
 
-/// Rewrites every derived row of a record. `fresh` says the record has no
-/// rows yet (nothing to delete).
-pub(crate) fn reindex(
-    conn: &Connection,
-    id: RecordId,
-    derived: &Derived,
-    fresh: bool,
-) -> Result<()> {
-    let view = &derived.view;
-    let kind = text(view, "kind").unwrap_or_default();
-    let created = int(view, "created_at").unwrap_or_default();
-    let occurred = int(view, "observed_at")
-        .or_else(|| int(view, "started_at"))
-        .unwrap_or(created);
-    let status_at = view
-        .get("events")
-        .and_then(Value::as_array)
-        .and_then(|evs| {
-            evs.iter()
-                .rev()
-                .filter(|e| e.get("applied") == Some(&Value::Bool(true)))
-                .find_map(|e| e.get("at").and_then(Value::as_i64))
-        });
-    let status_at = if kind == "report" {
-        Some(status_at.unwrap_or(created))
-    } else {
-        None
-    };
-    let first_applied = |wanted: &[&str]| {
-        view.get("events")
+/// A record's rows in the read model, computed from its document alone:
+/// what a backend writes (the SQLite store here, the server's PostgreSQL
+/// storage) so that every backend answers lists, counts, searches and
+/// aggregates from the same values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRow {
+    /// The record.
+    pub id: RecordId,
+    /// Its kind's code.
+    pub kind: String,
+    /// Its author's id.
+    pub author: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last changed, ms.
+    pub updated_at: i64,
+    /// The record's date: observed, started, or created.
+    pub occurred_at: i64,
+    /// Sector code.
+    pub sector: Option<String>,
+    /// Quartier code.
+    pub quartier: Option<String>,
+    /// Report status code.
+    pub status: Option<String>,
+    /// When the report's status last applied (reports only).
+    pub status_at: Option<i64>,
+    /// Report category code.
+    pub category: Option<String>,
+    /// The responsible body a report is forwarded to.
+    pub body: Option<String>,
+    /// Activity type code.
+    pub activity_type: Option<String>,
+    /// How many fields hold concurrent values.
+    pub conflicts: i64,
+    /// A report's first applied forwarding, ms.
+    pub forwarded_at: Option<i64>,
+    /// A report's first applied `resolved` or `closed`, ms.
+    pub fixed_at: Option<i64>,
+    /// Residents met who were known (activities).
+    pub met_known: Option<i64>,
+    /// Residents met for the first time (activities).
+    pub met_new: Option<i64>,
+    /// Referrals (activities).
+    pub referrals: Option<i64>,
+    /// Residents met (notes).
+    pub residents_met: Option<i64>,
+    /// The record as JSON, empty values left out (the model's defaults
+    /// restore them): a third less space per row.
+    pub view: String,
+    /// Its mission axes.
+    pub axes: Vec<String>,
+    /// The referrals in a contact's log: when, to which partner, and the
+    /// interaction's id; never the resident or the text.
+    pub referral_rows: Vec<(i64, String, String)>,
+    /// The words full-text search finds it by; None for contacts, which
+    /// are never searched by their text.
+    pub search: Option<String>,
+}
+
+impl ReadRow {
+    /// The rows of record `id` from its derived values.
+    pub(crate) fn of(id: RecordId, derived: &Derived) -> ReadRow {
+        let view = &derived.view;
+        let kind = text(view, "kind").unwrap_or_default();
+        let created = int(view, "created_at").unwrap_or_default();
+        let occurred = int(view, "observed_at")
+            .or_else(|| int(view, "started_at"))
+            .unwrap_or(created);
+        let status_at = view
+            .get("events")
             .and_then(Value::as_array)
+            .and_then(|evs| {
+                evs.iter()
+                    .rev()
+                    .filter(|e| e.get("applied") == Some(&Value::Bool(true)))
+                    .find_map(|e| e.get("at").and_then(Value::as_i64))
+            });
+        let status_at = if kind == "report" {
+            Some(status_at.unwrap_or(created))
+        } else {
+            None
+        };
+        let first_applied = |wanted: &[&str]| {
+            view.get("events")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.get("applied") == Some(&Value::Bool(true)))
+                .filter(|e| {
+                    e.get("status")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| wanted.contains(&s))
+                })
+                .filter_map(|e| e.get("at").and_then(Value::as_i64))
+                .min()
+        };
+        let compact: serde_json::Map<String, Value> = view
+            .as_object()
             .into_iter()
             .flatten()
-            .filter(|e| e.get("applied") == Some(&Value::Bool(true)))
-            .filter(|e| {
-                e.get("status")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| wanted.contains(&s))
+            .filter(|(_, v)| {
+                !(v.is_null()
+                    || v.as_array().is_some_and(Vec::is_empty)
+                    || v.as_object().is_some_and(|o| o.is_empty())
+                    || v.as_str() == Some("")
+                    || *v == &Value::Bool(false))
             })
-            .filter_map(|e| e.get("at").and_then(Value::as_i64))
-            .min()
-    };
-    let forwarded_at = first_applied(&["forwarded"]);
-    let fixed_at = first_applied(&["resolved", "closed"]);
-    let conflicts = derived.conflicts as i64;
-    // Empty values are left out of the stored view (the model's defaults
-    // restore them): a third less space per row.
-    let compact: serde_json::Map<String, Value> = view
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, v)| {
-            !(v.is_null()
-                || v.as_array().is_some_and(Vec::is_empty)
-                || v.as_object().is_some_and(|o| o.is_empty())
-                || v.as_str() == Some("")
-                || *v == &Value::Bool(false))
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let view_json = serde_json::to_string(&compact).unwrap_or_default();
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let search = (kind != "contact").then(|| {
+            let mut body = String::new();
+            for key in ["text", "place", "category", "activity_type"] {
+                if let Some(s) = text(view, key) {
+                    body.push_str(&s);
+                    body.push('\n');
+                }
+            }
+            for key in ["tags", "topics", "partners"] {
+                for t in view
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    body.push_str(t);
+                    body.push(' ');
+                }
+            }
+            body
+        });
+        ReadRow {
+            id,
+            author: text(view, "author").unwrap_or_default(),
+            created_at: created,
+            updated_at: int(view, "updated_at").unwrap_or(created),
+            occurred_at: occurred,
+            sector: text(view, "sector"),
+            quartier: text(view, "quartier"),
+            status: text(view, "status"),
+            status_at,
+            category: text(view, "category"),
+            body: text(view, "body"),
+            activity_type: text(view, "activity_type"),
+            conflicts: derived.conflicts as i64,
+            forwarded_at: first_applied(&["forwarded"]),
+            fixed_at: first_applied(&["resolved", "closed"]),
+            met_known: int(view, "met_known"),
+            met_new: int(view, "met_new"),
+            referrals: int(view, "referrals"),
+            residents_met: int(view, "residents_met"),
+            view: serde_json::to_string(&compact).unwrap_or_default(),
+            axes: view
+                .get("axes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            referral_rows: referrals(view)
+                .map(|(at, partner, item)| (at, partner.to_string(), item.to_string()))
+                .collect(),
+            search,
+            kind,
+        }
+    }
+}
+
+/// Rewrites every derived row of a record. `fresh` says the record has no
+/// rows yet (nothing to delete).
+pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<()> {
+    let id = row.id;
     if !fresh {
         unindex_lists(conn, id)?;
     }
@@ -124,67 +236,46 @@ pub(crate) fn reindex(
     .query_row(
         params![
             id.as_bytes(),
-            kind,
-            text(view, "author").unwrap_or_default(),
-            created,
-            int(view, "updated_at").unwrap_or(created),
-            occurred,
-            text(view, "sector"),
-            text(view, "quartier"),
-            text(view, "status"),
-            status_at,
-            text(view, "category"),
-            text(view, "body"),
-            text(view, "activity_type"),
-            conflicts,
-            view_json,
-            forwarded_at,
-            fixed_at,
-            int(view, "met_known"),
-            int(view, "met_new"),
-            int(view, "referrals"),
-            int(view, "residents_met"),
+            row.kind,
+            row.author,
+            row.created_at,
+            row.updated_at,
+            row.occurred_at,
+            row.sector,
+            row.quartier,
+            row.status,
+            row.status_at,
+            row.category,
+            row.body,
+            row.activity_type,
+            row.conflicts,
+            row.view,
+            row.forwarded_at,
+            row.fixed_at,
+            row.met_known,
+            row.met_new,
+            row.referrals,
+            row.residents_met,
         ],
         |r| r.get(0),
     )?;
-    if let Some(axes) = view.get("axes").and_then(Value::as_array) {
-        let mut ins = conn.prepare_cached(
-            "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id, kind) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for a in axes.iter().filter_map(Value::as_str) {
-            ins.execute(params![a, occurred, id.as_bytes(), kind])?;
-        }
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id, kind) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for a in &row.axes {
+        ins.execute(params![a, row.occurred_at, id.as_bytes(), row.kind])?;
     }
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO record_referrals (at, partner, item, id) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (at, partner, item) in referrals(view) {
+    for (at, partner, item) in &row.referral_rows {
         ins.execute(params![at, partner, item, id.as_bytes()])?;
     }
     if !fresh {
         conn.prepare_cached("DELETE FROM search WHERE rowid = ?1")?
             .execute([rowid])?;
     }
-    if kind != "contact" {
-        let mut body = String::new();
-        for key in ["text", "place", "category", "activity_type"] {
-            if let Some(s) = text(view, key) {
-                body.push_str(&s);
-                body.push('\n');
-            }
-        }
-        for key in ["tags", "topics", "partners"] {
-            for t in view
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                body.push_str(t);
-                body.push(' ');
-            }
-        }
+    if let Some(body) = &row.search {
         conn.prepare_cached("INSERT INTO search (rowid, body) VALUES (?1, ?2)")?
             .execute(params![rowid, body])?;
     }

@@ -10,6 +10,7 @@ mod aggregates;
 mod checkpoint;
 mod enrollment;
 mod index;
+mod log_store;
 mod migrations;
 mod query;
 mod records;
@@ -24,9 +25,13 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use checkpoint::running as running_checkpointers;
 pub use enrollment::DeviceEnrollment;
+pub use index::ReadRow;
+pub use log_store::{LogStore, apply_pushed_to};
 pub use migrations::SCHEMA_VERSION;
-pub use query::{Count, GroupBy, OpenReport, Page, Query};
-pub use records::{RecordDetails, StatusChange};
+pub use query::{
+    Count, Dialect, GroupBy, OpenReport, Page, Query, SqlArg, SqlQuery, open_statuses_sql,
+};
+pub use records::{LinkState, RecordDetails, StatusChange, details_from_doc, record_from_row};
 pub use replication::{ApplyReport, Batch, Entry, Payload};
 
 use crate::doc::RecordDoc;

@@ -109,27 +109,96 @@ fn fts_query(text: &str) -> Option<String> {
     Some(format!("{}*", words.join(" ")))
 }
 
+/// The SQL a query runs as. The read model's tables and columns are the
+/// same on every backend ([`super::ReadRow`]); the dialects differ in
+/// placeholders, full-text search and JSON access, and PostgreSQL's tables
+/// hold every team, keyed by team first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// A SQLite store (a device's, or a team's on the embedded server).
+    Sqlite,
+    /// The server's PostgreSQL storage: `$1` is the team's id, bound by
+    /// the caller; full-text search is a `tsvector` column `search` in the
+    /// `carnet_french` configuration (French stemming, accents folded).
+    Postgres,
+}
+
+/// A value bound to a query's placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlArg {
+    /// Text.
+    Text(String),
+    /// An integer.
+    Int(i64),
+}
+
+impl From<String> for SqlArg {
+    fn from(s: String) -> Self {
+        SqlArg::Text(s)
+    }
+}
+
+impl From<i64> for SqlArg {
+    fn from(i: i64) -> Self {
+        SqlArg::Int(i)
+    }
+}
+
+/// A query ready to run: its SQL and the values of its placeholders, in
+/// order (on PostgreSQL after `$1`, the team).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlQuery {
+    /// The statement.
+    pub sql: String,
+    /// The values of its placeholders.
+    pub args: Vec<SqlArg>,
+}
+
 struct Sql {
+    dialect: Dialect,
     clauses: Vec<String>,
-    args: Vec<SqlValue>,
+    args: Vec<SqlArg>,
 }
 
 impl Sql {
-    fn push(&mut self, clause: &str, v: impl Into<SqlValue>) {
+    fn push(&mut self, clause: &str, v: impl Into<SqlArg>) {
         self.args.push(v.into());
-        self.clauses
-            .push(clause.replace('?', &format!("?{}", self.args.len())));
+        let placeholder = match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.args.len()),
+            Dialect::Postgres => format!("${}", self.args.len() + 1),
+        };
+        self.clauses.push(clause.replace('?', &placeholder));
     }
+}
+
+/// Turns user words into a PostgreSQL `tsquery` that cannot be a syntax
+/// error: the same words as [`fts_query`], all required, the last one as a
+/// prefix.
+fn tsquery(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{w}'"))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!("{}:*", words.join(" & ")))
 }
 
 /// The WHERE clauses of `q` over `records r`; the axis filter and the date
 /// range go on `record_axes a` when the query walks an axis (see
 /// [`from_sql`]), whose key holds them in order.
-fn filters(q: &Query) -> Result<Sql> {
+fn filters(q: &Query, dialect: Dialect) -> Result<Sql> {
     let mut s = Sql {
+        dialect,
         clauses: vec![],
         args: vec![],
     };
+    if dialect == Dialect::Postgres {
+        let t = if q.axis.is_some() { "a" } else { "r" };
+        s.clauses.push(format!("{t}.team_id = $1"));
+    }
     if let Some(k) = q.kind {
         s.push("r.kind = ?", k.code().to_string());
     }
@@ -165,9 +234,13 @@ fn filters(q: &Query) -> Result<Sql> {
         if text.chars().count() > 200 {
             return Err(Error::invalid("search", "at most 200 characters"));
         }
+        let name = match dialect {
+            Dialect::Sqlite => "json_extract(r.view, '$.name') LIKE ? ESCAPE '\\'",
+            Dialect::Postgres => "(r.view::jsonb ->> 'name') ILIKE ? ESCAPE '\\'",
+        };
         if q.kind == Some(Kind::Contact) {
             s.push(
-                "json_extract(r.view, '$.name') LIKE ? ESCAPE '\\'",
+                name,
                 format!(
                     "%{}%",
                     text.replace('\\', "\\\\")
@@ -175,11 +248,17 @@ fn filters(q: &Query) -> Result<Sql> {
                         .replace('_', "\\_")
                 ),
             );
-        } else if let Some(m) = fts_query(text) {
+        } else if dialect == Dialect::Sqlite
+            && let Some(m) = fts_query(text)
+        {
             s.push(
                 "r.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)",
                 m,
             );
+        } else if dialect == Dialect::Postgres
+            && let Some(m) = tsquery(text)
+        {
+            s.push("r.search @@ to_tsquery('carnet_french', ?)", m);
         }
     }
     Ok(s)
@@ -193,11 +272,17 @@ fn filters(q: &Query) -> Result<Sql> {
 /// against the words' matches: a page of common words stops after a page,
 /// where fetching and sorting every match took 17–90 ms at 100k records. The
 /// planner does not pick that on its own (it cannot know how many match).
-fn from_sql(q: &Query) -> (&'static str, &'static str) {
+fn from_sql(q: &Query, dialect: Dialect) -> (&'static str, &'static str) {
     let searching = q.text.as_deref().is_some_and(|t| !t.trim().is_empty());
     if q.axis.is_some() {
-        ("record_axes a JOIN records r ON r.id = a.id", "a")
-    } else if searching && q.kind.is_none() {
+        match dialect {
+            Dialect::Sqlite => ("record_axes a JOIN records r ON r.id = a.id", "a"),
+            Dialect::Postgres => (
+                "record_axes a JOIN records r ON r.team_id = a.team_id AND r.id = a.id",
+                "a",
+            ),
+        }
+    } else if searching && q.kind.is_none() && dialect == Dialect::Sqlite {
         ("records r INDEXED BY records_by_time", "r")
     } else {
         ("records r", "r")
@@ -212,43 +297,48 @@ fn where_sql(s: &Sql) -> String {
     }
 }
 
-impl Store {
-    /// Lists records matching `q`, newest first by the record's date (when it
-    /// was observed, started or created), then by id.
-    pub fn list(&self, q: &Query) -> Result<Page> {
-        let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-        let s = filters(q)?;
-        let order = if q.oldest_first { "ASC" } else { "DESC" };
-        let (from, t) = from_sql(q);
-        let sql = format!(
-            "SELECT r.view FROM {from} {} ORDER BY {t}.occurred_at {order}, {t}.id {order} LIMIT {} OFFSET {}",
-            where_sql(&s),
-            limit + 1,
-            q.offset
-        );
-        self.read(|conn, _| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let views: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let has_more = views.len() > limit as usize;
-            let items = views
-                .iter()
-                .take(limit as usize)
-                .map(|v| record_from_view(conn, v))
-                .collect::<Result<_>>()?;
-            Ok(Page { items, has_more })
+impl Query {
+    /// Its page size: default 50, at most 1000.
+    pub fn page_size(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 1000)
+    }
+
+    /// The statement listing its records' views: newest first by the
+    /// record's date (when it was observed, started or created), then by
+    /// id; one row past the page, which tells whether more follow.
+    pub fn list_sql(&self, dialect: Dialect) -> Result<SqlQuery> {
+        let s = filters(self, dialect)?;
+        let order = if self.oldest_first { "ASC" } else { "DESC" };
+        let (from, t) = from_sql(self, dialect);
+        Ok(SqlQuery {
+            sql: format!(
+                "SELECT r.view FROM {from} {} ORDER BY {t}.occurred_at {order}, {t}.id {order} LIMIT {} OFFSET {}",
+                where_sql(&s),
+                self.page_size() + 1,
+                self.offset
+            ),
+            args: s.args,
         })
     }
 
-    /// Counts records matching `q` (paging ignored), grouped.
-    pub fn count(&self, q: &Query, by: GroupBy) -> Result<Vec<Count>> {
-        let s = filters(q)?;
+    /// The statement counting its records (paging ignored), grouped: rows
+    /// of (key, count), the key '' where the field is not set.
+    pub fn count_sql(&self, by: GroupBy, dialect: Dialect) -> Result<SqlQuery> {
+        let s = filters(self, dialect)?;
         let sql = match by {
-            GroupBy::Axis => format!(
-                "SELECT a.axis, count(*) FROM record_axes a JOIN records r ON r.id = a.id {} GROUP BY a.axis ORDER BY a.axis",
-                where_sql(&s)
-            ),
+            GroupBy::Axis => {
+                let join = match dialect {
+                    Dialect::Sqlite => "record_axes a JOIN records r ON r.id = a.id",
+                    Dialect::Postgres => {
+                        "record_axes a JOIN records r ON r.team_id = a.team_id AND r.id = a.id"
+                    }
+                };
+                format!(
+                    "SELECT a.axis, count(*) FROM {join} {} GROUP BY a.axis ORDER BY a.axis{}",
+                    where_sql(&s),
+                    bytewise(dialect)
+                )
+            }
             _ => {
                 let col = match by {
                     GroupBy::Sector => "sector",
@@ -259,17 +349,69 @@ impl Store {
                 };
                 // Grouping by the column itself (not an expression of it) lets
                 // SQLite answer from a covering index, e.g. (kind, sector, …).
+                let order = match dialect {
+                    Dialect::Sqlite => "1".to_string(),
+                    Dialect::Postgres => format!("coalesce(r.{col}, ''){}", bytewise(dialect)),
+                };
                 format!(
-                    "SELECT coalesce(r.{col}, ''), count(*) FROM {} {} GROUP BY r.{col} ORDER BY 1",
-                    from_sql(q).0,
-                    where_sql(&s)
+                    "SELECT coalesce(r.{col}, ''), count(*) FROM {} {} GROUP BY r.{col} ORDER BY {order}",
+                    from_sql(self, dialect).0,
+                    where_sql(&s),
                 )
             }
         };
+        Ok(SqlQuery { sql, args: s.args })
+    }
+}
+
+/// Text ordered byte by byte, as SQLite does, whatever the database's locale.
+fn bytewise(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " COLLATE \"C\"",
+    }
+}
+
+/// The values of a query's placeholders, for rusqlite.
+fn sqlite_args(args: &[SqlArg]) -> Vec<SqlValue> {
+    args.iter()
+        .map(|a| match a {
+            SqlArg::Text(t) => SqlValue::Text(t.clone()),
+            SqlArg::Int(i) => SqlValue::Integer(*i),
+        })
+        .collect()
+}
+
+impl Store {
+    /// Lists records matching `q`, newest first by the record's date (when it
+    /// was observed, started or created), then by id.
+    pub fn list(&self, q: &Query) -> Result<Page> {
+        let limit = q.page_size() as usize;
+        let query = q.list_sql(Dialect::Sqlite)?;
         self.read(|conn, _| {
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(&query.sql)?;
+            let views: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(sqlite_args(&query.args)), |r| {
+                    r.get(0)
+                })?
+                .collect::<Result<_, _>>()?;
+            let has_more = views.len() > limit;
+            let items = views
+                .iter()
+                .take(limit)
+                .map(|v| record_from_view(conn, v))
+                .collect::<Result<_>>()?;
+            Ok(Page { items, has_more })
+        })
+    }
+
+    /// Counts records matching `q` (paging ignored), grouped.
+    pub fn count(&self, q: &Query, by: GroupBy) -> Result<Vec<Count>> {
+        let query = q.count_sql(by, Dialect::Sqlite)?;
+        self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(&query.sql)?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(s.args.iter()), |r| {
+                .query_map(rusqlite::params_from_iter(sqlite_args(&query.args)), |r| {
                     Ok(Count {
                         key: r.get(0)?,
                         count: r.get::<_, i64>(1)? as u64,
@@ -319,7 +461,7 @@ impl Store {
 
 /// The open statuses ([`ReportStatus::OPEN`]) as an SQL list of literals
 /// (codes are fixed lowercase words: nothing to escape).
-pub(crate) fn open_statuses_sql() -> String {
+pub fn open_statuses_sql() -> String {
     ReportStatus::OPEN
         .iter()
         .map(|s| format!("'{}'", s.code()))

@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::index::{self, Derived};
+use super::index::{self, Derived, ReadRow};
+use super::log_store::{LogStore, SqliteLog};
 use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
 use crate::lifecycle::ReportStatus;
@@ -78,7 +79,7 @@ const COMPACT_AFTER: usize = 8;
 
 /// Once a record's new changes are logged: gives it a fresh snapshot when
 /// `tail` changes have piled up since the last, then rewrites its derived
-/// rows. Returns its JSON view.
+/// rows.
 pub(super) fn index_doc(
     conn: &Connection,
     id: RecordId,
@@ -86,42 +87,42 @@ pub(super) fn index_doc(
     tail: usize,
     fresh: bool,
 ) -> Result<()> {
-    index_derived(conn, id, doc, &Derived::of(doc)?, tail, fresh)
+    index_derived(
+        &mut SqliteLog::new(conn),
+        id,
+        doc,
+        &Derived::of(doc)?,
+        tail,
+        fresh,
+    )
 }
 
-/// [`index_doc`] with the document's derived values already computed.
+/// [`index_doc`] with the document's derived values already computed, on
+/// any backend.
 pub(super) fn index_derived(
-    conn: &Connection,
+    log: &mut dyn LogStore,
     id: RecordId,
     doc: &RecordDoc,
     derived: &Derived,
     tail: usize,
     fresh: bool,
 ) -> Result<()> {
-    if tail >= COMPACT_AFTER {
-        compact(conn, id, doc)?;
+    if tail >= COMPACT_AFTER
+        && let Some(bytes) = snapshot(doc)
+    {
+        log.save_snapshot(id, &bytes)?;
     }
-    index::reindex(conn, id, derived, fresh)
+    log.write_row(&ReadRow::of(id, derived), fresh)
 }
 
-/// Stores a snapshot of `doc` covering every change logged for it. A
-/// snapshot that would not load back the same document (a peer's change can
-/// apply yet not survive re-encoding) is not stored: the record keeps
-/// loading from its changes, which do.
-fn compact(conn: &Connection, id: RecordId, doc: &RecordDoc) -> Result<()> {
+/// A snapshot of `doc`, unless it would not load back the same document (a
+/// peer's change can apply yet not survive re-encoding): the record then
+/// keeps loading from its changes, which do.
+fn snapshot(doc: &RecordDoc) -> Option<Vec<u8>> {
     let bytes = doc.save();
-    let same = RecordDoc::load(&bytes, &automerge::ActorId::from([0u8; 16].as_slice()))
-        .is_ok_and(|back| back.heads() == doc.heads());
-    if !same {
-        return Ok(());
-    }
-    conn.prepare_cached(
-        "INSERT INTO documents (id, bytes, upto)
-         VALUES (?1, ?2, (SELECT max(seq) FROM change_log WHERE record_id = ?1))
-         ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes, upto = excluded.upto",
-    )?
-    .execute(params![id.as_bytes(), bytes])?;
-    Ok(())
+    RecordDoc::load(&bytes, &automerge::ActorId::from([0u8; 16].as_slice()))
+        .is_ok_and(|back| back.heads() == doc.heads())
+        .then_some(bytes)
 }
 
 fn doc_kind(doc: &RecordDoc) -> Result<Kind> {
@@ -349,17 +350,29 @@ impl Store {
 
     /// A record with its conflicts and history (loads the document).
     pub fn details(&self, id: RecordId) -> Result<RecordDetails> {
-        self.read(|conn, ctx| {
-            let doc = load_doc(conn, ctx.actor, id)?;
-            let kind = doc_kind(&doc)?;
-            let record = Record::from_json(doc.to_json()?)?;
-            Ok(RecordDetails {
-                record: resolve_links(conn, record)?,
-                conflicts: doc.conflicts(kind),
-                history: doc.history(),
-            })
+        self.read(|conn, _| {
+            let (bytes, _) = super::doc_bytes(conn, id)?;
+            details_from_doc(&bytes, &mut |link| link_state(conn, link))
         })
     }
+}
+
+/// How a backend says what became of a record a note, report or activity
+/// links to (a contact: here, erased, or not yet received).
+pub type LinkState<'a> = dyn FnMut(RecordId) -> Result<ContactState> + 'a;
+
+/// A record with its conflicts and history, from its stored document (as
+/// [`super::LogStore::stored_doc`] gives it), its links resolved by
+/// `links`: the one reading of a document for every backend.
+pub fn details_from_doc(bytes: &[u8], links: &mut LinkState<'_>) -> Result<RecordDetails> {
+    let doc = RecordDoc::load(bytes, &automerge::ActorId::from([0u8; 16].as_slice()))?;
+    let kind = doc_kind(&doc)?;
+    let record = Record::from_json(doc.to_json()?)?;
+    Ok(RecordDetails {
+        record: resolve_links(record, links)?,
+        conflicts: doc.conflicts(kind),
+        history: doc.history(),
+    })
 }
 
 fn check_linkable(conn: &Connection, linked: &Value) -> Result<()> {
@@ -390,34 +403,45 @@ pub(super) fn erase_in(conn: &Connection, id: RecordId, at: i64, origin: &str) -
 }
 
 pub(super) fn record_from_view(conn: &Connection, view: &str) -> Result<Record> {
+    record_from_row(view, &mut |link| link_state(conn, link))
+}
+
+/// A record from its read-model view ([`super::ReadRow::view`]), its links
+/// resolved by `links`.
+pub fn record_from_row(view: &str, links: &mut LinkState<'_>) -> Result<Record> {
     let v: Value = serde_json::from_str(view).map_err(Error::unreadable("a record's view"))?;
-    resolve_links(conn, Record::from_json(v)?)
+    resolve_links(Record::from_json(v)?, links)
+}
+
+/// What this store holds of a linked contact.
+fn link_state(conn: &Connection, id: RecordId) -> Result<ContactState> {
+    Ok(if is_erased(conn, id)? {
+        ContactState::Erased
+    } else if conn
+        .query_row(
+            "SELECT 1 FROM records WHERE id = ?1",
+            [id.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some()
+    {
+        ContactState::Present
+    } else {
+        ContactState::Unknown
+    })
 }
 
 /// Marks each linked contact as present, erased or not yet known here.
-fn resolve_links(conn: &Connection, mut record: Record) -> Result<Record> {
-    let links: &mut Vec<ContactLink> = match &mut record {
+fn resolve_links(mut record: Record, links: &mut LinkState<'_>) -> Result<Record> {
+    let list: &mut Vec<ContactLink> = match &mut record {
         Record::Note(r) => &mut r.contacts,
         Record::Report(r) => &mut r.contacts,
         Record::Activity(r) => &mut r.contacts,
         Record::Contact(_) => return Ok(record),
     };
-    for link in links.iter_mut() {
-        link.state = if is_erased(conn, link.id)? {
-            ContactState::Erased
-        } else if conn
-            .query_row(
-                "SELECT 1 FROM records WHERE id = ?1",
-                [link.id.as_bytes()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some()
-        {
-            ContactState::Present
-        } else {
-            ContactState::Unknown
-        };
+    for link in list.iter_mut() {
+        link.state = links(link.id)?;
     }
     Ok(record)
 }

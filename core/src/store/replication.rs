@@ -13,12 +13,12 @@
 use std::collections::HashMap;
 
 use automerge::{ActorId, Change, ChangeHash};
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::Store;
 use super::index::Derived;
-use super::records::{erase_in, index_derived, log_change};
-use super::{Ctx, Store, is_erased};
+use super::log_store::{LogStore, SqliteLog};
+use super::records::index_derived;
 use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
 use crate::rules::check_step;
@@ -192,15 +192,7 @@ impl Store {
         actor: Option<&str>,
         batch: &Batch,
     ) -> Result<ApplyReport> {
-        let actor = actor
-            .map(|a| {
-                hex::decode(a)
-                    .ok()
-                    .filter(|a| a.len() == 16)
-                    .map(|a| ActorId::from(a.as_slice()))
-                    .ok_or_else(|| Error::invalid("actor", "expected 32 hexadecimal digits"))
-            })
-            .transpose()?;
+        let actor = parse_actor(actor)?;
         self.apply_as(
             Sender::Device {
                 origin,
@@ -211,7 +203,15 @@ impl Store {
     }
 
     fn apply_as(&self, sender: Sender<'_>, batch: &Batch) -> Result<ApplyReport> {
-        let report = self.write(|tx, ctx| apply_in(tx, ctx, sender, &batch.entries))?;
+        let report = self.write(|tx, ctx| {
+            apply_in(
+                &mut SqliteLog::new(tx),
+                ctx.actor,
+                ctx.config,
+                sender,
+                &batch.entries,
+            )
+        })?;
         // An erasure is acknowledged only once no byte of the record is left
         // in the log file either.
         if batch
@@ -225,9 +225,22 @@ impl Store {
     }
 }
 
+/// The actor a device is bound to, as the server stores it (32 hex digits).
+pub(super) fn parse_actor(actor: Option<&str>) -> Result<Option<ActorId>> {
+    actor
+        .map(|a| {
+            hex::decode(a)
+                .ok()
+                .filter(|a| a.len() == 16)
+                .map(|a| ActorId::from(a.as_slice()))
+                .ok_or_else(|| Error::invalid("actor", "expected 32 hexadecimal digits"))
+        })
+        .transpose()
+}
+
 /// Who sends a batch, which decides what it may hold.
 #[derive(Clone, Copy)]
-enum Sender<'a> {
+pub(super) enum Sender<'a> {
     /// A peer relaying the team's log: changes of any actor.
     Peer(&'a str),
     /// A device pushing its own changes: made by its actor only (none at
@@ -255,21 +268,15 @@ impl Sender<'_> {
     }
 }
 
-/// The kind of a record this store holds, from its read model.
-fn stored_kind(conn: &Connection, id: RecordId) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT kind FROM records WHERE id = ?1")?
-        .query_row([id.as_bytes()], |r| r.get(0))
-        .optional()?)
-}
-
 /// Erasures of records this store holds as something else than a resident
 /// contact: notes, reports and activities stay in the team's log.
-fn forbidden_erasures(conn: &Connection, entries: &[Entry]) -> Result<Vec<RecordId>> {
+fn forbidden_erasures(log: &mut dyn LogStore, entries: &[Entry]) -> Result<Vec<RecordId>> {
     let mut out = Vec::new();
     for e in entries {
         if matches!(e.payload, Payload::Erased)
-            && stored_kind(conn, e.record_id)?.is_some_and(|k| k != Kind::Contact.code())
+            && log
+                .stored_kind(e.record_id)?
+                .is_some_and(|k| k != Kind::Contact.code())
         {
             out.push(e.record_id);
         }
@@ -277,15 +284,16 @@ fn forbidden_erasures(conn: &Connection, entries: &[Entry]) -> Result<Vec<Record
     Ok(out)
 }
 
-fn apply_in(
-    tx: &Connection,
-    ctx: &Ctx<'_>,
+pub(super) fn apply_in(
+    log: &mut dyn LogStore,
+    own: &ActorId,
+    config: &TeamConfig,
     sender: Sender<'_>,
     entries: &[Entry],
 ) -> Result<ApplyReport> {
     let origin = sender.origin();
     let mut report = ApplyReport::default();
-    let forbidden = forbidden_erasures(tx, entries)?;
+    let forbidden = forbidden_erasures(log, entries)?;
     if !forbidden.is_empty() {
         if let Sender::Device { .. } = sender {
             return Err(Error::Refused {
@@ -304,8 +312,8 @@ fn apply_in(
         match &e.payload {
             Payload::Erased if forbidden.contains(&e.record_id) => {}
             Payload::Erased => {
-                if !is_erased(tx, e.record_id)? {
-                    erase_in(tx, e.record_id, crate::now_ms(), origin)?;
+                if !log.is_erased(e.record_id)? {
+                    log.erase(e.record_id, crate::now_ms(), origin)?;
                     report.erased += 1;
                 }
                 if let Some(dropped) = groups.remove(&e.record_id) {
@@ -337,25 +345,21 @@ fn apply_in(
         let Some(raw) = groups.remove(&id) else {
             continue;
         };
-        if is_erased(tx, id)? {
+        if log.is_erased(id)? {
             for b in &raw {
                 decode_change(b)?;
             }
             report.refused += raw.len();
             continue;
         }
-        let stored = if has_rows(tx, id)? {
-            Some(super::doc_bytes(tx, id)?)
-        } else {
-            None
-        };
+        let stored = log.stored_doc(id)?;
         work.push(Work { id, stored, raw });
     }
     let makers = match sender {
         Sender::Device { actor, .. } => Makers::Only(actor),
         Sender::Peer(_) => Makers::Anyone,
     };
-    for merged in merge_all(work, ctx.actor, ctx.config, makers) {
+    for merged in merge_all(work, own, config, makers) {
         let m = merged?;
         report.duplicates += m.duplicates;
         if m.new.is_empty() {
@@ -364,10 +368,10 @@ fn apply_in(
         // Log in causal order, so that any run of our log that a third
         // store receives has its dependencies before it.
         for (hash, bytes) in &m.new {
-            log_change(tx, m.id, hash, bytes, origin)?;
+            log.log_change(m.id, hash, bytes, origin)?;
         }
         index_derived(
-            tx,
+            log,
             m.id,
             &m.doc,
             &m.derived,
@@ -594,13 +598,4 @@ fn causal_order<T>(mut pending: Vec<(Change, T)>) -> Vec<(Change, T)> {
         out.push(pending.remove(ready));
     }
     out
-}
-
-/// Whether this store holds the record (its rows exist).
-fn has_rows(conn: &Connection, id: RecordId) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM records WHERE id = ?1")?
-        .query_row([id.as_bytes()], |_| Ok(()))
-        .optional()?
-        .is_some())
 }

@@ -2,8 +2,9 @@
 //! log, behind one trait so that the HTTP layer never knows which database
 //! holds them.
 //!
-//! [`SqliteStorage`] is the first implementation (embedded, one file per
-//! team); a PostgreSQL one will implement the same trait. The trait is
+//! [`SqliteStorage`] is the embedded default (one file per team);
+//! [`PostgresStorage`] keeps everything in one PostgreSQL database that any
+//! number of server instances share. [`open`] picks one from the settings. The trait is
 //! synchronous on purpose: the core's [`carnet_core::Store`] blocks, and the
 //! server calls every method on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]), so an implementation may block freely.
@@ -20,6 +21,8 @@
 //! (idempotent, like pushes), and a sync receipt as a value returned by
 //! [`Storage::push`] and kept per device.
 
+mod postgres;
+mod secrets;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -29,9 +32,19 @@ use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
 use serde::{Deserialize, Serialize};
 
+pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 
 use crate::error::{Result, ServerError};
+
+/// The storage the settings name: PostgreSQL when `config.database` is set,
+/// else SQLite under `config.data_dir`.
+pub fn open(config: &crate::Config) -> Result<Arc<dyn Storage>> {
+    Ok(match &config.database {
+        Some(url) => Arc::new(PostgresStorage::connect(url, config.database_pool)?),
+        None => Arc::new(SqliteStorage::open(&config.data_dir)?),
+    })
+}
 
 /// The dashboard's view of a team's records, which [`Storage::team_reads`]
 /// hands out (re-exported so that an implementation can name it).

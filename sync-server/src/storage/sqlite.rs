@@ -13,18 +13,13 @@ use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, Store, TeamConfig, now_ms};
 use carnet_dashboard::TeamReads;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
 
+use super::secrets::{
+    DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
+    new_code, normalise_code, seal, token_hash,
+};
 use super::{Device, Enrolled, IssuedCode, Role, Storage};
 use crate::error::{Result, ServerError};
-
-/// How long a used code still answers a retried enrollment with the same
-/// token (the response may have been lost on a weak connection).
-const REPLAY_WINDOW_MS: i64 = 10 * 60 * 1000;
-/// `last_seen` is written at most this often per device.
-const TOUCH_EVERY_MS: i64 = 60 * 1000;
-/// Crockford base32: no I, L, O, U, so codes survive being read aloud.
-const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// `server.db`'s migrations, in order (see [`carnet_core::migrate`]): never
 /// edit a shipped one, add a file.
@@ -54,59 +49,6 @@ impl TeamLog {
     fn reader(&self) -> &Arc<Store> {
         &self.readers[self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len()]
     }
-}
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
-/// The hash under which a token is stored.
-fn token_hash(token: &str) -> [u8; 32] {
-    sha256(&[token.trim().as_bytes()])
-}
-
-/// A code as typed: case, dashes and spaces ignored, look-alikes mapped.
-fn normalise_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            c => c,
-        })
-        .collect()
-}
-
-fn code_hash(normalised: &str) -> [u8; 32] {
-    sha256(&[b"carnet-code:", normalised.as_bytes()])
-}
-
-fn seal(token: &[u8; 32], normalised_code: &str) -> [u8; 32] {
-    let pad = sha256(&[b"carnet-enroll-seal:", normalised_code.as_bytes()]);
-    std::array::from_fn(|i| token[i] ^ pad[i])
-}
-
-fn new_code() -> String {
-    let bytes: [u8; 16] = rand::random();
-    let chars: String = bytes
-        .iter()
-        .map(|b| CODE_ALPHABET[(b & 31) as usize] as char)
-        .collect();
-    format!(
-        "{}-{}-{}-{}",
-        &chars[0..4],
-        &chars[4..8],
-        &chars[8..12],
-        &chars[12..16]
-    )
-}
-
-fn is_team_id(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
 /// Creates `dir` (and its parents) if needed, and makes it owner-only.
@@ -176,18 +118,6 @@ fn tighten_files(dir: &Path) -> Result<()> {
     let _ = dir;
     Ok(())
 }
-
-/// Who redeems a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Redemption {
-    /// A phone or the command line, which may retry after a lost answer.
-    Device,
-    /// The dashboard's sign-in.
-    Dashboard,
-}
-
-/// The name of the device a dashboard sign-in creates.
-const DASHBOARD_DEVICE_NAME: &str = "tableau de bord";
 
 /// Binds `actor` (already normalised) to `device_id`, unless another device
 /// in good standing holds it.

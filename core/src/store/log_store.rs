@@ -1,0 +1,134 @@
+//! What applying a batch needs of the storage under it, so that one apply
+//! logic (decode, verify hashes, merge, judge each change by the rules,
+//! derive the read model, refuse changes to erased records) runs over any
+//! backend: a device's or an embedded server's SQLite store
+//! ([`SqliteLog`]), or the server's PostgreSQL storage. The backend only
+//! executes what [`apply_batch`] decides, inside one transaction of its own.
+
+use automerge::{ActorId, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::index::{self, ReadRow};
+use super::replication::{self, Sender};
+use super::{ApplyReport, doc_bytes, is_erased};
+use crate::{RecordId, Result, TeamConfig};
+
+/// One team log's storage, inside the transaction a batch is applied in.
+/// Every method acts on that log only.
+pub trait LogStore {
+    /// The kind code of a record the log holds, from its read model.
+    fn stored_kind(&mut self, id: RecordId) -> Result<Option<String>>;
+    /// Whether the record was erased (a tombstone exists).
+    fn is_erased(&mut self, id: RecordId) -> Result<bool>;
+    /// The record's document as stored, if the log holds it: its snapshot
+    /// (if any) followed by the changes logged after it, which automerge
+    /// loads concatenated, and how many such changes there are.
+    fn stored_doc(&mut self, id: RecordId) -> Result<Option<(Vec<u8>, usize)>>;
+    /// Erases the record: its read-model rows, snapshot and logged changes
+    /// deleted, a tombstone kept (id and time), and an erasure appended to
+    /// the log so that it replicates.
+    fn erase(&mut self, id: RecordId, at: i64, origin: &str) -> Result<()>;
+    /// Appends a change new to the log, at the log's next position.
+    fn log_change(
+        &mut self,
+        id: RecordId,
+        hash: &ChangeHash,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<()>;
+    /// Keeps `bytes` as the record's snapshot, covering every change logged
+    /// for it so far.
+    fn save_snapshot(&mut self, id: RecordId, bytes: &[u8]) -> Result<()>;
+    /// Replaces the record's read-model rows; `fresh`: it has none yet.
+    fn write_row(&mut self, row: &ReadRow, fresh: bool) -> Result<()>;
+}
+
+/// Applies a device's pushed batch to a team log, as [`super::Store::apply_pushed`]
+/// does to a SQLite store: every change must be made by `actor` (None: the
+/// batch may hold erasures only), erasures only of resident contacts, each
+/// change judged by the team's rules. All or nothing is the caller's
+/// transaction: on an error, roll back.
+pub fn apply_pushed_to(
+    log: &mut dyn LogStore,
+    config: &TeamConfig,
+    origin: &str,
+    actor: Option<&str>,
+    batch: &super::Batch,
+) -> Result<ApplyReport> {
+    let actor = replication::parse_actor(actor)?;
+    // The log's own actor only names changes it would make itself, which a
+    // server applying pushes never does.
+    let own = ActorId::from([0u8; 16].as_slice());
+    replication::apply_in(
+        log,
+        &own,
+        config,
+        Sender::Device {
+            origin,
+            actor: actor.as_ref(),
+        },
+        &batch.entries,
+    )
+}
+
+/// The SQLite store's tables, inside its write transaction.
+pub struct SqliteLog<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> SqliteLog<'a> {
+    /// The log of the store `conn` is a transaction on.
+    pub(crate) fn new(conn: &'a Connection) -> SqliteLog<'a> {
+        SqliteLog { conn }
+    }
+}
+
+impl LogStore for SqliteLog<'_> {
+    fn stored_kind(&mut self, id: RecordId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT kind FROM records WHERE id = ?1")?
+            .query_row([id.as_bytes()], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn is_erased(&mut self, id: RecordId) -> Result<bool> {
+        is_erased(self.conn, id)
+    }
+
+    fn stored_doc(&mut self, id: RecordId) -> Result<Option<(Vec<u8>, usize)>> {
+        if self.stored_kind(id)?.is_none() {
+            return Ok(None);
+        }
+        doc_bytes(self.conn, id).map(Some)
+    }
+
+    fn erase(&mut self, id: RecordId, at: i64, origin: &str) -> Result<()> {
+        super::records::erase_in(self.conn, id, at, origin)
+    }
+
+    fn log_change(
+        &mut self,
+        id: RecordId,
+        hash: &ChangeHash,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<()> {
+        super::records::log_change(self.conn, id, hash, bytes, origin)
+    }
+
+    fn save_snapshot(&mut self, id: RecordId, bytes: &[u8]) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO documents (id, bytes, upto)
+                 VALUES (?1, ?2, (SELECT max(seq) FROM change_log WHERE record_id = ?1))
+                 ON CONFLICT(id) DO UPDATE SET bytes = excluded.bytes, upto = excluded.upto",
+            )?
+            .execute(params![id.as_bytes(), bytes])?;
+        Ok(())
+    }
+
+    fn write_row(&mut self, row: &ReadRow, fresh: bool) -> Result<()> {
+        index::reindex(self.conn, row, fresh)
+    }
+}
