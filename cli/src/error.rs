@@ -76,6 +76,9 @@ fn core_message(e: &carnet_core::Error) -> String {
                 "{e} (this route is for a supervisor's device: enroll one with a supervisor code)"
             )
         }
+        carnet_core::Error::Network(cause) if cause.contains("certificate") => format!(
+            "{e} (if the server's certificate was issued by the deployment's own CA, trust it with --ca-cert FILE or CARNET_CA_CERT)"
+        ),
         _ => e.to_string(),
     }
 }

@@ -41,6 +41,10 @@ struct Cli {
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
+    /// A CA certificate (PEM) to trust for the server besides the built-in
+    /// roots: for a deployment that issues its own certificates.
+    #[arg(long, global = true, env = "CARNET_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }

@@ -109,7 +109,12 @@ impl CarnetStore {
         code: String,
         device_name: String,
     ) -> Result<DeviceEnrollment> {
-        Ok(carnet_core::sync::enroll(&self.inner, &server_url, &code, &device_name)?.into())
+        // The apps trust the built-in roots only (no setting for a private CA yet).
+        let roots = carnet_core::sync::ExtraRoots::default();
+        Ok(
+            carnet_core::sync::enroll(&self.inner, &server_url, &roots, &code, &device_name)?
+                .into(),
+        )
     }
 
     /// This device's enrollment (server, token, role…), or null when it
@@ -122,7 +127,10 @@ impl CarnetStore {
     /// seen) and saves it; the old one stops working at once. A store never
     /// enrolled gets `NotEnrolled`. Network: **call it off the main thread**.
     pub fn rotate_token(&self) -> Result<()> {
-        Ok(carnet_core::sync::enroll::rotate_token(&self.inner)?)
+        Ok(carnet_core::sync::enroll::rotate_token(
+            &self.inner,
+            &carnet_core::sync::ExtraRoots::default(),
+        )?)
     }
 
     /// Records a field note; returns its id.

@@ -10,7 +10,8 @@
 //! - `routes`: the HTTP API; [`error`]: the problem responses;
 //! - [`metrics`]: Prometheus counters.
 //!
-//! [`serve`] runs the server on a listener until a shutdown future resolves;
+//! [`serve`] runs the server on a listener until a shutdown future resolves,
+//! over HTTPS when [`Config::tls_cert`] and [`Config::tls_key`] are set;
 //! [`RunningServer`] runs it on a thread of its own, for blocking callers
 //! (the demo, tests, harnesses); [`app`] is the router alone, for
 //! in-process tests; [`init_team`] and
@@ -26,6 +27,7 @@ pub mod metrics;
 mod routes;
 mod running;
 pub mod storage;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -150,8 +152,20 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let tls = tls::load(&state.config)?;
+    serve_loaded(listener, state, tls, shutdown).await
+}
+
+/// [`serve_state`] once the TLS files, if any, are read and checked.
+pub(crate) async fn serve_loaded(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data = %state.config.data_dir.display(), "carnet-server listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, data = %state.config.data_dir.display(), "carnet-server listening");
     // Building the dashboard opens (and may migrate) `dashboard.db`.
     let st = state.clone();
     let pages: Router = state.blocking(move || dashboard::router(&st)).await?;
@@ -196,12 +210,15 @@ pub async fn serve_state(
         })
     });
 
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx))
-    .await;
+    let router = router.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        Some(tls) => tls::serve(listener, router, tls, stopped(stop_rx)).await,
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .await
+        }
+    };
     if let Some(sweeper) = sweeper {
         sweeper.abort();
     }

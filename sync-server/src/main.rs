@@ -20,8 +20,9 @@ struct Cli {
 enum Command {
     /// Serves the sync API until Ctrl-C or SIGTERM.
     Serve {
+        // Boxed: the settings outweigh the other commands many times over.
         #[command(flatten)]
-        config: ConfigArgs,
+        config: Box<ConfigArgs>,
     },
     /// Creates a team and prints its first supervisor enrollment code.
     Init {

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::oneshot;
 
 use crate::error::{Result, ServerError};
@@ -15,26 +16,32 @@ use crate::{AppState, Config};
 /// committed) by [`RunningServer::stop`] or when dropped.
 pub struct RunningServer {
     addr: SocketAddr,
+    https: bool,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl RunningServer {
     /// Opens the storage in `config.data_dir` and serves it on
-    /// `config.listen` (port 0: any free port; see [`RunningServer::addr`]).
+    /// `config.listen` (port 0: any free port; see [`RunningServer::addr`]),
+    /// over HTTPS when the config names a certificate and key (a wrong file
+    /// fails here, not at [`RunningServer::stop`]).
     pub fn start(config: Config) -> Result<RunningServer> {
         let listen = config.listen;
-        Self::spawn(listen, move || AppState::open(config))
+        let tls = crate::tls::load(&config)?;
+        Self::spawn(listen, tls, move || AppState::open(config))
     }
 
     /// Serves `state` (a storage of the caller's, e.g. one that injects
     /// faults) on `listen`.
     pub fn with_state(state: AppState, listen: SocketAddr) -> Result<RunningServer> {
-        Self::spawn(listen, move || Ok(state))
+        let tls = crate::tls::load(&state.config)?;
+        Self::spawn(listen, tls, move || Ok(state))
     }
 
     fn spawn(
         listen: SocketAddr,
+        tls: Option<RustlsConfig>,
         state: impl FnOnce() -> Result<AppState> + Send + 'static,
     ) -> Result<RunningServer> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -46,6 +53,7 @@ impl RunningServer {
         let listener = rt.block_on(tokio::net::TcpListener::bind(listen))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
+        let https = tls.is_some();
         let thread = std::thread::Builder::new()
             .name("carnet-server".into())
             .spawn(move || {
@@ -53,7 +61,7 @@ impl RunningServer {
                     let state = tokio::task::spawn_blocking(state)
                         .await
                         .map_err(|e| ServerError::Internal(e.to_string()))??;
-                    crate::serve_state(listener, state, async {
+                    crate::serve_loaded(listener, state, tls, async {
                         let _ = rx.await;
                     })
                     .await
@@ -61,6 +69,7 @@ impl RunningServer {
             })?;
         Ok(RunningServer {
             addr,
+            https,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -71,9 +80,11 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://ADDR`, what a device's sync client is given.
+    /// `http://ADDR`, or `https://ADDR` over TLS (its certificate must then
+    /// name the address): what a device's sync client is given.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops it and waits until everything it acknowledged is written; says

@@ -1,6 +1,8 @@
 //! `carnet admin code|devices|revoke|wipe`: what a supervisor does for the
 //! team's devices — a code for a new phone, and cutting off a lost one.
 
+use std::path::Path;
+
 use carnet_core::Store;
 use carnet_core::sync::admin::{Admin, Device};
 use serde_json::json;
@@ -32,9 +34,9 @@ fn line(d: &Device) -> String {
     )
 }
 
-pub fn run(store: &Store, cmd: &AdminCmd) -> Result<Output> {
+pub fn run(store: &Store, cmd: &AdminCmd, ca_cert: Option<&Path>) -> Result<Output> {
     let e = device::enrolled(store)?;
-    let admin = Admin::new(&e.server, &e.token)?;
+    let admin = Admin::trusting(&e.server, &e.token, &super::roots(ca_cert)?)?;
     Ok(match cmd {
         AdminCmd::Code { role, name } => {
             let code = admin.issue_code(*role, name.as_deref())?;

@@ -1,6 +1,8 @@
 //! `carnet export`: the team's merged log from the server (supervisors), as
 //! the server writes it, to stdout — redirect it to a file for a spreadsheet.
 
+use std::path::Path;
+
 use carnet_core::sync::admin::{Admin, Format, RecordsQuery};
 use carnet_core::{Kind, Store};
 
@@ -9,7 +11,7 @@ use crate::error::Result;
 use crate::output::Output;
 use crate::{ExportArgs, FormatArg, device};
 
-pub fn run(store: &Store, a: &ExportArgs) -> Result<Output> {
+pub fn run(store: &Store, a: &ExportArgs, ca_cert: Option<&Path>) -> Result<Output> {
     let e = device::enrolled(store)?;
     let cfg = store.config();
     let q = RecordsQuery {
@@ -44,7 +46,8 @@ pub fn run(store: &Store, a: &ExportArgs) -> Result<Output> {
         FormatArg::Json => Format::Json,
         FormatArg::Csv => Format::Csv,
     };
-    let mut bytes = Admin::new(&e.server, &e.token)?.records(&q, format)?;
+    let mut bytes =
+        Admin::trusting(&e.server, &e.token, &super::roots(ca_cert)?)?.records(&q, format)?;
     if !bytes.ends_with(b"\n") {
         bytes.push(b'\n');
     }

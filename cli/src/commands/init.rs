@@ -20,22 +20,23 @@ use crate::error::Result;
 use crate::key::{self, Source};
 use crate::output::Output;
 
-pub fn run(dir: &Path, a: &InitArgs) -> Result<Output> {
+pub fn run(dir: &Path, a: &InitArgs, ca_cert: Option<&Path>) -> Result<Output> {
     let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    // A malformed address is refused before anything is created.
+    // A malformed address or CA file is refused before anything is created.
     let target = match (&a.server, &a.code) {
         (Some(server), Some(code)) => {
-            Client::new(server)?;
-            Some((server, code))
+            let roots = super::roots(ca_cert)?;
+            Client::trusting(server, &roots)?;
+            Some((server, code, roots))
         }
         _ => None,
     };
     let created = Created::before(dir);
     let (store, source) = device::open_or_create(dir)?;
     let enrollment = match target {
-        Some((server, code)) => {
+        Some((server, code, roots)) => {
             let name = name.unwrap_or("carnet (ligne de commande)");
-            match carnet_core::sync::enroll(&store, server, code, name) {
+            match carnet_core::sync::enroll(&store, server, &roots, code, name) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     drop(store);

@@ -12,6 +12,7 @@ mod token;
 
 use std::path::Path;
 
+use carnet_core::sync::ExtraRoots;
 use carnet_core::{RecordId, Store};
 use serde_json::{Map, Value, json};
 
@@ -22,8 +23,9 @@ use crate::{ActivityCmd, Cli, Command, ContactCmd, NoteCmd, ReportCmd, demo, dev
 /// Runs the command and returns what to print.
 pub fn run(cli: Cli) -> Result<Output> {
     let dir = cli.store.as_deref();
+    let ca = cli.ca_cert.as_deref();
     match cli.command {
-        Command::Init(a) => init::run(&device::dir(dir)?, &a),
+        Command::Init(a) => init::run(&device::dir(dir)?, &a, ca),
         Command::Note(NoteCmd::Add(a)) => records::note_add(&open(dir)?, a),
         Command::Report(ReportCmd::Add(a)) => records::report_add(&open(dir)?, a),
         Command::Report(ReportCmd::Status(a)) => records::report_status(&open(dir)?, a),
@@ -33,17 +35,26 @@ pub fn run(cli: Cli) -> Result<Output> {
         Command::Activity(ActivityCmd::Add(a)) => records::activity_add(&open(dir)?, a),
         Command::Set(a) => edit::run(&open(dir)?, &a),
         Command::List(a) => list::run(&open(dir)?, &a),
-        Command::Show(a) => show::run(&open(dir)?, &a),
-        Command::Sync => sync::run(&open(dir)?, cli.json),
-        Command::RotateToken => token::run(&open(dir)?),
-        Command::Export(a) => export::run(&open(dir)?, &a),
-        Command::Admin(a) => admin::run(&open(dir)?, &a),
+        Command::Show(a) => show::run(&open(dir)?, &a, ca),
+        Command::Sync => sync::run(&open(dir)?, cli.json, ca),
+        Command::RotateToken => token::run(&open(dir)?, ca),
+        Command::Export(a) => export::run(&open(dir)?, &a, ca),
+        Command::Admin(a) => admin::run(&open(dir)?, &a, ca),
         Command::Demo(a) => demo::run(&a),
     }
 }
 
 fn open(dir: Option<&Path>) -> Result<Store> {
     device::open(&device::dir(dir)?)
+}
+
+/// The CAs trusted for the server besides the built-in ones (`--ca-cert`),
+/// read only by the commands that reach it.
+fn roots(ca_cert: Option<&Path>) -> Result<ExtraRoots> {
+    Ok(match ca_cert {
+        Some(path) => ExtraRoots::from_pem_file(path)?,
+        None => ExtraRoots::default(),
+    })
 }
 
 /// Parses a record id typed by the user.

@@ -2,6 +2,8 @@
 //! conflicts and change history; with `--server`, the team's merged record
 //! from the server (supervisors).
 
+use std::path::Path;
+
 use carnet_core::Store;
 use carnet_core::store::RecordDetails;
 use carnet_core::sync::admin::Admin;
@@ -12,12 +14,12 @@ use crate::device;
 use crate::error::Result;
 use crate::output::{Output, details_text};
 
-pub fn run(store: &Store, a: &ShowArgs) -> Result<Output> {
+pub fn run(store: &Store, a: &ShowArgs, ca_cert: Option<&Path>) -> Result<Output> {
     let id = parse_id(&a.id)?;
     if a.server {
         let e = device::enrolled(store)?;
         // The server answers the same details as the store: shown the same way.
-        let d = Admin::new(&e.server, &e.token)?.record(id)?;
+        let d = Admin::trusting(&e.server, &e.token, &super::roots(ca_cert)?)?.record(id)?;
         return output(store, &d);
     }
     output(store, &store.details(id)?)

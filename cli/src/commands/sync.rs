@@ -3,6 +3,7 @@
 //! scripts or with `--json`); an interrupted sync resumes where it stopped.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -16,9 +17,9 @@ use crate::device;
 use crate::error::Result;
 use crate::output::Output;
 
-pub fn run(store: &Store, json: bool) -> Result<Output> {
+pub fn run(store: &Store, json: bool, ca_cert: Option<&Path>) -> Result<Output> {
     let e = device::enrolled(store)?;
-    let client = Client::new(&e.server)?;
+    let client = Client::trusting(&e.server, &super::roots(ca_cert)?)?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new_spinner();
         b.set_style(

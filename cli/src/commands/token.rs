@@ -4,6 +4,8 @@
 //! around — without enrolling the device again: the old token stops working
 //! at once.
 
+use std::path::Path;
+
 use carnet_core::Store;
 use serde_json::json;
 
@@ -11,9 +13,9 @@ use crate::device;
 use crate::error::Result;
 use crate::output::Output;
 
-pub fn run(store: &Store) -> Result<Output> {
+pub fn run(store: &Store, ca_cert: Option<&Path>) -> Result<Output> {
     let e = device::enrolled(store)?;
-    carnet_core::sync::enroll::rotate_token(store)?;
+    carnet_core::sync::enroll::rotate_token(store, &super::roots(ca_cert)?)?;
     Ok(Output::new(
         json!({ "rotated": true, "server": e.server }),
         "token rotated: the new one is saved in the store and the old one no longer works",

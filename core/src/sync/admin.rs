@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::http::{Failed, call};
+use super::http::{ExtraRoots, Failed, call};
 use super::retry::{Replay, Retry};
 use crate::store::RecordDetails;
 use crate::{Error, Kind, Record, RecordId, Result, Role};
@@ -147,7 +147,13 @@ pub struct Admin {
 impl Admin {
     /// A connection to the server at `base` with a supervisor device's token.
     pub fn new(base: &str, token: &str) -> Result<Admin> {
-        let (http, base) = super::http::connect(base, Duration::from_secs(120))?;
+        Self::trusting(base, token, &ExtraRoots::default())
+    }
+
+    /// Like [`Admin::new`], for a server whose certificate chains to one of
+    /// `roots` (a deployment's own CA) rather than to a public one.
+    pub fn trusting(base: &str, token: &str, roots: &ExtraRoots) -> Result<Admin> {
+        let (http, base) = super::http::connect(base, Duration::from_secs(120), roots)?;
         Ok(Admin {
             http,
             base,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::http::{Failed, call, retry_after};
+use super::http::{ExtraRoots, Failed, call, cause, retry_after};
 pub use super::protocol::Progress;
 use super::protocol::{Request, SyncSummary};
 use super::retry::Replay;
@@ -49,7 +49,13 @@ const CANCEL_POLL: Duration = Duration::from_millis(50);
 impl Client {
     /// A client for the server at `base` (e.g. `https://carnet.example.org`).
     pub fn new(base: &str) -> Result<Client> {
-        let (http, base) = super::http::connect(base, Duration::from_secs(60))?;
+        Self::trusting(base, &ExtraRoots::default())
+    }
+
+    /// Like [`Client::new`], for a server whose certificate chains to one of
+    /// `roots` (a deployment's own CA) rather than to a public one.
+    pub fn trusting(base: &str, roots: &ExtraRoots) -> Result<Client> {
+        let (http, base) = super::http::connect(base, Duration::from_secs(60), roots)?;
         Ok(Client {
             http,
             base,
@@ -166,7 +172,7 @@ impl Client {
         let failed = |unsent: bool, e: reqwest::Error| Event::TransportFailed {
             id,
             unsent,
-            error: e.to_string(),
+            error: cause(&e),
         };
         match builder.header("authorization", auth).send() {
             Err(e) => failed(e.is_connect(), e),

@@ -3,6 +3,7 @@
 //! actor or to save the token.
 
 use super::client::Client;
+use super::http::ExtraRoots;
 use crate::{DeviceEnrollment, Error, Result, Store};
 
 /// Exchanges a supervisor's one-time `code` for a device token at `server`,
@@ -10,14 +11,16 @@ use crate::{DeviceEnrollment, Error, Result, Store};
 /// change the server receives from it names it, then saves the enrollment
 /// and the team's configuration in the store, in one transaction. Blocking
 /// (network): call it off the UI thread. Nothing is saved when the server
-/// refuses the code.
+/// refuses the code. `roots`: CAs trusted besides the built-in ones (a
+/// deployment's own; usually none).
 pub fn enroll(
     store: &Store,
     server: &str,
+    roots: &ExtraRoots,
     code: &str,
     device_name: &str,
 ) -> Result<DeviceEnrollment> {
-    let e = Client::new(server)?.enroll(code, device_name, Some(&store.peer_id()))?;
+    let e = Client::trusting(server, roots)?.enroll(code, device_name, Some(&store.peer_id()))?;
     let enrollment = DeviceEnrollment {
         server: server.trim().trim_end_matches('/').to_string(),
         token: e.token,
@@ -31,9 +34,10 @@ pub fn enroll(
 
 /// Swaps `store`'s device token for a new one at its server and saves it.
 /// The old token stops working at once. A store that is not enrolled is
-/// [`Error::Unauthorized`], as a revoked one would be.
-pub fn rotate_token(store: &Store) -> Result<()> {
+/// [`Error::Unauthorized`], as a revoked one would be. `roots` as for
+/// [`enroll`].
+pub fn rotate_token(store: &Store, roots: &ExtraRoots) -> Result<()> {
     let e = store.enrollment()?.ok_or(Error::Unauthorized)?;
-    let token = Client::new(&e.server)?.rotate_token(&e.token)?;
+    let token = Client::trusting(&e.server, roots)?.rotate_token(&e.token)?;
     store.set_token(&token)
 }

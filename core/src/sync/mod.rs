@@ -20,6 +20,8 @@ pub mod wire;
 
 #[cfg(feature = "http-client")]
 pub use enroll::enroll;
+#[cfg(feature = "http-client")]
+pub use http::ExtraRoots;
 pub use protocol::{
     Phase, Progress, PullHeader, PushAck, PushHeader, RecordConflicts, Request, SyncSummary,
 };
