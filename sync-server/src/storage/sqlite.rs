@@ -31,6 +31,7 @@ const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_device_actors.sql"),
+    include_str!("../../migrations/003_lineage.sql"),
 ];
 
 /// SQLite storage under a data directory.
@@ -480,8 +481,8 @@ impl Storage for SqliteStorage {
         let json =
             serde_json::to_string(config).map_err(|e| ServerError::Internal(e.to_string()))?;
         self.db().execute(
-            "INSERT INTO teams (id, name, config, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, name, json, now_ms()],
+            "INSERT INTO teams (id, name, config, created_at, lineage) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, json, now_ms(), super::new_lineage()],
         )?;
         // Create the team's log now, so that a missing file later means damage.
         self.team_log(&id)?;
@@ -692,6 +693,37 @@ impl Storage for SqliteStorage {
 
     fn log_head(&self, team_id: &str) -> Result<u64> {
         Ok(self.team_log(team_id)?.reader().log_head()?)
+    }
+
+    fn lineage(&self, team_id: &str) -> Result<String> {
+        let lineage: Option<Option<String>> = self
+            .db()
+            .prepare_cached("SELECT lineage FROM teams WHERE id = ?1")?
+            .query_row([team_id], |r| r.get(0))
+            .optional()?;
+        match lineage {
+            None => Err(ServerError::NotFound("no such team".into())),
+            Some(Some(l)) => Ok(l),
+            // Migration 3 gave every team one, and teams are created with one.
+            Some(None) => Err(ServerError::Internal("a team without a lineage".into())),
+        }
+    }
+
+    fn renew_lineages(&self) -> Result<usize> {
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM teams")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            tx.execute(
+                "UPDATE teams SET lineage = ?2 WHERE id = ?1",
+                params![id, super::new_lineage()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
     }
 
     fn records(&self, team_id: &str, query: &Query) -> Result<Page> {
