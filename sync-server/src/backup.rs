@@ -344,8 +344,9 @@ fn append(
 /// format, every file it lists (databases only) present with its size and
 /// SHA-256, nothing else, and each database readable by SQLite.
 fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
-    let not_a_backup =
-        |why: &str| ServerError::BadRequest(format!("not a Carnet backup, or a damaged one: {why}"));
+    let not_a_backup = |why: &str| {
+        ServerError::BadRequest(format!("not a Carnet backup, or a damaged one: {why}"))
+    };
     std::fs::create_dir(staging.join("teams"))?;
     let mut tar = tar::Archive::new(BufReader::new(archive));
     let mut manifest: Option<Manifest> = None;

@@ -779,6 +779,33 @@ mod tests {
     }
 
     #[test]
+    fn teams_have_their_own_lineage_which_renewal_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // Two teams of a server older than lineages.
+            let mut conn = Connection::open(dir.path().join("server.db")).unwrap();
+            carnet_core::migrate::apply(&mut conn, &MIGRATIONS[..2]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO teams VALUES ('a', 'a', '{}', 0), ('b', 'b', '{}', 0);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let c = s.create_team("c", &TeamConfig::carcassonne()).unwrap();
+        let before: Vec<String> = ["a", "b", c.as_str()]
+            .iter()
+            .map(|t| s.lineage(t).unwrap())
+            .collect();
+        assert!(before.iter().all(|l| l.len() == 32));
+        assert!(before[0] != before[1] && before[1] != before[2]);
+        assert_eq!(s.renew_lineages().unwrap(), 3);
+        for (t, old) in ["a", "b", c.as_str()].iter().zip(&before) {
+            assert_ne!(&s.lineage(t).unwrap(), old);
+        }
+        assert!(matches!(s.lineage("nope"), Err(ServerError::NotFound(_))));
+    }
+
+    #[test]
     fn a_server_db_from_a_newer_server_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -217,3 +217,27 @@ fn a_device_tells_a_restore_in_its_sync_summary() {
     assert_eq!(restored.log_head().unwrap(), 1);
     assert!(!sim.sync(da).unwrap().restarted);
 }
+
+/// The documented limitation: a device gives back only its own changes.
+#[test]
+fn a_change_lost_with_its_author_is_not_given_back_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a, b) = (store(&dir, "server"), store(&dir, "a"), store(&dir, "b"));
+    let restored = store(&dir, "restored");
+    let mut sim = Sim::new(&server, 9, SyncOptions::default());
+    let (da, db) = (sim.enroll(&a), sim.enroll(&b));
+    let theirs = note(&a, "a's, after the backup");
+    sim.sync(da).unwrap();
+    sim.sync(db).unwrap();
+    // The server goes back to an empty backup; `a` is never seen again.
+    sim.restore(&restored);
+    let mine = note(&b, "b's own");
+    sim.sync(db).unwrap();
+    assert!(restored.get(mine).is_ok());
+    assert!(matches!(restored.get(theirs), Err(Error::NotFound(_))));
+    assert!(b.get(theirs).is_ok(), "still shown where it was pulled");
+    // An edit building on the lost change cannot reach the server.
+    b.set_field(theirs, "text", &json!("edited by b")).unwrap();
+    let r = sim.sync(db);
+    assert!(matches!(r, Err(Error::Server { status: 400, .. })), "{r:?}");
+}
