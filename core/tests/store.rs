@@ -625,7 +625,7 @@ fn cursors_an_older_version_kept_in_meta_move_to_their_table() {
     // cursor still as a setting (older still), beside an app's setting.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
-        "DROP TABLE sync_cursors;
+        "DROP TABLE sync_cursors; DROP TABLE sync_lineage;
          INSERT INTO meta (key, value) VALUES ('sync.push_acked', '9');
          INSERT INTO meta (key, value) VALUES ('setting.sync.pull_cursor', '5');
          INSERT INTO meta (key, value) VALUES ('setting.theme', 'dark');

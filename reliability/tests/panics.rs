@@ -207,6 +207,12 @@ impl Storage for PanickingStorage {
     fn log_head(&self, team_id: &str) -> carnet_server::error::Result<u64> {
         self.inner.log_head(team_id)
     }
+    fn lineage(&self, team_id: &str) -> carnet_server::error::Result<String> {
+        self.inner.lineage(team_id)
+    }
+    fn renew_lineages(&self) -> carnet_server::error::Result<usize> {
+        self.inner.renew_lineages()
+    }
     fn records(&self, team_id: &str, query: &Query) -> carnet_server::error::Result<Page> {
         self.inner.records(team_id, query)
     }

@@ -173,6 +173,7 @@ fn seed_server(url: &str, token: &str, n: usize) -> f64 {
         let body = wire::encode(
             &PushHeader {
                 upto: (done + k) as u64,
+                lineage: None,
             },
             &notes(k, "seed", done, &actor),
         )

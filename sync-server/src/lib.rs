@@ -15,11 +15,13 @@
 //! [`RunningServer`] runs it on a thread of its own, for blocking callers
 //! (the demo, tests, harnesses); [`app`] is the router alone, for
 //! in-process tests; [`init_team`] and
-//! [`issue_code`] are the operator's commands, usable while it runs.
+//! [`issue_code`] are the operator's commands, usable while it runs, and so
+//! is [`backup::backup`] ([`backup::restore`] is for a stopped server).
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 mod dashboard;
 pub mod error;

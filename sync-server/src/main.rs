@@ -1,4 +1,5 @@
-//! `carnet-server`: run the sync server, create a team, issue enrollment codes.
+//! `carnet-server`: run the sync server, create a team, issue enrollment
+//! codes, back a deployment up and restore it.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of `serve`'s settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serves the sync API until Ctrl-C or SIGTERM.
@@ -49,6 +52,47 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
         /// Print {"code"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copies every database of the deployment into one file (a tar
+    /// archive), consistently, while the server runs.
+    Backup {
+        /// The backup file to write (replaced if it exists).
+        #[arg(long)]
+        to: PathBuf,
+        /// Data directory.
+        #[arg(long = "data", env = "CARNET_DATA", default_value = "./carnet-data")]
+        data_dir: PathBuf,
+        /// Print what was backed up as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts a backup's databases in the data directory, then gives every
+    /// team's log a new lineage so that devices give back what the backup
+    /// lacks. Stop the server first.
+    Restore {
+        /// The backup file (written by `carnet-server backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Data directory: empty or missing, unless --force.
+        #[arg(long = "data", env = "CARNET_DATA", default_value = "./carnet-data")]
+        data_dir: PathBuf,
+        /// Replace the databases of a data directory that holds some.
+        #[arg(long)]
+        force: bool,
+        /// Print what was restored as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Gives every team's log a new lineage, after the databases were put
+    /// back by other means than `restore` (a file system snapshot; on
+    /// PostgreSQL, pg_restore or a point-in-time recovery).
+    /// Stop the server first.
+    RenewLineage {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print {"teams"} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -141,6 +185,76 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             }
             Ok(())
         }
+        Command::Backup { to, data_dir, json } => {
+            private_umask();
+            let report = carnet_server::backup::backup(&data_dir, &to)?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                println!(
+                    "Backed up {} team(s) to {} ({}):",
+                    report.teams,
+                    report.file.display(),
+                    size(report.bytes)
+                );
+                for db in &report.databases {
+                    println!("  {}  {}", db.path, size(db.bytes));
+                }
+            }
+            Ok(())
+        }
+        Command::Restore {
+            from,
+            data_dir,
+            force,
+            json,
+        } => {
+            private_umask();
+            let report = carnet_server::backup::restore(&from, &data_dir, force)?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                let at = jiff::Timestamp::from_millisecond(report.backed_up_at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| report.backed_up_at.to_string());
+                println!(
+                    "Restored the backup of {at} into {}: {} team(s), each with a new lineage (devices give back what the backup lacks at their next sync):",
+                    report.data_dir.display(),
+                    report.teams
+                );
+                for db in &report.databases {
+                    println!("  {}  {}", db.path, size(db.bytes));
+                }
+            }
+            Ok(())
+        }
+        Command::RenewLineage { store, json } => {
+            let teams = match &store.database {
+                Some(_) => store.open()?.renew_lineages()?,
+                None => carnet_server::backup::renew_lineages(&store.data_dir)?,
+            };
+            if json {
+                println!("{}", serde_json::json!({"teams": teams}));
+            } else {
+                println!("{teams} team(s) have a new lineage: devices start their next sync over.");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, ServerError> {
+    serde_json::to_string(value).map_err(|e| ServerError::Internal(e.to_string()))
+}
+
+/// `1234` → `1.2 kB`.
+fn size(n: u64) -> String {
+    if n < 1000 {
+        format!("{n} B")
+    } else if n < 1_000_000 {
+        format!("{:.1} kB", n as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", n as f64 / 1e6)
     }
 }
 

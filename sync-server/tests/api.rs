@@ -200,7 +200,14 @@ fn teams_are_isolated_for_every_route_and_role() {
     // own) and touches neither team's log.
     let mut push_mb = ma.store.changes_since(0, 1 << 20, None).unwrap();
     push_mb.upto = 1;
-    let body = wire::encode(&PushHeader { upto: 1 }, &push_mb.entries).unwrap();
+    let body = wire::encode(
+        &PushHeader {
+            upto: 1,
+            lineage: None,
+        },
+        &push_mb.entries,
+    )
+    .unwrap();
     let (status, _) = post(&server, "/v1/sync/push", mb.token(), body);
     assert_eq!(status, 403);
     let (_, body) = get(&server, "/v1/records?kind=contact", sup_a.token());
@@ -224,7 +231,14 @@ fn hostile_bodies_are_refused_and_change_nothing() {
     let good = {
         b.note("conte-joliot", "de b");
         let batch = b.store.changes_since(0, 1 << 20, None).unwrap();
-        wire::encode(&PushHeader { upto: batch.upto }, &batch.entries).unwrap()
+        wire::encode(
+            &PushHeader {
+                upto: batch.upto,
+                lineage: None,
+            },
+            &batch.entries,
+        )
+        .unwrap()
     };
     let change = match &b.store.changes_since(0, 1 << 20, None).unwrap().entries[0].payload {
         Payload::Change(c) => c.clone(),

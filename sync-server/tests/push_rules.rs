@@ -14,7 +14,14 @@ use common::*;
 use serde_json::{Value, json};
 
 fn envelope(entries: &[Entry]) -> Vec<u8> {
-    wire::encode(&PushHeader { upto: 1 }, entries).unwrap()
+    wire::encode(
+        &PushHeader {
+            upto: 1,
+            lineage: None,
+        },
+        entries,
+    )
+    .unwrap()
 }
 
 fn push(server: &TestServer, token: &str, entries: &[Entry]) -> (u16, Value) {

@@ -72,7 +72,25 @@ both!(
     erasure_leaves_a_tombstone_and_refuses_stale_changes,
     pushes_keep_to_their_rules,
     positions_follow_commit_order_under_concurrent_pushes,
+    lineages_change_only_when_renewed,
 );
+
+fn lineages_change_only_when_renewed(b: &Backend) {
+    let s = &*b.storage;
+    let (a, other) = (team(s), team(s));
+    let first = s.lineage(&a).unwrap();
+    assert_ne!(first, s.lineage(&other).unwrap());
+    let mut d = Device::enroll(s, &a, "Samia");
+    d.note("Hall propre");
+    d.push(s, &a).unwrap();
+    assert_eq!(s.lineage(&a).unwrap(), first);
+    assert_eq!(s.renew_lineages().unwrap(), 2);
+    assert_ne!(s.lineage(&a).unwrap(), first);
+    assert!(matches!(
+        s.lineage("00000000-0000-0000-0000-000000000000"),
+        Err(ServerError::NotFound(_))
+    ));
+}
 
 fn fields(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()

@@ -493,7 +493,14 @@ async fn the_data_directory_and_every_file_in_it_are_owner_only() {
         )
         .unwrap();
     let batch = store.changes_since(0, 1 << 20, None).unwrap();
-    let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries).unwrap();
+    let body = wire::encode(
+        &PushHeader {
+            upto: batch.upto,
+            lineage: None,
+        },
+        &batch.entries,
+    )
+    .unwrap();
     let auth = format!("Bearer {}", e["token"].as_str().unwrap());
     let (status, _, answer) = call(
         &state,

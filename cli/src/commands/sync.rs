@@ -75,6 +75,11 @@ fn summary_output(s: &SyncSummary) -> Output {
         bytes(s.bytes_sent + s.bytes_received),
         s.round_trips
     );
+    if s.restarted {
+        text.push_str(
+            "the server was restored from a backup: this device sent it again everything it made here, and read the team's log again\n",
+        );
+    }
     if s.conflicts.is_empty() {
         text.push_str("no conflicts\n");
     } else {
@@ -101,6 +106,7 @@ fn summary_output(s: &SyncSummary) -> Output {
             "bytes_sent": s.bytes_sent,
             "bytes_received": s.bytes_received,
             "round_trips": s.round_trips,
+            "restarted": s.restarted,
         }),
         text,
     )

@@ -228,7 +228,7 @@ mod tests {
         drop(Store::open_unencrypted(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE enrollment; DROP TABLE sync_cursors; PRAGMA user_version = 1;",
+            "DROP TABLE enrollment; DROP TABLE sync_cursors; DROP TABLE sync_lineage; PRAGMA user_version = 1;",
         )
         .unwrap();
         for (key, value) in settings {

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/002_drop_peers.sql"),
     include_str!("../../migrations/003_enrollment.sql"),
     include_str!("../../migrations/004_sync_cursors.sql"),
+    include_str!("../../migrations/005_lineage.sql"),
 ];
 
 /// The schema version this build writes.

@@ -315,6 +315,43 @@ impl Store {
         Ok(())
     }
 
+    /// The lineage of the server's team log that the sync cursors count in,
+    /// as the server last told it; `None` before the first sync with a
+    /// server that tells it.
+    pub fn lineage(&self) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row(
+                "SELECT lineage FROM sync_lineage WHERE singleton = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers the server log's lineage, first seen (the cursors are
+    /// left as they are).
+    pub fn set_lineage(&self, lineage: &str) -> Result<()> {
+        set_lineage_in(&self.lock().conn, lineage)
+    }
+
+    /// Starts the sync over in a new lineage of the server's log (the server
+    /// was restored from a backup): both cursors back to 0, so that every
+    /// change this device made is pushed again and the whole log pulled
+    /// again, and the new lineage remembered, in one transaction, so that
+    /// a crash halfway cannot leave the new lineage with the old cursors.
+    pub fn restart_sync(&self, lineage: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE sync_cursors SET position = 0", [])?;
+        set_lineage_in(&tx, lineage)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Moves everything from the WAL into the database file and truncates the
     /// WAL, so that deleted bytes are gone from both files.
     ///
@@ -357,7 +394,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM sync_cursors; DELETE FROM meta WHERE key LIKE 'setting.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM sync_cursors; DELETE FROM sync_lineage; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.
@@ -390,6 +427,15 @@ impl Cursor {
             Cursor::Pull => "pull",
         }
     }
+}
+
+fn set_lineage_in(conn: &Connection, lineage: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sync_lineage (singleton, lineage) VALUES (1, ?1)
+         ON CONFLICT (singleton) DO UPDATE SET lineage = excluded.lineage",
+        [lineage],
+    )?;
+    Ok(())
 }
 
 /// What a write needs besides the transaction.

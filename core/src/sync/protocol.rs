@@ -24,10 +24,16 @@ pub const PULL_PAGE_BYTES: usize = 1 << 20;
 pub const MAX_PULL_BYTES: usize = 4 << 20;
 
 /// Header of a push body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PushHeader {
     /// Device log position of the last entry of the body.
     pub upto: u64,
+    /// The lineage of the server's log the device's push cursor counts in
+    /// (the last one it was told), if any. A server whose log has another
+    /// lineage (restored from a backup since) applies nothing and answers
+    /// [`PushAck::stale`]: the changes may build on ones it lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
 
 /// The server's answer to a push.
@@ -43,42 +49,82 @@ pub struct PushAck {
     pub refused: usize,
     /// Records erased by this push.
     pub erased: usize,
+    /// The lineage of the server's team log (see [`PullHeader::lineage`]);
+    /// absent from servers older than lineages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
 
 impl PushAck {
     /// The acknowledgement of a push whose envelope ended at device log
-    /// position `upto`, once `report` is committed.
-    pub fn committed(upto: u64, report: &ApplyReport) -> PushAck {
+    /// position `upto`, once `report` is committed into the log of
+    /// `lineage`.
+    pub fn committed(upto: u64, report: &ApplyReport, lineage: Option<&str>) -> PushAck {
         PushAck {
             acked_upto: upto,
             applied: report.applied,
             duplicates: report.duplicates,
             refused: report.refused,
             erased: report.erased,
+            lineage: lineage.map(str::to_string),
+        }
+    }
+
+    /// The answer to a push made in another lineage than the log's
+    /// (`lineage`): nothing applied, nothing acknowledged; the device sees
+    /// the new lineage and starts its sync over.
+    pub fn stale(lineage: &str) -> PushAck {
+        PushAck {
+            lineage: Some(lineage.to_string()),
+            ..PushAck::default()
         }
     }
 }
 
+/// A push as a server reads it.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The batch to apply (its `upto` is the device log position an
+    /// acknowledgement may cover).
+    pub batch: Batch,
+    /// The lineage the device's push cursor counts in, if it told one.
+    pub lineage: Option<String>,
+}
+
+impl Pushed {
+    /// Whether the device pushed in another lineage than `current`, the
+    /// log's: its changes may build on ones the log lost, so they are not
+    /// applied ([`PushAck::stale`]).
+    pub fn is_stale(&self, current: &str) -> bool {
+        self.lineage.as_deref().is_some_and(|l| l != current)
+    }
+}
+
 /// The server's side of a push, before the storage applies it: the
-/// envelope read into the batch to apply (its `upto` is the device log
-/// position an acknowledgement may cover). Every server — carnet-server's
-/// storages and the simulated network — reads pushes here.
-pub fn read_push(body: &[u8]) -> Result<Batch> {
+/// envelope read into the batch to apply and the lineage the device
+/// pushes in. Every server — carnet-server's storages and the simulated
+/// network — reads pushes here.
+pub fn read_push(body: &[u8]) -> Result<Pushed> {
     let (header, entries): (PushHeader, _) = wire::decode(body)?;
-    Ok(Batch {
-        entries,
-        upto: header.upto,
-        more: false,
+    Ok(Pushed {
+        batch: Batch {
+            entries,
+            upto: header.upto,
+            more: false,
+        },
+        lineage: header.lineage,
     })
 }
 
 /// The server's side of a pull: a page of the team log (from
-/// [`crate::Store::changes_since`]) as the response body.
-pub fn pull_body(page: &Batch) -> Result<Vec<u8>> {
+/// [`crate::Store::changes_since`]) in the log's `lineage`, as the
+/// response body.
+pub fn pull_body(page: &Batch, lineage: Option<&str>) -> Result<Vec<u8>> {
     wire::encode(
         &PullHeader {
             upto: page.upto,
             more: page.more,
+            lineage: lineage.map(str::to_string),
         },
         &page.entries,
     )
@@ -97,6 +143,13 @@ pub struct PullHeader {
     pub upto: u64,
     /// Whether the team log has more after `upto`.
     pub more: bool,
+    /// The lineage of the server's team log: an opaque string that changes
+    /// when the server is restored from a backup, so that devices whose
+    /// cursors point into the log as it was start over (push everything
+    /// they made, pull everything). Absent from servers older than
+    /// lineages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
 
 /// A request of the sync protocol, as the session asks for it.
@@ -138,6 +191,11 @@ pub struct SyncSummary {
     pub bytes_received: u64,
     /// HTTP round trips.
     pub round_trips: u32,
+    /// Whether the server's log had a new lineage (it was restored from a
+    /// backup), so that this sync started over: pushed everything this
+    /// device made and pulled the whole log again.
+    #[serde(default)]
+    pub restarted: bool,
 }
 
 /// Conflicts of one record.

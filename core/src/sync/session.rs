@@ -38,15 +38,21 @@ use crate::sync::retry::{Backoff, Failure, Replay, Retry};
 use crate::sync::wire;
 use crate::{Error, RecordId, Result};
 
-/// What the session needs of a device's store: its two cursors, its log,
-/// applying the team's pages, the conflicts they leave, and the wipe a
-/// supervisor may order. [`Store`] is the one implementation the product
-/// uses.
+/// What the session needs of a device's store: its two cursors and the
+/// lineage of the server's log they count in, its log, applying the team's
+/// pages, the conflicts they leave, and the wipe a supervisor may order.
+/// [`Store`] is the one implementation the product uses.
 pub trait SyncStore {
     /// A sync cursor.
     fn cursor(&self, which: Cursor) -> Result<u64>;
     /// Moves a sync cursor.
     fn set_cursor(&self, which: Cursor, at: u64) -> Result<()>;
+    /// The lineage of the server's log last seen, if any.
+    fn lineage(&self) -> Result<Option<String>>;
+    /// Remembers the lineage first seen.
+    fn set_lineage(&self, lineage: &str) -> Result<()>;
+    /// Both cursors back to 0 and `lineage` remembered, at once.
+    fn restart_sync(&self, lineage: &str) -> Result<()>;
     /// The log after `after`, without `skip_origin`'s entries, up to about
     /// `max_bytes`.
     fn changes_since(
@@ -69,6 +75,15 @@ impl SyncStore for Store {
     }
     fn set_cursor(&self, which: Cursor, at: u64) -> Result<()> {
         Store::set_cursor(self, which, at)
+    }
+    fn lineage(&self) -> Result<Option<String>> {
+        Store::lineage(self)
+    }
+    fn set_lineage(&self, lineage: &str) -> Result<()> {
+        Store::set_lineage(self, lineage)
+    }
+    fn restart_sync(&self, lineage: &str) -> Result<()> {
+        Store::restart_sync(self, lineage)
     }
     fn changes_since(
         &self,
@@ -175,6 +190,16 @@ impl Default for SyncOptions {
     }
 }
 
+/// What an answer's lineage means for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lineage {
+    /// The cursors count in the server's log: go on.
+    Same,
+    /// The server's log has a new lineage: the cursors were reset and the
+    /// sync starts over; the answer's content is not used.
+    Restarted,
+}
+
 /// Where the session is.
 #[derive(Debug)]
 enum State {
@@ -270,7 +295,11 @@ impl SyncSession {
             let batch =
                 store.changes_since(after, self.options.push_page_bytes, Some(SERVER_ORIGIN))?;
             if !batch.entries.is_empty() {
-                let body = wire::encode(&PushHeader { upto: batch.upto }, &batch.entries)?;
+                let header = PushHeader {
+                    upto: batch.upto,
+                    lineage: store.lineage()?,
+                };
+                let body = wire::encode(&header, &batch.entries)?;
                 return Ok(Request::Push {
                     body,
                     entries: batch.entries.len(),
@@ -335,7 +364,11 @@ impl SyncSession {
     ) -> State {
         let step = match &request {
             Request::Push { upto, .. } => match serde_json::from_slice::<PushAck>(&response.body) {
-                Ok(ack) => self.on_push_ack(store, *upto, &ack),
+                Ok(ack) => match self.follow_lineage(store, ack.lineage.as_deref()) {
+                    Ok(Lineage::Same) => self.on_push_ack(store, *upto, &ack),
+                    Ok(Lineage::Restarted) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 // Cut or garbled on the way: sending the page again is safe.
                 Err(_) => {
                     let e = Error::Network("unreadable push acknowledgement".into());
@@ -366,6 +399,36 @@ impl SyncSession {
         }
     }
 
+    /// Compares the lineage of the server's log in an answer with the one
+    /// the cursors count in. None told (an older server) or first seen:
+    /// carry on (first seen: remembered). Another one: the server was
+    /// restored from a backup and may lack changes this device pushed and
+    /// hold a shorter log than the pull cursor; the cursors go back to 0
+    /// with the new lineage remembered (one transaction) and the sync
+    /// starts over from the push, in this same session. A second change
+    /// within one session ends it rather than starting over for ever.
+    fn follow_lineage(&mut self, store: &dyn SyncStore, told: Option<&str>) -> Result<Lineage> {
+        let Some(told) = told else {
+            return Ok(Lineage::Same);
+        };
+        match store.lineage()? {
+            Some(known) if known == told => Ok(Lineage::Same),
+            None => {
+                store.set_lineage(told)?;
+                Ok(Lineage::Same)
+            }
+            Some(_) if self.summary.restarted => Err(Error::Network(
+                "the server's log changed lineage twice during one sync; try again later".into(),
+            )),
+            Some(_) => {
+                store.restart_sync(told)?;
+                self.summary.restarted = true;
+                self.phase = Phase::Push;
+                Ok(Lineage::Restarted)
+            }
+        }
+    }
+
     /// Moves the push cursor to what the server committed, never beyond
     /// what this page carried.
     fn on_push_ack(&mut self, store: &dyn SyncStore, sent_upto: u64, ack: &PushAck) -> Result<()> {
@@ -387,6 +450,11 @@ impl SyncSession {
     /// asks for it again.
     fn on_pull_page(&mut self, store: &dyn SyncStore, after: u64, body: &[u8]) -> Result<()> {
         let (header, entries): (PullHeader, _) = wire::decode(body)?;
+        if self.follow_lineage(store, header.lineage.as_deref())? == Lineage::Restarted {
+            // Its entries follow a cursor of the old lineage: the whole
+            // log is pulled again after the push.
+            return Ok(());
+        }
         if header.more && header.upto <= after {
             return Err(Error::Network(
                 "the server's pull page did not move forward; try again later".into(),

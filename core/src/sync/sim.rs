@@ -11,7 +11,9 @@
 //! [`Store::changes_since`], without the device's own entries, as
 //! [`protocol::pull_body`]; a wipe order
 //! answers 410 and a revocation 401 before anything else; errors get the
-//! status the server gives them.
+//! status the server gives them. Answers carry the server log's lineage;
+//! [`Sim::restore`] puts an older copy of the server store in place with a
+//! new lineage, as `carnet-server restore` does.
 //!
 //! Time is virtual (milliseconds, starting at 0) and moves only from one
 //! scheduled delivery to the next, so a backoff of seconds costs nothing.
@@ -113,6 +115,7 @@ type Fingerprint = (u16, Option<u64>);
 /// Devices, a server store and the network between them.
 pub struct Sim<'a> {
     server: &'a Store,
+    lineage: String,
     devices: Vec<Device<'a>>,
     options: SyncOptions,
     faults: Faults,
@@ -130,6 +133,7 @@ impl<'a> Sim<'a> {
     pub fn new(server: &'a Store, seed: u64, options: SyncOptions) -> Self {
         Sim {
             server,
+            lineage: "lineage-0".into(),
             devices: Vec::new(),
             options,
             faults: Faults::NONE,
@@ -163,6 +167,13 @@ impl<'a> Sim<'a> {
     /// their fate).
     pub fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;
+    }
+
+    /// The server is restored from `backup` (an older copy of its store):
+    /// from now on it serves that store, in a new lineage of its log.
+    pub fn restore(&mut self, backup: &'a Store) {
+        self.server = backup;
+        self.lineage = format!("lineage-{:016x}", self.rng.next());
     }
 
     /// A supervisor orders `device` wiped.
@@ -381,9 +392,13 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&self, d: &Device<'_>, body: &[u8]) -> Result<PushAck> {
-        let batch = protocol::read_push(body)?;
+        let pushed = protocol::read_push(body)?;
+        if pushed.is_stale(&self.lineage) {
+            return Ok(PushAck::stale(&self.lineage));
+        }
+        let batch = pushed.batch;
         let report = self.server.apply_pushed(&d.name, Some(&d.actor), &batch)?;
-        Ok(PushAck::committed(batch.upto, &report))
+        Ok(PushAck::committed(batch.upto, &report, Some(&self.lineage)))
     }
 
     fn pull(&self, d: &Device<'_>, after: u64, max_bytes: usize) -> Result<Vec<u8>> {
@@ -392,7 +407,7 @@ impl<'a> Sim<'a> {
             protocol::pull_page_bytes(Some(max_bytes)),
             Some(&d.name),
         )?;
-        protocol::pull_body(&page)
+        protocol::pull_body(&page, Some(&self.lineage))
     }
 }
 

@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use carnet_core::store::ApplyReport;
 use carnet_core::sync::{PushAck, protocol, wire};
 use serde::Deserialize;
 
@@ -15,10 +16,13 @@ use crate::error::ServerError;
 use crate::metrics::Metrics;
 
 /// Applies a device's envelope to its team's log, all or nothing, and
-/// acknowledges it only once committed. Every change must be the device's
-/// own (made by the actor bound to it) and pass the core's rules; an erasure
-/// of anything but a resident's contact refuses the push (403, with the
-/// refused entries counted in the problem).
+/// acknowledges it only once committed, with the log's lineage. Every change
+/// must be the device's own (made by the actor bound to it) and pass the
+/// core's rules; an erasure of anything but a resident's contact refuses the
+/// push (403, with the refused entries counted in the problem). A push made
+/// in another lineage (the log was restored since the device's cursor
+/// moved) is not applied: the answer acknowledges nothing and tells the
+/// lineage, and the device starts over.
 pub async fn push(
     State(state): State<AppState>,
     Authed(device): Authed,
@@ -33,7 +37,12 @@ pub async fn push(
     );
     let pushed = state
         .heavy(move || {
-            let batch = protocol::read_push(&body)?;
+            let pushed = protocol::read_push(&body)?;
+            let lineage = storage.lineage(&team)?;
+            if pushed.is_stale(&lineage) {
+                return Ok(Pushed::Stale(lineage));
+            }
+            let batch = pushed.batch;
             let n = batch.entries.len();
             // A device enrolled before actors were bound gets the actor of its
             // first change (trust on first use: an actor is random and seen by
@@ -50,12 +59,29 @@ pub async fn push(
                 },
             };
             let report = storage.push(&team, &dev, actor.as_deref(), &batch);
-            Ok((batch.upto, n, report))
+            Ok(Pushed::Applied {
+                upto: batch.upto,
+                entries: n,
+                report,
+                lineage,
+            })
         })
         .await;
-    let (upto, entries, report) = match pushed {
-        Ok((upto, n, Ok(report))) => (upto, n, report),
-        Ok((_, _, Err(e))) | Err(e) => {
+    let (upto, entries, report, lineage) = match pushed {
+        Ok(Pushed::Stale(lineage)) => {
+            tracing::info!(
+                team = %device.team_id, device = %device.id,
+                "push in an older lineage of the log (restored since): the device starts over"
+            );
+            return Ok(Json(PushAck::stale(&lineage)));
+        }
+        Ok(Pushed::Applied {
+            upto,
+            entries,
+            report: Ok(report),
+            lineage,
+        }) => (upto, entries, report, lineage),
+        Ok(Pushed::Applied { report: Err(e), .. }) | Err(e) => {
             if let ServerError::Core(carnet_core::Error::Refused {
                 erasures, changes, ..
             }) = &e
@@ -80,7 +106,20 @@ pub async fn push(
         applied = report.applied, duplicates = report.duplicates, refused = report.refused, erased = report.erased,
         "push committed"
     );
-    Ok(Json(PushAck::committed(upto, &report)))
+    Ok(Json(PushAck::committed(upto, &report, Some(&lineage))))
+}
+
+/// What became of a push.
+enum Pushed {
+    /// Made in another lineage than the log's (this one): not applied.
+    Stale(String),
+    /// Applied (or refused by the storage) in the log of `lineage`.
+    Applied {
+        upto: u64,
+        entries: usize,
+        report: Result<ApplyReport, ServerError>,
+        lineage: String,
+    },
 }
 
 /// Query of a pull.
@@ -105,8 +144,14 @@ pub async fn pull(
     let (team, dev) = (device.team_id.clone(), device.id.clone());
     let (body, entries) = state
         .heavy(move || {
+            // The lineage first: a restore happens only while the server is
+            // stopped, so the page read after it is of that lineage.
+            let lineage = storage.lineage(&team)?;
             let page = storage.pull(&team, &dev, params.after, max_bytes)?;
-            Ok((protocol::pull_body(&page)?, page.entries.len()))
+            Ok((
+                protocol::pull_body(&page, Some(&lineage))?,
+                page.entries.len(),
+            ))
         })
         .await?;
     Metrics::add(&state.metrics.pulled, entries as u64);

@@ -101,6 +101,13 @@ pub fn parse_actor(actor: &str) -> Result<String> {
     Ok(actor.to_ascii_lowercase())
 }
 
+/// A new lineage for a team's log: 32 lowercase hex characters (128 random
+/// bits), as migration 3 of `server.db` gives existing teams; any storage
+/// may use it. Devices only ever compare lineages for equality.
+pub fn new_lineage() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 /// What enrollment hands the device, once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Enrolled {
@@ -214,6 +221,23 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The newest position of the team's log.
     fn log_head(&self, team_id: &str) -> Result<u64>;
+
+    /// The lineage of the team's log: an opaque string, set when the team
+    /// is created ([`new_lineage`]), that every push acknowledgement and
+    /// pull page carries. It changes only through
+    /// [`Storage::renew_lineages`]; a device that sees another lineage than
+    /// the one its cursors count in starts its sync over (pushes everything
+    /// it made, pulls everything).
+    fn lineage(&self, team_id: &str) -> Result<String>;
+
+    /// Gives every team a new lineage ([`new_lineage`]); returns how many
+    /// teams there are. Run after the storage was restored from a backup
+    /// (the team logs are older than what devices saw): devices notice the
+    /// new lineage at their next sync and give back what the logs lack.
+    /// Never while devices may be syncing with a log that was not restored:
+    /// they would push and pull everything again (nothing is lost or
+    /// doubled, but it costs a full sync each).
+    fn renew_lineages(&self) -> Result<usize>;
 
     /// The team's merged records matching `query`.
     fn records(&self, team_id: &str, query: &Query) -> Result<Page>;

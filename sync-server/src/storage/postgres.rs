@@ -356,7 +356,7 @@ impl Storage for PostgresStorage {
         )?;
         tx.execute(
             "INSERT INTO team_logs (team_id, lineage) VALUES ($1, $2)",
-            &[&id, &uuid::Uuid::now_v7().to_string()],
+            &[&id, &super::new_lineage()],
         )?;
         tx.commit()?;
         Ok(id)
@@ -604,6 +604,35 @@ impl Storage for PostgresStorage {
             .query_opt("SELECT head FROM team_logs WHERE team_id = $1", &[&team_id])?
             .ok_or_else(|| ServerError::NotFound("no such team".into()))?
             .get::<_, i64>(0) as u64)
+    }
+
+    fn lineage(&self, team_id: &str) -> Result<String> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT lineage FROM team_logs WHERE team_id = $1",
+                &[&team_id],
+            )?
+            .ok_or_else(|| ServerError::NotFound("no such team".into()))?
+            .get(0))
+    }
+
+    fn renew_lineages(&self) -> Result<usize> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let teams: Vec<String> = tx
+            .query("SELECT team_id FROM team_logs FOR UPDATE", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for team in &teams {
+            tx.execute(
+                "UPDATE team_logs SET lineage = $2 WHERE team_id = $1",
+                &[team, &super::new_lineage()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(teams.len())
     }
 
     fn records(&self, team_id: &str, query: &Query) -> Result<Page> {

@@ -26,6 +26,7 @@ use crate::error::{Result, ServerError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_device_actors.sql"),
+    include_str!("../../migrations/003_lineage.sql"),
 ];
 
 /// SQLite storage under a data directory.
@@ -410,8 +411,8 @@ impl Storage for SqliteStorage {
         let json =
             serde_json::to_string(config).map_err(|e| ServerError::Internal(e.to_string()))?;
         self.db().execute(
-            "INSERT INTO teams (id, name, config, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, name, json, now_ms()],
+            "INSERT INTO teams (id, name, config, created_at, lineage) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, json, now_ms(), super::new_lineage()],
         )?;
         // Create the team's log now, so that a missing file later means damage.
         self.team_log(&id)?;
@@ -624,6 +625,37 @@ impl Storage for SqliteStorage {
         Ok(self.team_log(team_id)?.reader().log_head()?)
     }
 
+    fn lineage(&self, team_id: &str) -> Result<String> {
+        let lineage: Option<Option<String>> = self
+            .db()
+            .prepare_cached("SELECT lineage FROM teams WHERE id = ?1")?
+            .query_row([team_id], |r| r.get(0))
+            .optional()?;
+        match lineage {
+            None => Err(ServerError::NotFound("no such team".into())),
+            Some(Some(l)) => Ok(l),
+            // Migration 3 gave every team one, and teams are created with one.
+            Some(None) => Err(ServerError::Internal("a team without a lineage".into())),
+        }
+    }
+
+    fn renew_lineages(&self) -> Result<usize> {
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM teams")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            tx.execute(
+                "UPDATE teams SET lineage = ?2 WHERE id = ?1",
+                params![id, super::new_lineage()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
     fn records(&self, team_id: &str, query: &Query) -> Result<Page> {
         Ok(self.team_log(team_id)?.reader().list(query)?)
     }
@@ -674,6 +706,33 @@ mod tests {
         assert!(devices.iter().all(|d| d.actor.is_none()));
         s.bind_actor("b", &"ab".repeat(16)).unwrap();
         assert_eq!(s.devices("t").unwrap()[1].actor, Some("ab".repeat(16)));
+    }
+
+    #[test]
+    fn teams_have_their_own_lineage_which_renewal_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // Two teams of a server older than lineages.
+            let mut conn = Connection::open(dir.path().join("server.db")).unwrap();
+            carnet_core::migrate::apply(&mut conn, &MIGRATIONS[..2]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO teams VALUES ('a', 'a', '{}', 0), ('b', 'b', '{}', 0);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let c = s.create_team("c", &TeamConfig::carcassonne()).unwrap();
+        let before: Vec<String> = ["a", "b", c.as_str()]
+            .iter()
+            .map(|t| s.lineage(t).unwrap())
+            .collect();
+        assert!(before.iter().all(|l| l.len() == 32));
+        assert!(before[0] != before[1] && before[1] != before[2]);
+        assert_eq!(s.renew_lineages().unwrap(), 3);
+        for (t, old) in ["a", "b", c.as_str()].iter().zip(&before) {
+            assert_ne!(&s.lineage(t).unwrap(), old);
+        }
+        assert!(matches!(s.lineage("nope"), Err(ServerError::NotFound(_))));
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn page(team: &Store, after: u64, max_bytes: usize) -> Response {
     let header = PullHeader {
         upto: batch.upto,
         more: batch.more,
+        lineage: None,
     };
     answer(200, wire::encode(&header, &batch.entries).unwrap())
 }
@@ -224,6 +225,7 @@ fn a_pull_page_that_does_not_move_forward_stops_the_sync() {
         &PullHeader {
             upto: 0,
             more: true,
+            lineage: None,
         },
         &[],
     )
@@ -458,6 +460,15 @@ impl SyncStore for FailingApply<'_> {
     fn set_cursor(&self, which: Cursor, at: u64) -> Result<()> {
         self.0.set_cursor(which, at)
     }
+    fn lineage(&self) -> Result<Option<String>> {
+        self.0.lineage()
+    }
+    fn set_lineage(&self, lineage: &str) -> Result<()> {
+        self.0.set_lineage(lineage)
+    }
+    fn restart_sync(&self, lineage: &str) -> Result<()> {
+        self.0.restart_sync(lineage)
+    }
     fn changes_since(&self, after: u64, max: usize, skip: Option<&str>) -> Result<Batch> {
         self.0.changes_since(after, max, skip)
     }
@@ -483,4 +494,210 @@ fn a_page_that_cannot_be_applied_moves_no_cursor() {
     let r = outcome(respond(&mut s, &failing, id, page(&team, 0, 1 << 20)));
     assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
     assert_eq!(device.cursor(Cursor::Pull).unwrap(), 0);
+}
+
+fn ack_in(upto: u64, applied: usize, lineage: &str) -> Response {
+    let ack = PushAck {
+        acked_upto: upto,
+        applied,
+        lineage: Some(lineage.into()),
+        ..PushAck::default()
+    };
+    answer(200, serde_json::to_vec(&ack).unwrap())
+}
+
+fn stale(lineage: &str) -> Response {
+    answer(200, serde_json::to_vec(&PushAck::stale(lineage)).unwrap())
+}
+
+/// A pull page of `team`'s log after `after`, in `lineage`.
+fn page_in(team: &Store, after: u64, lineage: &str) -> Response {
+    let batch = team.changes_since(after, 1 << 20, None).unwrap();
+    answer(
+        200,
+        crate::sync::protocol::pull_body(&batch, Some(lineage)).unwrap(),
+    )
+}
+
+/// The lineage a push request carries in its header.
+fn pushed_lineage(request: &Request) -> Option<String> {
+    let Request::Push { body, .. } = request else {
+        panic!("{request:?}")
+    };
+    crate::sync::protocol::read_push(body).unwrap().lineage
+}
+
+/// Syncs `device` with a server whose log is `team`, in `lineage`, to the
+/// end: every push acknowledged, every page served.
+fn sync_in(device: &Store, team: &Store, lineage: &str) -> SyncSummary {
+    let mut s = SyncSession::new(quick());
+    let mut effects = s.handle(device, Event::Start);
+    loop {
+        if let Some(Effect::Finished(r)) = effects.last() {
+            return r.as_ref().unwrap().clone();
+        }
+        let (id, request) = sent(&effects);
+        let response = match request {
+            Request::Push { body, .. } => {
+                let pushed = crate::sync::protocol::read_push(&body).unwrap();
+                if pushed.is_stale(lineage) {
+                    stale(lineage)
+                } else {
+                    let report = team.apply("device", &pushed.batch).unwrap();
+                    ack_in(pushed.batch.upto, report.applied, lineage)
+                }
+            }
+            Request::Pull { after, .. } => page_in(team, after, lineage),
+        };
+        effects = respond(&mut s, device, id, response);
+    }
+}
+
+#[test]
+fn the_first_lineage_seen_is_remembered_and_moves_no_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, team) = (store(&dir, "device"), store(&dir, "team"));
+    note(&device, "mine");
+    note(&team, "theirs");
+    assert_eq!(device.lineage().unwrap(), None);
+    let mut s = SyncSession::new(quick());
+    let (id, push) = sent(&s.handle(&device, Event::Start));
+    assert_eq!(pushed_lineage(&push), None, "none known yet");
+    let Request::Push { upto, .. } = push else {
+        panic!()
+    };
+    let (id, _) = sent(&respond(&mut s, &device, id, ack_in(upto, 1, "L1")));
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("L1"));
+    assert_eq!(device.cursor(Cursor::Push).unwrap(), upto);
+    let summary = outcome(respond(&mut s, &device, id, page_in(&team, 0, "L1"))).unwrap();
+    assert!(!summary.restarted);
+    assert_eq!(summary.pulled, 1);
+    // The next push tells the lineage its cursor counts in.
+    note(&device, "more");
+    let mut s = SyncSession::new(quick());
+    let (_, push) = sent(&s.handle(&device, Event::Start));
+    assert_eq!(pushed_lineage(&push).as_deref(), Some("L1"));
+}
+
+#[test]
+fn answers_without_a_lineage_leave_the_cursors_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, team) = (store(&dir, "device"), store(&dir, "team"));
+    device.set_lineage("L1").unwrap();
+    note(&team, "theirs");
+    let mut s = SyncSession::new(quick());
+    let (id, _) = sent(&s.handle(&device, Event::Start));
+    let summary = outcome(respond(&mut s, &device, id, page(&team, 0, 1 << 20))).unwrap();
+    assert!(!summary.restarted);
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("L1"));
+    assert_eq!(device.cursor(Cursor::Pull).unwrap(), 1);
+}
+
+#[test]
+fn a_pull_page_in_a_new_lineage_starts_the_sync_over_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, team) = (store(&dir, "device"), store(&dir, "team"));
+    let mine = note(&device, "mine, before the backup");
+    note(&team, "theirs");
+    sync_in(&device, &team, "L1");
+    // The server's log as it was backed up; then more work on both sides.
+    let backup = store(&dir, "backup");
+    backup
+        .apply("copy", &team.changes_since(0, 1 << 20, None).unwrap())
+        .unwrap();
+    let later = note(&device, "mine, after the backup");
+    sync_in(&device, &team, "L1");
+    let (push_at, pull_at) = (
+        device.cursor(Cursor::Push).unwrap(),
+        device.cursor(Cursor::Pull).unwrap(),
+    );
+    assert!(push_at > 0 && pull_at > 0);
+
+    // Restored: the server holds the backup in a new lineage. The device has
+    // nothing new, so the sync opens with a pull past the restored head.
+    let mut s = SyncSession::new(quick());
+    let (id, pull) = sent(&s.handle(&device, Event::Start));
+    assert!(matches!(pull, Request::Pull { after, .. } if after == pull_at));
+    let effects = respond(&mut s, &device, id, page_in(&backup, pull_at, "L2"));
+    assert_eq!(device.cursor(Cursor::Push).unwrap(), 0);
+    assert_eq!(device.cursor(Cursor::Pull).unwrap(), 0);
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("L2"));
+    // Every change the device made goes again, in the new lineage.
+    let (id, push) = sent(&effects);
+    let Request::Push {
+        entries,
+        upto,
+        body,
+    } = push
+    else {
+        panic!("{push:?}")
+    };
+    assert_eq!(entries, 2, "its own two notes, not the server's");
+    let pushed = crate::sync::protocol::read_push(&body).unwrap();
+    assert_eq!(pushed.lineage.as_deref(), Some("L2"));
+    let report = backup.apply("device", &pushed.batch).unwrap();
+    assert_eq!((report.applied, report.duplicates), (1, 1));
+    let (id, pull) = sent(&respond(&mut s, &device, id, ack_in(upto, 1, "L2")));
+    assert!(matches!(pull, Request::Pull { after: 0, .. }), "{pull:?}");
+    let summary = outcome(respond(&mut s, &device, id, page_in(&backup, 0, "L2"))).unwrap();
+    assert!(summary.restarted);
+    assert_eq!(summary.pulled, 0, "the device had all of it");
+    assert_eq!(
+        device.cursor(Cursor::Pull).unwrap(),
+        backup.log_head().unwrap()
+    );
+    assert!(backup.get(mine).is_ok() && backup.get(later).is_ok());
+    assert_eq!(device.log_head().unwrap(), 3, "nothing doubled");
+}
+
+#[test]
+fn a_push_in_an_old_lineage_is_answered_stale_and_everything_goes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, team) = (store(&dir, "device"), store(&dir, "team"));
+    note(&device, "one");
+    sync_in(&device, &team, "L1");
+    note(&device, "two");
+    let mut s = SyncSession::new(quick());
+    let (id, push) = sent(&s.handle(&device, Event::Start));
+    let Request::Push { entries: 1, .. } = push else {
+        panic!("{push:?}")
+    };
+    let effects = respond(&mut s, &device, id, stale("L2"));
+    let (id, again) = sent(&effects);
+    assert_eq!(pushed_lineage(&again).as_deref(), Some("L2"));
+    let Request::Push { entries, upto, .. } = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(entries, 2, "from the start of the device's log");
+    let (id, _) = sent(&respond(&mut s, &device, id, ack_in(upto, 2, "L2")));
+    let summary = outcome(respond(&mut s, &device, id, page_in(&team, 0, "L2"))).unwrap();
+    assert!(summary.restarted);
+    assert_eq!(summary.pushed, 2);
+}
+
+#[test]
+fn a_second_lineage_change_in_one_sync_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, team) = (store(&dir, "device"), store(&dir, "team"));
+    note(&device, "one");
+    sync_in(&device, &team, "L1");
+    let mut s = SyncSession::new(quick());
+    let (id, _) = sent(&s.handle(&device, Event::Start));
+    let (id, _) = sent(&respond(&mut s, &device, id, page_in(&team, 0, "L2")));
+    let r = outcome(respond(&mut s, &device, id, stale("L3")));
+    assert!(matches!(r, Err(Error::Network(_))), "{r:?}");
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("L2"));
+    // The next sync goes on from the reset cursors, in L3.
+    let summary = sync_in(&device, &team, "L3");
+    assert!(summary.restarted);
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("L3"));
+}
+
+#[test]
+fn a_wipe_forgets_the_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = store(&dir, "device");
+    device.set_lineage("L1").unwrap();
+    device.wipe().unwrap();
+    assert_eq!(device.lineage().unwrap(), None);
 }

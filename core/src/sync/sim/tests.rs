@@ -100,3 +100,144 @@ fn a_wipe_order_wipes_the_device_and_a_revocation_refuses_it() {
     assert!(matches!(sim.sync(db), Err(Error::Unauthorized)));
     assert!(sim.sync(99).is_err());
 }
+
+/// Log rows with a change, and how many distinct changes they hold.
+fn logged_changes(s: &Store) -> (i64, i64) {
+    s.read(|conn, _| {
+        Ok(conn.query_row(
+            "SELECT count(*), count(DISTINCT hash) FROM change_log WHERE hash IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    })
+    .unwrap()
+}
+
+/// Every record of `s` as JSON, by id.
+fn all(s: &Store) -> Vec<Value> {
+    let page = s.list(&crate::store::Query::default()).unwrap();
+    assert!(!page.has_more);
+    let mut all: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    all.sort_by(|x, y| x["id"].as_str().cmp(&y["id"].as_str()));
+    all
+}
+
+fn text(s: &Store, id: crate::RecordId) -> Value {
+    serde_json::to_value(s.get(id).unwrap()).unwrap()["text"].clone()
+}
+
+#[test]
+fn after_a_restore_from_an_older_backup_devices_give_back_what_the_server_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store(&dir, "server");
+    let devices = [store(&dir, "a"), store(&dir, "b"), store(&dir, "c")];
+    // Declared before the simulation, which borrows it once restored.
+    let restored: Store;
+    let mut sim = Sim::new(&server, 11, SyncOptions::default());
+    let [da, db, dc] = [0, 1, 2].map(|i| sim.enroll(&devices[i]));
+    let [a, b, c] = &devices;
+    let shared = note(a, "before the backup");
+    note(c, "c before the backup");
+    for d in [da, db, dc, da] {
+        sim.sync(d).unwrap();
+    }
+
+    // The backup: a copy of the server's database file, all of it in the
+    // file once checkpointed.
+    server.checkpoint().unwrap();
+    std::fs::copy(dir.path().join("server.db"), dir.path().join("backup.db")).unwrap();
+
+    // The team keeps working and syncing.
+    let later = note(a, "after the backup");
+    b.set_field(shared, "text", &json!("edited after the backup"))
+        .unwrap();
+    note(c, "c after the backup");
+    for d in [da, db, dc, da, db] {
+        sim.sync(d).unwrap();
+    }
+    let expected_ids: Vec<Value> = all(&server).iter().map(|r| r["id"].clone()).collect();
+
+    // Restored from the backup, on a bad network; `a` builds on its own
+    // change the restored server lost before it syncs.
+    restored = Store::open_unencrypted(dir.path().join("backup.db")).unwrap();
+    assert!(matches!(restored.get(later), Err(Error::NotFound(_))));
+    sim.restore(&restored);
+    a.set_field(later, "text", &json!("edited after the restore"))
+        .unwrap();
+    sim.set_faults(BAD);
+    for _ in 0..3 {
+        for d in [db, da, dc] {
+            sim.start(d).unwrap();
+        }
+        sim.run();
+    }
+    sim.set_faults(Faults::NONE);
+    for d in [db, da, dc, db, da, dc] {
+        sim.sync(d).unwrap();
+    }
+    let expected = all(&restored);
+    let got_ids: Vec<Value> = expected.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(got_ids, expected_ids, "the server has every record back");
+    for d in &devices {
+        assert_eq!(all(d), expected);
+        assert_eq!(d.lineage().unwrap().as_deref(), Some(sim.lineage.as_str()));
+        let (rows, distinct) = logged_changes(d);
+        assert_eq!(rows, distinct, "a device logged a change twice");
+    }
+    let (rows, distinct) = logged_changes(&restored);
+    assert_eq!(rows, distinct, "the server logged a change twice");
+    assert_eq!(
+        distinct,
+        logged_changes(&server).0 + 1,
+        "every change, once"
+    );
+    for st in [&restored, a, b, c] {
+        assert_eq!(text(st, later), json!("edited after the restore"));
+        assert_eq!(text(st, shared), json!("edited after the backup"));
+    }
+}
+
+#[test]
+fn a_device_tells_a_restore_in_its_sync_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a) = (store(&dir, "server"), store(&dir, "a"));
+    let restored = store(&dir, "restored");
+    let mut sim = Sim::new(&server, 5, SyncOptions::default());
+    let da = sim.enroll(&a);
+    note(&a, "lost by the restore");
+    assert!(!sim.sync(da).unwrap().restarted);
+    sim.restore(&restored);
+    let s = sim.sync(da).unwrap();
+    assert!(s.restarted);
+    assert_eq!(s.pushed, 1);
+    assert_eq!(restored.log_head().unwrap(), 1);
+    assert!(!sim.sync(da).unwrap().restarted);
+}
+
+/// The documented limitation: a device gives back only its own changes.
+#[test]
+fn a_change_lost_with_its_author_is_not_given_back_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a, b) = (store(&dir, "server"), store(&dir, "a"), store(&dir, "b"));
+    let restored = store(&dir, "restored");
+    let mut sim = Sim::new(&server, 9, SyncOptions::default());
+    let (da, db) = (sim.enroll(&a), sim.enroll(&b));
+    let theirs = note(&a, "a's, after the backup");
+    sim.sync(da).unwrap();
+    sim.sync(db).unwrap();
+    // The server goes back to an empty backup; `a` is never seen again.
+    sim.restore(&restored);
+    let mine = note(&b, "b's own");
+    sim.sync(db).unwrap();
+    assert!(restored.get(mine).is_ok());
+    assert!(matches!(restored.get(theirs), Err(Error::NotFound(_))));
+    assert!(b.get(theirs).is_ok(), "still shown where it was pulled");
+    // An edit building on the lost change cannot reach the server.
+    b.set_field(theirs, "text", &json!("edited by b")).unwrap();
+    let r = sim.sync(db);
+    assert!(matches!(r, Err(Error::Server { status: 400, .. })), "{r:?}");
+}
