@@ -29,11 +29,18 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/003_lineage.sql"),
 ];
 
+/// Team logs kept open at once. Each holds a writing connection, a few
+/// reading ones and a checkpointer thread: a thousand teams must not mean a
+/// thousand open stores. The least recently used is closed once its last
+/// request ends (requests hold it by an `Arc`); reopening one costs a few
+/// milliseconds.
+const OPEN_TEAMS: usize = 64;
+
 /// SQLite storage under a data directory.
 pub struct SqliteStorage {
     dir: PathBuf,
     db: Mutex<Connection>,
-    teams: Mutex<HashMap<String, Arc<TeamLog>>>,
+    teams: Mutex<lru::LruCache<String, Arc<TeamLog>>>,
 }
 
 /// A team's log: one writing connection (a [`Store`] serialises its calls,
@@ -192,7 +199,9 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             dir: dir.to_path_buf(),
             db: Mutex::new(conn),
-            teams: Mutex::new(HashMap::new()),
+            teams: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(OPEN_TEAMS).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         })
     }
 
@@ -243,7 +252,10 @@ impl SqliteStorage {
             readers,
             next: AtomicUsize::new(0),
         });
-        teams.insert(team_id.to_string(), log.clone());
+        // An evicted log still serving a request stays open until it ends;
+        // a second writer on the same file meanwhile is safe (SQLite lets
+        // one write transaction at a time, and positions follow commits).
+        teams.put(team_id.to_string(), log.clone());
         Ok(log)
     }
 
@@ -750,6 +762,26 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, 7);
+    }
+
+    #[test]
+    fn open_team_logs_are_bounded_and_an_evicted_one_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let teams: Vec<String> = (0..OPEN_TEAMS + 6)
+            .map(|i| {
+                s.create_team(&format!("t{i}"), &TeamConfig::carcassonne())
+                    .unwrap()
+            })
+            .collect();
+        for t in &teams {
+            assert_eq!(s.log_head(t).unwrap(), 0);
+        }
+        assert_eq!(s.teams.lock().unwrap().len(), OPEN_TEAMS);
+        // The first teams were closed; they open again on demand.
+        assert!(!s.teams.lock().unwrap().contains(&teams[0]));
+        assert_eq!(s.log_head(&teams[0]).unwrap(), 0);
+        assert!(s.teams.lock().unwrap().contains(&teams[0]));
     }
 
     #[test]
