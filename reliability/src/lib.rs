@@ -1,5 +1,6 @@
 //! Fault harnesses for Carnet: process crashes, power cuts, server crashes, a
-//! fault-injecting network proxy, hostile input and load. See
+//! fault-injecting network proxy, hostile input, load, and several server
+//! instances behind HAProxy. See
 //! `docs/reliability.md` for what each checks and how to run it.
 //!
 //! `unsafe` lives in [`power`] alone (the SQLite VFS shim that simulates
@@ -10,7 +11,13 @@
 #[cfg(feature = "server")]
 pub mod campaigns;
 pub mod crash;
+#[cfg(feature = "server")]
+pub mod front;
 pub mod fuzzing;
+#[cfg(feature = "server")]
+pub mod multi;
+#[cfg(feature = "server")]
+pub mod pg;
 // The one exception: a SQLite VFS is C callbacks over raw pointers.
 #[allow(unsafe_code)]
 pub mod power;

@@ -2,7 +2,12 @@
 //! library call the `carnet-server serve` command makes, with the address it
 //! bound printed on stdout (`LISTEN 127.0.0.1:PORT`) so that port 0 works.
 //!
-//! `carnet-test-server --data DIR --listen ADDR [--rate PER_SECOND]`
+//! `carnet-test-server --data DIR --listen ADDR [--rate PER_SECOND]
+//! [--database URL [--database-pool N]] [--trusted-proxy]`
+//!
+//! With `--database` it serves from PostgreSQL as `carnet-server serve
+//! --database` does (DIR then holds only the instance's `dashboard.db`), so
+//! that several instances share the teams.
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +34,11 @@ fn main() {
     if let Some(r) = get("--rate") {
         config.rate_per_second = r.parse().expect("--rate");
     }
+    config.database = get("--database");
+    if let Some(n) = get("--database-pool") {
+        config.database_pool = n.parse().expect("--database-pool");
+    }
+    config.trusted_proxy = args.iter().any(|a| a == "--trusted-proxy");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
