@@ -103,6 +103,7 @@ impl From<carnet_core::Error> for CarnetError {
             },
             E::Cancelled => CarnetError::Cancelled,
             e @ (E::Storage(_)
+            | E::Backend(_)
             | E::Unreadable { .. }
             | E::Io(_)
             | E::NewerSchema { .. }
