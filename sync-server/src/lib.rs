@@ -26,6 +26,7 @@ pub mod config;
 mod dashboard;
 pub mod error;
 pub mod metrics;
+pub mod migrate_storage;
 mod routes;
 mod running;
 pub mod storage;
