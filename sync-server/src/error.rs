@@ -59,6 +59,10 @@ pub enum ServerError {
     /// A file or socket failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// `migrate-storage` refused or failed a team (the logs diverged, or
+    /// the copy did not verify); the detail names the team and why.
+    #[error("migrate-storage: {0}")]
+    Migration(String),
     /// A bug, caught before it could take the server down.
     #[error("internal error: {0}")]
     Internal(String),

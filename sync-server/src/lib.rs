@@ -26,6 +26,7 @@ pub mod config;
 mod dashboard;
 pub mod error;
 pub mod metrics;
+pub mod migrate_storage;
 mod routes;
 mod running;
 pub mod storage;
@@ -223,12 +224,20 @@ pub(crate) async fn serve_loaded(
     };
     if let Some(sweeper) = sweeper {
         sweeper.abort();
+        // Cancelled, it has dropped its copy of the state.
+        let _ = sweeper.await;
     }
-    if let Some(metrics_server) = metrics_server {
-        metrics_server
+    let metrics_served = match metrics_server {
+        Some(metrics_server) => metrics_server
             .await
-            .map_err(|e| ServerError::Internal(e.to_string()))??;
-    }
+            .map_err(|e| ServerError::Internal(e.to_string())),
+        None => Ok(Ok(())),
+    };
+    // The last copy of the state is dropped off the runtime: a PostgreSQL
+    // storage closes its connections by blocking, which a runtime thread
+    // must not do (it panics).
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+    metrics_served??;
     served?;
     tracing::info!("carnet-server stopped");
     Ok(())

@@ -96,6 +96,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copies a SQLite deployment (teams, devices and their tokens, codes,
+    /// every team's log at the same positions, the access log) into a
+    /// PostgreSQL database, then verifies it team by team. Safe to run
+    /// while the SQLite server serves, and again: each run copies what was
+    /// added since. Run it a last time with that server stopped, then
+    /// serve with --database.
+    MigrateStorage {
+        /// The SQLite deployment's data directory (only read).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://user@host/db).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the teams are: a data directory (SQLite, the default) or a
@@ -240,6 +257,44 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             }
             Ok(())
         }
+        Command::MigrateStorage { from, to, json } => {
+            let report = carnet_server::migrate_storage::migrate(&from, &to)?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                print_migration(&report);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
+    for t in &report.team_reports {
+        println!(
+            "team {}: {} log entries ({} copied now), {} records, {} tombstones, {} devices; verified (log SHA-256 {})",
+            t.team_id,
+            t.changes,
+            t.copied.changes,
+            t.records,
+            t.tombstones,
+            t.devices,
+            &t.log_sha256[..16]
+        );
+    }
+    println!(
+        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} access-log entries.",
+        report.teams,
+        report.changes,
+        report.copied.changes,
+        report.records,
+        report.tombstones,
+        report.devices,
+        report.codes,
+        report.access_log_entries
+    );
+    if let Some(note) = &report.access_log_note {
+        println!("{note}");
     }
 }
 

@@ -212,6 +212,16 @@ impl ReadRow {
     }
 }
 
+/// The read-model rows of a record from its document as a log stores it
+/// (a snapshot and the changes after it, concatenated): what a tool that
+/// moves a log to another backend rebuilds the read model from, without a
+/// store, so that both backends hold the rows the core computes.
+pub fn read_row_of(id: RecordId, bytes: &[u8]) -> Result<ReadRow> {
+    // The actor only names changes this document would make: none here.
+    let doc = RecordDoc::load(bytes, &automerge::ActorId::from([0u8; 16].as_slice()))?;
+    Ok(ReadRow::of(id, &Derived::of(&doc)?))
+}
+
 /// Rewrites every derived row of a record. `fresh` says the record has no
 /// rows yet (nothing to delete).
 pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<()> {

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use checkpoint::running as running_checkpointers;
 pub use enrollment::DeviceEnrollment;
-pub use index::ReadRow;
+pub use index::{ReadRow, read_row_of};
 pub use log_store::{LogStore, apply_pushed_to};
 pub use migrations::SCHEMA_VERSION;
 pub use query::{

@@ -33,6 +33,8 @@ use carnet_core::{RecordId, TeamConfig};
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStorage;
+pub(crate) use postgres::{RowWriter, erase_record};
+pub(crate) use secrets::is_team_id;
 pub use sqlite::SqliteStorage;
 
 use crate::error::{Result, ServerError};

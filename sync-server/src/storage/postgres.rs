@@ -26,7 +26,7 @@ use carnet_core::store::{
 use carnet_core::{RecordId, TeamConfig, now_ms};
 use carnet_dashboard::{DashboardError, TeamReads};
 use postgres::types::ToSql;
-use postgres::{GenericClient, NoTls, Row, Transaction};
+use postgres::{GenericClient, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::secrets::{
@@ -105,7 +105,9 @@ impl PostgresStorage {
         })
     }
 
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    /// A connection of the pool (also `migrate-storage`'s, which writes
+    /// every table).
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
         Ok(self.pool.get()?)
     }
 
@@ -542,6 +544,7 @@ impl Storage for PostgresStorage {
             tx: &mut tx,
             team: team_id,
             head,
+            rows: RowWriter::default(),
         };
         let report =
             carnet_core::store::apply_pushed_to(&mut log, &config, device_id, actor, batch)?;
@@ -674,6 +677,7 @@ struct PgLog<'a, 't> {
     tx: &'a mut Transaction<'t>,
     team: &'a str,
     head: i64,
+    rows: RowWriter,
 }
 
 impl PgLog<'_, '_> {
@@ -712,27 +716,11 @@ impl LogStore for PgLog<'_, '_> {
 
     fn erase(&mut self, id: RecordId, at: i64, origin: &str) -> carnet_core::Result<()> {
         let seq = self.next();
-        let id = id.as_bytes().as_slice();
-        let team = self.team;
-        for sql in [
-            "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
-            "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
-            "DELETE FROM records WHERE team_id = $1 AND id = $2",
-            "DELETE FROM documents WHERE team_id = $1 AND id = $2",
-            "DELETE FROM change_log WHERE team_id = $1 AND record_id = $2",
-        ] {
-            self.tx.execute(sql, &[&team, &id]).map_err(backend)?;
-        }
-        self.tx
-            .execute(
-                "INSERT INTO tombstones (team_id, id, erased_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&team, &id, &at],
-            )
-            .map_err(backend)?;
+        erase_record(&mut *self.tx, self.team, id, at).map_err(backend)?;
         self.tx
             .execute(
                 "INSERT INTO change_log (team_id, seq, record_id, hash, origin, bytes) VALUES ($1, $2, $3, NULL, $4, NULL)",
-                &[&team, &seq, &id, &origin],
+                &[&self.team, &seq, &id.as_bytes().as_slice(), &origin],
             )
             .map_err(backend)?;
         Ok(())
@@ -768,75 +756,138 @@ impl LogStore for PgLog<'_, '_> {
     }
 
     fn write_row(&mut self, row: &ReadRow, fresh: bool) -> carnet_core::Result<()> {
-        let team = self.team;
+        self.rows
+            .write(&mut *self.tx, self.team, row, fresh)
+            .map_err(backend)
+    }
+}
+
+/// Erases a record of `team` from the log's tables: its read-model rows,
+/// snapshot and logged changes deleted, a tombstone kept. What a push's
+/// erasure does before it logs the erasure, and what `migrate-storage`
+/// does for a record erased since its previous run.
+pub(crate) fn erase_record(
+    c: &mut impl GenericClient,
+    team: &str,
+    id: RecordId,
+    at: i64,
+) -> Result<(), postgres::Error> {
+    let id = id.as_bytes().as_slice();
+    for sql in [
+        "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
+        "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
+        "DELETE FROM records WHERE team_id = $1 AND id = $2",
+        "DELETE FROM documents WHERE team_id = $1 AND id = $2",
+        "DELETE FROM change_log WHERE team_id = $1 AND record_id = $2",
+    ] {
+        c.execute(sql, &[&team, &id])?;
+    }
+    c.execute(
+        "INSERT INTO tombstones (team_id, id, erased_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[&team, &id, &at],
+    )?;
+    Ok(())
+}
+
+/// The SQL that writes a record's read-model rows, in the order
+/// [`RowWriter`] keeps its statements.
+const ROW_SQL: [&str; 5] = [
+    "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
+    "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
+    "INSERT INTO records (team_id, id, kind, author, created_at, updated_at, occurred_at, sector, quartier,
+                          status, status_at, category, body, activity_type, conflicts, view,
+                          forwarded_at, fixed_at, met_known, met_new, referrals, residents_met, search)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+             $21, $22, to_tsvector('carnet_french', $23))
+     ON CONFLICT (team_id, id) DO UPDATE SET
+         author = excluded.author, updated_at = excluded.updated_at, occurred_at = excluded.occurred_at,
+         sector = excluded.sector, quartier = excluded.quartier, status = excluded.status,
+         status_at = excluded.status_at, category = excluded.category, body = excluded.body,
+         activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view,
+         forwarded_at = excluded.forwarded_at, fixed_at = excluded.fixed_at,
+         met_known = excluded.met_known, met_new = excluded.met_new, referrals = excluded.referrals,
+         residents_met = excluded.residents_met, search = excluded.search",
+    "INSERT INTO record_axes (team_id, axis, occurred_at, id, kind) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING",
+    "INSERT INTO record_referrals (team_id, at, partner, item, id) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING",
+];
+
+/// Writes records' read-model rows (the core's [`ReadRow`]) inside one
+/// transaction, each statement prepared at its first use and reused: what
+/// a push writes for each record it changes, and what `migrate-storage`
+/// rebuilds the read model with (a hundred thousand rows in one go).
+#[derive(Default)]
+pub(crate) struct RowWriter {
+    statements: [Option<Statement>; 5],
+}
+
+impl RowWriter {
+    fn statement(
+        &mut self,
+        c: &mut impl GenericClient,
+        which: usize,
+    ) -> Result<Statement, postgres::Error> {
+        if let Some(s) = &self.statements[which] {
+            return Ok(s.clone());
+        }
+        let s = c.prepare(ROW_SQL[which])?;
+        self.statements[which] = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Replaces a record's rows in `team`; `fresh`: it has none yet.
+    /// `c` must be the transaction the writer was first used in.
+    pub(crate) fn write(
+        &mut self,
+        c: &mut impl GenericClient,
+        team: &str,
+        row: &ReadRow,
+        fresh: bool,
+    ) -> Result<(), postgres::Error> {
         let id = row.id.as_bytes().as_slice();
         if !fresh {
-            for sql in [
-                "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
-                "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
-            ] {
-                self.tx.execute(sql, &[&team, &id]).map_err(backend)?;
+            for which in [0, 1] {
+                let s = self.statement(c, which)?;
+                c.execute(&s, &[&team, &id])?;
             }
         }
-        self.tx
-            .execute(
-                "INSERT INTO records (team_id, id, kind, author, created_at, updated_at, occurred_at, sector, quartier,
-                                      status, status_at, category, body, activity_type, conflicts, view,
-                                      forwarded_at, fixed_at, met_known, met_new, referrals, residents_met, search)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                         $21, $22, to_tsvector('carnet_french', $23))
-                 ON CONFLICT (team_id, id) DO UPDATE SET
-                     author = excluded.author, updated_at = excluded.updated_at, occurred_at = excluded.occurred_at,
-                     sector = excluded.sector, quartier = excluded.quartier, status = excluded.status,
-                     status_at = excluded.status_at, category = excluded.category, body = excluded.body,
-                     activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view,
-                     forwarded_at = excluded.forwarded_at, fixed_at = excluded.fixed_at,
-                     met_known = excluded.met_known, met_new = excluded.met_new, referrals = excluded.referrals,
-                     residents_met = excluded.residents_met, search = excluded.search",
-                &[
-                    &team,
-                    &id,
-                    &row.kind,
-                    &row.author,
-                    &row.created_at,
-                    &row.updated_at,
-                    &row.occurred_at,
-                    &row.sector,
-                    &row.quartier,
-                    &row.status,
-                    &row.status_at,
-                    &row.category,
-                    &row.body,
-                    &row.activity_type,
-                    &row.conflicts,
-                    &row.view,
-                    &row.forwarded_at,
-                    &row.fixed_at,
-                    &row.met_known,
-                    &row.met_new,
-                    &row.referrals,
-                    &row.residents_met,
-                    &row.search,
-                ],
-            )
-            .map_err(backend)?;
+        let s = self.statement(c, 2)?;
+        c.execute(
+            &s,
+            &[
+                &team,
+                &id,
+                &row.kind,
+                &row.author,
+                &row.created_at,
+                &row.updated_at,
+                &row.occurred_at,
+                &row.sector,
+                &row.quartier,
+                &row.status,
+                &row.status_at,
+                &row.category,
+                &row.body,
+                &row.activity_type,
+                &row.conflicts,
+                &row.view,
+                &row.forwarded_at,
+                &row.fixed_at,
+                &row.met_known,
+                &row.met_new,
+                &row.referrals,
+                &row.residents_met,
+                &row.search,
+            ],
+        )?;
         for axis in &row.axes {
-            self.tx
-                .execute(
-                    "INSERT INTO record_axes (team_id, axis, occurred_at, id, kind) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT DO NOTHING",
-                    &[&team, axis, &row.occurred_at, &id, &row.kind],
-                )
-                .map_err(backend)?;
+            let s = self.statement(c, 3)?;
+            c.execute(&s, &[&team, axis, &row.occurred_at, &id, &row.kind])?;
         }
         for (at, partner, item) in &row.referral_rows {
-            self.tx
-                .execute(
-                    "INSERT INTO record_referrals (team_id, at, partner, item, id) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT DO NOTHING",
-                    &[&team, at, partner, item, &id],
-                )
-                .map_err(backend)?;
+            let s = self.statement(c, 4)?;
+            c.execute(&s, &[&team, at, partner, item, &id])?;
         }
         Ok(())
     }

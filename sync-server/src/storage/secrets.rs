@@ -62,7 +62,7 @@ pub(super) fn new_code() -> String {
     )
 }
 
-pub(super) fn is_team_id(s: &str) -> bool {
+pub(crate) fn is_team_id(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
