@@ -5,11 +5,13 @@
 //! so it holds ids and filters only.
 //!
 //! One log serves the dashboard's pages and the server's API: the server
-//! opens it once and hands it to [`crate::router_with_log`]. It lives in
-//! `dashboard.db`, whose schema is versioned (`PRAGMA user_version`) and
-//! migrated forward at open.
+//! opens it once and hands it to [`crate::router_with_stores`]. Where it is
+//! kept is an [`AccessLogStore`]: [`AccessLog`], in `dashboard.db` (whose
+//! schema is versioned, `PRAGMA user_version`, and migrated forward at
+//! open), for the embedded server; the server's PostgreSQL database when it
+//! serves from one, so that every instance writes to and lists one log.
 //!
-//! The table is append-only, enforced by SQLite itself rather than by
+//! The table is append-only, enforced by the database itself rather than by
 //! convention: a trigger refuses every `UPDATE`, another every `DELETE` of
 //! an entry younger than the retention period, so that neither a bug nor a
 //! hurried hand can rewrite who read what. Entries past the retention
@@ -115,8 +117,46 @@ impl AccessEntry {
     }
 }
 
-/// The access log, shareable between threads (and between the server's API
-/// and the dashboard).
+/// Where the access log is kept: append-only, every entry kept for the
+/// retention period. Every method may block on storage.
+pub trait AccessLogStore: Send + Sync + 'static {
+    /// Appends `access`, now.
+    fn record(&self, access: &Access<'_>) -> Result<(), DashboardError>;
+
+    /// The newest `limit` entries of a team, newest first (the page).
+    fn recent(&self, team_id: &str, limit: u32) -> Result<Vec<AccessEntry>, DashboardError>;
+
+    /// Every entry of a team still kept, oldest first (the exports).
+    fn entries(&self, team_id: &str) -> Result<Vec<AccessEntry>, DashboardError>;
+
+    /// Days entries are kept.
+    fn retention_days(&self) -> u32;
+
+    /// Deletes the entries past the retention period; returns how many
+    /// went, or `None` when another instance sharing the log is doing it.
+    fn purge_expired(&self) -> Result<Option<usize>, DashboardError>;
+}
+
+/// Record ids as the log stores them: 16 bytes each, packed, so that
+/// logging an export of the whole team's log stays cheap.
+pub fn pack_ids(ids: &[RecordId]) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(ids.len() * 16);
+    for id in ids {
+        packed.extend_from_slice(id.as_bytes());
+    }
+    packed
+}
+
+/// The ids [`pack_ids`] packed.
+pub fn unpack_ids(packed: &[u8]) -> Vec<RecordId> {
+    packed
+        .chunks_exact(16)
+        .filter_map(RecordId::from_slice)
+        .collect()
+}
+
+/// The access log in `dashboard.db`, shareable between threads (and
+/// between the server's API and the dashboard).
 pub struct AccessLog {
     dir: PathBuf,
     retention_days: u32,
@@ -142,11 +182,6 @@ impl AccessLog {
             retention_days: retention_days.max(1),
             conn: Mutex::new(None),
         }
-    }
-
-    /// Days entries are kept.
-    pub fn retention_days(&self) -> u32 {
-        self.retention_days
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
@@ -179,34 +214,6 @@ impl AccessLog {
         }
     }
 
-    /// Appends `access`, now. Ids are stored packed (16 bytes each), so
-    /// logging an export of the whole team's log stays cheap.
-    pub fn record(&self, access: &Access<'_>) -> Result<(), DashboardError> {
-        let mut packed = Vec::with_capacity(access.record_ids.len() * 16);
-        for id in access.record_ids {
-            packed.extend_from_slice(id.as_bytes());
-        }
-        let who = format!("{} [{}]", access.person, access.device_id);
-        self.with_conn(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO access_log (at, team_id, who, action, n_records, record_ids, device_id, person, client)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                carnet_core::now_ms(),
-                access.team_id,
-                who,
-                access.action,
-                access.record_ids.len() as i64,
-                packed,
-                access.device_id,
-                access.person,
-                access.client
-            ])?;
-            Ok(())
-        })
-    }
-
     fn select(
         &self,
         order_limit: &str,
@@ -228,35 +235,59 @@ impl AccessLog {
                     person: r.get(4)?,
                     client: r.get(5)?,
                     action: r.get(6)?,
-                    record_ids: ids
-                        .chunks_exact(16)
-                        .filter_map(RecordId::from_slice)
-                        .collect(),
+                    record_ids: unpack_ids(&ids),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
+}
 
-    /// The newest `limit` entries of a team, newest first (the page).
-    pub fn recent(&self, team_id: &str, limit: u32) -> Result<Vec<AccessEntry>, DashboardError> {
+impl AccessLogStore for AccessLog {
+    fn record(&self, access: &Access<'_>) -> Result<(), DashboardError> {
+        let packed = pack_ids(access.record_ids);
+        let who = format!("{} [{}]", access.person, access.device_id);
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO access_log (at, team_id, who, action, n_records, record_ids, device_id, person, client)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                carnet_core::now_ms(),
+                access.team_id,
+                who,
+                access.action,
+                access.record_ids.len() as i64,
+                packed,
+                access.device_id,
+                access.person,
+                access.client
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn recent(&self, team_id: &str, limit: u32) -> Result<Vec<AccessEntry>, DashboardError> {
         self.select("ORDER BY seq DESC LIMIT ?2", team_id, i64::from(limit))
     }
 
-    /// Every entry of a team still kept, oldest first (the exports).
-    pub fn entries(&self, team_id: &str) -> Result<Vec<AccessEntry>, DashboardError> {
+    fn entries(&self, team_id: &str) -> Result<Vec<AccessEntry>, DashboardError> {
         // A negative LIMIT is no limit in SQLite.
         self.select("ORDER BY seq LIMIT ?2", team_id, -1)
     }
 
-    /// Deletes the entries past the retention period; returns how many went.
-    pub fn purge(&self) -> Result<usize, DashboardError> {
+    fn retention_days(&self) -> u32 {
+        self.retention_days
+    }
+
+    /// One process owns `dashboard.db`: it always purges.
+    fn purge_expired(&self) -> Result<Option<usize>, DashboardError> {
         let days = self.retention_days;
         self.with_conn(|conn| {
-            Ok(conn.execute(
+            Ok(Some(conn.execute(
                 &format!("DELETE FROM access_log WHERE at < {}", cutoff_sql("?1")),
                 [days],
-            )?)
+            )?))
         })
     }
 }
@@ -366,7 +397,7 @@ mod tests {
             )?)
         })
         .unwrap();
-        assert_eq!(log.purge().unwrap(), 1);
+        assert_eq!(log.purge_expired().unwrap(), Some(1));
         assert_eq!(log.entries("t1").unwrap().len(), 1);
     }
 

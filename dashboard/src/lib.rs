@@ -16,9 +16,11 @@
 //!
 //! - [`router`]: the pages, under [`MOUNT`]; merge it into the server's router;
 //! - [`reads`]: [`TeamReads`], the core queries the pages read a team through;
-//! - [`session`]: sign-in sessions and their CSRF tokens (in `dashboard.db`);
+//! - [`session`]: sign-in sessions and their CSRF tokens, behind
+//!   [`SessionStore`] (in `dashboard.db`, or the server's shared database);
 //! - [`access_log`]: who read or exported which records, when and from where
-//!   (never their content); shared with the server's API;
+//!   (never their content), behind [`AccessLogStore`]; shared with the
+//!   server's API;
 //! - [`names`]: who wrote a record or a change, by the server's device
 //!   registry rather than by what the document says;
 //! - `pages`: one module per page; `html`, `svg`: the markup and charts;
@@ -54,10 +56,11 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 
-pub use access_log::{Access, AccessEntry, AccessLog};
+pub use access_log::{Access, AccessEntry, AccessLog, AccessLogStore};
 pub use error::DashboardError;
 pub use names::Names;
 pub use reads::TeamReads;
+pub use session::{SessionStore, Sessions};
 
 /// Where the pages live in the server's URL space. [`router`] returns routes
 /// already under this prefix: the server `merge`s it (not `nest`).
@@ -139,13 +142,14 @@ impl Supervisor {
 /// How the dashboard runs.
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
-    /// Where `dashboard.db` (sessions and the access log) is kept.
+    /// Where `dashboard.db` (sessions and the access log) is kept when the
+    /// dashboard opens them itself ([`router`]).
     pub data_dir: PathBuf,
     /// How long a session lasts after sign-in (it does not slide).
     pub session_ttl: Duration,
     /// Days the access log is kept when the dashboard opens it itself
     /// ([`router`]); older entries are purged at start and daily. A log
-    /// handed to [`router_with_log`] keeps its own retention.
+    /// handed to [`router_with_stores`] keeps its own retention.
     pub access_log_retention_days: u32,
     /// Sets `Secure` on cookies: true whenever the server is behind HTTPS.
     pub secure_cookies: bool,
@@ -173,23 +177,26 @@ impl DashboardConfig {
 }
 
 /// The dashboard's routes, all under [`MOUNT`]. Opens (or creates)
-/// `dashboard.db` in `config.data_dir` and purges the access log past its
-/// retention period.
+/// `dashboard.db` in `config.data_dir` for the sessions and the access log,
+/// and purges the log past its retention period.
 pub fn router(
     backend: Arc<dyn Backend>,
     config: DashboardConfig,
 ) -> Result<axum::Router, DashboardError> {
     let log = AccessLog::open(&config.data_dir, config.access_log_retention_days)?;
-    pages::router(backend, config, Arc::new(log))
+    let sessions = Sessions::open(&config.data_dir)?;
+    pages::router(backend, config, Arc::new(sessions), Arc::new(log))
 }
 
-/// Like [`router`], writing to an access log the caller already holds: the
-/// server's API and the pages then share one log (one connection, one
-/// retention) instead of two handles on the same file.
-pub fn router_with_log(
+/// Like [`router`], over sessions and an access log the caller holds: the
+/// server's API and the pages then share one log, and a server sharing a
+/// database with others keeps both there. Expired sessions and entries
+/// past the log's retention are purged at start and daily.
+pub fn router_with_stores(
     backend: Arc<dyn Backend>,
     config: DashboardConfig,
-    log: Arc<AccessLog>,
+    sessions: Arc<dyn SessionStore>,
+    log: Arc<dyn AccessLogStore>,
 ) -> Result<axum::Router, DashboardError> {
-    pages::router(backend, config, log)
+    pages::router(backend, config, sessions, log)
 }

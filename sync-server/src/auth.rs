@@ -5,8 +5,13 @@
 //! [`Supervisor`], so a route cannot forget the check.
 //!
 //! Requests without a token (enrollment, the dashboard's sign-in) are
-//! guarded by an [`AttemptThrottle`] on failures, keyed by the client's
-//! address ([`client_addr`]) and by the whole deployment.
+//! guarded by a throttle on failures ([`FailureCounts`]), keyed by the
+//! client's address ([`client_addr`]) and by the whole deployment.
+//!
+//! Both limits are traits: counted in memory ([`RateLimiter`],
+//! [`AttemptThrottle`]) by the embedded server, which runs as one instance;
+//! in the database by servers sharing one, so that a budget is counted once
+//! for the deployment however many instances a client's requests reach.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +53,7 @@ impl FromRequestParts<AppState> for Authed {
             .ok_or(ServerError::Unauthorized)?
             .to_string();
         let storage = state.storage.clone();
+        let limiter = state.limiter.clone();
         let inactivity = state
             .config
             .device_inactivity()
@@ -71,6 +77,11 @@ impl FromRequestParts<AppState> for Authed {
                 } else {
                     storage.touch(&device.id)?;
                 }
+                // Only a device in good standing spends its budget (a
+                // wipe order or a revocation is answered whatever it is).
+                if device.revoked_at.is_none() && device.wipe_ordered_at.is_none() {
+                    limiter.check(&device.id)?;
+                }
                 Ok(Some(device))
             })
             .await?
@@ -82,7 +93,6 @@ impl FromRequestParts<AppState> for Authed {
         if device.revoked_at.is_some() {
             return Err(ServerError::Unauthorized);
         }
-        state.limiter.check(&device.id)?;
         Ok(Authed(device))
     }
 }
@@ -104,8 +114,23 @@ impl FromRequestParts<AppState> for Supervisor {
     }
 }
 
-/// A token bucket per device: `burst` requests at once, refilled at `rate`
-/// per second. Kept in memory; a restart forgives everyone.
+/// Per-device request budgets: a token bucket per device, `burst` requests
+/// at once, refilled at `rate` per second. Methods may block on storage
+/// (the server calls them on the blocking pool).
+pub trait TokenBuckets: Send + Sync + 'static {
+    /// Takes one token for `key`, or says how many seconds to wait
+    /// ([`ServerError::RateLimited`]).
+    fn check(&self, key: &str) -> Result<(), ServerError>;
+
+    /// Forgets full buckets (they carry no information); the server calls
+    /// it daily.
+    fn forget_stale(&self) -> Result<(), ServerError> {
+        Ok(())
+    }
+}
+
+/// [`TokenBuckets`] in memory, for one instance; a restart forgives
+/// everyone.
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
@@ -121,9 +146,10 @@ impl RateLimiter {
             buckets: Mutex::new(HashMap::new()),
         }
     }
+}
 
-    /// Takes one token for `key`, or says how many seconds to wait.
-    pub fn check(&self, key: &str) -> Result<(), ServerError> {
+impl TokenBuckets for RateLimiter {
+    fn check(&self, key: &str) -> Result<(), ServerError> {
         if self.rate <= 0.0 {
             return Ok(());
         }
@@ -205,11 +231,41 @@ const TEAM_FACTOR: u32 = 5;
 
 /// Counts failed attempts (wrong enrollment codes, failed dashboard
 /// sign-ins) per key in fixed windows, and refuses further attempts with 429
-/// once a key has failed too often, before anything touches storage. Keys:
+/// once a key has failed too often, before the attempt is tried. Keys:
 /// the client's address (`max` failures per window), the deployment (20 ×
 /// `max`, since a wrong code names no team) and a team when the request
-/// names one (5 × `max`). Successes are not counted. In memory: a restart
-/// forgives everyone.
+/// names one (5 × `max`). Successes are not counted. Methods may block on
+/// storage (the server calls them on the blocking pool).
+pub trait FailureCounts: Send + Sync + 'static {
+    /// Answers 429 (with the seconds until the window ends) if `client`,
+    /// the deployment, or `team_id` when the request names one, has failed
+    /// too often; call it before the attempt.
+    fn check(&self, client: &str, team_id: Option<&str>) -> Result<(), ServerError>;
+
+    /// Counts a failed attempt of `client` (and of the deployment, and of
+    /// `team_id` when the request named one).
+    fn fail(&self, client: &str, team_id: Option<&str>) -> Result<(), ServerError>;
+
+    /// Forgets windows that ended; the server calls it daily.
+    fn forget_stale(&self) -> Result<(), ServerError> {
+        Ok(())
+    }
+}
+
+/// The keys a failure counts against, each with its budget: `max` × factor.
+pub(crate) fn failure_keys(client: &str, team_id: Option<&str>) -> Vec<(String, u32)> {
+    let mut keys = vec![
+        (format!("addr:{client}"), 1),
+        (ALL.to_string(), DEPLOYMENT_FACTOR),
+    ];
+    if let Some(team) = team_id {
+        keys.push((format!("team:{team}"), TEAM_FACTOR));
+    }
+    keys
+}
+
+/// [`FailureCounts`] in memory, for one instance: a restart forgives
+/// everyone.
 pub struct AttemptThrottle {
     max: u32,
     window: Duration,
@@ -230,34 +286,6 @@ impl AttemptThrottle {
         }
     }
 
-    /// Answers 429 (with the seconds until the window ends) if `client`,
-    /// or the deployment, has failed too often; call it before the attempt.
-    pub fn check(&self, client: &str) -> Result<(), ServerError> {
-        self.check_at(client, None, Instant::now())
-    }
-
-    /// Like [`AttemptThrottle::check`], also for a team the request names.
-    pub fn check_team(&self, client: &str, team_id: &str) -> Result<(), ServerError> {
-        self.check_at(client, Some(team_id), Instant::now())
-    }
-
-    /// Counts a failed attempt of `client` (and of the deployment, and of
-    /// `team_id` when the request named one).
-    pub fn fail(&self, client: &str, team_id: Option<&str>) {
-        self.fail_at(client, team_id, Instant::now())
-    }
-
-    fn keys(client: &str, team_id: Option<&str>) -> Vec<(String, u32)> {
-        let mut keys = vec![
-            (format!("addr:{client}"), 1),
-            (ALL.to_string(), DEPLOYMENT_FACTOR),
-        ];
-        if let Some(team) = team_id {
-            keys.push((format!("team:{team}"), TEAM_FACTOR));
-        }
-        keys
-    }
-
     fn check_at(
         &self,
         client: &str,
@@ -266,7 +294,7 @@ impl AttemptThrottle {
     ) -> Result<(), ServerError> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = None::<Duration>;
-        for (key, factor) in Self::keys(client, team_id) {
+        for (key, factor) in failure_keys(client, team_id) {
             if let Some(&(n, start)) = failures.get(&key) {
                 let elapsed = now.saturating_duration_since(start);
                 if elapsed < self.window && n >= self.max.saturating_mul(factor) {
@@ -291,13 +319,24 @@ impl AttemptThrottle {
             let window = self.window;
             failures.retain(|_, (_, start)| now.saturating_duration_since(*start) < window);
         }
-        for (key, _) in Self::keys(client, team_id) {
+        for (key, _) in failure_keys(client, team_id) {
             let entry = failures.entry(key).or_insert((0, now));
             if now.saturating_duration_since(entry.1) >= self.window {
                 *entry = (0, now);
             }
             entry.0 = entry.0.saturating_add(1);
         }
+    }
+}
+
+impl FailureCounts for AttemptThrottle {
+    fn check(&self, client: &str, team_id: Option<&str>) -> Result<(), ServerError> {
+        self.check_at(client, team_id, Instant::now())
+    }
+
+    fn fail(&self, client: &str, team_id: Option<&str>) -> Result<(), ServerError> {
+        self.fail_at(client, team_id, Instant::now());
+        Ok(())
     }
 }
 

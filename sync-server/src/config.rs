@@ -19,8 +19,9 @@ pub struct Config {
     /// here).
     pub data_dir: PathBuf,
     /// A PostgreSQL URL (`postgres://user@host/db`): the teams, devices,
-    /// logs, sessions and access log live there instead of under
-    /// `data_dir`, and any number of instances can serve them.
+    /// logs, sessions, access log and rate limits live there instead of
+    /// under `data_dir` and in memory, and any number of instances can
+    /// serve them.
     pub database: Option<String>,
     /// Connections each instance keeps to [`Config::database`] at most;
     /// what a PostgreSQL server's `max_connections` must cover, summed over

@@ -16,7 +16,7 @@ use carnet_dashboard::{
 };
 
 use crate::AppState;
-use crate::auth::{AttemptThrottle, client_addr};
+use crate::auth::{FailureCounts, client_addr};
 use crate::error::{Result, ServerError};
 use crate::storage::{REVOKED_INACTIVE, Role, Storage};
 
@@ -24,7 +24,7 @@ struct ServerBackend {
     storage: Arc<dyn Storage>,
     /// The server's throttle on failed codes: a sign-in is one more way to
     /// try a code, so it counts against the same budget as enrollment.
-    throttle: Arc<AttemptThrottle>,
+    throttle: Arc<dyn FailureCounts>,
     trusted_proxy: bool,
 }
 
@@ -90,13 +90,17 @@ impl Backend for ServerBackend {
         credential: &str,
         client: &str,
     ) -> Result<Option<Supervisor>, DashboardError> {
-        self.throttle.check(client).map_err(|e| match e {
+        self.throttle.check(client, None).map_err(|e| match e {
             ServerError::RateLimited(secs) => DashboardError::TooManyAttempts(secs),
             other => internal(other),
         })?;
         let who = self.identify(credential.trim())?;
-        if who.is_none() {
-            self.throttle.fail(client, None);
+        if who.is_none()
+            && let Err(e) = self.throttle.fail(client, None)
+        {
+            // As for enrollment: the sign-in is refused either way, and the
+            // next check fails closed.
+            tracing::error!(error = %e, "a failed dashboard sign-in could not be counted");
         }
         Ok(who)
     }
@@ -141,9 +145,10 @@ impl Backend for ServerBackend {
 }
 
 /// The dashboard's routes, already under `/dashboard`, to merge into the
-/// API: the state's storage and throttle behind them, its access log and
-/// permits shared, cookies `Secure` unless `config.insecure_cookies`. Opens
-/// `dashboard.db`: call it on the blocking pool.
+/// API: the state's storage and throttle behind them, its sessions, access
+/// log and permits shared, cookies `Secure` unless `config.insecure_cookies`.
+/// Purges the sessions and the log (opening `dashboard.db` on SQLite): call
+/// it on the blocking pool.
 pub fn router<S>(state: &AppState) -> Result<Router<S>>
 where
     S: Clone + Send + Sync + 'static,
@@ -155,9 +160,13 @@ where
     };
     let mut dash = DashboardConfig::new(state.config.data_dir.clone());
     dash.secure_cookies = !state.config.insecure_cookies;
-    dash.access_log_retention_days = state.access_log.retention_days();
     dash.storage_permits = state.heavy.clone();
-    let r = carnet_dashboard::router_with_log(Arc::new(backend), dash, state.access_log.clone())
-        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    let r = carnet_dashboard::router_with_stores(
+        Arc::new(backend),
+        dash,
+        state.sessions.clone(),
+        state.access_log.clone(),
+    )
+    .map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(r.with_state(()))
 }

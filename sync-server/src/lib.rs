@@ -6,7 +6,7 @@
 //! - [`storage`]: teams, devices, codes and team logs behind a trait
 //!   (SQLite first), which the supervisors' pages (`dashboard`) read too;
 //! - [`auth`]: tokens, roles, wipe orders, rate limits and the throttle on
-//!   failed codes;
+//!   failed codes (in memory, or in the shared PostgreSQL database);
 //! - `routes`: the HTTP API; [`error`]: the problem responses;
 //! - [`metrics`]: Prometheus counters.
 //!
@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use carnet_dashboard::{AccessLogStore, SessionStore};
 
 pub use config::{Config, ConfigArgs};
 pub use error::ServerError;
@@ -46,7 +47,7 @@ pub use routes::{app, metrics_app};
 pub use running::RunningServer;
 pub use storage::{PostgresStorage, Role, SqliteStorage, Storage};
 
-use crate::auth::{AttemptThrottle, RateLimiter};
+use crate::auth::{AttemptThrottle, FailureCounts, RateLimiter, TokenBuckets};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -57,14 +58,18 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// The settings the server runs with.
     pub config: Arc<Config>,
-    /// Per-device request budget.
-    pub limiter: Arc<RateLimiter>,
+    /// Per-device request budget (in memory, or in the shared database).
+    pub limiter: Arc<dyn TokenBuckets>,
     /// Failed enrollment codes and dashboard sign-ins, per client address,
-    /// team and deployment: past the limit, 429 before storage is touched.
-    pub code_throttle: Arc<AttemptThrottle>,
+    /// team and deployment: past the limit, 429 before the code is tried.
+    pub code_throttle: Arc<dyn FailureCounts>,
     /// Who read which residents' records (RGPD accountability), shared
-    /// by the API and the dashboard; opened at its first use.
-    pub access_log: Arc<carnet_dashboard::AccessLog>,
+    /// by the API and the dashboard: `dashboard.db` (opened at its first
+    /// use), or the shared database.
+    pub access_log: Arc<dyn AccessLogStore>,
+    /// The dashboard's sign-in sessions: `dashboard.db` (opened at its
+    /// first use), or the shared database.
+    pub sessions: Arc<dyn SessionStore>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Permits for heavy storage work (applying pushes, building pulls and
@@ -75,25 +80,79 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the storage the settings name ([`storage::open`]).
+    /// Opens the storage the settings name: PostgreSQL when
+    /// `config.database` is set, with everything else instances would keep
+    /// in the same database ([`AppState::on_postgres`]); else SQLite under
+    /// `config.data_dir` ([`AppState::with_storage`]).
     pub fn open(config: Config) -> Result<AppState> {
-        let storage = storage::open(&config)?;
-        Ok(Self::with_storage(storage, config))
+        match &config.database {
+            Some(url) => {
+                let storage = PostgresStorage::connect(url, config.database_pool)?;
+                Self::on_postgres(Arc::new(storage), config)
+            }
+            None => {
+                let storage = SqliteStorage::open(&config.data_dir)?;
+                Ok(Self::with_storage(Arc::new(storage), config))
+            }
+        }
     }
 
-    /// A state over any storage (tests, other databases).
+    /// A state over any storage (tests, other databases), for one instance:
+    /// sessions and the access log in `config.data_dir/dashboard.db`, rate
+    /// limits in memory.
     pub fn with_storage(storage: Arc<dyn Storage>, config: Config) -> AppState {
-        AppState {
+        let retention = carnet_dashboard::access_log::DEFAULT_RETENTION_DAYS;
+        Self::assemble(
             storage,
-            limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
-            code_throttle: Arc::new(AttemptThrottle::new(
+            Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
+            Arc::new(AttemptThrottle::new(
                 config.code_failures,
                 config.code_failure_window,
             )),
-            access_log: Arc::new(carnet_dashboard::AccessLog::at(
-                &config.data_dir,
-                carnet_dashboard::access_log::DEFAULT_RETENTION_DAYS,
+            Arc::new(carnet_dashboard::AccessLog::at(&config.data_dir, retention)),
+            Arc::new(carnet_dashboard::Sessions::at(&config.data_dir)),
+            config,
+        )
+    }
+
+    /// A state over a PostgreSQL storage that keeps nothing per instance:
+    /// sessions, the access log and rate limits in its database, so that
+    /// any number of instances serve alike.
+    pub fn on_postgres(storage: Arc<PostgresStorage>, config: Config) -> Result<AppState> {
+        let pool = storage.pool();
+        let retention = carnet_dashboard::access_log::DEFAULT_RETENTION_DAYS;
+        Ok(Self::assemble(
+            storage,
+            Arc::new(storage::PgTokenBuckets::new(
+                pool.clone(),
+                config.rate_per_second,
+                config.rate_burst,
             )),
+            Arc::new(storage::PgFailureCounts::new(
+                pool.clone(),
+                config.code_failures,
+                config.code_failure_window,
+            )),
+            Arc::new(storage::PgAccessLog::new(pool.clone(), retention)?),
+            Arc::new(storage::PgSessions::new(pool)),
+            config,
+        ))
+    }
+
+    fn assemble(
+        storage: Arc<dyn Storage>,
+        limiter: Arc<dyn TokenBuckets>,
+        code_throttle: Arc<dyn FailureCounts>,
+        access_log: Arc<dyn AccessLogStore>,
+        sessions: Arc<dyn SessionStore>,
+        config: Config,
+    ) -> AppState {
+        AppState {
+            storage,
+            limiter,
+            code_throttle,
+            access_log,
+            sessions,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             heavy: Arc::new(tokio::sync::Semaphore::new(
@@ -137,7 +196,8 @@ impl AppState {
 /// was being applied is committed and acknowledged before this returns.
 ///
 /// Also, while it runs: plain `/metrics` on `config.metrics_listen` when set,
-/// and the daily sweep revoking inactive devices (run once at start).
+/// and a daily round (run once at start): the sweep revoking inactive
+/// devices, and forgetting stale rate limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -198,20 +258,18 @@ pub(crate) async fn serve_loaded(
         }
         None => None,
     };
-    let sweeper = state.config.device_inactivity().map(|unseen_for| {
+    let daily = {
         let state = state.clone();
         tokio::spawn(async move {
             let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
             daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                // The first tick is immediate: a sweep at start.
+                // The first tick is immediate: a round at start.
                 daily.tick().await;
-                if let Err(e) = sweep_inactive_devices(&state, unseen_for).await {
-                    tracing::error!(error = %e, "sweep of inactive devices failed");
-                }
+                daily_round(&state).await;
             }
         })
-    });
+    };
 
     let router = router.into_make_service_with_connect_info::<SocketAddr>();
     let served = match tls {
@@ -222,20 +280,18 @@ pub(crate) async fn serve_loaded(
                 .await
         }
     };
-    if let Some(sweeper) = sweeper {
-        sweeper.abort();
-        // Cancelled, it has dropped its copy of the state.
-        let _ = sweeper.await;
-    }
+    daily.abort();
+    // Its handle on the state goes first (a cancelled task's `Err` says
+    // only that).
+    let _ = daily.await;
     let metrics_served = match metrics_server {
         Some(metrics_server) => metrics_server
             .await
             .map_err(|e| ServerError::Internal(e.to_string())),
         None => Ok(Ok(())),
     };
-    // The last copy of the state is dropped off the runtime: a PostgreSQL
-    // storage closes its connections by blocking, which a runtime thread
-    // must not do (it panics).
+    // The last handle on a PostgreSQL pool closes its connections, which
+    // blocks: never on an async thread (it panics).
     let _ = tokio::task::spawn_blocking(move || drop(state)).await;
     metrics_served??;
     served?;
@@ -243,15 +299,41 @@ pub(crate) async fn serve_loaded(
     Ok(())
 }
 
+/// The server's daily work: the sweep of inactive devices (when
+/// configured), and forgetting rate limits that carry no information. The
+/// dashboard purges its sessions and access log on its own daily round.
+async fn daily_round(state: &AppState) {
+    if let Some(unseen_for) = state.config.device_inactivity()
+        && let Err(e) = sweep_inactive_devices(state, unseen_for).await
+    {
+        tracing::error!(error = %e, "sweep of inactive devices failed");
+    }
+    let (limiter, throttle) = (state.limiter.clone(), state.code_throttle.clone());
+    let forgotten = state
+        .blocking(move || {
+            limiter.forget_stale()?;
+            throttle.forget_stale()
+        })
+        .await;
+    if let Err(e) = forgotten {
+        tracing::error!(error = %e, "forgetting stale rate limits failed");
+    }
+}
+
 /// Revokes (reason `inactive`) every device unseen for `unseen_for`, and
 /// logs each one (ids only). `serve` runs it daily; tests call it directly.
+/// With instances sharing a database, one of them sweeps at a time: the
+/// others find nothing to do (an empty list).
 pub async fn sweep_inactive_devices(
     state: &AppState,
     unseen_for: Duration,
 ) -> Result<Vec<storage::Device>> {
     let storage = state.storage.clone();
     let ms = i64::try_from(unseen_for.as_millis()).unwrap_or(i64::MAX);
-    let revoked = state.blocking(move || storage.revoke_inactive(ms)).await?;
+    let Some(revoked) = state.blocking(move || storage.sweep_inactive(ms)).await? else {
+        tracing::info!("sweep of inactive devices left to another instance");
+        return Ok(Vec::new());
+    };
     for d in &revoked {
         tracing::info!(device = %d.id, team = %d.team_id, "device revoked: inactive");
     }

@@ -293,9 +293,6 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         report.codes,
         report.access_log_entries
     );
-    if let Some(note) = &report.access_log_note {
-        println!("{note}");
-    }
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, ServerError> {

@@ -72,9 +72,6 @@ pub struct MigrationReport {
     pub codes: u64,
     /// Access-log entries PostgreSQL holds of the SQLite access log.
     pub access_log_entries: u64,
-    /// Why the access log was not migrated, if it was not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_log_note: Option<String>,
     /// What this run copied (a re-run copies only what was added since).
     pub copied: Copied,
     /// Every team passed the verification (a run that fails one is an error).
@@ -180,7 +177,6 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         devices: 0,
         codes: 0,
         access_log_entries: 0,
-        access_log_note: None,
         copied: Copied::default(),
         verified: false,
         team_reports: Vec::new(),
@@ -198,18 +194,9 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         report.team_reports.push(team_report);
     }
     report.codes = directory.codes.len() as u64;
-    match copy_access_log(&mut pg, from)? {
-        AccessLogCopy::Copied { held, copied } => {
-            report.access_log_entries = held;
-            report.copied.access_log_entries = copied;
-        }
-        AccessLogCopy::NoTable => {
-            report.access_log_note = Some(
-                "access log not migrated: the database has no access_log table yet (update carnet-server)"
-                    .into(),
-            );
-        }
-    }
+    let (held, copied) = copy_access_log(&mut pg, from)?;
+    report.access_log_entries = held;
+    report.copied.access_log_entries = copied;
     report.verified = true;
     Ok(report)
 }
@@ -745,33 +732,15 @@ fn verify(
     })
 }
 
-/// What became of the access log.
-enum AccessLogCopy {
-    /// PostgreSQL holds `held` entries of the SQLite log, `copied` of them
-    /// copied by this run.
-    Copied { held: u64, copied: u64 },
-    /// The database has no `access_log` table (an older schema).
-    NoTable,
-}
-
 /// Copies the dashboard's access log (`dashboard.db`) into the database's
-/// `access_log` table if it has one, in one transaction; entries it
-/// already holds (same team and position) are left as they are.
-fn copy_access_log(pg: &mut Client, from: &Path) -> Result<AccessLogCopy> {
-    let exists = pg
-        .query_opt(
-            "SELECT 1 FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_name = 'access_log'",
-            &[],
-        )?
-        .is_some();
-    if !exists {
-        return Ok(AccessLogCopy::NoTable);
-    }
+/// `access_log`, in one transaction; entries it already holds (same team
+/// and position) are left as they are. Returns how many entries of the
+/// SQLite log PostgreSQL holds, and how many this run copied.
+fn copy_access_log(pg: &mut Client, from: &Path) -> Result<(u64, u64)> {
     let path = from.join("dashboard.db");
     if !path.is_file() {
         // The dashboard was never used: no access to account for.
-        return Ok(AccessLogCopy::Copied { held: 0, copied: 0 });
+        return Ok((0, 0));
     }
     let conn = open_read_only(&path)?;
     let lite = conn.unchecked_transaction()?;
@@ -787,13 +756,15 @@ fn copy_access_log(pg: &mut Client, from: &Path) -> Result<AccessLogCopy> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    // The entries keep their positions (one counter for every team, as in
+    // dashboard.db), so that a re-run recognises them.
     let insert = tx.prepare(
-        "INSERT INTO access_log (team_id, seq, at, who, action, n_records, record_ids, device_id, person, client)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO access_log (team_id, seq, at, action, n_records, record_ids, device_id, person, client)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )?;
     let (mut total, mut copied) = (0u64, 0u64);
     let mut stmt = lite.prepare(
-        "SELECT team_id, seq, at, who, action, n_records, record_ids, device_id, person, client
+        "SELECT team_id, seq, at, action, n_records, record_ids, device_id, person, client
          FROM access_log ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
@@ -804,9 +775,8 @@ fn copy_access_log(pg: &mut Client, from: &Path) -> Result<AccessLogCopy> {
         if held.contains(&(team.clone(), seq)) {
             continue;
         }
-        let (at, who, action, n, ids, device, person, client): (
+        let (at, action, n, ids, device, person, client): (
             i64,
-            String,
             String,
             i64,
             Vec<u8>,
@@ -821,19 +791,21 @@ fn copy_access_log(pg: &mut Client, from: &Path) -> Result<AccessLogCopy> {
             r.get(6)?,
             r.get(7)?,
             r.get(8)?,
-            r.get(9)?,
         );
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
         tx.execute(
             &insert,
             &[
-                &team, &seq, &at, &who, &action, &n, &ids, &device, &person, &client,
+                &team, &seq, &at, &action, &n, &ids, &device, &person, &client,
             ],
         )?;
         copied += 1;
     }
+    // New entries are numbered after the copied ones.
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('access_log', 'seq'), max(seq)) FROM access_log HAVING max(seq) IS NOT NULL",
+        &[],
+    )?;
     tx.commit()?;
-    Ok(AccessLogCopy::Copied {
-        held: total,
-        copied,
-    })
+    Ok((total, copied))
 }

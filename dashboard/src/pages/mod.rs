@@ -22,16 +22,16 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use carnet_core::RecordId;
 
-use crate::access_log::{Access, AccessLog};
+use crate::access_log::{Access, AccessLogStore};
 use crate::html::{self, Viewer};
-use crate::session::{COOKIE, Session, Sessions};
+use crate::session::{COOKIE, Session, SessionStore};
 use crate::{Backend, DashboardConfig, DashboardError, MOUNT, Names, TeamReads};
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub backend: Arc<dyn Backend>,
-    pub sessions: Sessions,
-    pub log: Arc<AccessLog>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub log: Arc<dyn AccessLogStore>,
     pub config: DashboardConfig,
     pub cache: crate::cache::Cache,
 }
@@ -41,11 +41,10 @@ pub(crate) type State = axum::extract::State<Arc<AppState>>;
 pub(crate) fn router(
     backend: Arc<dyn Backend>,
     config: DashboardConfig,
-    log: Arc<AccessLog>,
+    sessions: Arc<dyn SessionStore>,
+    log: Arc<dyn AccessLogStore>,
 ) -> Result<Router, DashboardError> {
-    let sessions = Sessions::open(&config.data_dir, config.session_ttl)?;
-    let purged = log.purge()?;
-    tracing::info!(purged, "dashboard access log purged past its retention");
+    purge(&*log, &*sessions)?;
     let state = Arc::new(AppState {
         backend,
         sessions,
@@ -79,8 +78,23 @@ pub(crate) fn router(
         .with_state(state))
 }
 
-/// Purges the access log once a day while the server runs, when there is a
-/// runtime to do it on (the router may be built outside one in tests).
+/// Purges the access log past its retention and the expired sessions; a
+/// store shared by several instances may leave the round to another.
+fn purge(log: &dyn AccessLogStore, sessions: &dyn SessionStore) -> Result<(), DashboardError> {
+    match log.purge_expired()? {
+        Some(purged) => tracing::info!(purged, "dashboard access log purged past its retention"),
+        None => tracing::info!("dashboard access log purge left to another instance"),
+    }
+    match sessions.purge_expired()? {
+        Some(purged) => tracing::info!(purged, "expired dashboard sessions purged"),
+        None => tracing::info!("expired dashboard sessions purge left to another instance"),
+    }
+    Ok(())
+}
+
+/// Purges the access log and the sessions once a day while the server
+/// runs, when there is a runtime to do it on (the router may be built
+/// outside one in tests).
 fn spawn_daily_purge(state: &Arc<AppState>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
@@ -93,8 +107,8 @@ fn spawn_daily_purge(state: &Arc<AppState>) {
             tick.tick().await;
             let Some(st) = weak.upgrade() else { return };
             let permits = st.config.storage_permits.clone();
-            if let Err(e) = blocking(&permits, move || st.log.purge()).await {
-                tracing::error!(error = %e, "daily purge of the access log failed");
+            if let Err(e) = blocking(&permits, move || purge(&*st.log, &*st.sessions)).await {
+                tracing::error!(error = %e, "daily purge of the access log and sessions failed");
             }
         }
     });

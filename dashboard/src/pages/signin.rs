@@ -92,7 +92,10 @@ pub async fn submit(
             return Ok(None);
         }
         match st2.backend.sign_in(&credential, &client)? {
-            Some(who) => Ok(Some((st2.sessions.create(&who)?.0, who))),
+            Some(who) => Ok(Some((
+                st2.sessions.create(&who, st2.config.session_ttl)?.0,
+                who,
+            ))),
             None => Ok(None),
         }
     })

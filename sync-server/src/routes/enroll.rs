@@ -36,11 +36,12 @@ pub async fn enroll(
     ClientAddr(client): ClientAddr,
     body: Bytes,
 ) -> Result<Json<Enrolled>, ServerError> {
-    state.code_throttle.check(&client)?;
+    let throttle = state.code_throttle.clone();
+    let who = client.clone();
+    state.blocking(move || throttle.check(&who, None)).await?;
     let req: EnrollRequest = json_body(&body)?;
     if req.code.len() > 64 {
-        state.code_throttle.fail(&client, None);
-        return Err(ServerError::InvalidCode);
+        return Err(failed(&state, client).await);
     }
     let storage = state.storage.clone();
     let enrolled = state
@@ -54,15 +55,25 @@ pub async fn enroll(
         .await;
     let enrolled = match enrolled {
         Err(ServerError::InvalidCode) => {
-            state.code_throttle.fail(&client, None);
             tracing::info!("enrollment refused: invalid code");
-            return Err(ServerError::InvalidCode);
+            return Err(failed(&state, client).await);
         }
         other => other?,
     };
     state.metrics.enrollments.fetch_add(1, Ordering::Relaxed);
     tracing::info!(team = %enrolled.team_id, device = %enrolled.device_id, role = enrolled.role.code(), "device enrolled");
     Ok(Json(enrolled))
+}
+
+/// Counts a wrong code against `client` and answers it. A failure to count
+/// is logged, not answered: the device is told its code is wrong, which it
+/// is, and the next check, which fails closed, stops any guessing.
+async fn failed(state: &AppState, client: String) -> ServerError {
+    let throttle = state.code_throttle.clone();
+    if let Err(e) = state.blocking(move || throttle.fail(&client, None)).await {
+        tracing::error!(error = %e, "a wrong enrollment code could not be counted");
+    }
+    ServerError::InvalidCode
 }
 
 /// A new token.

@@ -116,7 +116,7 @@ pub async fn list(
             records.iter_mut().for_each(|r| names.name_record(r));
             if let Some(action) = logged {
                 let ids: Vec<RecordId> = records.iter().map(|r| r.header().id).collect();
-                write_access(&log, &reader, &client, &action, &ids)?;
+                write_access(&*log, &reader, &client, &action, &ids)?;
             }
             Ok((records, has_more))
         })
@@ -167,7 +167,7 @@ fn describe(p: &RecordsParams) -> String {
 /// Writes one read to the shared access log: the supervisor's device and
 /// name, the client's address, what and which ids.
 fn write_access(
-    log: &carnet_dashboard::AccessLog,
+    log: &dyn carnet_dashboard::AccessLogStore,
     reader: &Device,
     client: &str,
     action: &str,
@@ -235,7 +235,7 @@ pub async fn show(
             names.name_record(&mut details.record);
             names.name_history(&mut details.history);
             if matches!(details.record, Record::Contact(_)) {
-                write_access(&log, &me, &client, "api fiche contact", &[id])?;
+                write_access(&*log, &me, &client, "api fiche contact", &[id])?;
             }
             Ok(details)
         })

@@ -4,7 +4,11 @@
 //!
 //! [`SqliteStorage`] is the embedded default (one file per team);
 //! [`PostgresStorage`] keeps everything in one PostgreSQL database that any
-//! number of server instances share. [`open`] picks one from the settings. The trait is
+//! number of server instances share, and beside it what an embedded server
+//! keeps per instance (the dashboard's sessions and access log, the rate
+//! limits: [`PgSessions`], [`PgAccessLog`], [`PgTokenBuckets`],
+//! [`PgFailureCounts`]), with periodic work one instance at a time
+//! ([`run_alone`]). [`open`] picks a storage from the settings. The trait is
 //! synchronous on purpose: the core's [`carnet_core::Store`] blocks, and the
 //! server calls every method on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]), so an implementation may block freely.
@@ -22,6 +26,7 @@
 //! [`Storage::push`] and kept per device.
 
 mod postgres;
+mod postgres_state;
 mod secrets;
 mod sqlite;
 
@@ -32,8 +37,11 @@ use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
 use serde::{Deserialize, Serialize};
 
-pub use postgres::PostgresStorage;
+pub use postgres::{Pool, PostgresStorage};
 pub(crate) use postgres::{RowWriter, erase_record};
+pub use postgres_state::{
+    PgAccessLog, PgFailureCounts, PgSessions, PgTokenBuckets, Round, run_alone,
+};
 pub(crate) use secrets::is_team_id;
 pub use sqlite::SqliteStorage;
 
@@ -186,6 +194,14 @@ pub trait Storage: Send + Sync + 'static {
     /// never seen, enrolled) for `unseen_for_ms`: a lost phone nobody
     /// reported stops being a key to the team's log. Returns them.
     fn revoke_inactive(&self, unseen_for_ms: i64) -> Result<Vec<Device>>;
+
+    /// [`Storage::revoke_inactive`] as the daily sweep runs it: a storage
+    /// several instances share lets one of them sweep at a time, and
+    /// answers `None` (nothing done) to the others. On the spot, when a
+    /// device calls, [`Storage::revoke_inactive`] runs whatever the others do.
+    fn sweep_inactive(&self, unseen_for_ms: i64) -> Result<Option<Vec<Device>>> {
+        self.revoke_inactive(unseen_for_ms).map(Some)
+    }
 
     /// The device holding this token, revoked or not; `None` if unknown.
     fn authenticate(&self, token: &str) -> Result<Option<Device>>;

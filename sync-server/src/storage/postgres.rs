@@ -29,6 +29,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::postgres_state::{Round, run_alone};
 use super::secrets::{
     DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
     new_code, normalise_code, seal, token_hash,
@@ -37,7 +38,10 @@ use super::{Device, Enrolled, IssuedCode, Role, Storage};
 use crate::error::{Result, ServerError};
 
 /// The schema's migrations, in order: never edit a shipped one, add a file.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/001_initial.sql"),
+    include_str!("../../migrations/postgres/002_sessions_access_log_limits.sql"),
+];
 
 /// Team configurations kept per instance (they change only with a team's
 /// creation): bounded, so that a thousand teams are not a thousand entries.
@@ -103,6 +107,13 @@ impl PostgresStorage {
                 NonZeroUsize::new(CONFIG_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
         })
+    }
+
+    /// The pool (a handle on it: clones share the connections), for what
+    /// else instances keep in the database: sessions, the access log, rate
+    /// limits (`postgres_state`).
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
     }
 
     /// A connection of the pool (also `migrate-storage`'s, which writes
@@ -291,6 +302,21 @@ fn migrate(conn: &mut postgres::Client) -> Result<()> {
     Ok(())
 }
 
+/// [`Storage::revoke_inactive`] on `c`.
+fn revoke_inactive(c: &mut impl GenericClient, unseen_for_ms: i64) -> Result<Vec<Device>> {
+    let now = now_ms();
+    let cutoff = now.saturating_sub(unseen_for_ms);
+    let rows = c.query(
+        &format!(
+            "UPDATE devices SET revoked_at = $2, revoked_reason = $3
+             WHERE revoked_at IS NULL AND coalesce(last_seen, enrolled_at) < $1
+             RETURNING {DEVICE_COLUMNS}"
+        ),
+        &[&cutoff, &now, &super::REVOKED_INACTIVE],
+    )?;
+    Ok(rows.iter().map(device_from_row).collect())
+}
+
 const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
 
 fn device_from_row(r: &Row) -> Device {
@@ -454,17 +480,17 @@ impl Storage for PostgresStorage {
         if unseen_for_ms <= 0 {
             return Ok(Vec::new());
         }
-        let now = now_ms();
-        let cutoff = now.saturating_sub(unseen_for_ms);
-        let rows = self.conn()?.query(
-            &format!(
-                "UPDATE devices SET revoked_at = $2, revoked_reason = $3
-                 WHERE revoked_at IS NULL AND coalesce(last_seen, enrolled_at) < $1
-                 RETURNING {DEVICE_COLUMNS}"
-            ),
-            &[&cutoff, &now, &super::REVOKED_INACTIVE],
-        )?;
-        Ok(rows.iter().map(device_from_row).collect())
+        revoke_inactive(&mut *self.conn()?, unseen_for_ms)
+    }
+
+    /// In a [`Round::InactiveSweep`]: one instance sweeps, the others skip.
+    fn sweep_inactive(&self, unseen_for_ms: i64) -> Result<Option<Vec<Device>>> {
+        if unseen_for_ms <= 0 {
+            return Ok(Some(Vec::new()));
+        }
+        run_alone(&self.pool, Round::InactiveSweep, |c| {
+            revoke_inactive(c, unseen_for_ms)
+        })
     }
 
     fn authenticate(&self, token: &str) -> Result<Option<Device>> {
