@@ -506,6 +506,15 @@ fn pushes_keep_to_their_rules(b: &Backend) {
     assert_eq!(rows.len(), 1);
 }
 
+/// Counts one finished pusher when dropped.
+struct Finished<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Several pushers and pullers on one team, through two instances when the
 /// storage allows it: every puller, pulling from its cursor while pushes
 /// commit, ends with every change (a position is never assigned to a change
@@ -528,11 +537,13 @@ fn positions_follow_commit_order_under_concurrent_pushes(b: &Backend) {
             let team = &team;
             let done = &done;
             scope.spawn(move || {
+                // Counted when the pusher ends, even by a panic: the
+                // pullers stop and the test fails instead of hanging.
+                let _done = Finished(done);
                 for n in 0..NOTES {
                     d.note(&format!("{} {n}", i));
                     d.push(&*s, team).unwrap();
                 }
-                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
         for (i, d) in pullers.iter_mut().enumerate() {
