@@ -112,7 +112,11 @@ fn take(n: &AtomicUsize) -> bool {
 }
 
 impl Storage for PanickingStorage {
-    fn create_team(&self, name: &str, config: &TeamConfig) -> carnet_server::error::Result<String> {
+    fn create_team(
+        &self,
+        name: &str,
+        config: &TeamConfig,
+    ) -> carnet_server::storage::Result<String> {
         self.inner.create_team(name, config)
     }
     fn issue_code(
@@ -121,7 +125,7 @@ impl Storage for PanickingStorage {
         role: Role,
         name: Option<&str>,
         ttl_ms: i64,
-    ) -> carnet_server::error::Result<IssuedCode> {
+    ) -> carnet_server::storage::Result<IssuedCode> {
         self.inner.issue_code(team_id, role, name, ttl_ms)
     }
     fn redeem_code(
@@ -129,51 +133,51 @@ impl Storage for PanickingStorage {
         code: &str,
         device_name: &str,
         actor: Option<&str>,
-    ) -> carnet_server::error::Result<Enrolled> {
+    ) -> carnet_server::storage::Result<Enrolled> {
         self.inner.redeem_code(code, device_name, actor)
     }
-    fn redeem_dashboard_code(&self, code: &str) -> carnet_server::error::Result<Enrolled> {
+    fn redeem_dashboard_code(&self, code: &str) -> carnet_server::storage::Result<Enrolled> {
         self.inner.redeem_dashboard_code(code)
     }
-    fn bind_actor(&self, device_id: &str, actor: &str) -> carnet_server::error::Result<()> {
+    fn bind_actor(&self, device_id: &str, actor: &str) -> carnet_server::storage::Result<()> {
         self.inner.bind_actor(device_id, actor)
     }
     fn actor_names(
         &self,
         team_id: &str,
-    ) -> carnet_server::error::Result<std::collections::HashMap<String, String>> {
+    ) -> carnet_server::storage::Result<std::collections::HashMap<String, String>> {
         self.inner.actor_names(team_id)
     }
-    fn rotate_token(&self, device_id: &str) -> carnet_server::error::Result<String> {
+    fn rotate_token(&self, device_id: &str) -> carnet_server::storage::Result<String> {
         self.inner.rotate_token(device_id)
     }
     fn revoke_inactive(
         &self,
         unseen_for_ms: i64,
-    ) -> carnet_server::error::Result<Vec<ServerDevice>> {
+    ) -> carnet_server::storage::Result<Vec<ServerDevice>> {
         self.inner.revoke_inactive(unseen_for_ms)
     }
-    fn authenticate(&self, token: &str) -> carnet_server::error::Result<Option<ServerDevice>> {
+    fn authenticate(&self, token: &str) -> carnet_server::storage::Result<Option<ServerDevice>> {
         self.inner.authenticate(token)
     }
-    fn touch(&self, device_id: &str) -> carnet_server::error::Result<()> {
+    fn touch(&self, device_id: &str) -> carnet_server::storage::Result<()> {
         self.inner.touch(device_id)
     }
-    fn devices(&self, team_id: &str) -> carnet_server::error::Result<Vec<ServerDevice>> {
+    fn devices(&self, team_id: &str) -> carnet_server::storage::Result<Vec<ServerDevice>> {
         self.inner.devices(team_id)
     }
     fn revoke(
         &self,
         team_id: &str,
         device_id: &str,
-    ) -> carnet_server::error::Result<Option<ServerDevice>> {
+    ) -> carnet_server::storage::Result<Option<ServerDevice>> {
         self.inner.revoke(team_id, device_id)
     }
     fn order_wipe(
         &self,
         team_id: &str,
         device_id: &str,
-    ) -> carnet_server::error::Result<Option<ServerDevice>> {
+    ) -> carnet_server::storage::Result<Option<ServerDevice>> {
         self.inner.order_wipe(team_id, device_id)
     }
     fn push(
@@ -182,7 +186,7 @@ impl Storage for PanickingStorage {
         device_id: &str,
         actor: Option<&str>,
         batch: &Batch,
-    ) -> carnet_server::error::Result<ApplyReport> {
+    ) -> carnet_server::storage::Result<ApplyReport> {
         if take(&self.before_push) {
             panic!("injected panic before a push");
         }
@@ -198,31 +202,31 @@ impl Storage for PanickingStorage {
         device_id: &str,
         after: u64,
         max_bytes: usize,
-    ) -> carnet_server::error::Result<Batch> {
+    ) -> carnet_server::storage::Result<Batch> {
         if take(&self.on_pull) {
             panic!("injected panic in a pull");
         }
         self.inner.pull(team_id, device_id, after, max_bytes)
     }
-    fn log_head(&self, team_id: &str) -> carnet_server::error::Result<u64> {
+    fn log_head(&self, team_id: &str) -> carnet_server::storage::Result<u64> {
         self.inner.log_head(team_id)
     }
-    fn lineage(&self, team_id: &str) -> carnet_server::error::Result<String> {
+    fn lineage(&self, team_id: &str) -> carnet_server::storage::Result<String> {
         self.inner.lineage(team_id)
     }
-    fn renew_lineages(&self) -> carnet_server::error::Result<usize> {
+    fn renew_lineages(&self) -> carnet_server::storage::Result<usize> {
         self.inner.renew_lineages()
     }
-    fn records(&self, team_id: &str, query: &Query) -> carnet_server::error::Result<Page> {
+    fn records(&self, team_id: &str, query: &Query) -> carnet_server::storage::Result<Page> {
         self.inner.records(team_id, query)
     }
-    fn record(&self, team_id: &str, id: RecordId) -> carnet_server::error::Result<RecordDetails> {
+    fn record(&self, team_id: &str, id: RecordId) -> carnet_server::storage::Result<RecordDetails> {
         self.inner.record(team_id, id)
     }
     fn team_reads(
         &self,
         team_id: &str,
-    ) -> carnet_server::error::Result<Arc<dyn carnet_server::storage::TeamReads>> {
+    ) -> carnet_server::storage::Result<Arc<dyn carnet_server::storage::TeamReads>> {
         self.inner.team_reads(team_id)
     }
 }

@@ -251,7 +251,7 @@ pub fn renew_lineages(data_dir: &Path) -> Result<usize> {
             data_dir.display()
         )));
     }
-    SqliteStorage::open(data_dir)?.renew_lineages()
+    Ok(SqliteStorage::open(data_dir)?.renew_lineages()?)
 }
 
 /// Copies the database `src` to `staging/name` with the online backup API,

@@ -18,7 +18,7 @@ use carnet_dashboard::{
 use crate::AppState;
 use crate::auth::{FailureCounts, client_addr};
 use crate::error::{Result, ServerError};
-use crate::storage::{REVOKED_INACTIVE, Role, Storage};
+use crate::storage::{REVOKED_INACTIVE, Role, Storage, StorageError};
 
 struct ServerBackend {
     storage: Arc<dyn Storage>,
@@ -30,7 +30,8 @@ struct ServerBackend {
 
 /// A storage failure as the dashboard reports it (cause only: storage
 /// errors carry ids, never residents' data).
-fn internal(e: ServerError) -> DashboardError {
+fn internal(e: impl Into<ServerError>) -> DashboardError {
+    let e: ServerError = e.into();
     DashboardError::Internal(e.to_string())
 }
 
@@ -73,10 +74,10 @@ impl ServerBackend {
                 Ok(_) => Ok(None),
                 // Unknown, used or expired; a mediator's (left unspent).
                 Err(
-                    ServerError::InvalidCode
-                    | ServerError::Forbidden(_)
-                    | ServerError::NotFound(_)
-                    | ServerError::BadRequest(_),
+                    StorageError::InvalidCode
+                    | StorageError::Forbidden(_)
+                    | StorageError::NotFound(_)
+                    | StorageError::BadRequest(_),
                 ) => Ok(None),
                 Err(e) => Err(internal(e)),
             },

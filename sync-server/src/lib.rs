@@ -330,7 +330,10 @@ pub async fn sweep_inactive_devices(
 ) -> Result<Vec<storage::Device>> {
     let storage = state.storage.clone();
     let ms = i64::try_from(unseen_for.as_millis()).unwrap_or(i64::MAX);
-    let Some(revoked) = state.blocking(move || storage.sweep_inactive(ms)).await? else {
+    let Some(revoked) = state
+        .blocking(move || Ok(storage.sweep_inactive(ms)?))
+        .await?
+    else {
         tracing::info!("sweep of inactive devices left to another instance");
         return Ok(Vec::new());
     };

@@ -135,7 +135,7 @@ impl StoreArgs {
             database_pool: Some(2),
             ..Default::default()
         })?;
-        carnet_server::storage::open(&config)
+        Ok(carnet_server::storage::open(&config)?)
     }
 
     /// How `enroll` is told where the team is, as it was given here.

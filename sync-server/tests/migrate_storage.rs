@@ -309,7 +309,9 @@ fn the_reliability_fixtures_and_random_field_work_migrate_and_verify() {
     assert_eq!(second.tombstones, 1);
     assert!(matches!(
         pg.record(&team, erased),
-        Err(ServerError::Core(carnet_core::Error::Erased(_)))
+        Err(carnet_server::storage::StorageError::Core(
+            carnet_core::Error::Erased(_)
+        ))
     ));
     same_reads(&lite, &pg, &team);
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use carnet_core::store::{Batch, Entry, GroupBy, Payload, Query, StatusChange};
 use carnet_core::{Kind, RecordId, ReportStatus, Store, TeamConfig};
-use carnet_server::{PostgresStorage, Role, ServerError, SqliteStorage, Storage};
+use carnet_server::storage::StorageError;
+use carnet_server::{PostgresStorage, Role, SqliteStorage, Storage};
 use serde_json::{Map, Value, json};
 
 /// A storage under test, with what must outlive it.
@@ -88,7 +89,7 @@ fn lineages_change_only_when_renewed(b: &Backend) {
     assert_ne!(s.lineage(&a).unwrap(), first);
     assert!(matches!(
         s.lineage("00000000-0000-0000-0000-000000000000"),
-        Err(ServerError::NotFound(_))
+        Err(StorageError::NotFound(_))
     ));
 }
 
@@ -144,7 +145,7 @@ impl Device {
     }
 
     /// Pushes everything new in its log, as the push route does.
-    fn push(&mut self, s: &dyn Storage, team: &str) -> carnet_server::error::Result<()> {
+    fn push(&mut self, s: &dyn Storage, team: &str) -> carnet_server::storage::Result<()> {
         let batch = self
             .store
             .changes_since(
@@ -222,11 +223,11 @@ fn enrollment_codes_and_devices(b: &Backend) {
         .code;
     assert!(matches!(
         s.redeem_code(&other, "x", Some(&actor)),
-        Err(ServerError::Conflict(_))
+        Err(StorageError::Conflict(_))
     ));
     assert!(matches!(
         s.redeem_code("AAAA-BBBB-CCCC-DDDD", "x", None),
-        Err(ServerError::InvalidCode)
+        Err(StorageError::InvalidCode)
     ));
     // A mediator's code does not open the dashboard, and is not spent.
     let m = s
@@ -235,7 +236,7 @@ fn enrollment_codes_and_devices(b: &Backend) {
         .code;
     assert!(matches!(
         s.redeem_dashboard_code(&m),
-        Err(ServerError::Forbidden(_))
+        Err(StorageError::Forbidden(_))
     ));
     let sup = s
         .issue_code(&team, Role::Supervisor, None, 60_000)
@@ -245,14 +246,14 @@ fn enrollment_codes_and_devices(b: &Backend) {
     assert_eq!(dash.role, Role::Supervisor);
     assert!(matches!(
         s.redeem_dashboard_code(&sup),
-        Err(ServerError::InvalidCode)
+        Err(StorageError::InvalidCode)
     ));
     let m_dev = s.redeem_code(&m, "phone", None).unwrap();
     s.bind_actor(&m_dev.device_id, &"cd".repeat(16)).unwrap();
     s.bind_actor(&m_dev.device_id, &"CD".repeat(16)).unwrap();
     assert!(matches!(
         s.bind_actor(&m_dev.device_id, &"ef".repeat(16)),
-        Err(ServerError::Conflict(_))
+        Err(StorageError::Conflict(_))
     ));
     let names = s.actor_names(&team).unwrap();
     assert_eq!(names.get(&actor).map(String::as_str), Some("tablette 3"));
@@ -280,7 +281,7 @@ fn enrollment_codes_and_devices(b: &Backend) {
     assert_eq!(revoked.revoked_reason.as_deref(), Some("supervisor"));
     assert!(matches!(
         s.rotate_token(&a.device_id),
-        Err(ServerError::Unauthorized)
+        Err(StorageError::Unauthorized)
     ));
     let devices = s.devices(&team).unwrap();
     assert_eq!(devices.len(), 3);
@@ -294,7 +295,7 @@ fn enrollment_codes_and_devices(b: &Backend) {
             None,
             1
         ),
-        Err(ServerError::NotFound(_))
+        Err(StorageError::NotFound(_))
     ));
 }
 
@@ -343,7 +344,7 @@ fn pushes_pull_back_in_order_without_the_pushers_own(b: &Backend) {
     assert_eq!(details.history.len(), 2);
     assert!(matches!(
         s.pull("00000000-0000-0000-0000-000000000000", &samia.id, 0, 1),
-        Err(ServerError::NotFound(_))
+        Err(StorageError::NotFound(_))
     ));
 }
 
@@ -416,7 +417,7 @@ fn erasure_leaves_a_tombstone_and_refuses_stale_changes(b: &Backend) {
     assert_eq!((report.applied, report.refused), (0, 1));
     assert!(matches!(
         s.record(&team, c),
-        Err(ServerError::Core(carnet_core::Error::Erased(_)))
+        Err(StorageError::Core(carnet_core::Error::Erased(_)))
     ));
     let reads = s.team_reads(&team).unwrap();
     assert!(reads.get(c).is_err());
@@ -448,7 +449,7 @@ fn pushes_keep_to_their_rules(b: &Backend) {
     };
     assert!(matches!(
         s.push(&team, &yanis.id, Some(&yanis.actor), &erase_note),
-        Err(ServerError::Core(carnet_core::Error::Refused {
+        Err(StorageError::Core(carnet_core::Error::Refused {
             erasures: 1,
             ..
         }))
@@ -465,7 +466,7 @@ fn pushes_keep_to_their_rules(b: &Backend) {
         .unwrap();
     assert!(matches!(
         s.push(&team, &yanis.id, Some(&yanis.actor), &hers),
-        Err(ServerError::Core(carnet_core::Error::Refused { .. }))
+        Err(StorageError::Core(carnet_core::Error::Refused { .. }))
     ));
     // Garbage: refused, nothing written.
     let garbage = Batch {

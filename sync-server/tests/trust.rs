@@ -15,7 +15,7 @@ use carnet_core::Store;
 use carnet_core::sync::client::Client;
 use carnet_core::sync::{PushHeader, wire};
 use carnet_server::storage::{Device, Role};
-use carnet_server::{AppState, Config, ServerError, SqliteStorage, Storage};
+use carnet_server::{AppState, Config, SqliteStorage, Storage};
 use common::*;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -160,12 +160,12 @@ fn actors_are_bound_once_and_named_by_their_newest_device() {
         .unwrap();
     assert!(matches!(
         s.bind_actor(&legacy.device_id, &"1".repeat(32)),
-        Err(ServerError::Conflict(_))
+        Err(carnet_server::storage::StorageError::Conflict(_))
     ));
     let other = s.redeem_code(&code(&s), "autre", None).unwrap();
     assert!(matches!(
         s.bind_actor(&other.device_id, actor),
-        Err(ServerError::Conflict(_))
+        Err(carnet_server::storage::StorageError::Conflict(_))
     ));
     s.revoke(&team, &legacy.device_id).unwrap();
     let newer = s.redeem_code(&code(&s), "nouveau", Some(actor)).unwrap();
@@ -189,7 +189,7 @@ fn dashboard_codes_are_supervisors_unused_ones_only() {
             .unwrap();
     assert!(matches!(
         s.redeem_dashboard_code(&med_code),
-        Err(ServerError::Forbidden(_))
+        Err(carnet_server::storage::StorageError::Forbidden(_))
     ));
     s.redeem_code(&med_code, "tel", None).unwrap();
 
@@ -205,11 +205,11 @@ fn dashboard_codes_are_supervisors_unused_ones_only() {
     // (nothing was kept to replay a dashboard sign-in).
     assert!(matches!(
         s.redeem_dashboard_code(&sup_code),
-        Err(ServerError::InvalidCode)
+        Err(carnet_server::storage::StorageError::InvalidCode)
     ));
     assert!(matches!(
         s.redeem_code(&sup_code, "tel", None),
-        Err(ServerError::InvalidCode)
+        Err(carnet_server::storage::StorageError::InvalidCode)
     ));
 
     // A code a phone redeemed is refused by the dashboard, even within the
@@ -220,7 +220,7 @@ fn dashboard_codes_are_supervisors_unused_ones_only() {
     let phone = s.redeem_code(&phone_code, "tel", None).unwrap();
     assert!(matches!(
         s.redeem_dashboard_code(&phone_code),
-        Err(ServerError::InvalidCode)
+        Err(carnet_server::storage::StorageError::InvalidCode)
     ));
     assert_eq!(
         s.redeem_code(&phone_code, "tel", None).unwrap().token,

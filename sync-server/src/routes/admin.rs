@@ -41,7 +41,7 @@ pub async fn issue_code(
     let ttl = state.config.code_ttl.as_millis() as i64;
     let team = me.team_id.clone();
     let issued = state
-        .blocking(move || storage.issue_code(&team, role, req.name.as_deref(), ttl))
+        .blocking(move || Ok(storage.issue_code(&team, role, req.name.as_deref(), ttl)?))
         .await?;
     tracing::info!(team = %me.team_id, by = %me.id, role = role.code(), "enrollment code issued");
     Ok(Json(CodeResponse {
@@ -63,7 +63,9 @@ pub async fn devices(
     Supervisor(me): Supervisor,
 ) -> Result<Json<DeviceList>, ServerError> {
     let storage = state.storage.clone();
-    let devices = state.blocking(move || storage.devices(&me.team_id)).await?;
+    let devices = state
+        .blocking(move || Ok(storage.devices(&me.team_id)?))
+        .await?;
     Ok(Json(DeviceList { devices }))
 }
 
@@ -77,7 +79,7 @@ pub async fn revoke(
     let team = me.team_id.clone();
     let target = id.clone();
     let device = state
-        .blocking(move || storage.revoke(&team, &target))
+        .blocking(move || Ok(storage.revoke(&team, &target)?))
         .await?
         .ok_or_else(no_device)?;
     tracing::info!(team = %me.team_id, by = %me.id, device = %device.id, "device revoked");
@@ -95,7 +97,7 @@ pub async fn wipe(
     let team = me.team_id.clone();
     let target = id.clone();
     let device = state
-        .blocking(move || storage.order_wipe(&team, &target))
+        .blocking(move || Ok(storage.order_wipe(&team, &target)?))
         .await?
         .ok_or_else(no_device)?;
     tracing::info!(team = %me.team_id, by = %me.id, device = %device.id, "wipe ordered");

@@ -46,11 +46,11 @@ pub async fn enroll(
     let storage = state.storage.clone();
     let enrolled = state
         .blocking(move || {
-            storage.redeem_code(
+            Ok(storage.redeem_code(
                 &req.code,
                 req.name.as_deref().unwrap_or(""),
                 req.actor.as_deref(),
-            )
+            )?)
         })
         .await;
     let enrolled = match enrolled {
@@ -91,7 +91,9 @@ pub async fn rotate(
 ) -> Result<Json<Rotated>, ServerError> {
     let storage = state.storage.clone();
     let id = device.id.clone();
-    let token = state.blocking(move || storage.rotate_token(&id)).await?;
+    let token = state
+        .blocking(move || Ok(storage.rotate_token(&id)?))
+        .await?;
     tracing::info!(team = %device.team_id, device = %device.id, "token rotated");
     Ok(Json(Rotated { token }))
 }

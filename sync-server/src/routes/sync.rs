@@ -58,7 +58,9 @@ pub async fn push(
                     None => None,
                 },
             };
-            let report = storage.push(&team, &dev, actor.as_deref(), &batch);
+            let report = storage
+                .push(&team, &dev, actor.as_deref(), &batch)
+                .map_err(ServerError::from);
             Ok(Pushed::Applied {
                 upto: batch.upto,
                 entries: n,

@@ -25,6 +25,7 @@
 //! (idempotent, like pushes), and a sync receipt as a value returned by
 //! [`Storage::push`] and kept per device.
 
+mod error;
 mod postgres;
 mod postgres_state;
 mod secrets;
@@ -45,7 +46,7 @@ pub use postgres_state::{
 pub(crate) use secrets::is_team_id;
 pub use sqlite::SqliteStorage;
 
-use crate::error::{Result, ServerError};
+pub use error::{Result, StorageError};
 
 /// The storage the settings name: PostgreSQL when `config.database` is set,
 /// else SQLite under `config.data_dir`.
@@ -104,7 +105,7 @@ pub const REVOKED_INACTIVE: &str = "inactive";
 pub fn parse_actor(actor: &str) -> Result<String> {
     let actor = actor.trim();
     if actor.len() != 32 || !actor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ServerError::BadRequest(
+        return Err(StorageError::BadRequest(
             "actor: expected the store's actor id, 32 hexadecimal characters".into(),
         ));
     }
@@ -163,7 +164,7 @@ pub trait Storage: Send + Sync + 'static {
     /// given, so that its changes can be traced to it. Retrying with the
     /// same code shortly after (a lost response) returns the same enrollment.
     /// An actor already bound to another device in good standing is a
-    /// [`ServerError::Conflict`]: one store,
+    /// [`StorageError::Conflict`]: one store,
     /// one device.
     fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled>;
 
@@ -176,7 +177,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Binds `actor` to a device enrolled without one (trust on first use,
     /// at its first push). Succeeds if it is already bound to that actor;
-    /// a [`ServerError::Conflict`] if it is
+    /// a [`StorageError::Conflict`] if it is
     /// bound to another or another device in good standing holds the actor.
     fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()>;
 

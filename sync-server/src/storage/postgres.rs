@@ -35,7 +35,7 @@ use super::secrets::{
     new_code, normalise_code, seal, token_hash,
 };
 use super::{Device, Enrolled, IssuedCode, Role, Storage};
-use crate::error::{Result, ServerError};
+use super::{Result, StorageError};
 
 /// The schema's migrations, in order: never edit a shipped one, add a file.
 const MIGRATIONS: &[&str] = &[
@@ -56,15 +56,17 @@ pub struct PostgresStorage {
     configs: Mutex<lru::LruCache<String, TeamConfig>>,
 }
 
-impl From<postgres::Error> for ServerError {
+/// `migrate-storage` and the shared state (`postgres_state`) speak to the
+/// database directly and answer with the server's error.
+impl From<postgres::Error> for crate::ServerError {
     fn from(e: postgres::Error) -> Self {
-        ServerError::Storage(Box::new(e))
+        crate::ServerError::Storage(Box::new(e))
     }
 }
 
-impl From<r2d2::Error> for ServerError {
+impl From<r2d2::Error> for crate::ServerError {
     fn from(e: r2d2::Error) -> Self {
-        ServerError::Storage(Box::new(e))
+        crate::ServerError::Storage(Box::new(e))
     }
 }
 
@@ -73,9 +75,9 @@ fn backend(e: postgres::Error) -> carnet_core::Error {
     carnet_core::Error::Backend(Box::new(e))
 }
 
-fn dashboard(e: ServerError) -> DashboardError {
+fn dashboard(e: StorageError) -> DashboardError {
     match e {
-        ServerError::Core(c) => DashboardError::Core(c),
+        StorageError::Core(c) => DashboardError::Core(c),
         other => DashboardError::Core(carnet_core::Error::Backend(Box::new(other))),
     }
 }
@@ -86,7 +88,7 @@ impl PostgresStorage {
     /// together migrate once).
     pub fn connect(url: &str, pool_size: u32) -> Result<PostgresStorage> {
         let config: postgres::Config = url.parse().map_err(|e| {
-            ServerError::Config(format!(
+            StorageError::Config(format!(
                 "database: not a PostgreSQL URL ({e}); expected postgres://user@host:port/database"
             ))
         })?;
@@ -96,7 +98,7 @@ impl PostgresStorage {
             .connection_timeout(std::time::Duration::from_secs(30))
             .build(manager)
             .map_err(|e| {
-                ServerError::Config(format!(
+                StorageError::Config(format!(
                     "database: cannot connect to PostgreSQL ({e}); is it running, and does the URL name an existing database and a user allowed in?"
                 ))
             })?;
@@ -122,7 +124,7 @@ impl PostgresStorage {
         Ok(self.pool.get()?)
     }
 
-    /// The team's configuration; [`ServerError::NotFound`] for no such team.
+    /// The team's configuration; [`StorageError::NotFound`] for no such team.
     fn config(&self, team_id: &str) -> Result<TeamConfig> {
         if let Some(c) = self
             .configs
@@ -133,14 +135,14 @@ impl PostgresStorage {
             return Ok(c.clone());
         }
         if !is_team_id(team_id) {
-            return Err(ServerError::NotFound("no such team".into()));
+            return Err(StorageError::NotFound("no such team".into()));
         }
         let row = self
             .conn()?
             .query_opt("SELECT config FROM teams WHERE id = $1", &[&team_id])?
-            .ok_or_else(|| ServerError::NotFound("no such team".into()))?;
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?;
         let config: TeamConfig = serde_json::from_str(row.get::<_, &str>(0))
-            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+            .map_err(|e| StorageError::Internal(format!("team configuration unreadable: {e}")))?;
         self.configs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -157,7 +159,7 @@ impl PostgresStorage {
     ) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         }
         let hash = code_hash(&norm);
         let now = now_ms();
@@ -174,13 +176,13 @@ impl PostgresStorage {
             &[&hash.as_slice()],
         )?
         else {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         };
         let team_id: String = row.get(0);
         let role: Role = row
             .get::<_, &str>(1)
             .parse()
-            .map_err(|_| ServerError::Internal("bad role in codes".into()))?;
+            .map_err(|_| StorageError::Internal("bad role in codes".into()))?;
         let code_name: Option<String> = row.get(2);
         let expires_at: i64 = row.get(3);
         let used_at: Option<i64> = row.get(4);
@@ -188,10 +190,10 @@ impl PostgresStorage {
         let sealed: Option<Vec<u8>> = row.get(6);
         if how == Redemption::Dashboard {
             if used_at.is_some() || expires_at <= now {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             }
             if role != Role::Supervisor {
-                return Err(ServerError::Forbidden(
+                return Err(StorageError::Forbidden(
                     "this is a mediator's enrollment code: it enrolls a phone, not the dashboard; sign in with a supervisor's code",
                 ));
             }
@@ -199,21 +201,21 @@ impl PostgresStorage {
         let config = self.config(&team_id)?;
         if used_at.is_some() {
             let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             };
-            let sealed: [u8; 32] = sealed.try_into().map_err(|_| ServerError::InvalidCode)?;
+            let sealed: [u8; 32] = sealed.try_into().map_err(|_| StorageError::InvalidCode)?;
             let token = seal(&sealed, &norm);
             let device = device_in_team(&mut tx, &team_id, &device_id)?;
             let Some(device) =
                 device.filter(|d| d.revoked_at.is_none() && d.wipe_ordered_at.is_none())
             else {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             };
             if let Some(actor) = actor
                 && device.actor.as_deref() != Some(actor)
             {
                 if device.actor.is_some() && device.last_seen.is_some() {
-                    return Err(ServerError::Conflict(
+                    return Err(StorageError::Conflict(
                         "this code already enrolled a device from another store; ask a supervisor for a new code"
                             .into(),
                     ));
@@ -230,14 +232,14 @@ impl PostgresStorage {
             });
         }
         if expires_at <= now {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         }
         let name = match device_name.trim() {
             "" => code_name.unwrap_or_else(|| "device".into()),
             n => n.to_string(),
         };
         if name.chars().count() > 100 {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "name: at most 100 characters".into(),
             ));
         }
@@ -286,7 +288,7 @@ fn migrate(conn: &mut postgres::Client) -> Result<()> {
         .map_or(0, |r| r.get(0));
     let known = MIGRATIONS.len() as i32;
     if version > known {
-        return Err(ServerError::Config(format!(
+        return Err(StorageError::Config(format!(
             "the database was written by a newer carnet-server (schema {version}, this one knows {known}); update the server"
         )));
     }
@@ -353,7 +355,7 @@ fn set_actor(c: &mut impl GenericClient, device_id: &str, actor: &str) -> Result
         &[&actor, &device_id],
     )?;
     if holder.is_some() {
-        return Err(ServerError::Conflict(
+        return Err(StorageError::Conflict(
             "this store is already enrolled as another device; a supervisor must revoke that device first, or enroll from a fresh store"
                 .into(),
         ));
@@ -369,13 +371,13 @@ impl Storage for PostgresStorage {
     fn create_team(&self, name: &str, config: &TeamConfig) -> Result<String> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "team name: must be 1 to 200 characters".into(),
             ));
         }
         let id = uuid::Uuid::now_v7().to_string();
         let json =
-            serde_json::to_string(config).map_err(|e| ServerError::Internal(e.to_string()))?;
+            serde_json::to_string(config).map_err(|e| StorageError::Internal(e.to_string()))?;
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         tx.execute(
@@ -399,7 +401,7 @@ impl Storage for PostgresStorage {
     ) -> Result<IssuedCode> {
         let name = name.map(str::trim).filter(|n| !n.is_empty());
         if name.is_some_and(|n| n.chars().count() > 100) {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "name: at most 100 characters".into(),
             ));
         }
@@ -432,10 +434,10 @@ impl Storage for PostgresStorage {
             &[&device_id],
         )?;
         match bound.map(|r| r.get::<_, Option<String>>(0)) {
-            None => return Err(ServerError::NotFound("no such device".into())),
+            None => return Err(StorageError::NotFound("no such device".into())),
             Some(Some(a)) if a == actor => return Ok(()),
             Some(Some(_)) => {
-                return Err(ServerError::Conflict(
+                return Err(StorageError::Conflict(
                     "this device is bound to another store's actor; enroll the store as a new device"
                         .into(),
                 ));
@@ -466,7 +468,7 @@ impl Storage for PostgresStorage {
             &[&device_id, &token_hash(&token_hex).as_slice()],
         )?;
         if changed == 0 {
-            return Err(ServerError::Unauthorized);
+            return Err(StorageError::Unauthorized);
         }
         tx.execute(
             "UPDATE codes SET sealed_token = NULL WHERE device_id = $1",
@@ -489,8 +491,9 @@ impl Storage for PostgresStorage {
             return Ok(Some(Vec::new()));
         }
         run_alone(&self.pool, Round::InactiveSweep, |c| {
-            revoke_inactive(c, unseen_for_ms)
+            Ok(revoke_inactive(c, unseen_for_ms)?)
         })
+        .map_err(|e| StorageError::Postgres(Box::new(e)))
     }
 
     fn authenticate(&self, token: &str) -> Result<Option<Device>> {
@@ -564,7 +567,7 @@ impl Storage for PostgresStorage {
                 "SELECT head FROM team_logs WHERE team_id = $1 FOR UPDATE",
                 &[&team_id],
             )?
-            .ok_or_else(|| ServerError::NotFound("no such team".into()))?
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
             .get(0);
         let mut log = PgLog {
             tx: &mut tx,
@@ -631,7 +634,7 @@ impl Storage for PostgresStorage {
         Ok(self
             .conn()?
             .query_opt("SELECT head FROM team_logs WHERE team_id = $1", &[&team_id])?
-            .ok_or_else(|| ServerError::NotFound("no such team".into()))?
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
             .get::<_, i64>(0) as u64)
     }
 
@@ -642,7 +645,7 @@ impl Storage for PostgresStorage {
                 "SELECT lineage FROM team_logs WHERE team_id = $1",
                 &[&team_id],
             )?
-            .ok_or_else(|| ServerError::NotFound("no such team".into()))?
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
             .get(0))
     }
 
@@ -689,7 +692,7 @@ impl PostgresStorage {
 
 fn record_id(bytes: &[u8]) -> Result<RecordId> {
     RecordId::from_slice(bytes).ok_or_else(|| {
-        ServerError::Core(carnet_core::Error::Unreadable {
+        StorageError::Core(carnet_core::Error::Unreadable {
             what: "a record id in the team log",
             source: None,
         })

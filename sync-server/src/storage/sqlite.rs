@@ -19,7 +19,7 @@ use super::secrets::{
     new_code, normalise_code, seal, token_hash,
 };
 use super::{Device, Enrolled, IssuedCode, Role, Storage};
-use crate::error::{Result, ServerError};
+use super::{Result, StorageError};
 
 /// `server.db`'s migrations, in order (see [`carnet_core::migrate`]): never
 /// edit a shipped one, add a file.
@@ -69,7 +69,7 @@ fn private_dir(dir: &Path) -> Result<()> {
         b.mode(0o700);
     }
     b.create(dir).map_err(|e| {
-        ServerError::Config(format!(
+        StorageError::Config(format!(
             "cannot create the data directory {}: {e}",
             dir.display()
         ))
@@ -78,7 +78,7 @@ fn private_dir(dir: &Path) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-            ServerError::Config(format!(
+            StorageError::Config(format!(
                 "cannot make {} private (chmod 700): {e}; is it owned by the server's user?",
                 dir.display()
             ))
@@ -138,7 +138,7 @@ fn set_actor(conn: &Connection, device_id: &str, actor: &str) -> Result<()> {
         )
         .optional()?;
     if holder.is_some() {
-        return Err(ServerError::Conflict(
+        return Err(StorageError::Conflict(
             "this store is already enrolled as another device; a supervisor must revoke that device first, or enroll from a fresh store"
                 .into(),
         ));
@@ -190,7 +190,7 @@ impl SqliteStorage {
              PRAGMA busy_timeout = 5000;",
         )?;
         carnet_core::migrate::apply(&mut conn, MIGRATIONS).map_err(|e| match e {
-            carnet_core::Error::NewerSchema { found, .. } => ServerError::Config(format!(
+            carnet_core::Error::NewerSchema { found, .. } => StorageError::Config(format!(
                 "{} was written by a newer carnet-server (schema {found}); update the server",
                 server_db.display()
             )),
@@ -225,9 +225,9 @@ impl SqliteStorage {
                 r.get(0)
             })
             .optional()?;
-        let config = config.ok_or_else(|| ServerError::NotFound("no such team".into()))?;
+        let config = config.ok_or_else(|| StorageError::NotFound("no such team".into()))?;
         if !is_team_id(team_id) {
-            return Err(ServerError::NotFound("no such team".into()));
+            return Err(StorageError::NotFound("no such team".into()));
         }
         let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = teams.get(team_id) {
@@ -237,7 +237,7 @@ impl SqliteStorage {
         private_file(&path)?;
         let writer = Store::open_unencrypted(&path)?;
         let config: TeamConfig = serde_json::from_str(&config)
-            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+            .map_err(|e| StorageError::Internal(format!("team configuration unreadable: {e}")))?;
         if writer.config() != config {
             writer.set_config(&config)?;
         }
@@ -271,7 +271,7 @@ impl SqliteStorage {
     ) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         }
         let hash = code_hash(&norm);
         let now = now_ms();
@@ -298,19 +298,19 @@ impl SqliteStorage {
             )
             .optional()?;
         let Some((team_id, role, code_name, expires_at, used_at, used_by, sealed)) = row else {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         };
         let role: Role = role
             .parse()
-            .map_err(|_| ServerError::Internal("bad role in codes".into()))?;
+            .map_err(|_| StorageError::Internal("bad role in codes".into()))?;
         if how == Redemption::Dashboard {
             if used_at.is_some() || expires_at <= now {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             }
             if role != Role::Supervisor {
                 // Refused before anything is written: the code still
                 // enrolls the mediator's phone it was issued for.
-                return Err(ServerError::Forbidden(
+                return Err(StorageError::Forbidden(
                     "this is a mediator's enrollment code: it enrolls a phone, not the dashboard; sign in with a supervisor's code",
                 ));
             }
@@ -320,20 +320,20 @@ impl SqliteStorage {
                 r.get(0)
             })?;
         let config: TeamConfig = serde_json::from_str(&config_json)
-            .map_err(|e| ServerError::Internal(format!("team configuration unreadable: {e}")))?;
+            .map_err(|e| StorageError::Internal(format!("team configuration unreadable: {e}")))?;
         if used_at.is_some() {
             // A retry of an enrollment whose answer was lost: same token again,
             // as long as the device is still in good standing.
             let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             };
-            let sealed: [u8; 32] = sealed.try_into().map_err(|_| ServerError::InvalidCode)?;
+            let sealed: [u8; 32] = sealed.try_into().map_err(|_| StorageError::InvalidCode)?;
             let token = seal(&sealed, &norm);
             let device = Self::device_in_team(&tx, &team_id, &device_id)?;
             let Some(device) =
                 device.filter(|d| d.revoked_at.is_none() && d.wipe_ordered_at.is_none())
             else {
-                return Err(ServerError::InvalidCode);
+                return Err(StorageError::InvalidCode);
             };
             if let Some(actor) = actor
                 && device.actor.as_deref() != Some(actor)
@@ -341,7 +341,7 @@ impl SqliteStorage {
                 // The device that lost the answer may have started over with
                 // a fresh store: rebind while the device has never been used.
                 if device.actor.is_some() && device.last_seen.is_some() {
-                    return Err(ServerError::Conflict(
+                    return Err(StorageError::Conflict(
                         "this code already enrolled a device from another store; ask a supervisor for a new code"
                             .into(),
                     ));
@@ -358,14 +358,14 @@ impl SqliteStorage {
             });
         }
         if expires_at <= now {
-            return Err(ServerError::InvalidCode);
+            return Err(StorageError::InvalidCode);
         }
         let name = match device_name.trim() {
             "" => code_name.unwrap_or_else(|| "device".into()),
             n => n.to_string(),
         };
         if name.chars().count() > 100 {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "name: at most 100 characters".into(),
             ));
         }
@@ -415,13 +415,13 @@ impl Storage for SqliteStorage {
     fn create_team(&self, name: &str, config: &TeamConfig) -> Result<String> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "team name: must be 1 to 200 characters".into(),
             ));
         }
         let id = uuid::Uuid::now_v7().to_string();
         let json =
-            serde_json::to_string(config).map_err(|e| ServerError::Internal(e.to_string()))?;
+            serde_json::to_string(config).map_err(|e| StorageError::Internal(e.to_string()))?;
         self.db().execute(
             "INSERT INTO teams (id, name, config, created_at, lineage) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, name, json, now_ms(), super::new_lineage()],
@@ -440,7 +440,7 @@ impl Storage for SqliteStorage {
     ) -> Result<IssuedCode> {
         let name = name.map(str::trim).filter(|n| !n.is_empty());
         if name.is_some_and(|n| n.chars().count() > 100) {
-            return Err(ServerError::BadRequest(
+            return Err(StorageError::BadRequest(
                 "name: at most 100 characters".into(),
             ));
         }
@@ -450,7 +450,7 @@ impl Storage for SqliteStorage {
             .optional()?
             .is_some();
         if !exists {
-            return Err(ServerError::NotFound("no such team".into()));
+            return Err(StorageError::NotFound("no such team".into()));
         }
         let code = new_code();
         let now = now_ms();
@@ -483,10 +483,10 @@ impl Storage for SqliteStorage {
             )
             .optional()?;
         match bound {
-            None => return Err(ServerError::NotFound("no such device".into())),
+            None => return Err(StorageError::NotFound("no such device".into())),
             Some(Some(a)) if a == actor => return Ok(()),
             Some(Some(_)) => {
-                return Err(ServerError::Conflict(
+                return Err(StorageError::Conflict(
                     "this device is bound to another store's actor; enroll the store as a new device"
                         .into(),
                 ));
@@ -523,7 +523,7 @@ impl Storage for SqliteStorage {
             params![device_id, token_hash(&token_hex).as_slice()],
         )?;
         if changed == 0 {
-            return Err(ServerError::Unauthorized);
+            return Err(StorageError::Unauthorized);
         }
         // A retried enrollment must not hand out the old token any more.
         tx.execute(
@@ -644,10 +644,10 @@ impl Storage for SqliteStorage {
             .query_row([team_id], |r| r.get(0))
             .optional()?;
         match lineage {
-            None => Err(ServerError::NotFound("no such team".into())),
+            None => Err(StorageError::NotFound("no such team".into())),
             Some(Some(l)) => Ok(l),
             // Migration 3 gave every team one, and teams are created with one.
-            Some(None) => Err(ServerError::Internal("a team without a lineage".into())),
+            Some(None) => Err(StorageError::Internal("a team without a lineage".into())),
         }
     }
 
@@ -744,7 +744,7 @@ mod tests {
         for (t, old) in ["a", "b", c.as_str()].iter().zip(&before) {
             assert_ne!(&s.lineage(t).unwrap(), old);
         }
-        assert!(matches!(s.lineage("nope"), Err(ServerError::NotFound(_))));
+        assert!(matches!(s.lineage("nope"), Err(StorageError::NotFound(_))));
     }
 
     #[test]
@@ -755,7 +755,7 @@ mod tests {
             conn.execute_batch("PRAGMA user_version = 7;").unwrap();
         }
         let err = SqliteStorage::open(dir.path()).err().unwrap();
-        assert!(matches!(err, ServerError::Config(_)), "{err}");
+        assert!(matches!(err, StorageError::Config(_)), "{err}");
         assert!(err.to_string().contains("update the server"), "{err}");
         let conn = Connection::open(dir.path().join("server.db")).unwrap();
         let version: i64 = conn
@@ -800,7 +800,7 @@ mod tests {
         s.revoke(&team, &a.device_id).unwrap();
         assert!(matches!(
             s.redeem_code(&code, "phone", None),
-            Err(ServerError::InvalidCode)
+            Err(StorageError::InvalidCode)
         ));
         let expired = s
             .issue_code(&team, Role::Mediator, None, 60_000)
@@ -812,7 +812,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             s.redeem_code(&expired, "x", None),
-            Err(ServerError::InvalidCode)
+            Err(StorageError::InvalidCode)
         ));
     }
 }
