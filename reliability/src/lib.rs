@@ -16,7 +16,7 @@ pub mod front;
 pub mod fuzzing;
 #[cfg(feature = "server")]
 pub mod multi;
-#[cfg(feature = "server")]
+#[cfg(feature = "pg")]
 pub mod pg;
 // The one exception: a SQLite VFS is C callbacks over raw pointers.
 #[allow(unsafe_code)]

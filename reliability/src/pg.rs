@@ -2,7 +2,7 @@
 //! `CARNET_TEST_DATABASE_URL` (default the local one, database `test`) and
 //! dropped when done. With no PostgreSQL answering, the harness fails and
 //! says so: it is never skipped (`scripts/test` starts a throwaway cluster
-//! when the machine has none). The same as the server's tests' helper.
+//! when the machine has none).
 
 use postgres::{Client, NoTls};
 

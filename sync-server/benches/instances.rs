@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use carnet_core::Store;
+use carnet_reliability::pg::TestDatabase;
 use rand::{Rng, SeedableRng};
 use support::*;
 
@@ -30,45 +31,12 @@ const NOTES_PER_DEVICE: usize = 30;
 const WINDOW: Duration = Duration::from_secs(60);
 const CLIENT_THREADS: usize = 64;
 
-/// A database of this run's own on the test PostgreSQL, dropped at the end.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Database {
-        let admin = std::env::var("CARNET_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("carnet_bench_{}", hex::encode(rand::random::<[u8; 4]>()));
-        postgres::Client::connect(&admin, postgres::NoTls)
-            .expect("PostgreSQL at CARNET_TEST_DATABASE_URL")
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let cut = admin.rfind('/').unwrap();
-        let url = format!("{}/{name}", &admin[..cut]);
-        Database { admin, name, url }
-    }
-
-    fn size(&self) -> u64 {
-        postgres::Client::connect(&self.url, postgres::NoTls)
-            .unwrap()
-            .query_one("SELECT pg_database_size(current_database())", &[])
-            .unwrap()
-            .get::<_, i64>(0) as u64
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
+/// The database's size on disk.
+fn database_size(db: &TestDatabase) -> u64 {
+    db.connect()
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .unwrap()
+        .get::<_, i64>(0) as u64
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -217,12 +185,12 @@ fn main() {
         dir_size(&root.path().join("sqlite")),
     );
 
-    let db = Database::create();
+    let db = TestDatabase::create();
     let pg: Vec<Server> = (0..3)
         .map(|i| Server::start_on(&root.path().join(format!("pg{i}")), Some(&db.url)))
         .collect();
     let b = burst(&pg, teams, &devices.path().join("pg"));
-    report("PostgreSQL, 3 instances", &b, &pg, db.size());
+    report("PostgreSQL, 3 instances", &b, &pg, database_size(&db));
 
     println!("\n# {history} records of history, then one new record");
     let on_sqlite = one_new_record_after(&sqlite[0], &devices.path().join("sqlite"), history);

@@ -4,8 +4,7 @@
 //! and a team of 100k records move and verify.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
+use carnet_reliability::pg;
 
 use std::path::Path;
 use std::sync::Arc;

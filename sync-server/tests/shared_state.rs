@@ -7,8 +7,7 @@
 //! periodic rounds one instance at a time.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
+use carnet_reliability::pg;
 
 use std::sync::Arc;
 

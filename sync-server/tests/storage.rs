@@ -3,8 +3,7 @@
 //! core stores whose change logs are pushed straight into the storage, as
 //! the sync routes do.
 
-#[path = "common/pg.rs"]
-mod pg;
+use carnet_reliability::pg;
 
 use std::sync::Arc;
 
