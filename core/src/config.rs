@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::photo::PhotoSettings;
+
 /// A named entry of the configuration, referred to by its stable `code`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -48,6 +50,10 @@ pub struct TeamConfig {
     pub categories: Vec<Category>,
     /// Bodies that fix dégradations (landlords, city services).
     pub bodies: Vec<Entry>,
+    /// How photos are made and what the team allows (absent from older
+    /// configurations: the defaults).
+    #[serde(default)]
+    pub photos: PhotoSettings,
 }
 
 fn entry(code: &str, label: &str) -> Entry {
@@ -133,6 +139,7 @@ impl TeamConfig {
                 entry("regie", "Régie de quartiers"),
                 entry("other", "Autre"),
             ],
+            photos: PhotoSettings::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! - [`schema`], [`model`], [`lifecycle`], [`config`]: the records and their rules;
 //!   [`labels`]: the French words for their codes;
 //! - [`doc`]: one automerge document per record, and how fields map onto it;
+//! - [`photo`]: photos attached to reports and notes;
 //! - [`store`]: the SQLite/SQLCipher store, its read model and replication;
 //! - [`sync`]: the sync protocol as a pure state machine, its wire format,
 //!   and (feature `http-client`) the HTTP client that drives it.
@@ -19,6 +20,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
 pub mod model;
+pub mod photo;
 mod role;
 pub mod rules;
 pub mod schema;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lifecycle::{ReportStatus, StatusEvent};
+use crate::photo::PhotoRef;
 use crate::{Error, RecordId, Result};
 
 /// What every record has.
@@ -82,6 +83,9 @@ pub struct Note {
     /// Residents concerned, by reference.
     #[serde(default)]
     pub contacts: Vec<ContactLink>,
+    /// Photos, oldest first.
+    #[serde(default)]
+    pub photos: Vec<PhotoRef>,
 }
 
 /// A dégradation report and its lifecycle.
@@ -116,6 +120,9 @@ pub struct Report {
     /// Residents concerned, by reference.
     #[serde(default)]
     pub contacts: Vec<ContactLink>,
+    /// Photos, oldest first.
+    #[serde(default)]
+    pub photos: Vec<PhotoRef>,
     /// Current status, derived from the events.
     pub status: ReportStatus,
     /// Every status change, in replay order.

@@ -879,6 +879,7 @@ impl From<TeamConfig> for config::TeamConfig {
                 })
                 .collect(),
             bodies: entries(c.bodies),
+            photos: Default::default(),
         }
     }
 }
