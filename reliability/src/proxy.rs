@@ -4,6 +4,13 @@
 //! truncated, delayed or sent twice, or the request replayed to the server.
 //! Seeded: with devices syncing one at a time, a failing run replays.
 //!
+//! On a weak link ([`Proxy::set_weak_link`]) it instead streams each
+//! request and answer at a set rate, as a phone's poor mobile connection
+//! does, and cuts a share of requests at a random byte of their body while
+//! it flows: the device sees a broken connection having sent only part, and
+//! the server gets the part that went through. It counts the bytes devices
+//! sent and keeps the order of the requests it relayed.
+//!
 //! A test can also script the next fault exactly ([`Proxy::cut_next`]: the
 //! next request or response cut after so many bytes), which is how the
 //! server's own tests check a push cut mid-body or an acknowledgement lost
@@ -74,6 +81,14 @@ struct Shared {
     offline: AtomicBool,
     counts: Mutex<[u64; 8]>,
     upstream: SocketAddr,
+    /// The weak link's rate (bytes per second each way); 0: no weak link.
+    rate: AtomicU64,
+    /// On a weak link, per mille of requests cut while their body flows.
+    cut_per_mille: AtomicU32,
+    /// Bytes read from devices (heads and bodies, cut ones included).
+    sent_up: AtomicU64,
+    /// `METHOD path` of every request read from a device, in order.
+    requests: Mutex<Vec<String>>,
 }
 
 /// A running proxy.
@@ -96,6 +111,10 @@ impl Proxy {
             offline: AtomicBool::new(false),
             counts: Mutex::new([0; 8]),
             upstream,
+            rate: AtomicU64::new(0),
+            cut_per_mille: AtomicU32::new(0),
+            sent_up: AtomicU64::new(0),
+            requests: Mutex::new(Vec::new()),
         });
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let (atx, arx) = std::sync::mpsc::channel();
@@ -144,6 +163,28 @@ impl Proxy {
     /// Cuts every connection (the phone is offline) or restores them.
     pub fn set_offline(&self, offline: bool) {
         self.shared.offline.store(offline, Ordering::SeqCst);
+    }
+
+    /// From now on, a weak link: every request and answer flows at
+    /// `bytes_per_sec`, and `cut_per_mille` of the requests are cut at a
+    /// random byte of their body (the answer never comes). The random
+    /// fates of [`Proxy::start`] no longer apply.
+    pub fn set_weak_link(&self, bytes_per_sec: u64, cut_per_mille: u32) {
+        self.shared.rate.store(bytes_per_sec, Ordering::SeqCst);
+        self.shared
+            .cut_per_mille
+            .store(cut_per_mille, Ordering::SeqCst);
+    }
+
+    /// Bytes devices sent through the proxy so far (every request's head
+    /// and body, what a cut left unsent excepted).
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.sent_up.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD path` of every request devices sent, in order.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.shared.requests).clone()
     }
 
     /// `http://addr`, what a device's sync client is given (as [`Proxy::base`]).
@@ -268,15 +309,127 @@ async fn forward(upstream: SocketAddr, req: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The request line of a head: `METHOD path`.
+fn request_line(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    let line = text.lines().next().unwrap_or_default();
+    line.rsplit_once(' ')
+        .map_or(line, |(start, _version)| start)
+        .to_string()
+}
+
+/// Writes `bytes` at `rate` bytes per second.
+async fn paced_write(sock: &mut TcpStream, bytes: &[u8], rate: u64) -> std::io::Result<()> {
+    for slice in bytes.chunks(PACE_SLICE) {
+        sock.write_all(slice).await?;
+        pace(slice.len(), rate).await;
+    }
+    Ok(())
+}
+
+/// Bytes moved between two waits of a weak link.
+const PACE_SLICE: usize = 4 * 1024;
+
+async fn pace(bytes: usize, rate: u64) {
+    let micros = (bytes as u64).saturating_mul(1_000_000) / rate.max(1);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// One request over a weak link: the head, then the body streamed from the
+/// device to the server at the link's rate, cut at `cut_at` bytes of the
+/// body if set (both connections closed: the device never gets an
+/// answer), then the answer at the same rate. `Ok(false)`: the connection
+/// is over.
+async fn weak_link(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    s: &Shared,
+) -> std::io::Result<bool> {
+    let rate = s.rate.load(Ordering::SeqCst);
+    let mut chunk = [0u8; PACE_SLICE];
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head: Vec<u8> = buf.drain(..head_end).collect();
+    let len: usize = String::from_utf8_lossy(&head)
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:").map(str::to_string))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    lock(&s.requests).push(request_line(&head));
+    s.sent_up.fetch_add(head.len() as u64, Ordering::SeqCst);
+    let cut_at = {
+        let mut rng = lock(&s.rng);
+        (len > 0 && rng.random_range(0..1000) < s.cut_per_mille.load(Ordering::SeqCst))
+            .then(|| rng.random_range(0..len))
+    };
+    let mut up = TcpStream::connect(s.upstream).await?;
+    up.write_all(&with_connection(&head, Some("close"))).await?;
+    let mut left = len;
+    while left > 0 {
+        if buf.is_empty() {
+            let n = sock.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut n = buf.len().min(left).min(PACE_SLICE);
+        let done = len - left;
+        if let Some(at) = cut_at.filter(|at| done + n > *at) {
+            n = at - done;
+        }
+        let piece: Vec<u8> = buf.drain(..n).collect();
+        up.write_all(&piece).await?;
+        s.sent_up.fetch_add(n as u64, Ordering::SeqCst);
+        left -= n;
+        pace(n, rate).await;
+        if cut_at == Some(len - left) {
+            lock(&s.counts)[FATES.iter().position(|f| *f == Fate::DropDuring).unwrap_or(0)] += 1;
+            return Ok(false);
+        }
+    }
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).await?;
+    let resp = match find(&resp, b"\r\n\r\n") {
+        Some(i) => {
+            let mut out = with_connection(&resp[..i + 4], None);
+            out.extend_from_slice(&resp[i + 4..]);
+            out
+        }
+        None => resp,
+    };
+    lock(&s.counts)[0] += 1;
+    paced_write(sock, &resp, rate).await?;
+    Ok(true)
+}
+
 async fn serve(mut sock: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
+        if s.rate.load(Ordering::SeqCst) > 0 {
+            if s.offline.load(Ordering::SeqCst) || !weak_link(&mut sock, &mut buf, &s).await? {
+                return Ok(());
+            }
+            continue;
+        }
         if s.offline.load(Ordering::SeqCst) {
             return Ok(());
         }
         let Some((head, body)) = read_request(&mut sock, &mut buf).await? else {
             return Ok(());
         };
+        lock(&s.requests).push(request_line(&head));
+        s.sent_up
+            .fetch_add((head.len() + body.len()) as u64, Ordering::SeqCst);
         let mut req = with_connection(&head, Some("close"));
         req.extend_from_slice(&body);
         let (fate, share, delay) = {

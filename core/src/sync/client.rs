@@ -19,7 +19,13 @@ use super::retry::Replay;
 pub use super::retry::Retry;
 use super::session::{Effect, Event, Response, SyncOptions, SyncSession};
 use super::wire::CONTENT_TYPE;
-use crate::{Error, Result, Role, Store, TeamConfig};
+use crate::photo::{BlobTransfer, PhotoHash, Variant};
+use crate::{Error, RecordId, Result, Role, Store, TeamConfig};
+
+/// How long a photo no record names any more stays on the device before
+/// its bytes are deleted: a week, so that an edit that drops a photo on one
+/// phone and another that keeps it, made the same day, settle first.
+pub const PHOTO_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// What enrollment returns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,11 +139,27 @@ impl Client {
         progress: &mut dyn FnMut(&Progress),
         cancel: &AtomicBool,
     ) -> Result<SyncSummary> {
-        let auth = format!("Bearer {}", token.trim());
-        let mut session = SyncSession::new(SyncOptions {
+        let session = SyncSession::new(SyncOptions {
             retry: self.retry,
             ..SyncOptions::default()
         });
+        let summary = self.run(session, store, token, progress, cancel)?;
+        // Photos no record names any more (their record was edited away on
+        // another device), a week on: their bytes leave the phone.
+        store.collect_photos(PHOTO_GRACE_MS, crate::now_ms())?;
+        Ok(summary)
+    }
+
+    /// Drives `session` over HTTP to its end.
+    fn run(
+        &self,
+        mut session: SyncSession,
+        store: &Store,
+        token: &str,
+        progress: &mut dyn FnMut(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<SyncSummary> {
+        let auth = format!("Bearer {}", token.trim());
         let mut event = Event::Start;
         loop {
             let mut next = None;
@@ -158,6 +180,42 @@ impl Client {
         }
     }
 
+    /// Downloads the full image of `photo` of record `id` (one that the
+    /// sync brought only as a thumbnail), resuming what an earlier attempt
+    /// left; afterwards [`Store::photo`] gives it. A photo already here
+    /// costs nothing.
+    pub fn fetch_photo(
+        &self,
+        store: &Store,
+        token: &str,
+        id: RecordId,
+        photo: PhotoHash,
+        progress: &mut dyn FnMut(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<SyncSummary> {
+        let Some(info) = store.photos(id)?.into_iter().find(|p| p.photo.hash == photo) else {
+            return Err(Error::PhotoNotFound(photo));
+        };
+        let blobs = if info.has_full {
+            Vec::new()
+        } else {
+            vec![BlobTransfer {
+                photo,
+                blob: photo,
+                variant: Variant::Full,
+                size: info.photo.size,
+            }]
+        };
+        let session = SyncSession::fetch_photos(
+            SyncOptions {
+                retry: self.retry,
+                ..SyncOptions::default()
+            },
+            blobs,
+        );
+        self.run(session, store, token, progress, cancel)
+    }
+
     /// Sends one request of the session and tells it what came back.
     fn carry(&self, id: super::session::RequestId, request: &Request, auth: &str) -> Event {
         let url = format!("{}{}", self.base, request.path());
@@ -167,7 +225,18 @@ impl Client {
                 .post(url)
                 .header("content-type", CONTENT_TYPE)
                 .body(body.clone()),
-            Request::Pull { .. } => self.http.get(url),
+            Request::PhotoUpload { body, .. } => self
+                .http
+                .put(url)
+                .header("content-type", "application/octet-stream")
+                .body(body.clone()),
+            Request::Pull { .. } | Request::PhotoStatus { .. } | Request::PhotoDownload { .. } => {
+                self.http.get(url)
+            }
+        };
+        let builder = match request.range() {
+            Some(range) => builder.header("range", range),
+            None => builder,
         };
         let failed = |unsent: bool, e: reqwest::Error| Event::TransportFailed {
             id,

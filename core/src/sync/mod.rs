@@ -11,6 +11,7 @@ pub mod client;
 pub mod enroll;
 #[cfg(feature = "http-client")]
 mod http;
+mod photos;
 mod problem;
 pub mod protocol;
 pub mod retry;
@@ -23,7 +24,8 @@ pub use enroll::enroll;
 #[cfg(feature = "http-client")]
 pub use http::ExtraRoots;
 pub use protocol::{
-    Phase, Progress, PullHeader, PushAck, PushHeader, RecordConflicts, Request, SyncSummary,
+    BlobProgress, Phase, Progress, PullHeader, PushAck, PushHeader, RecordConflicts, Request,
+    SyncSummary,
 };
 pub use retry::Retry;
 pub use session::{Effect, Event, SyncOptions, SyncSession, SyncStore};

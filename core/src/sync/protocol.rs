@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::doc::Conflict;
+use crate::photo::PhotoHash;
 use crate::store::{ApplyReport, Batch};
 use crate::sync::wire;
 use crate::{RecordId, Result};
@@ -22,6 +23,22 @@ pub const PUSH_PAGE_BYTES: usize = 1 << 20;
 pub const PULL_PAGE_BYTES: usize = 1 << 20;
 /// The largest pull page a server serves, whatever a device asks for.
 pub const MAX_PULL_BYTES: usize = 4 << 20;
+/// Photo bytes per upload request and per download range: on a weak
+/// connection a cut loses at most what was in flight of one, and a slow
+/// link still answers each within seconds (256 KiB at 1 Mbit/s: 2 s).
+pub const PHOTO_CHUNK_BYTES: usize = 256 << 10;
+/// The most photo bytes a server takes in one upload request.
+pub const MAX_PHOTO_CHUNK_BYTES: usize = 1 << 20;
+
+/// How much of a blob the server holds: the answer to an upload status
+/// request and to every upload (a refused offset's problem carries it too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobProgress {
+    /// Bytes held, from the start: the next upload starts here.
+    pub received: u64,
+    /// Whether the blob is whole and checked (hash, image): nothing to send.
+    pub complete: bool,
+}
 
 /// Header of a push body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -172,6 +189,30 @@ pub enum Request {
         /// Page size.
         max_bytes: usize,
     },
+    /// `GET /v1/photos/{blob}/upload`: how much of a blob the server holds.
+    PhotoStatus {
+        /// The blob.
+        blob: PhotoHash,
+    },
+    /// `PUT /v1/photos/{blob}/upload?offset=…` with the blob's bytes from
+    /// `offset`.
+    PhotoUpload {
+        /// The blob.
+        blob: PhotoHash,
+        /// Where `body` starts in the blob.
+        offset: u64,
+        /// The bytes.
+        body: Vec<u8>,
+    },
+    /// `GET /v1/photos/{blob}` with `Range: bytes=offset-(offset+len-1)`.
+    PhotoDownload {
+        /// The blob.
+        blob: PhotoHash,
+        /// First byte asked.
+        offset: u64,
+        /// Bytes asked (at least 1).
+        len: u64,
+    },
 }
 
 /// What a sync did, for the person who asked for it.
@@ -196,6 +237,28 @@ pub struct SyncSummary {
     /// device made and pulled the whole log again.
     #[serde(default)]
     pub restarted: bool,
+    /// Photos whose upload finished (both blobs on the server).
+    #[serde(default)]
+    pub photos_sent: u64,
+    /// Full photos downloaded.
+    #[serde(default)]
+    pub photos_received: u64,
+    /// Thumbnails downloaded.
+    #[serde(default)]
+    pub thumbnails_received: u64,
+    /// Photo bytes sent (also counted in `bytes_sent`).
+    #[serde(default)]
+    pub photo_bytes_sent: u64,
+    /// Photo bytes received (also counted in `bytes_received`).
+    #[serde(default)]
+    pub photo_bytes_received: u64,
+    /// Photos left for a later sync: not on the server yet for a download,
+    /// or refused by it for an upload (`photo_problem` says why).
+    #[serde(default)]
+    pub photos_left: u64,
+    /// The server's last refusal of a photo (quota, size), for the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_problem: Option<String>,
 }
 
 /// Conflicts of one record.
@@ -212,7 +275,10 @@ impl Request {
     pub fn method(&self) -> &'static str {
         match self {
             Request::Push { .. } => "POST",
-            Request::Pull { .. } => "GET",
+            Request::PhotoUpload { .. } => "PUT",
+            Request::Pull { .. } | Request::PhotoStatus { .. } | Request::PhotoDownload { .. } => {
+                "GET"
+            }
         }
     }
 
@@ -223,14 +289,40 @@ impl Request {
             Request::Pull { after, max_bytes } => {
                 format!("/v1/sync/pull?after={after}&max_bytes={max_bytes}")
             }
+            Request::PhotoStatus { blob } => format!("/v1/photos/{blob}/upload"),
+            Request::PhotoUpload { blob, offset, .. } => {
+                format!("/v1/photos/{blob}/upload?offset={offset}")
+            }
+            Request::PhotoDownload { blob, .. } => format!("/v1/photos/{blob}"),
         }
     }
 
-    /// The body's bytes (none for a pull).
+    /// The `Range` header a download asks with.
+    pub fn range(&self) -> Option<String> {
+        match self {
+            Request::PhotoDownload { offset, len, .. } => Some(format!(
+                "bytes={offset}-{}",
+                offset.saturating_add((*len).max(1) - 1)
+            )),
+            _ => None,
+        }
+    }
+
+    /// The body's bytes (none for a pull or a read).
     pub fn body_len(&self) -> usize {
         match self {
-            Request::Push { body, .. } => body.len(),
-            Request::Pull { .. } => 0,
+            Request::Push { body, .. } | Request::PhotoUpload { body, .. } => body.len(),
+            Request::Pull { .. } | Request::PhotoStatus { .. } | Request::PhotoDownload { .. } => 0,
+        }
+    }
+
+    /// The body sent, if any.
+    pub fn body(&self) -> Option<&[u8]> {
+        match self {
+            Request::Push { body, .. } | Request::PhotoUpload { body, .. } => Some(body),
+            Request::Pull { .. } | Request::PhotoStatus { .. } | Request::PhotoDownload { .. } => {
+                None
+            }
         }
     }
 }
@@ -244,6 +336,10 @@ pub enum Phase {
     Push,
     /// Receiving the team's.
     Pull,
+    /// Sending this device's photos, then receiving the team's thumbnails
+    /// (and full photos when the team or the person asks for them), after
+    /// the records: a slow upload never holds back the shift's text.
+    Photos,
     /// Finished, with nothing left to send or receive.
     Done,
 }
@@ -254,6 +350,7 @@ impl Phase {
         match self {
             Phase::Push => "push",
             Phase::Pull => "pull",
+            Phase::Photos => "photos",
             Phase::Done => "done",
         }
     }
@@ -276,17 +373,44 @@ pub struct Progress {
     pub pulled: u64,
     /// Bytes sent and received so far.
     pub bytes: u64,
+    /// Photos (uploads, then downloads) finished so far in the photo phase.
+    #[serde(default)]
+    pub photos_done: u64,
+    /// Photos the photo phase has to move (known once it starts).
+    #[serde(default)]
+    pub photos_total: u64,
+    /// Photo bytes moved so far.
+    #[serde(default)]
+    pub photo_bytes_done: u64,
+    /// Photo bytes the photo phase has to move.
+    #[serde(default)]
+    pub photo_bytes_total: u64,
 }
 
 impl Progress {
-    /// Where a sync that did `summary` stands in `phase`.
+    /// Where a sync that did `summary` stands in `phase` (no photo moved
+    /// yet: see [`Progress::with_photos`]).
     pub fn of(phase: Phase, summary: &SyncSummary) -> Progress {
         Progress {
             phase,
             pushed: summary.pushed as u64,
             pulled: summary.pulled as u64,
             bytes: summary.bytes_sent + summary.bytes_received,
+            photos_done: 0,
+            photos_total: 0,
+            photo_bytes_done: 0,
+            photo_bytes_total: 0,
         }
+    }
+
+    /// The same with the photo phase's counts: (photos done, photos to
+    /// move, bytes done, bytes to move).
+    pub fn with_photos(mut self, (done, total, bytes_done, bytes_total): (u64, u64, u64, u64)) -> Progress {
+        self.photos_done = done;
+        self.photos_total = total;
+        self.photo_bytes_done = bytes_done;
+        self.photo_bytes_total = bytes_total;
+        self
     }
 }
 
@@ -296,7 +420,7 @@ mod tests {
 
     #[test]
     fn phases_serialise_as_the_command_line_shows_them() {
-        for phase in [Phase::Push, Phase::Pull, Phase::Done] {
+        for phase in [Phase::Push, Phase::Pull, Phase::Photos, Phase::Done] {
             assert_eq!(
                 serde_json::to_value(phase).unwrap(),
                 serde_json::json!(phase.to_string())

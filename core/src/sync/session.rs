@@ -28,11 +28,13 @@
 use std::time::Duration;
 
 use crate::doc::Conflict;
+use crate::photo::{BlobTransfer, PhotoHash, PhotoSettings};
 use crate::store::{ApplyReport, Batch, Cursor, Store};
+use crate::sync::photos::{self, PhotoPhase, Step};
 use crate::sync::problem::Problem;
 use crate::sync::protocol::{
-    PULL_PAGE_BYTES, PUSH_PAGE_BYTES, Phase, Progress, PullHeader, PushAck, PushHeader,
-    RecordConflicts, Request, SERVER_ORIGIN, SyncSummary,
+    PHOTO_CHUNK_BYTES, PULL_PAGE_BYTES, PUSH_PAGE_BYTES, Phase, Progress, PullHeader, PushAck,
+    PushHeader, RecordConflicts, Request, SERVER_ORIGIN, SyncSummary,
 };
 use crate::sync::retry::{Backoff, Failure, Replay, Retry};
 use crate::sync::wire;
@@ -67,6 +69,25 @@ pub trait SyncStore {
     fn conflicts(&self, id: RecordId) -> Result<Vec<Conflict>>;
     /// Erases everything, as a wipe order requires.
     fn wipe(&self) -> Result<()>;
+    /// The team's photo settings (whether full photos come at sync).
+    fn photo_settings(&self) -> Result<PhotoSettings>;
+    /// This device's photo blobs the server may lack, thumbnail then full
+    /// of each photo, oldest first.
+    fn photo_uploads(&self) -> Result<Vec<BlobTransfer>>;
+    /// Blobs of the live records' photos missing here: thumbnails, then
+    /// full photos when `full_too`.
+    fn photo_downloads(&self, full_too: bool) -> Result<Vec<BlobTransfer>>;
+    /// Up to `max` bytes of a stored blob from `offset`.
+    fn photo_chunk(&self, blob: PhotoHash, offset: u64, max: usize) -> Result<Vec<u8>>;
+    /// Both blobs of `photo` are on the server.
+    fn mark_photo_uploaded(&self, photo: PhotoHash) -> Result<()>;
+    /// Bytes of `blob` downloaded so far.
+    fn photo_part_len(&self, blob: PhotoHash) -> Result<u64>;
+    /// Keeps downloaded bytes of `blob` from `offset`; the bytes now held.
+    fn append_photo_part(&self, blob: PhotoHash, offset: u64, bytes: &[u8]) -> Result<u64>;
+    /// `blob` is whole: kept if its hash matches, else dropped
+    /// ([`Error::PhotoCorrupt`]).
+    fn finish_photo_download(&self, blob: PhotoHash) -> Result<()>;
 }
 
 impl SyncStore for Store {
@@ -101,6 +122,30 @@ impl SyncStore for Store {
     }
     fn wipe(&self) -> Result<()> {
         Store::wipe(self)
+    }
+    fn photo_settings(&self) -> Result<PhotoSettings> {
+        Ok(Store::config(self).photos)
+    }
+    fn photo_uploads(&self) -> Result<Vec<BlobTransfer>> {
+        Store::photo_uploads(self)
+    }
+    fn photo_downloads(&self, full_too: bool) -> Result<Vec<BlobTransfer>> {
+        Store::photo_downloads(self, full_too)
+    }
+    fn photo_chunk(&self, blob: PhotoHash, offset: u64, max: usize) -> Result<Vec<u8>> {
+        Store::photo_chunk(self, blob, offset, max)
+    }
+    fn mark_photo_uploaded(&self, photo: PhotoHash) -> Result<()> {
+        Store::mark_photo_uploaded(self, photo)
+    }
+    fn photo_part_len(&self, blob: PhotoHash) -> Result<u64> {
+        Store::photo_part_len(self, blob)
+    }
+    fn append_photo_part(&self, blob: PhotoHash, offset: u64, bytes: &[u8]) -> Result<u64> {
+        Store::append_photo_part(self, blob, offset, bytes)
+    }
+    fn finish_photo_download(&self, blob: PhotoHash) -> Result<()> {
+        Store::finish_photo_download(self, blob)
     }
 }
 
@@ -178,6 +223,14 @@ pub struct SyncOptions {
     pub push_page_bytes: usize,
     /// Payload bytes asked per pull response.
     pub pull_page_bytes: usize,
+    /// Whether photos move after the records (off: records only, as on a
+    /// connection the person pays by the megabyte).
+    pub photos: bool,
+    /// Whether full photos come at sync rather than when opened; `None`:
+    /// as the team's settings say ([`PhotoSettings::download_full`]).
+    pub full_photos: Option<bool>,
+    /// Photo bytes per upload request and per download range.
+    pub photo_chunk_bytes: usize,
 }
 
 impl Default for SyncOptions {
@@ -186,6 +239,9 @@ impl Default for SyncOptions {
             retry: Retry::default(),
             push_page_bytes: PUSH_PAGE_BYTES,
             pull_page_bytes: PULL_PAGE_BYTES,
+            photos: true,
+            full_photos: None,
+            photo_chunk_bytes: PHOTO_CHUNK_BYTES,
         }
     }
 }
@@ -223,6 +279,9 @@ pub struct SyncSession {
     backoff: Backoff,
     next_id: u64,
     summary: SyncSummary,
+    /// The photo phase, once the records are synced (or from the start for
+    /// [`SyncSession::fetch_photos`]).
+    photos: Option<PhotoPhase>,
 }
 
 impl SyncSession {
@@ -235,7 +294,17 @@ impl SyncSession {
             backoff: Backoff::new(options.retry),
             next_id: 0,
             summary: SyncSummary::default(),
+            photos: None,
         }
+    }
+
+    /// A session that only downloads `blobs` (a full photo someone opened,
+    /// not fetched at sync): no push, no pull, the same resumable ranges.
+    pub fn fetch_photos(options: SyncOptions, blobs: Vec<BlobTransfer>) -> Self {
+        let mut session = SyncSession::new(options);
+        session.phase = Phase::Photos;
+        session.photos = Some(PhotoPhase::fetch(options.photo_chunk_bytes, blobs));
+        session
     }
 
     /// Takes an event and returns what to do. `store` is the device's store
@@ -281,15 +350,45 @@ impl SyncSession {
     /// unacknowledged entries, then pull pages.
     fn advance(&mut self, store: &dyn SyncStore, out: &mut Vec<Effect>) -> State {
         match self.next_request(store) {
-            Ok(request) => {
+            Ok(Some(request)) => {
                 self.backoff.reset();
                 self.send(request, out)
             }
+            Ok(None) => self.done(out),
             Err(e) => self.finish(Err(e), out),
         }
     }
 
-    fn next_request(&mut self, store: &dyn SyncStore) -> Result<Request> {
+    /// Every phase is over: the last progress, then the summary.
+    fn done(&mut self, out: &mut Vec<Effect>) -> State {
+        self.phase = Phase::Done;
+        out.push(Effect::Progress(self.progress(Phase::Done)));
+        let summary = std::mem::take(&mut self.summary);
+        self.finish(Ok(summary), out)
+    }
+
+    fn progress(&self, phase: Phase) -> Progress {
+        let progress = Progress::of(phase, &self.summary);
+        match &self.photos {
+            Some(p) => progress.with_photos(p.counts()),
+            None => progress,
+        }
+    }
+
+    /// The next request from the cursors and the photo plan; `None` when
+    /// nothing is left.
+    fn next_request(&mut self, store: &dyn SyncStore) -> Result<Option<Request>> {
+        match self.phase {
+            Phase::Push | Phase::Pull => self.next_records_request(store).map(Some),
+            Phase::Photos => match self.photos.as_mut() {
+                Some(p) => p.next(store),
+                None => Ok(None),
+            },
+            Phase::Done => Ok(None),
+        }
+    }
+
+    fn next_records_request(&mut self, store: &dyn SyncStore) -> Result<Request> {
         if self.phase == Phase::Push {
             let after = store.cursor(Cursor::Push)?;
             let batch =
@@ -336,7 +435,7 @@ impl SyncSession {
         out: &mut Vec<Effect>,
     ) -> State {
         let status = response.status;
-        if (200..300).contains(&status) {
+        if (200..300).contains(&status) || photos::handles(&request, status) {
             return self.on_success(store, request, response, out);
         }
         let problem = Problem::parse(&response.body);
@@ -376,25 +475,79 @@ impl SyncSession {
                 }
             },
             Request::Pull { after, .. } => self.on_pull_page(store, *after, &response.body),
+            Request::PhotoStatus { .. }
+            | Request::PhotoUpload { .. }
+            | Request::PhotoDownload { .. } => {
+                return self.on_photo_answer(store, request, response, out);
+            }
         };
-        self.summary.round_trips += 1;
-        self.summary.bytes_sent += request.body_len() as u64;
-        self.summary.bytes_received += response.body.len() as u64;
+        self.count_exchange(&request, &response);
         match step {
             Err(e) => self.finish(Err(e), out),
             Ok(()) => {
                 let phase = match request {
                     Request::Push { .. } => Phase::Push,
-                    Request::Pull { .. } => Phase::Pull,
+                    _ => Phase::Pull,
                 };
                 out.push(Effect::Progress(Progress::of(phase, &self.summary)));
-                if self.phase == Phase::Done {
-                    out.push(Effect::Progress(Progress::of(Phase::Done, &self.summary)));
-                    let summary = std::mem::take(&mut self.summary);
-                    self.finish(Ok(summary), out)
-                } else {
-                    self.advance(store, out)
+                if self.phase == Phase::Photos && self.photos.is_none() {
+                    match self.start_photos(store) {
+                        Ok(()) => {}
+                        Err(e) => return self.finish(Err(e), out),
+                    }
                 }
+                self.advance(store, out)
+            }
+        }
+    }
+
+    fn count_exchange(&mut self, request: &Request, response: &Response) {
+        self.summary.round_trips += 1;
+        self.summary.bytes_sent += request.body_len() as u64;
+        self.summary.bytes_received += response.body.len() as u64;
+    }
+
+    /// The records are synced: plans the photo phase.
+    fn start_photos(&mut self, store: &dyn SyncStore) -> Result<()> {
+        let full_too = match self.options.full_photos {
+            Some(full) => full,
+            None => store.photo_settings()?.download_full,
+        };
+        self.photos = Some(PhotoPhase::sync(
+            store,
+            self.options.photo_chunk_bytes,
+            full_too,
+        )?);
+        Ok(())
+    }
+
+    fn on_photo_answer(
+        &mut self,
+        store: &dyn SyncStore,
+        request: Request,
+        response: Response,
+        out: &mut Vec<Effect>,
+    ) -> State {
+        self.count_exchange(&request, &response);
+        let step = match self.photos.as_mut() {
+            Some(p) => p.on_answer(store, &request, &response, &mut self.summary),
+            None => Err(Error::Internal(
+                "a photo answer arrived outside the photo phase".into(),
+            )),
+        };
+        match step {
+            Err(e) => self.finish(Err(e), out),
+            Ok(Step::Retry(again, error)) => {
+                self.failed(again, Failure::Transport, None, error, out)
+            }
+            Ok(Step::Send(next)) => {
+                out.push(Effect::Progress(self.progress(Phase::Photos)));
+                self.backoff.reset();
+                self.send(next, out)
+            }
+            Ok(Step::Next) => {
+                out.push(Effect::Progress(self.progress(Phase::Photos)));
+                self.advance(store, out)
             }
         }
     }
@@ -483,7 +636,11 @@ impl SyncSession {
             }
         }
         if !header.more {
-            self.phase = Phase::Done;
+            self.phase = if self.options.photos {
+                Phase::Photos
+            } else {
+                Phase::Done
+            };
         }
         Ok(())
     }
@@ -501,6 +658,7 @@ impl SyncSession {
         if !Replay::Safe.allows(failure) {
             return self.finish(Err(error), out);
         }
+        let request = photos::after_loss(request);
         match self.backoff.after_failure(retry_after) {
             Some(wait) => {
                 tracing::debug!(?failure, ?wait, error = %error, "sync request failed; retrying");

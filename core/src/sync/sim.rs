@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::sync::protocol::{self, PushAck, Request, SyncSummary};
+use crate::photo::{BlobStatus, PhotoHash};
+use crate::sync::protocol::{self, BlobProgress, PushAck, Request, SyncSummary};
 use crate::sync::session::{Effect, Event, RequestId, Response, SyncOptions, SyncSession};
 use crate::{Error, Result, Store};
 
@@ -125,6 +126,9 @@ pub struct Sim<'a> {
     queue: BTreeMap<(u64, u64), Scheduled>,
     pushes: HashMap<(usize, u64, RequestId), Fingerprint>,
     stats: Stats,
+    /// The server's photo blobs: bytes received so far, and whether whole
+    /// and checked.
+    blobs: HashMap<PhotoHash, (Vec<u8>, bool)>,
 }
 
 impl<'a> Sim<'a> {
@@ -143,6 +147,7 @@ impl<'a> Sim<'a> {
             queue: BTreeMap::new(),
             pushes: HashMap::new(),
             stats: Stats::default(),
+            blobs: HashMap::new(),
         }
     }
 
@@ -186,6 +191,16 @@ impl<'a> Sim<'a> {
     pub fn revoke(&mut self, device: usize) -> Result<()> {
         self.device(device)?.revoked = true;
         Ok(())
+    }
+
+    /// Whether the server holds `blob` whole.
+    pub fn has_blob(&self, blob: &PhotoHash) -> bool {
+        self.blobs.get(blob).is_some_and(|(_, whole)| *whole)
+    }
+
+    /// Blobs the server holds, whole or partly.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
     }
 
     /// What happened so far.
@@ -376,10 +391,20 @@ impl<'a> Sim<'a> {
             return problem(401, "unauthorized", "revoked device");
         }
         let served = match request {
-            Request::Push { body, .. } => self.push(d, body).and_then(|ack| {
-                serde_json::to_vec(&ack).map_err(|e| Error::Internal(e.to_string()))
-            }),
+            Request::Push { body, .. } => {
+                let (name, actor) = (d.name.clone(), d.actor.clone());
+                self.push(&name, &actor, body).and_then(|ack| {
+                    serde_json::to_vec(&ack).map_err(|e| Error::Internal(e.to_string()))
+                })
+            }
             Request::Pull { after, max_bytes } => self.pull(d, *after, *max_bytes),
+            Request::PhotoStatus { blob } => return self.blob_status(*blob),
+            Request::PhotoUpload { blob, offset, body } => {
+                return self.blob_upload(*blob, *offset, body);
+            }
+            Request::PhotoDownload { blob, offset, len } => {
+                return self.blob_download(*blob, *offset, *len);
+            }
         };
         match served {
             Ok(body) => Response {
@@ -391,14 +416,92 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn push(&self, d: &Device<'_>, body: &[u8]) -> Result<PushAck> {
+    fn push(&mut self, name: &str, actor: &str, body: &[u8]) -> Result<PushAck> {
         let pushed = protocol::read_push(body)?;
         if pushed.is_stale(&self.lineage) {
             return Ok(PushAck::stale(&self.lineage));
         }
         let batch = pushed.batch;
-        let report = self.server.apply_pushed(&d.name, Some(&d.actor), &batch)?;
+        let report = self.server.apply_pushed(name, Some(actor), &batch)?;
+        // As carnet-server does once a push commits: erased photos' bytes go.
+        for (full, thumb) in &report.erased_photos {
+            self.blobs.remove(full);
+            self.blobs.remove(thumb);
+        }
         Ok(PushAck::committed(batch.upto, &report, Some(&self.lineage)))
+    }
+
+    /// How much of `blob` the server holds (`GET /v1/photos/{blob}/upload`).
+    fn blob_status(&self, blob: PhotoHash) -> Response {
+        match self.server.photo_blob_status(blob) {
+            Ok(BlobStatus::Referenced { .. }) => self.held(200, &blob),
+            Ok(BlobStatus::Erased) => problem(410, "photo-erased", "photo erased"),
+            Ok(BlobStatus::Unknown) => problem(404, "photo-unreferenced", "no record names it"),
+            Err(e) => refusal(&e),
+        }
+    }
+
+    fn held(&self, status: u16, blob: &PhotoHash) -> Response {
+        let (received, complete) = self
+            .blobs
+            .get(blob)
+            .map_or((0, false), |(bytes, whole)| (bytes.len() as u64, *whole));
+        let body = serde_json::to_vec(&BlobProgress { received, complete }).unwrap_or_default();
+        Response {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
+
+    /// `PUT /v1/photos/{blob}/upload?offset=…`, as carnet-server checks it.
+    fn blob_upload(&mut self, blob: PhotoHash, offset: u64, body: &[u8]) -> Response {
+        let size = match self.server.photo_blob_status(blob) {
+            Ok(BlobStatus::Referenced { size, .. }) => size,
+            Ok(BlobStatus::Erased) => return problem(410, "photo-erased", "photo erased"),
+            Ok(BlobStatus::Unknown) => {
+                return problem(404, "photo-unreferenced", "no record names it");
+            }
+            Err(e) => return refusal(&e),
+        };
+        let entry = self.blobs.entry(blob).or_default();
+        if entry.1 || offset != entry.0.len() as u64 {
+            return self.held(409, &blob);
+        }
+        if offset + body.len() as u64 > size {
+            return problem(413, "photo-too-large", "more bytes than the photo has");
+        }
+        entry.0.extend_from_slice(body);
+        if entry.0.len() as u64 == size {
+            if PhotoHash::of(&entry.0) != blob {
+                self.blobs.remove(&blob);
+                return problem(400, "photo-corrupt", "the bytes do not match the photo's hash");
+            }
+            entry.1 = true;
+        }
+        self.held(200, &blob)
+    }
+
+    /// `GET /v1/photos/{blob}` with a range.
+    fn blob_download(&self, blob: PhotoHash, offset: u64, len: u64) -> Response {
+        if let Ok(BlobStatus::Erased) = self.server.photo_blob_status(blob) {
+            return problem(410, "photo-erased", "photo erased");
+        }
+        match self.blobs.get(&blob) {
+            Some((bytes, true)) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                if start >= bytes.len() {
+                    return problem(416, "range", "past the end of the photo");
+                }
+                let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+                Response {
+                    status: 206,
+                    body: bytes[start..end.min(bytes.len())].to_vec(),
+                    retry_after: None,
+                }
+            }
+            _ => problem(404, "photo-missing", "not uploaded yet"),
+        }
     }
 
     fn pull(&self, d: &Device<'_>, after: u64, max_bytes: usize) -> Result<Vec<u8>> {

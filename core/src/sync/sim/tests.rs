@@ -241,3 +241,106 @@ fn a_change_lost_with_its_author_is_not_given_back_by_others() {
     let r = sim.sync(db);
     assert!(matches!(r, Err(Error::Server { status: 400, .. })), "{r:?}");
 }
+
+/// A JPEG a camera could have taken (noisy, so that it does not compress
+/// to nothing), `w`×`h`.
+fn camera_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let n = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ seed).wrapping_mul(2_654_435_761);
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, (n >> 24) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+fn report(s: &Store) -> crate::RecordId {
+    let Value::Object(fields) = json!({
+        "sector": "conte-joliot", "category": "lighting", "place": "Hall B",
+        "text": "Éclairage en panne"
+    }) else {
+        unreachable!()
+    };
+    s.create(Kind::Report, &fields).unwrap()
+}
+
+/// The photo phase under a bad network: every photo goes up once, whole,
+/// after the records; the other device gets every thumbnail at its sync and
+/// a full photo when asked; a removal takes the bytes off the server and
+/// the other device.
+#[test]
+fn photos_travel_after_the_records_and_are_erased_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a, b) = (store(&dir, "server"), store(&dir, "a"), store(&dir, "b"));
+    let options = SyncOptions {
+        photo_chunk_bytes: 4096,
+        ..SyncOptions::default()
+    };
+    let mut sim = Sim::new(&server, 7, options);
+    let (da, db) = (sim.enroll(&a), sim.enroll(&b));
+    let id = report(&a);
+    let p1 = a.attach_photo(id, &camera_jpeg(900, 600, 1)).unwrap();
+    let p2 = a.attach_photo(id, &camera_jpeg(600, 900, 2)).unwrap();
+    sim.set_faults(BAD);
+    let mut sent = 0;
+    for _ in 0..20 {
+        sim.start(da).unwrap();
+        sim.run();
+        if let Some(Ok(s)) = sim.take_outcome(da).unwrap() {
+            sent += s.photos_sent;
+            if a.photo_uploads().unwrap().is_empty() {
+                break;
+            }
+        }
+    }
+    assert!(a.photo_uploads().unwrap().is_empty(), "uploads left");
+    assert!(sent <= 2, "a photo counted as sent twice");
+    for p in [&p1, &p2] {
+        assert!(sim.has_blob(&p.hash) && sim.has_blob(&p.thumb));
+    }
+    sim.set_faults(Faults::NONE);
+    let s = sim.sync(db).unwrap();
+    assert_eq!((s.pulled, s.thumbnails_received, s.photos_received), (3, 2, 0));
+    assert_eq!(b.photo(p1.thumb, crate::photo::Variant::Thumb).unwrap(), a.photo(p1.thumb, crate::photo::Variant::Thumb).unwrap());
+    assert!(matches!(
+        b.photo(p1.hash, crate::photo::Variant::Full),
+        Err(Error::PhotoNotDownloaded(_))
+    ));
+    a.remove_photo(id, p1.hash).unwrap();
+    sim.sync(da).unwrap();
+    assert!(!sim.has_blob(&p1.hash) && !sim.has_blob(&p1.thumb), "server kept erased bytes");
+    assert!(sim.has_blob(&p2.hash));
+    sim.sync(db).unwrap();
+    assert!(matches!(
+        b.photo(p1.thumb, crate::photo::Variant::Thumb),
+        Err(Error::PhotoErased(_) | Error::PhotoNotFound(_))
+    ));
+    assert!(b.photo(p2.thumb, crate::photo::Variant::Thumb).is_ok());
+}
+
+/// Full photos come at sync when the device (or its team) asks for them.
+#[test]
+fn full_photos_come_at_sync_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a, b) = (store(&dir, "server"), store(&dir, "a"), store(&dir, "b"));
+    let options = SyncOptions {
+        full_photos: Some(true),
+        ..SyncOptions::default()
+    };
+    let mut sim = Sim::new(&server, 9, options);
+    let (da, db) = (sim.enroll(&a), sim.enroll(&b));
+    let id = report(&a);
+    let p = a.attach_photo(id, &camera_jpeg(800, 600, 3)).unwrap();
+    assert_eq!(sim.sync(da).unwrap().photos_sent, 1);
+    let s = sim.sync(db).unwrap();
+    assert_eq!((s.thumbnails_received, s.photos_received), (1, 1));
+    assert_eq!(
+        b.photo(p.hash, crate::photo::Variant::Full).unwrap(),
+        a.photo(p.hash, crate::photo::Variant::Full).unwrap()
+    );
+    // Nothing new: nothing moves.
+    let s = sim.sync(db).unwrap();
+    assert_eq!((s.thumbnails_received, s.photos_received, s.photo_bytes_received), (0, 0, 0));
+}
