@@ -58,6 +58,7 @@ pub(crate) fn gallery(
     }
     s.push_str("<div class=\"photos\">");
     let team = &ctx.session.supervisor.team_id;
+    let mut missing = false;
     for (i, p) in photos.iter().enumerate() {
         let n = i + 1;
         let caption = format!("Photo {n} · ajoutée le {}", date(p.added_at));
@@ -70,6 +71,7 @@ pub(crate) fn gallery(
                 esc(&caption)
             );
         } else {
+            missing = true;
             let _ = write!(
                 s,
                 "<figure class=\"photo missing\"><div class=\"placeholder\">photo pas encore reçue</div><figcaption>{}</figcaption></figure>",
@@ -77,7 +79,13 @@ pub(crate) fn gallery(
             );
         }
     }
-    s.push_str("</div><p class=\"muted noprint\">Cliquez sur une miniature pour voir la photo en grand. Une photo pas encore reçue arrivera quand le téléphone du médiateur se synchronisera.</p>");
+    s.push_str(
+        "</div><p class=\"muted noprint\">Cliquez sur une miniature pour voir la photo en grand.",
+    );
+    if missing {
+        s.push_str(" Les photos manquantes arriveront à la prochaine synchronisation du téléphone du médiateur.");
+    }
+    s.push_str("</p>");
     Ok(s)
 }
 
