@@ -146,3 +146,28 @@ fn jpeg(bytes: Vec<u8>) -> Response {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photos_show_oldest_first_whatever_the_document_s_order() {
+        let p = |seed: &[u8], added_at| PhotoRef {
+            hash: PhotoHash::of(seed),
+            thumb: PhotoHash::of(&[seed, b"t"].concat()),
+            size: 1,
+            thumb_size: 1,
+            width: 1,
+            height: 1,
+            added_at,
+        };
+        let (a, b, c) = (p(b"a", 30), p(b"b", 10), p(b"c", 20));
+        let got: Vec<i64> = ordered(&[a, b, c]).iter().map(|p| p.added_at).collect();
+        assert_eq!(got, [10, 20, 30]);
+        let (x, y) = (p(b"x", 5), p(b"y", 5));
+        let first = x.hash.min(y.hash);
+        assert_eq!(ordered(&[x.clone(), y.clone()])[0].hash, first);
+        assert_eq!(ordered(&[y, x])[0].hash, first);
+    }
+}
