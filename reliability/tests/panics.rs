@@ -229,6 +229,9 @@ impl Storage for PanickingStorage {
     ) -> carnet_server::storage::Result<Arc<dyn carnet_server::storage::TeamReads>> {
         self.inner.team_reads(team_id)
     }
+    fn blobs(&self) -> Arc<dyn carnet_server::storage::BlobStore> {
+        self.inner.blobs()
+    }
 }
 
 /// Panics in request handlers (inside the storage call, before and after a

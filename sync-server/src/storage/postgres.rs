@@ -29,6 +29,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::blobs::{BlobStore, PgBlobStore};
 use super::postgres_state::{Round, run_alone};
 use super::secrets::{
     DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
@@ -41,6 +42,7 @@ use super::{Result, StorageError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/001_initial.sql"),
     include_str!("../../migrations/postgres/002_sessions_access_log_limits.sql"),
+    include_str!("../../migrations/postgres/004_blobs.sql"),
 ];
 
 /// Team configurations kept per instance (they change only with a team's
@@ -54,6 +56,7 @@ pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 pub struct PostgresStorage {
     pool: Pool,
     configs: Mutex<lru::LruCache<String, TeamConfig>>,
+    blobs: Arc<PgBlobStore>,
 }
 
 /// `migrate-storage` and the shared state (`postgres_state`) speak to the
@@ -104,6 +107,7 @@ impl PostgresStorage {
             })?;
         migrate(&mut *pool.get()?)?;
         Ok(PostgresStorage {
+            blobs: Arc::new(PgBlobStore::new(pool.clone())),
             pool,
             configs: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(CONFIG_CACHE).unwrap_or(NonZeroUsize::MIN),
@@ -677,6 +681,10 @@ impl Storage for PostgresStorage {
 
     fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>> {
         Ok(Arc::new(self.reads(team_id)?))
+    }
+
+    fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.blobs.clone()
     }
 }
 
