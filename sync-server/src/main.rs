@@ -217,6 +217,11 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 for db in &report.databases {
                     println!("  {}  {}", db.path, size(db.bytes));
                 }
+                println!(
+                    "  {} photo file(s)  {}",
+                    report.photos,
+                    size(report.photo_bytes)
+                );
             }
             Ok(())
         }
@@ -242,6 +247,7 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 for db in &report.databases {
                     println!("  {}  {}", db.path, size(db.bytes));
                 }
+                println!("  {} photo file(s)", report.photos);
             }
             Ok(())
         }
