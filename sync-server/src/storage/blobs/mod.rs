@@ -25,6 +25,7 @@ use carnet_core::photo::PhotoHash;
 
 pub use files::FilesBlobStore;
 pub use postgres::PgBlobStore;
+pub(crate) use postgres::delete_blob;
 
 use super::{Result, StorageError};
 
