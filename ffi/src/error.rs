@@ -112,6 +112,20 @@ impl From<carnet_core::Error> for CarnetError {
             | E::TooLarge { .. }) => CarnetError::Storage {
                 reason: e.to_string(),
             },
+            // Until the bindings expose photos with errors of their own:
+            // what to fix, in the core's words.
+            e @ (E::PhotoTooLarge { .. }
+            | E::TooManyPhotos { .. }
+            | E::PendingPhotosFull { .. }
+            | E::NotAnImage(_)
+            | E::PhotoNotFound(_)
+            | E::PhotoNotDownloaded(_)
+            | E::PhotoErased(_)
+            | E::PhotosNotAllowed(_)
+            | E::PhotoCorrupt(_)) => CarnetError::InvalidInput {
+                field: "photo".into(),
+                reason: e.to_string(),
+            },
             E::Internal(reason) => CarnetError::Internal { reason },
         }
     }
