@@ -232,6 +232,13 @@ impl Storage for PanickingStorage {
     fn blobs(&self) -> Arc<dyn carnet_server::storage::BlobStore> {
         self.inner.blobs()
     }
+    fn photo_blob_status(
+        &self,
+        team_id: &str,
+        blob: &carnet_server::storage::PhotoHash,
+    ) -> carnet_server::storage::Result<carnet_server::storage::BlobStatus> {
+        self.inner.photo_blob_status(team_id, blob)
+    }
 }
 
 /// Panics in request handlers (inside the storage call, before and after a

@@ -49,7 +49,8 @@ pub use postgres_state::{
 pub(crate) use secrets::is_team_id;
 pub use sqlite::SqliteStorage;
 
-pub use blobs::{BlobState, BlobStore};
+pub use blobs::{BlobState, BlobStore, Collected};
+pub use carnet_core::photo::{BlobStatus, PhotoHash};
 pub use error::{Result, StorageError};
 
 /// The storage the settings name: PostgreSQL when `config.database` is set,
@@ -279,4 +280,20 @@ pub trait Storage: Send + Sync + 'static {
     /// call names its team), kept where this storage keeps the logs, so
     /// that a backup or a shared database carries both.
     fn blobs(&self) -> Arc<dyn BlobStore>;
+
+    /// What the team's log says of a photo blob (a full image or a
+    /// thumbnail, by its own hash): named by a live record (with the size
+    /// its reference gives), erased, or unknown. The photo routes take and
+    /// serve bytes only under a referenced hash, and never an erased one.
+    fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus>;
+
+    /// The collection round: deletes the blobs of erased photos (missed by
+    /// the deletion after their push, say by a crash), and blobs no live
+    /// record references that were last written before `now - grace_ms`
+    /// (a device that has not synced yet still finds a photo in its grace
+    /// period). A storage several instances share lets one of them collect
+    /// at a time and answers `None` (nothing done) to the others.
+    fn collect_photos(&self, grace_ms: i64, now: i64) -> Result<Option<Collected>> {
+        blobs::collect(self, grace_ms, now).map(Some)
+    }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carnet_core::photo::{BlobStatus, PhotoHash};
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, Store, TeamConfig, now_ms};
 use carnet_dashboard::TeamReads;
@@ -688,6 +689,10 @@ impl Storage for SqliteStorage {
 
     fn blobs(&self) -> Arc<dyn BlobStore> {
         self.blobs.clone()
+    }
+
+    fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus> {
+        Ok(self.team_log(team_id)?.reader().photo_blob_status(*blob)?)
     }
 }
 

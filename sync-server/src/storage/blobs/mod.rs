@@ -21,13 +21,13 @@
 mod files;
 mod postgres;
 
-use carnet_core::photo::PhotoHash;
+use carnet_core::photo::{BlobStatus, PhotoHash};
 
 pub use files::FilesBlobStore;
 pub use postgres::PgBlobStore;
 pub(crate) use postgres::delete_blob;
 
-use super::{Result, StorageError};
+use super::{Result, Storage, StorageError};
 
 /// How far a blob's upload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -105,4 +105,62 @@ fn wrong_hash() -> StorageError {
         "the bytes received do not match the photo's SHA-256; they were dropped: upload the photo again from the start"
             .into(),
     )
+}
+
+/// What a collection round deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Collected {
+    /// Blobs of erased photos.
+    pub erased: usize,
+    /// Blobs no live record references, past the grace period.
+    pub unreferenced: usize,
+}
+
+/// Deletes the blobs of erased photos (full image and thumbnail): what
+/// the server does once a push that erased them committed. Returns how
+/// many blobs there were.
+pub fn erase_photos(
+    blobs: &dyn BlobStore,
+    team: &str,
+    erased: &[(PhotoHash, PhotoHash)],
+) -> Result<usize> {
+    let mut deleted = 0;
+    for (full, thumb) in erased {
+        for blob in [full, thumb] {
+            if blobs.delete(team, blob)? {
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// [`Storage::collect_photos`] for a storage whose blobs one process owns:
+/// every team's blobs walked, each looked up in its team's log.
+pub(crate) fn collect<S: Storage + ?Sized>(
+    storage: &S,
+    grace_ms: i64,
+    now: i64,
+) -> Result<Collected> {
+    let blobs = storage.blobs();
+    let cutoff = now.saturating_sub(grace_ms);
+    let mut done = Collected::default();
+    for team in blobs.teams()? {
+        for (blob, stored_at) in blobs.list(&team)? {
+            let status = match storage.photo_blob_status(&team, &blob) {
+                Ok(s) => s,
+                // A team gone from the directory: its blobs go with it.
+                Err(StorageError::NotFound(_)) => BlobStatus::Erased,
+                Err(e) => return Err(e),
+            };
+            match status {
+                BlobStatus::Erased if blobs.delete(&team, &blob)? => done.erased += 1,
+                BlobStatus::Unknown if stored_at < cutoff && blobs.delete(&team, &blob)? => {
+                    done.unreferenced += 1
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(done)
 }
