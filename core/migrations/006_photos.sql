@@ -24,11 +24,14 @@ CREATE TABLE photos (
 );
 CREATE INDEX photos_pending ON photos (added_at) WHERE upload = 'pending';
 
--- A download cut in the middle: the bytes received so far of one blob
--- (full image or thumbnail), by the blob's own hash.
+-- A download cut in the middle: the chunks received so far of one blob
+-- (full image or thumbnail), by the blob's own hash and their offset, so
+-- that each chunk is one insert, whatever the blob's size.
 CREATE TABLE photo_parts (
-    hash  BLOB PRIMARY KEY,
-    bytes BLOB NOT NULL
+    hash   BLOB NOT NULL,
+    offset INTEGER NOT NULL,
+    bytes  BLOB NOT NULL,
+    PRIMARY KEY (hash, offset)
 );
 
 -- Erased photos: the two hashes and when, so that the erasure replicates

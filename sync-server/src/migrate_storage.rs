@@ -381,18 +381,24 @@ fn migrate_team(
     let mut copied = Copied::default();
     // Records erased since the previous run: gone from PostgreSQL too,
     // before their erasure is appended with the other entries.
+    // (An erased photo's entry has no bytes either, and may be logged
+    // under a record erased since.)
+    let photos = has_photos(&lite)?;
     let erased: Vec<(Vec<u8>, i64)> = lite
-        .prepare(
+        .prepare(if photos {
             "SELECT c.record_id, t.erased_at FROM change_log c JOIN tombstones t ON t.id = c.record_id
-             WHERE c.seq > ?1 AND c.bytes IS NULL ORDER BY c.seq",
-        )?
+             WHERE c.seq > ?1 AND c.bytes IS NULL AND c.photo IS NULL ORDER BY c.seq"
+        } else {
+            "SELECT c.record_id, t.erased_at FROM change_log c JOIN tombstones t ON t.id = c.record_id
+             WHERE c.seq > ?1 AND c.bytes IS NULL ORDER BY c.seq"
+        })?
         .query_map([pg_head], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (id, at) in &erased {
         erase_record(&mut tx, &team.id, record_id(id)?, *at)?;
     }
     copied.erasures = erased.len() as u64;
-    let touched = copy_log(&mut tx, &lite, &team.id, pg_head, &mut copied)?;
+    let touched = copy_log(&mut tx, &lite, &team.id, pg_head, photos, &mut copied)?;
     copy_documents(&mut tx, &lite, &team.id, pg_head)?;
     let mut rows = RowWriter::default();
     for id in &touched {
@@ -402,6 +408,9 @@ fn migrate_team(
         let row = read_row_of(record_id(id)?, &bytes)?;
         rows.write(&mut tx, &team.id, &row, pg_head == 0)?;
         copied.records += 1;
+    }
+    if photos {
+        copy_photo_tombstones(&mut tx, &lite, &team.id)?;
     }
     tx.execute(
         "UPDATE team_logs SET head = $2 WHERE team_id = $1",
@@ -532,19 +541,52 @@ fn copy_devices_and_codes(
     Ok(())
 }
 
+/// Whether the team's SQLite log knows photos (its store was opened by a
+/// Carnet with them: schema 6 and later).
+fn has_photos(lite: &Connection) -> Result<bool> {
+    Ok(lite.query_row(
+        "SELECT count(*) FROM pragma_table_info('change_log') WHERE name = 'photo'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
+/// The team's erased photos: tombstones added, and no record row naming
+/// them (a record rebuilt from its document may name one that a stale
+/// device added back).
+fn copy_photo_tombstones(tx: &mut Transaction<'_>, lite: &Connection, team: &str) -> Result<()> {
+    let insert = tx.prepare(
+        "INSERT INTO photo_tombstones (team_id, hash, thumb, at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )?;
+    let mut stmt = lite.prepare("SELECT hash, thumb, at FROM photo_tombstones")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (hash, thumb, at): (Vec<u8>, Vec<u8>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        tx.execute(&insert, &[&team, &hash, &thumb, &at])?;
+    }
+    tx.execute(
+        "DELETE FROM record_photos r USING photo_tombstones t
+         WHERE r.team_id = $1 AND t.team_id = $1 AND r.hash = t.hash",
+        &[&team],
+    )?;
+    Ok(())
+}
+
 /// Appends the SQLite log's entries after `after` to the PostgreSQL log,
-/// at the same positions (one binary COPY); returns the records they
-/// changed.
+/// at the same positions (one binary COPY), erased photos' hashes with
+/// them when the log has any (`photos`); returns the records they changed.
 fn copy_log(
     tx: &mut Transaction<'_>,
     lite: &Connection,
     team: &str,
     after: i64,
+    photos: bool,
     copied: &mut Copied,
 ) -> Result<BTreeSet<Vec<u8>>> {
     let mut touched = BTreeSet::new();
     let sink = tx.copy_in(
-        "COPY change_log (team_id, seq, record_id, hash, origin, bytes) FROM STDIN (FORMAT binary)",
+        "COPY change_log (team_id, seq, record_id, hash, origin, bytes, photo) FROM STDIN (FORMAT binary)",
     )?;
     let mut writer = BinaryCopyInWriter::new(
         sink,
@@ -555,11 +597,14 @@ fn copy_log(
             Type::BYTEA,
             Type::TEXT,
             Type::BYTEA,
+            Type::BYTEA,
         ],
     );
-    let mut stmt = lite.prepare(
-        "SELECT seq, record_id, hash, origin, bytes FROM change_log WHERE seq > ?1 ORDER BY seq",
-    )?;
+    let mut stmt = lite.prepare(if photos {
+        "SELECT seq, record_id, hash, origin, bytes, photo FROM change_log WHERE seq > ?1 ORDER BY seq"
+    } else {
+        "SELECT seq, record_id, hash, origin, bytes, NULL FROM change_log WHERE seq > ?1 ORDER BY seq"
+    })?;
     let mut rows = stmt.query([after])?;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
@@ -567,7 +612,8 @@ fn copy_log(
         let hash: Option<Vec<u8>> = r.get(2)?;
         let origin: String = r.get(3)?;
         let bytes: Option<Vec<u8>> = r.get(4)?;
-        writer.write(&[&team, &seq, &id, &hash, &origin, &bytes])?;
+        let photo: Option<Vec<u8>> = r.get(5)?;
+        writer.write(&[&team, &seq, &id, &hash, &origin, &bytes, &photo])?;
         if bytes.is_some() {
             touched.insert(id);
         }

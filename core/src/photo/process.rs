@@ -202,12 +202,16 @@ fn encode(img: &RgbImage, quality: u8) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A gradient with some noise, so that JPEG has something to encode.
     pub(crate) fn sample(w: u32, h: u32) -> RgbImage {
-        let mut seed = 0x2545_f491_u32;
+        sample_seeded(w, h, 0x2545_f491)
+    }
+
+    /// [`sample`] with another noise: another photo.
+    pub(crate) fn sample_seeded(w: u32, h: u32, mut seed: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
             seed ^= seed << 13;
             seed ^= seed >> 17;
@@ -221,7 +225,7 @@ mod tests {
         })
     }
 
-    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    pub(crate) fn jpeg(w: u32, h: u32) -> Vec<u8> {
         encode(&sample(w, h), 90).unwrap()
     }
 

@@ -167,6 +167,14 @@ fn referenced(conn: &Connection, blob: &PhotoHash) -> Result<Option<(PhotoRef, V
     )
 }
 
+/// Bytes of a blob's partial download so far.
+fn part_len(conn: &Connection, blob: &PhotoHash) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT coalesce(sum(length(bytes)), 0) FROM photo_parts WHERE hash = ?1")?
+        .query_row([blob.as_bytes()], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Whether a blob (full image or thumbnail) belongs to an erased photo.
 fn blob_erased(conn: &Connection, blob: &PhotoHash) -> Result<bool> {
     Ok(conn
@@ -482,13 +490,7 @@ impl Store {
     /// How many bytes of a blob's download have arrived (0: none): where
     /// a cut download resumes.
     pub fn photo_part_len(&self, blob: PhotoHash) -> Result<u64> {
-        self.read(|conn, _| {
-            let n: Option<i64> = conn
-                .prepare_cached("SELECT length(bytes) FROM photo_parts WHERE hash = ?1")?
-                .query_row([blob.as_bytes()], |r| r.get(0))
-                .optional()?;
-            Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
-        })
+        self.read(|conn, _| part_len(conn, &blob))
     }
 
     /// Appends downloaded bytes to a blob's partial download, durably, and
@@ -497,64 +499,70 @@ impl Store {
     /// drop the part ([`Error::PhotoCorrupt`]). Only blobs a live record
     /// names are taken.
     pub fn append_photo_part(&self, blob: PhotoHash, offset: u64, bytes: &[u8]) -> Result<u64> {
-        self.write(|tx, _| {
+        // A part to drop is dropped in a transaction that commits: the
+        // error comes after.
+        self.write(|tx, _| -> Result<Result<u64>> {
             if blob_erased(tx, &blob)? {
-                return Err(Error::PhotoErased(blob));
+                return Ok(Err(Error::PhotoErased(blob)));
             }
             let Some((photo, variant)) = referenced(tx, &blob)? else {
-                return Err(Error::PhotoNotFound(blob));
+                return Ok(Err(Error::PhotoNotFound(blob)));
             };
-            let have: i64 = tx
-                .prepare_cached("SELECT length(bytes) FROM photo_parts WHERE hash = ?1")?
-                .query_row([blob.as_bytes()], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
-            let have = u64::try_from(have).unwrap_or(0);
+            let have = part_len(tx, &blob)?;
             if offset != have {
-                return Err(Error::invalid(
+                return Ok(Err(Error::invalid(
                     "offset",
                     format!("this download has {have} bytes; resume from there"),
-                ));
+                )));
             }
             let total = have + bytes.len() as u64;
             if total > photo.blob(variant).1 {
                 tx.prepare_cached("DELETE FROM photo_parts WHERE hash = ?1")?
                     .execute([blob.as_bytes()])?;
-                return Err(Error::PhotoCorrupt(blob));
+                return Ok(Err(Error::PhotoCorrupt(blob)));
             }
-            tx.prepare_cached(
-                "INSERT INTO photo_parts (hash, bytes) VALUES (?1, ?2)
-                 ON CONFLICT (hash) DO UPDATE SET bytes = photo_parts.bytes || excluded.bytes",
-            )?
-            .execute(params![blob.as_bytes(), bytes])?;
-            Ok(total)
-        })
+            if !bytes.is_empty() {
+                tx.prepare_cached(
+                    "INSERT INTO photo_parts (hash, offset, bytes) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![blob.as_bytes(), have as i64, bytes])?;
+            }
+            Ok(Ok(total))
+        })?
     }
 
     /// Completes a blob's download: its bytes must hash to `blob`, or the
     /// part is dropped ([`Error::PhotoCorrupt`], fetched again next time);
     /// then they join the photo's row.
     pub fn finish_photo_download(&self, blob: PhotoHash) -> Result<()> {
-        self.write(|tx, _| {
+        self.write(|tx, _| -> Result<Result<()>> {
             if blob_erased(tx, &blob)? {
                 tx.prepare_cached("DELETE FROM photo_parts WHERE hash = ?1")?
                     .execute([blob.as_bytes()])?;
-                return Err(Error::PhotoErased(blob));
+                return Ok(Err(Error::PhotoErased(blob)));
             }
-            let bytes: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT bytes FROM photo_parts WHERE hash = ?1")?
-                .query_row([blob.as_bytes()], |r| r.get(0))
-                .optional()?;
-            let Some(bytes) = bytes else {
-                return Err(Error::PhotoNotFound(blob));
-            };
+            let mut bytes = Vec::new();
+            let mut chunks = 0;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT bytes FROM photo_parts WHERE hash = ?1 ORDER BY offset",
+                )?;
+                let mut rows = stmt.query([blob.as_bytes()])?;
+                while let Some(row) = rows.next()? {
+                    bytes.extend_from_slice(&row.get::<_, Vec<u8>>(0)?);
+                    chunks += 1;
+                }
+            }
+            if chunks == 0 {
+                return Ok(Err(Error::PhotoNotFound(blob)));
+            }
             tx.prepare_cached("DELETE FROM photo_parts WHERE hash = ?1")?
                 .execute([blob.as_bytes()])?;
             if PhotoHash::of(&bytes) != blob {
-                return Err(Error::PhotoCorrupt(blob));
+                return Ok(Err(Error::PhotoCorrupt(blob)));
             }
             let Some((photo, variant)) = referenced(tx, &blob)? else {
-                return Err(Error::PhotoNotFound(blob));
+                return Ok(Err(Error::PhotoNotFound(blob)));
             };
             let (full, thumb) = match variant {
                 Variant::Full => (Some(bytes), None),
@@ -575,8 +583,8 @@ impl Store {
                 photo.thumb_size as i64,
                 now_ms()
             ])?;
-            Ok(())
-        })
+            Ok(Ok(()))
+        })?
     }
 
     /// Deletes photos that no live record names any more and that came
@@ -638,4 +646,48 @@ pub(super) fn erase_record_in(
     let mut report = ApplyReport::default();
     super::replication::erase_record(&mut SqliteLog::new(conn), &mut report, id, at, origin)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photo::process::tests::jpeg;
+    use crate::store::Payload;
+
+    /// Only resident contacts are erased, and they take no photos; but a
+    /// record erased with photos (should that ever change) takes their
+    /// bytes with it, and logs their erasure so that it replicates.
+    #[test]
+    fn erasing_a_record_erases_its_photos() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_unencrypted(dir.path().join("s.db")).unwrap();
+        let fields = serde_json::json!({"sector": "conte-joliot", "text": "Tag"});
+        let id = s.create(Kind::Note, fields.as_object().unwrap()).unwrap();
+        let photo = s.attach_photo(id, &jpeg(320, 240)).unwrap();
+        let report = s
+            .write(|tx, _| erase_record_in(tx, id, now_ms(), "local"))
+            .unwrap();
+        assert_eq!(report.erased, 1);
+        assert_eq!(report.erased_photos, [(photo.hash, photo.thumb)]);
+        assert!(matches!(
+            s.photo(photo.hash, Variant::Thumb),
+            Err(Error::PhotoErased(_))
+        ));
+        assert_eq!(
+            s.photo_blob_status(photo.thumb).unwrap(),
+            BlobStatus::Erased
+        );
+        let log = s.changes_since(0, usize::MAX, None).unwrap();
+        let kinds: Vec<_> = log.entries.iter().map(|e| &e.payload).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Payload::Erased,
+                &Payload::PhotoErased {
+                    hash: photo.hash,
+                    thumb: photo.thumb
+                }
+            ]
+        );
+    }
 }
