@@ -1179,9 +1179,23 @@ impl PgReads {
                 },
             );
         };
-        Ok(details_from_doc(&bytes, &mut |link| {
-            self.link_state(&mut *conn, link)
-        })?)
+        let mut details = details_from_doc(&bytes, &mut |link| self.link_state(&mut *conn, link))?;
+        // A stale device's change may name an erased photo again: not shown.
+        if let Some(photos) = details.record.photos_mut()
+            && !photos.is_empty()
+        {
+            let named: Vec<Vec<u8>> = photos.iter().map(|p| p.hash.as_bytes().to_vec()).collect();
+            let erased: Vec<Vec<u8>> = conn
+                .query(
+                    "SELECT hash FROM photo_tombstones WHERE team_id = $1 AND hash = ANY($2)",
+                    &[&self.team, &named],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            photos.retain(|p| !erased.iter().any(|h| h.as_slice() == p.hash.as_bytes()));
+        }
+        Ok(details)
     }
 
     fn rows(&self, sql: &str, extra: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
