@@ -406,10 +406,17 @@ impl Store {
             )?;
             let thumbs = transfers(rows.clone(), Variant::Thumb)?;
             let fulls = transfers(rows, Variant::Full)?;
+            // A photo that is its own thumbnail is one blob, sent once.
             Ok(thumbs
                 .into_iter()
                 .zip(fulls)
-                .flat_map(|(t, f)| [t, f])
+                .flat_map(|(t, f)| {
+                    if t.blob == f.blob {
+                        vec![f]
+                    } else {
+                        vec![t, f]
+                    }
+                })
                 .collect())
         })
     }
@@ -430,10 +437,10 @@ impl Store {
             };
             let mut out = transfers(blob_rows(conn, &missing("thumb"))?, Variant::Thumb)?;
             if full_too {
-                out.extend(transfers(
-                    blob_rows(conn, &missing("full"))?,
-                    Variant::Full,
-                )?);
+                let fulls = transfers(blob_rows(conn, &missing("full"))?, Variant::Full)?;
+                // A photo that is its own thumbnail is one blob, fetched once.
+                let listed: Vec<PhotoHash> = out.iter().map(|t| t.blob).collect();
+                out.extend(fulls.into_iter().filter(|t| !listed.contains(&t.blob)));
             }
             Ok(out)
         })
@@ -561,13 +568,13 @@ impl Store {
             if PhotoHash::of(&bytes) != blob {
                 return Ok(Err(Error::PhotoCorrupt(blob)));
             }
-            let Some((photo, variant)) = referenced(tx, &blob)? else {
+            let Some((photo, _)) = referenced(tx, &blob)? else {
                 return Ok(Err(Error::PhotoNotFound(blob)));
             };
-            let (full, thumb) = match variant {
-                Variant::Full => (Some(bytes), None),
-                Variant::Thumb => (None, Some(bytes)),
-            };
+            // A photo no larger than a thumbnail is its own thumbnail: one
+            // blob, both columns.
+            let full = (photo.hash == blob).then(|| bytes.clone());
+            let thumb = (photo.thumb == blob).then_some(bytes);
             tx.prepare_cached(
                 "INSERT INTO photos (hash, thumb_hash, full, thumb, size, thumb_size, added_at, upload)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
