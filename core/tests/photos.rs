@@ -299,6 +299,9 @@ fn removing_a_photo_erases_its_bytes_from_the_files() {
     let s = open(dir.path(), "amina");
     let id = report(&s);
     let photo = s.attach_photo(id, big_photo()).unwrap();
+    // The same camera file on another report: the same photo.
+    let twin = report(&s);
+    assert_eq!(s.attach_photo(twin, big_photo()).unwrap().hash, photo.hash);
     let full = s.photo(photo.hash, Variant::Full).unwrap();
     let thumb = s.photo(photo.hash, Variant::Thumb).unwrap();
     s.checkpoint().unwrap();
@@ -322,6 +325,10 @@ fn removing_a_photo_erases_its_bytes_from_the_files() {
         Err(Error::PhotoErased(_))
     ));
     assert!(hashes(&s, id).is_empty());
+    assert!(
+        hashes(&s, twin).is_empty(),
+        "erased photos are erased from every record"
+    );
     let Record::Report(r) = s.get(id).unwrap() else {
         panic!()
     };

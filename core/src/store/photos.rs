@@ -76,13 +76,20 @@ fn listed(conn: &Connection, id: RecordId) -> Result<Vec<PhotoRef>> {
         });
     };
     let view: Value = serde_json::from_str(&view).map_err(Error::unreadable("a record's view"))?;
-    Ok(view
+    let mut out = Vec::new();
+    for p in view
         .get("photos")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| serde_json::from_value(p.clone()).ok())
-        .collect())
+        .filter_map(|p| serde_json::from_value::<PhotoRef>(p.clone()).ok())
+    {
+        // The same photo on another record that was erased from there.
+        if !is_photo_erased(conn, &p.hash)? {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The kind of a live record, or why it has none.
