@@ -17,7 +17,7 @@ use carnet_core::photo::{PhotoRef, Variant};
 use serde_json::json;
 use support::{Server, client, device, sync, team};
 
-/// Noise, so that a 1600×1200 photo stays about 3 MB at the quality below.
+/// Noise, so that a 1600×1200 photo stays about 3 MB once stored.
 fn noisy_jpeg(seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
     let img = image::RgbImage::from_fn(1600, 1200, |_, _| {
@@ -42,9 +42,6 @@ fn main() {
     let server = Server::start(&dir.path().join("server"));
     let team = team(&server, "photos");
     let (phone, token) = device(&server, &team, dir.path(), "telephone");
-    let mut config = phone.config();
-    config.photos.quality = 97;
-    phone.set_config(&config).expect("config");
     let mut photos: Vec<(carnet_core::RecordId, PhotoRef)> = Vec::new();
     for i in 0..n {
         let fields =
