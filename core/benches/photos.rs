@@ -55,7 +55,7 @@ fn main() {
     let mut attached = Vec::new();
     let mut sizes = (0, 0, 0, 0);
     for input in &inputs {
-        let fields = json!({"sector": "conte-joliot", "category": "lighting", "place": "Hall A"});
+        let fields = json!({"sector": "conte-joliot", "category": "lighting", "place": "Hall A", "text": "Éclairage en panne"});
         let id = store
             .create(Kind::Report, fields.as_object().expect("object"))
             .expect("report");
