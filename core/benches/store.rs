@@ -102,7 +102,7 @@ fn per_change_floor(batch: &Batch, sample: usize) -> Floor {
         .iter()
         .filter_map(|e| match &e.payload {
             Payload::Change(b) => Some(b.as_slice()),
-            Payload::Erased => None,
+            Payload::Erased | Payload::PhotoErased { .. } => None,
         })
         .collect();
     let per = |t: Instant, k: usize| t.elapsed().as_secs_f64() * 1e6 / k as f64;

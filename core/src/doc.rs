@@ -15,7 +15,13 @@
 //!   both stay;
 //! - consents as a map `topic → time`;
 //! - report status events and contact interactions as lists of maps, only
-//!   ever appended.
+//!   ever appended;
+//! - photos (reports and notes) under the root key `photos`: a map from the
+//!   full image's hash (hex) to a map `{thumb, size, thumb_size, width,
+//!   height, added_at}`, made at the first photo (so that documents of
+//!   records without photos stay what older versions read); photos added
+//!   concurrently to two copies that both made the map are all kept (every
+//!   concurrent `photos` map is read and written).
 //!
 //! Each change carries a small JSON message — who, what operation, which
 //! field names — from which the history is read. Never a field's value.
@@ -32,11 +38,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lifecycle::{StatusEvent, current_body, derive_status};
+use crate::photo::{PhotoHash, PhotoRef, takes_photos};
 use crate::schema::{Field, FieldType, Kind};
 use crate::{Error, RecordId, Result};
 
 /// The keys every document's root map has besides its kind's fields.
 const HEADER_KEYS: [&str; 4] = ["id", "kind", "author", "created_at"];
+
+/// The root key of a report's or note's photos.
+pub const PHOTOS: &str = "photos";
 
 /// A record's automerge document.
 pub struct RecordDoc {
@@ -338,6 +348,136 @@ impl RecordDoc {
         hash.ok_or_else(|| Error::Internal("append made no change".into()))
     }
 
+    /// Adds a photo (a reference to it: its bytes are the store's) and
+    /// returns the change.
+    pub fn add_photo(&mut self, photo: &PhotoRef, by: &str, now: i64) -> Result<ChangeHash> {
+        let maps = self.photo_maps();
+        let mut tx = self.doc.transaction();
+        // Written into the winning map: every concurrent one is read.
+        let map = match maps.first() {
+            Some(m) => m.clone(),
+            None => tx.put_object(ROOT, PHOTOS, ObjType::Map)?,
+        };
+        let entry = tx.put_object(&map, photo.hash.to_hex(), ObjType::Map)?;
+        tx.put(&entry, "thumb", photo.thumb.to_hex())?;
+        for (key, v) in [
+            ("size", photo.size as i64),
+            ("thumb_size", photo.thumb_size as i64),
+            ("width", i64::from(photo.width)),
+            ("height", i64::from(photo.height)),
+            ("added_at", photo.added_at),
+        ] {
+            tx.put(&entry, key, ScalarValue::Int(v))?;
+        }
+        let msg = Message {
+            by: by.into(),
+            op: "photo-add".into(),
+            fields: vec![PHOTOS.into()],
+        };
+        let (hash, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(json(&msg))
+                .with_time(now),
+        );
+        hash.ok_or_else(|| Error::Internal("adding a photo made no change".into()))
+    }
+
+    /// Removes a photo's reference (from every concurrent `photos` map);
+    /// `None` when the document has no such photo.
+    pub fn remove_photo(
+        &mut self,
+        hash: &PhotoHash,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<ChangeHash>> {
+        let key = hash.to_hex();
+        let maps: Vec<ObjId> = self
+            .photo_maps()
+            .into_iter()
+            .filter(|m| matches!(self.doc.get(m, key.as_str()), Ok(Some(_))))
+            .collect();
+        if maps.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.doc.transaction();
+        for m in &maps {
+            tx.delete(m, key.as_str())?;
+        }
+        let msg = Message {
+            by: by.into(),
+            op: "photo-remove".into(),
+            fields: vec![PHOTOS.into()],
+        };
+        let (change, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(json(&msg))
+                .with_time(now),
+        );
+        Ok(change)
+    }
+
+    /// The photos the document names, oldest first (then by hash); entries
+    /// that do not read as a photo are left out (the rules refuse changes
+    /// that write such entries, see [`crate::rules`]).
+    pub fn photos(&self) -> Vec<PhotoRef> {
+        self.photo_values()
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect()
+    }
+
+    /// Every `photos` map under the root, the winning one first: two
+    /// copies that each added a first photo made one each.
+    fn photo_maps(&self) -> Vec<ObjId> {
+        let mut all: Vec<ObjId> = self
+            .doc
+            .get_all(ROOT, PHOTOS)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(v, id)| matches!(v, AmValue::Object(ObjType::Map)).then_some(id))
+            .collect();
+        // automerge lists the winner last.
+        all.reverse();
+        all
+    }
+
+    /// The photo entries as JSON, each with its `hash`, sorted by
+    /// `added_at` then hash; a hash in two concurrent maps counts once.
+    fn photo_values(&self) -> Vec<Value> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Value> = Vec::new();
+        for map in self.photo_maps() {
+            for item in self.doc.map_range(&map, ..) {
+                let key = item.key.to_string();
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                let id = item.id();
+                let mut m = match AmValue::from(item.value) {
+                    AmValue::Object(_) => self.scalars_of(&id),
+                    AmValue::Scalar(s) => {
+                        let mut m = Map::new();
+                        m.insert("value".into(), scalar_json(&s));
+                        m
+                    }
+                };
+                m.insert("hash".into(), Value::String(key));
+                out.push(Value::Object(m));
+            }
+        }
+        let order = |v: &Value| {
+            (
+                v.get("added_at").and_then(Value::as_i64).unwrap_or(0),
+                v.get("hash")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        };
+        out.sort_by_key(order);
+        out
+    }
+
     /// Whether the document already holds the change with this hash.
     pub fn has_change(&self, hash: &ChangeHash) -> bool {
         self.doc.get_change_meta_by_hash(hash).is_some()
@@ -392,7 +532,9 @@ impl RecordDoc {
             .map_range(ROOT, ..)
             .map(|item| item.key.into_owned())
             .find(|k| {
-                !HEADER_KEYS.contains(&k.as_str()) && !kind.fields().iter().any(|f| f.name == k)
+                !HEADER_KEYS.contains(&k.as_str())
+                    && !kind.fields().iter().any(|f| f.name == k)
+                    && !(k == PHOTOS && takes_photos(kind))
             })
     }
 
@@ -527,6 +669,9 @@ impl RecordDoc {
                 self.read_field(field, root.get(field.name))?,
             );
         }
+        if takes_photos(kind) {
+            m.insert(PHOTOS.into(), self.photos_json(root.get(PHOTOS)));
+        }
         if kind == Kind::Report {
             let mut events: Vec<StatusEvent> =
                 serde_json::from_value(m.remove("events").unwrap_or(Value::Array(vec![])))
@@ -542,6 +687,17 @@ impl RecordDoc {
             );
         }
         Ok(Value::Object(m))
+    }
+
+    /// The `photos` key as [`Self::to_json`] shows it: the list of entries,
+    /// or, if a forged change put something else there, that value (which
+    /// the rules then refuse).
+    fn photos_json(&self, entry: Option<&RootEntry<'_>>) -> Value {
+        match entry.map(|e| &e.value) {
+            None | Some(AmValue::Object(ObjType::Map)) => Value::Array(self.photo_values()),
+            Some(AmValue::Scalar(s)) => scalar_json(s),
+            Some(AmValue::Object(_)) => Value::String("not a map".into()),
+        }
     }
 
     /// A map's scalar entries (status events and interactions are lists of

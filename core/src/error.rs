@@ -3,7 +3,8 @@
 //! Messages tell a person what to fix and never carry a resident's data: a
 //! field is named, its value is not.
 
-use crate::{RecordId, ReportStatus};
+use crate::photo::PhotoHash;
+use crate::{Kind, RecordId, ReportStatus};
 
 /// The cause of an [`Error::Unreadable`], kept for diagnosis.
 pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -119,6 +120,53 @@ pub enum Error {
         /// The server's explanation.
         detail: String,
     },
+    /// A photo past a team's size limit: the camera's file when attaching
+    /// (`max_input_bytes`), or the stored photo (`max_photo_bytes`).
+    #[error(
+        "the photo is {bytes} bytes, more than the {limit} allowed; take it again at a lower resolution"
+    )]
+    PhotoTooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The team's limit.
+        limit: u64,
+    },
+    /// The record already has as many photos as the team allows.
+    #[error("a record holds at most {limit} photos; remove one before adding another")]
+    TooManyPhotos {
+        /// Photos per record.
+        limit: u32,
+    },
+    /// Photos waiting for upload fill the room the team allows on a device.
+    #[error(
+        "{pending} bytes of photos are waiting to be sent (the limit is {limit}); sync before adding more"
+    )]
+    PendingPhotosFull {
+        /// Bytes waiting, before this photo.
+        pending: u64,
+        /// The team's limit.
+        limit: u64,
+    },
+    /// The bytes are not a photo this app can take (a JPEG or PNG), or are
+    /// damaged. The reason names what is wrong, never the content.
+    #[error("not a usable photo: {0}")]
+    NotAnImage(String),
+    /// No photo with this hash here (not on the record, or never seen).
+    #[error("no photo {0} here")]
+    PhotoNotFound(PhotoHash),
+    /// The photo is known but its bytes have not been downloaded yet.
+    #[error("photo {0} has not been downloaded yet; sync to get it")]
+    PhotoNotDownloaded(PhotoHash),
+    /// The photo was removed from its record and its bytes erased everywhere.
+    #[error("photo {0} was removed and erased; it cannot be read or added again")]
+    PhotoErased(PhotoHash),
+    /// Photos go on dégradation reports and field notes only.
+    #[error("photos go on reports and notes, not on a {}", .0.code())]
+    PhotosNotAllowed(Kind),
+    /// Downloaded bytes that do not hash to the photo they were fetched as;
+    /// they were dropped and the download starts over.
+    #[error("the downloaded photo {0} is damaged; it will be fetched again")]
+    PhotoCorrupt(PhotoHash),
     /// The user cancelled the operation.
     #[error("cancelled")]
     Cancelled,

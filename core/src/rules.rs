@@ -16,6 +16,7 @@
 use serde_json::{Map, Value};
 
 use crate::lifecycle::ReportStatus;
+use crate::photo::{PhotoRef, takes_photos};
 use crate::schema::{Field, FieldType, Kind, check_text, validate_field};
 use crate::{RecordId, TeamConfig};
 
@@ -51,7 +52,7 @@ pub fn check_step(
             for field in kind.fields().iter().filter(|f| f.editable()) {
                 check_value(cfg, field, after.get(field.name), sector)?;
             }
-            for list in ["events", "interactions"] {
+            for list in ["events", "interactions", "photos"] {
                 if after
                     .get(list)
                     .and_then(Value::as_array)
@@ -79,6 +80,63 @@ pub fn check_step(
                 check_interactions(before, after)?;
             }
         }
+    }
+    check_photos(cfg, kind, before, after)
+}
+
+/// The largest side a stored photo may declare, pixels.
+const MAX_PHOTO_SIDE: u64 = 20_000;
+
+/// Photos only on reports and notes; every new entry a reference a
+/// device's `attach_photo` could have written; no more than the team's
+/// `max_per_record` by adding (removing is always allowed, and a record
+/// past the limit after a merge of concurrent additions stays readable).
+fn check_photos(
+    cfg: &TeamConfig,
+    kind: Kind,
+    before: Option<&Value>,
+    after: &Value,
+) -> Result<(), Reason> {
+    let list = |view: Option<&Value>| -> Result<Vec<Value>, Reason> {
+        match view.and_then(|v| v.get("photos")) {
+            None => Ok(vec![]),
+            Some(Value::Array(a)) => Ok(a.clone()),
+            Some(_) => Err("photos: not a list of photos".into()),
+        }
+    };
+    let old = list(before)?;
+    let new = list(Some(after))?;
+    if !takes_photos(kind) && !new.is_empty() {
+        return Err(format!(
+            "photos: only reports and notes take photos, not a {}",
+            kind.code()
+        ));
+    }
+    let limits = &cfg.photos;
+    for entry in new.iter().filter(|e| !old.contains(e)) {
+        let photo: PhotoRef = serde_json::from_value(entry.clone())
+            .map_err(|_| "photos: an entry is not a photo reference")?;
+        let normal = serde_json::to_value(&photo).ok();
+        if normal.as_ref() != Some(entry) {
+            return Err("photos: an entry is not in the form the app writes".into());
+        }
+        let side = |n: u32| (1..=MAX_PHOTO_SIDE).contains(&u64::from(n));
+        if !(1..=limits.max_photo_bytes).contains(&photo.size)
+            || !(1..=limits.max_photo_bytes).contains(&photo.thumb_size)
+            || !side(photo.width)
+            || !side(photo.height)
+        {
+            return Err(format!(
+                "photos: sizes must be 1 to {} bytes and sides 1 to {MAX_PHOTO_SIDE} pixels",
+                limits.max_photo_bytes
+            ));
+        }
+    }
+    if new.len() > old.len() && new.len() > limits.max_per_record as usize {
+        return Err(format!(
+            "photos: a record holds at most {} photos",
+            limits.max_per_record
+        ));
     }
     Ok(())
 }

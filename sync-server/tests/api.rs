@@ -242,7 +242,7 @@ fn hostile_bodies_are_refused_and_change_nothing() {
     };
     let change = match &b.store.changes_since(0, 1 << 20, None).unwrap().entries[0].payload {
         Payload::Change(c) => c.clone(),
-        Payload::Erased => unreachable!(),
+        Payload::Erased | Payload::PhotoErased { .. } => unreachable!(),
     };
 
     let mut cases: Vec<(&str, Vec<u8>, u16)> = vec![

@@ -10,13 +10,68 @@
 //! (a map from the full image's hash), so references merge like any field;
 //! the bytes travel apart from the change feed (see `docs/photos.md`).
 
+pub mod process;
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result};
+use crate::{Error, Kind, Result};
+
+/// Whether records of `kind` take photos: dégradation reports and field
+/// notes. A resident's contact never does (a face is personal data the
+/// contact's fields are kept free of); nor does an activity.
+pub fn takes_photos(kind: Kind) -> bool {
+    matches!(kind, Kind::Report | Kind::Note)
+}
+
+/// A blob to move between a device and the server: which photo it belongs
+/// to, which of its two blobs it is, and its size (known from the record's
+/// document before any byte arrives, so a transfer can be resumed and
+/// checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobTransfer {
+    /// The photo's hash (its full image's).
+    pub photo: PhotoHash,
+    /// The blob's own hash: `photo` for the full image, the thumbnail's otherwise.
+    pub blob: PhotoHash,
+    /// Which blob.
+    pub variant: Variant,
+    /// Its size, bytes.
+    pub size: u64,
+}
+
+/// What a team's log says of a blob: what a server checks before it takes
+/// or serves bytes under that hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStatus {
+    /// A live record's document names it, as this variant of this size.
+    Referenced {
+        /// Its size, bytes, as the document says.
+        size: u64,
+        /// Full image or thumbnail.
+        variant: Variant,
+    },
+    /// The photo was removed and erased: its bytes must never come back.
+    Erased,
+    /// No live record names it.
+    Unknown,
+}
+
+/// A record's photo as this device holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoInfo {
+    /// The reference in the record's document.
+    pub photo: PhotoRef,
+    /// Whether the thumbnail's bytes are here.
+    pub has_thumbnail: bool,
+    /// Whether the full image's bytes are here.
+    pub has_full: bool,
+    /// Whether the server has it: sent from here, or received from it.
+    pub uploaded: bool,
+}
 
 /// The SHA-256 of a blob's bytes: its name everywhere (device, wire, server).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

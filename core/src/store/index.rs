@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::doc::RecordDoc;
+use crate::photo::PhotoRef;
 use crate::{RecordId, Result};
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -100,6 +101,9 @@ pub struct ReadRow {
     /// The words full-text search finds it by; None for contacts, which
     /// are never searched by their text.
     pub search: Option<String>,
+    /// The photos its document names (reports and notes), erased ones left
+    /// out: what the blob routes check a hash against.
+    pub photos: Vec<PhotoRef>,
 }
 
 impl ReadRow {
@@ -207,6 +211,13 @@ impl ReadRow {
                 .map(|(at, partner, item)| (at, partner.to_string(), item.to_string()))
                 .collect(),
             search,
+            photos: view
+                .get("photos")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| serde_json::from_value(p.clone()).ok())
+                .collect(),
             kind,
         }
     }
@@ -289,6 +300,23 @@ pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<(
         conn.prepare_cached("INSERT INTO search (rowid, body) VALUES (?1, ?2)")?
             .execute(params![rowid, body])?;
     }
+    if !fresh {
+        conn.prepare_cached("DELETE FROM record_photos WHERE record_id = ?1")?
+            .execute([id.as_bytes()])?;
+    }
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO record_photos (hash, thumb, size, thumb_size, record_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for p in &row.photos {
+        ins.execute(params![
+            p.hash.as_bytes(),
+            p.thumb.as_bytes(),
+            p.size as i64,
+            p.thumb_size as i64,
+            id.as_bytes()
+        ])?;
+    }
     Ok(())
 }
 
@@ -355,5 +383,9 @@ pub(crate) fn unindex(conn: &Connection, id: RecordId) -> Result<()> {
     }
     unindex_lists(conn, id)?;
     conn.execute("DELETE FROM records WHERE id = ?1", [id.as_bytes()])?;
+    conn.execute(
+        "DELETE FROM record_photos WHERE record_id = ?1",
+        [id.as_bytes()],
+    )?;
     Ok(())
 }

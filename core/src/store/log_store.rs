@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::index::{self, ReadRow};
 use super::replication::{self, Sender};
 use super::{ApplyReport, doc_bytes, is_erased};
+use crate::photo::PhotoHash;
 use crate::{RecordId, Result, TeamConfig};
 
 /// One team log's storage, inside the transaction a batch is applied in.
@@ -39,8 +40,24 @@ pub trait LogStore {
     /// Keeps `bytes` as the record's snapshot, covering every change logged
     /// for it so far.
     fn save_snapshot(&mut self, id: RecordId, bytes: &[u8]) -> Result<()>;
-    /// Replaces the record's read-model rows; `fresh`: it has none yet.
+    /// Replaces the record's read-model rows (its photos' too); `fresh`:
+    /// it has none yet.
     fn write_row(&mut self, row: &ReadRow, fresh: bool) -> Result<()>;
+    /// Whether the photo (named by its full image's hash) was erased here.
+    fn is_photo_erased(&mut self, hash: &PhotoHash) -> Result<bool>;
+    /// Erases a photo: a tombstone kept (both hashes and the time), the
+    /// read-model rows naming it deleted, its bytes too where the backend
+    /// keeps them in the log's database (a device's store), and an entry
+    /// appended to the log under record `id` so that the erasure
+    /// replicates. Called only for a photo not erased yet.
+    fn erase_photo(
+        &mut self,
+        id: RecordId,
+        hash: &PhotoHash,
+        thumb: &PhotoHash,
+        at: i64,
+        origin: &str,
+    ) -> Result<()>;
 }
 
 /// Applies a device's pushed batch to a team log, as [`super::Store::apply_pushed`]
@@ -130,5 +147,20 @@ impl LogStore for SqliteLog<'_> {
 
     fn write_row(&mut self, row: &ReadRow, fresh: bool) -> Result<()> {
         index::reindex(self.conn, row, fresh)
+    }
+
+    fn is_photo_erased(&mut self, hash: &PhotoHash) -> Result<bool> {
+        super::photos::is_photo_erased(self.conn, hash)
+    }
+
+    fn erase_photo(
+        &mut self,
+        id: RecordId,
+        hash: &PhotoHash,
+        thumb: &PhotoHash,
+        at: i64,
+        origin: &str,
+    ) -> Result<()> {
+        super::photos::erase_photo_in(self.conn, id, hash, thumb, at, origin)
     }
 }

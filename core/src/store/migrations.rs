@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/003_enrollment.sql"),
     include_str!("../../migrations/004_sync_cursors.sql"),
     include_str!("../../migrations/005_lineage.sql"),
+    include_str!("../../migrations/006_photos.sql"),
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@ mod enrollment;
 mod index;
 mod log_store;
 mod migrations;
+mod photos;
 mod query;
 mod records;
 mod replication;
@@ -383,7 +384,7 @@ impl Store {
         self.lock().path.clone()
     }
 
-    /// Deletes every record, document, log entry, setting and the
+    /// Deletes every record, document, log entry, photo, setting and the
     /// enrollment: the store is
     /// left empty, as after a supervisor's wipe order, with a new actor. The
     /// file remains so that the app can enroll again.
@@ -394,7 +395,8 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM documents; DELETE FROM records; DELETE FROM record_axes; DELETE FROM record_referrals; DELETE FROM search;
-             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment; DELETE FROM sync_cursors; DELETE FROM sync_lineage; DELETE FROM meta WHERE key LIKE 'setting.%';",
+             DELETE FROM change_log; DELETE FROM tombstones; DELETE FROM enrollment;
+             DELETE FROM photos; DELETE FROM photo_parts; DELETE FROM photo_tombstones; DELETE FROM record_photos; DELETE FROM sync_cursors; DELETE FROM sync_lineage; DELETE FROM meta WHERE key LIKE 'setting.%';",
         )?;
         // A new actor: the server binds each enrolled device to its actor, and
         // the next enrollment is a new device.

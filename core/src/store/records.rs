@@ -60,7 +60,7 @@ pub(super) fn log_change(
 }
 
 /// Logs a change this device just made to `doc`.
-fn log_local(
+pub(super) fn log_local(
     conn: &Connection,
     id: RecordId,
     doc: &RecordDoc,
@@ -112,7 +112,31 @@ pub(super) fn index_derived(
     {
         log.save_snapshot(id, &bytes)?;
     }
-    log.write_row(&ReadRow::of(id, derived), fresh)
+    let mut erased = Vec::new();
+    for h in super::replication::photo_hashes(&derived.view) {
+        if log.is_photo_erased(&h)? {
+            erased.push(h);
+        }
+    }
+    if erased.is_empty() {
+        return log.write_row(&ReadRow::of(id, derived), fresh);
+    }
+    // A stale device named an erased photo again: the record does not
+    // list it (its bytes are gone and are never taken again).
+    let mut view = derived.view.clone();
+    if let Some(list) = view.get_mut("photos").and_then(Value::as_array_mut) {
+        list.retain(|p| {
+            p.get("hash")
+                .and_then(Value::as_str)
+                .and_then(|h| crate::photo::PhotoHash::parse(h).ok())
+                .is_none_or(|h| !erased.contains(&h))
+        });
+    }
+    let masked = Derived {
+        view,
+        conflicts: derived.conflicts,
+    };
+    log.write_row(&ReadRow::of(id, &masked), fresh)
 }
 
 /// A snapshot of `doc`, unless it would not load back the same document (a
@@ -325,7 +349,7 @@ impl Store {
                     "only resident contacts are erased; notes and reports stay in the team's log",
                 ));
             }
-            erase_in(tx, id, now_ms(), "local")
+            super::photos::erase_record_in(tx, id, now_ms(), "local").map(drop)
         })?;
         self.checkpoint()
     }

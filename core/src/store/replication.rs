@@ -21,11 +21,13 @@ use super::log_store::{LogStore, SqliteLog};
 use super::records::index_derived;
 use crate::doc::{RecordDoc, decode_change};
 use crate::model::Record;
+use crate::photo::{PhotoHash, PhotoRef};
 use crate::rules::check_step;
 use crate::{Error, Kind, RecordId, Result, TeamConfig};
 
-/// A change-log row: sequence, record id, change bytes (None: erasure), origin.
-type LogRow = (i64, Vec<u8>, Option<Vec<u8>>, String);
+/// A change-log row: sequence, record id, change bytes (None: erasure),
+/// origin, erased photo (its two hashes, 64 bytes).
+type LogRow = (i64, Vec<u8>, Option<Vec<u8>>, String, Option<Vec<u8>>);
 
 /// What one log entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +36,41 @@ pub enum Payload {
     Change(Vec<u8>),
     /// The record was erased; nothing else about it travels.
     Erased,
+    /// A photo was removed from the record (or went with its erased
+    /// record): its bytes, full image and thumbnail, are erased wherever
+    /// they are, and no store takes them again.
+    PhotoErased {
+        /// The full image's hash.
+        hash: PhotoHash,
+        /// The thumbnail's hash.
+        thumb: PhotoHash,
+    },
+}
+
+impl Payload {
+    /// Bytes it weighs in a batch besides its record id, for limits and progress.
+    pub fn weight(&self) -> usize {
+        match self {
+            Payload::Change(b) => b.len(),
+            Payload::Erased => 0,
+            Payload::PhotoErased { .. } => 64,
+        }
+    }
+
+    /// The payload a change-log row holds: change bytes, or else an erased
+    /// photo's two hashes (64 bytes), or else the record's erasure. `None`
+    /// for a photo column of another length (a damaged row).
+    pub fn from_row(bytes: Option<Vec<u8>>, photo: Option<&[u8]>) -> Option<Payload> {
+        Some(match (bytes, photo) {
+            (Some(b), _) => Payload::Change(b),
+            (None, None) => Payload::Erased,
+            (None, Some(p)) if p.len() == 64 => Payload::PhotoErased {
+                hash: PhotoHash::from_slice(&p[..32])?,
+                thumb: PhotoHash::from_slice(&p[32..])?,
+            },
+            (None, Some(_)) => return None,
+        })
+    }
 }
 
 /// One entry of a batch.
@@ -59,16 +96,7 @@ pub struct Batch {
 impl Batch {
     /// Size of the payloads, for limits and progress.
     pub fn payload_bytes(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| {
-                16 + if let Payload::Change(b) = &e.payload {
-                    b.len()
-                } else {
-                    0
-                }
-            })
-            .sum()
+        self.entries.iter().map(|e| 16 + e.payload.weight()).sum()
     }
 }
 
@@ -81,7 +109,7 @@ impl Batch {
             .iter()
             .find_map(|e| match &e.payload {
                 Payload::Change(b) => Some(b),
-                Payload::Erased => None,
+                Payload::Erased | Payload::PhotoErased { .. } => None,
             })
             .map(|b| decode_change(b).map(|c| c.actor_id().to_hex_string()))
             .transpose()
@@ -101,6 +129,11 @@ pub struct ApplyReport {
     pub erased: usize,
     /// Records whose content changed, in first-seen order.
     pub records: Vec<RecordId>,
+    /// Photos newly erased by the batch (full image, thumbnail): removed
+    /// from their record, or gone with an erased record. Their bytes must
+    /// go from wherever they are kept (a server's blob store).
+    #[serde(default)]
+    pub erased_photos: Vec<(PhotoHash, PhotoHash)>,
 }
 
 impl Store {
@@ -115,7 +148,7 @@ impl Store {
     ) -> Result<Batch> {
         self.read(|conn, _| {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, record_id, bytes, origin FROM change_log WHERE seq > ?1 ORDER BY seq",
+                "SELECT seq, record_id, bytes, origin, photo FROM change_log WHERE seq > ?1 ORDER BY seq",
             )?;
             let mut rows = stmt.query([after as i64])?;
             let mut batch = Batch {
@@ -128,8 +161,8 @@ impl Store {
                     batch.more = true;
                     break;
                 }
-                let (seq, rid, bytes, origin): LogRow =
-                    (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+                let (seq, rid, bytes, origin, photo): LogRow =
+                    (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
                 batch.upto = seq as u64;
                 if skip_origin == Some(origin.as_str()) {
                     continue;
@@ -138,16 +171,12 @@ impl Store {
                     what: "a record id in the change log",
                     source: None,
                 })?;
-                let payload = match bytes {
-                    None => Payload::Erased,
-                    Some(b) => Payload::Change(b),
-                };
-                size += 16
-                    + if let Payload::Change(b) = &payload {
-                        b.len()
-                    } else {
-                        0
-                    };
+                let payload =
+                    Payload::from_row(bytes, photo.as_deref()).ok_or(Error::Unreadable {
+                        what: "an erased photo in the change log",
+                        source: None,
+                    })?;
+                size += 16 + payload.weight();
                 batch.entries.push(Entry { record_id, payload });
             }
             Ok(batch)
@@ -212,12 +241,12 @@ impl Store {
                 &batch.entries,
             )
         })?;
-        // An erasure is acknowledged only once no byte of the record is left
-        // in the log file either.
+        // An erasure is acknowledged only once no byte of the record (or
+        // photo) is left in the log file either.
         if batch
             .entries
             .iter()
-            .any(|e| matches!(e.payload, Payload::Erased))
+            .any(|e| matches!(e.payload, Payload::Erased | Payload::PhotoErased { .. }))
         {
             self.checkpoint()?;
         }
@@ -308,13 +337,22 @@ pub(super) fn apply_in(
     let mut order: Vec<RecordId> = Vec::new();
     let mut groups: HashMap<RecordId, Vec<&[u8]>> = HashMap::new();
     let mut erased_now: Vec<RecordId> = Vec::new();
+    let mut photos_erased_on: Vec<RecordId> = Vec::new();
+    let now = crate::now_ms();
     for e in entries {
         match &e.payload {
             Payload::Erased if forbidden.contains(&e.record_id) => {}
+            Payload::PhotoErased { hash, thumb } => {
+                if !erase_photo(log, &mut report, e.record_id, hash, thumb, now, origin)? {
+                    report.duplicates += 1;
+                }
+                if !photos_erased_on.contains(&e.record_id) {
+                    photos_erased_on.push(e.record_id);
+                }
+            }
             Payload::Erased => {
                 if !log.is_erased(e.record_id)? {
-                    log.erase(e.record_id, crate::now_ms(), origin)?;
-                    report.erased += 1;
+                    erase_record(log, &mut report, e.record_id, now, origin)?;
                 }
                 if let Some(dropped) = groups.remove(&e.record_id) {
                     report.refused += dropped.len();
@@ -378,10 +416,102 @@ pub(super) fn apply_in(
             m.tail + m.new.len(),
             !m.existed,
         )?;
-        report.applied += m.new.len();
+        // A change that names an erased photo again (a stale device) is
+        // refused: the reference stays out of the record (index_derived
+        // leaves erased photos out) and its bytes are never taken again.
+        let kept = photo_hashes(&m.derived.view);
+        let mut refused = 0;
+        for added in &m.added_photos {
+            for h in added.iter().filter(|h| kept.contains(h)) {
+                if log.is_photo_erased(h)? {
+                    refused += 1;
+                    break;
+                }
+            }
+        }
+        report.refused += refused;
+        report.applied += m.new.len() - refused;
         report.records.push(m.id);
     }
+    // A record that lost a photo by an erasure alone (its removal did not
+    // reach this store, or came earlier) stops listing it.
+    for id in photos_erased_on {
+        if report.records.contains(&id) || log.is_erased(id)? {
+            continue;
+        }
+        let Some((bytes, tail)) = log.stored_doc(id)? else {
+            continue;
+        };
+        let doc = RecordDoc::load(&bytes, own)?;
+        let derived = Derived::of(&doc)?;
+        let mut names_erased = false;
+        for h in photo_hashes(&derived.view) {
+            names_erased |= log.is_photo_erased(&h)?;
+        }
+        if names_erased {
+            index_derived(log, id, &doc, &derived, tail, false)?;
+        }
+    }
     Ok(report)
+}
+
+/// Erases a photo unless it already is; says whether it was new.
+fn erase_photo(
+    log: &mut dyn LogStore,
+    report: &mut ApplyReport,
+    id: RecordId,
+    hash: &PhotoHash,
+    thumb: &PhotoHash,
+    at: i64,
+    origin: &str,
+) -> Result<bool> {
+    if log.is_photo_erased(hash)? {
+        return Ok(false);
+    }
+    log.erase_photo(id, hash, thumb, at, origin)?;
+    report.erased_photos.push((*hash, *thumb));
+    Ok(true)
+}
+
+/// Erases a record and the photos its document names (read before it
+/// goes), each logged as erased so that their bytes go everywhere.
+pub(super) fn erase_record(
+    log: &mut dyn LogStore,
+    report: &mut ApplyReport,
+    id: RecordId,
+    at: i64,
+    origin: &str,
+) -> Result<()> {
+    let photos = stored_photos(log, id)?;
+    log.erase(id, at, origin)?;
+    report.erased += 1;
+    for p in photos {
+        erase_photo(log, report, id, &p.hash, &p.thumb, at, origin)?;
+    }
+    Ok(())
+}
+
+/// The photos a stored record's document names (none if it cannot be
+/// read: its erasure goes ahead all the same).
+fn stored_photos(log: &mut dyn LogStore, id: RecordId) -> Result<Vec<PhotoRef>> {
+    let Some((bytes, _)) = log.stored_doc(id)? else {
+        return Ok(vec![]);
+    };
+    let actor = ActorId::from([0u8; 16].as_slice());
+    Ok(RecordDoc::load(&bytes, &actor)
+        .map(|d| d.photos())
+        .unwrap_or_default())
+}
+
+/// The hashes of the photos a record's view lists.
+pub(super) fn photo_hashes(view: &serde_json::Value) -> Vec<PhotoHash> {
+    view.get("photos")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("hash").and_then(serde_json::Value::as_str))
+        .filter_map(|h| PhotoHash::parse(h).ok())
+        .collect()
 }
 
 /// One record's share of a batch, with what the store holds of it.
@@ -402,6 +532,8 @@ struct Merged<'a> {
     derived: Derived,
     new: Vec<NewChange<'a>>,
     duplicates: usize,
+    /// For each new change that added photos, their hashes.
+    added_photos: Vec<Vec<PhotoHash>>,
 }
 
 /// A change as decoded, with its bytes as the peer sent them.
@@ -496,6 +628,7 @@ fn merge<'a>(
         Some(doc.to_json()?)
     };
     let mut new = Vec::with_capacity(fresh.len());
+    let mut added_photos = Vec::new();
     for (change, bytes) in causal_order(fresh) {
         let hash = change.hash();
         let mut deps = change.deps().to_vec();
@@ -540,6 +673,14 @@ fn merge<'a>(
             )));
         }
         check_step(cfg, w.id, before.as_ref(), &after).map_err(refuse)?;
+        let had = before.as_ref().map(photo_hashes).unwrap_or_default();
+        let added: Vec<PhotoHash> = photo_hashes(&after)
+            .into_iter()
+            .filter(|h| !had.contains(h))
+            .collect();
+        if !added.is_empty() {
+            added_photos.push(added);
+        }
         // The next step starts from the merged document: this view is it
         // only when the change followed the document's heads.
         view = in_line.then_some(after);
@@ -561,6 +702,7 @@ fn merge<'a>(
         derived,
         new,
         duplicates,
+        added_photos,
     })
 }
 

@@ -8,6 +8,7 @@ use std::io::Read;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::photo::PhotoHash;
 use crate::store::{Entry, Payload};
 use crate::{Error, RecordId, Result};
 
@@ -55,6 +56,12 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
             Payload::Erased => {
                 raw.push(2);
                 raw.extend_from_slice(e.record_id.as_bytes());
+            }
+            Payload::PhotoErased { hash, thumb } => {
+                raw.push(3);
+                raw.extend_from_slice(e.record_id.as_bytes());
+                raw.extend_from_slice(hash.as_bytes());
+                raw.extend_from_slice(thumb.as_bytes());
             }
         }
     }
@@ -110,6 +117,10 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
                 Payload::Change(r.take(len)?.to_vec())
             }
             2 => Payload::Erased,
+            3 => Payload::PhotoErased {
+                hash: PhotoHash::from_slice(r.take(32)?).ok_or_else(|| bad("bad photo hash"))?,
+                thumb: PhotoHash::from_slice(r.take(32)?).ok_or_else(|| bad("bad photo hash"))?,
+            },
             _ => return Err(bad("unknown entry tag")),
         };
         entries.push(Entry {
@@ -160,6 +171,13 @@ mod tests {
                 record_id: RecordId::new(),
                 payload: Payload::Erased,
             },
+            Entry {
+                record_id: RecordId::new(),
+                payload: Payload::PhotoErased {
+                    hash: PhotoHash::of(b"full"),
+                    thumb: PhotoHash::of(b"thumb"),
+                },
+            },
         ];
         let body = encode(&json!({"upto": 7}), &entries).unwrap();
         let (h, back): (Value, _) = decode(&body).unwrap();
@@ -169,10 +187,19 @@ mod tests {
 
     #[test]
     fn truncations_are_errors() {
-        let entries = vec![Entry {
-            record_id: RecordId::new(),
-            payload: Payload::Change(vec![9; 100]),
-        }];
+        let entries = vec![
+            Entry {
+                record_id: RecordId::new(),
+                payload: Payload::Change(vec![9; 100]),
+            },
+            Entry {
+                record_id: RecordId::new(),
+                payload: Payload::PhotoErased {
+                    hash: PhotoHash::of(b"full"),
+                    thumb: PhotoHash::of(b"thumb"),
+                },
+            },
+        ];
         let body = encode(&json!({"upto": 1}), &entries).unwrap();
         for n in 0..body.len() {
             assert!(decode::<Value>(&body[..n]).is_err(), "prefix {n}");

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use automerge::ChangeHash;
 use carnet_core::Record;
 use carnet_core::model::ContactState;
+use carnet_core::photo::PhotoHash;
 use carnet_core::store::{
     ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, OpenRow, Page,
     Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc, open_statuses_sql,
@@ -41,6 +42,7 @@ use super::{Result, StorageError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/001_initial.sql"),
     include_str!("../../migrations/postgres/002_sessions_access_log_limits.sql"),
+    include_str!("../../migrations/postgres/003_photos.sql"),
 ];
 
 /// Team configurations kept per instance (they change only with a team's
@@ -598,7 +600,7 @@ impl Storage for PostgresStorage {
         // huge log is never read whole.
         loop {
             let rows = conn.query(
-                "SELECT seq, record_id, bytes, origin FROM change_log
+                "SELECT seq, record_id, bytes, origin, photo FROM change_log
                  WHERE team_id = $1 AND seq > $2 ORDER BY seq LIMIT 512",
                 &[&team_id, &(batch.upto as i64)],
             )?;
@@ -613,15 +615,13 @@ impl Storage for PostgresStorage {
                     continue;
                 }
                 let record_id = record_id(row.get(1))?;
-                let payload = match row.get::<_, Option<Vec<u8>>>(2) {
-                    None => Payload::Erased,
-                    Some(b) => Payload::Change(b),
-                };
-                size += 16
-                    + match &payload {
-                        Payload::Change(b) => b.len(),
-                        Payload::Erased => 0,
-                    };
+                let payload = Payload::from_row(row.get(2), row.get(4)).ok_or_else(|| {
+                    StorageError::Core(carnet_core::Error::Unreadable {
+                        what: "an erased photo in the team log",
+                        source: None,
+                    })
+                })?;
+                size += 16 + payload.weight();
                 batch.entries.push(Entry { record_id, payload });
             }
             if !full {
@@ -789,6 +789,51 @@ impl LogStore for PgLog<'_, '_> {
             .write(&mut *self.tx, self.team, row, fresh)
             .map_err(backend)
     }
+
+    fn is_photo_erased(&mut self, hash: &PhotoHash) -> carnet_core::Result<bool> {
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT 1 FROM photo_tombstones WHERE team_id = $1 AND hash = $2",
+                &[&self.team, &hash.as_bytes().as_slice()],
+            )
+            .map_err(backend)?
+            .is_some())
+    }
+
+    /// Tombstone, read-model rows and log entry; the blobs themselves are
+    /// deleted by the server once the push commits (`erased_photos`).
+    fn erase_photo(
+        &mut self,
+        id: RecordId,
+        hash: &PhotoHash,
+        thumb: &PhotoHash,
+        at: i64,
+        origin: &str,
+    ) -> carnet_core::Result<()> {
+        let seq = self.next();
+        let (h, t) = (hash.as_bytes().as_slice(), thumb.as_bytes().as_slice());
+        let both = [h, t].concat();
+        let tx = &mut *self.tx;
+        tx.execute(
+            "INSERT INTO photo_tombstones (team_id, hash, thumb, at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&self.team, &h, &t, &at],
+        )
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM record_photos WHERE team_id = $1 AND hash = $2",
+            &[&self.team, &h],
+        )
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO change_log (team_id, seq, record_id, hash, origin, bytes, photo)
+             VALUES ($1, $2, $3, NULL, $4, NULL, $5)",
+            &[&self.team, &seq, &id.as_bytes().as_slice(), &origin, &both],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// Erases a record of `team` from the log's tables: its read-model rows,
@@ -805,6 +850,7 @@ pub(crate) fn erase_record(
     for sql in [
         "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
         "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
+        "DELETE FROM record_photos WHERE team_id = $1 AND record_id = $2",
         "DELETE FROM records WHERE team_id = $1 AND id = $2",
         "DELETE FROM documents WHERE team_id = $1 AND id = $2",
         "DELETE FROM change_log WHERE team_id = $1 AND record_id = $2",
@@ -820,7 +866,7 @@ pub(crate) fn erase_record(
 
 /// The SQL that writes a record's read-model rows, in the order
 /// [`RowWriter`] keeps its statements.
-const ROW_SQL: [&str; 5] = [
+const ROW_SQL: [&str; 7] = [
     "DELETE FROM record_axes WHERE team_id = $1 AND id = $2",
     "DELETE FROM record_referrals WHERE team_id = $1 AND id = $2",
     "INSERT INTO records (team_id, id, kind, author, created_at, updated_at, occurred_at, sector, quartier,
@@ -840,6 +886,9 @@ const ROW_SQL: [&str; 5] = [
      ON CONFLICT DO NOTHING",
     "INSERT INTO record_referrals (team_id, at, partner, item, id) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT DO NOTHING",
+    "DELETE FROM record_photos WHERE team_id = $1 AND record_id = $2",
+    "INSERT INTO record_photos (team_id, hash, thumb, size, thumb_size, record_id)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
 ];
 
 /// Writes records' read-model rows (the core's [`ReadRow`]) inside one
@@ -848,7 +897,7 @@ const ROW_SQL: [&str; 5] = [
 /// rebuilds the read model with (a hundred thousand rows in one go).
 #[derive(Default)]
 pub(crate) struct RowWriter {
-    statements: [Option<Statement>; 5],
+    statements: [Option<Statement>; 7],
 }
 
 impl RowWriter {
@@ -876,7 +925,7 @@ impl RowWriter {
     ) -> Result<(), postgres::Error> {
         let id = row.id.as_bytes().as_slice();
         if !fresh {
-            for which in [0, 1] {
+            for which in [0, 1, 5] {
                 let s = self.statement(c, which)?;
                 c.execute(&s, &[&team, &id])?;
             }
@@ -917,6 +966,21 @@ impl RowWriter {
         for (at, partner, item) in &row.referral_rows {
             let s = self.statement(c, 4)?;
             c.execute(&s, &[&team, at, partner, item, &id])?;
+        }
+        for p in &row.photos {
+            let s = self.statement(c, 6)?;
+            let (size, thumb_size) = (p.size as i64, p.thumb_size as i64);
+            c.execute(
+                &s,
+                &[
+                    &team,
+                    &p.hash.as_bytes().as_slice(),
+                    &p.thumb.as_bytes().as_slice(),
+                    &size,
+                    &thumb_size,
+                    &id,
+                ],
+            )?;
         }
         Ok(())
     }
