@@ -15,7 +15,6 @@ use serde_json::json;
 
 use super::{parse_id, sync};
 use crate::PhotoCmd;
-use crate::device;
 use crate::error::{CliError, Result};
 use crate::output::Output;
 
