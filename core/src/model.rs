@@ -277,6 +277,17 @@ impl Record {
             Record::Activity(r) => &r.header,
         }
     }
+
+    /// Its photos, for a reader that leaves out the erased ones a record's
+    /// document may still name (a stale device's change); None for kinds
+    /// that take none.
+    pub fn photos_mut(&mut self) -> Option<&mut Vec<PhotoRef>> {
+        match self {
+            Record::Note(r) => Some(&mut r.photos),
+            Record::Report(r) => Some(&mut r.photos),
+            Record::Contact(_) | Record::Activity(_) => None,
+        }
+    }
 }
 
 /// Turns the document's storage shapes into the views' shapes: contact ids

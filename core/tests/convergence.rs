@@ -116,6 +116,9 @@ const OPTIONS: SyncOptions = SyncOptions {
     },
     push_page_bytes: 600,
     pull_page_bytes: 600,
+    photos: true,
+    full_photos: Some(false),
+    photo_chunk_bytes: 700,
 };
 
 /// What was acknowledged to a user and must survive.

@@ -300,3 +300,128 @@ fn a_status_move_is_judged_against_what_its_author_saw() {
     assert_eq!(b.get(r).unwrap(), c.get(r).unwrap());
     assert_eq!(a.get(r).unwrap(), b.get(r).unwrap());
 }
+
+/// Writes a photo entry `hash → fields` into the document's `photos` map.
+fn put_photo(tx: &mut automerge::transaction::Transaction<'_>, hash: &str, fields: &[(&str, i64)]) {
+    let photos = match tx.get(ROOT, "photos").unwrap() {
+        Some((_, id)) => id,
+        None => tx.put_object(ROOT, "photos", ObjType::Map).unwrap(),
+    };
+    let entry = tx.put_object(&photos, hash, ObjType::Map).unwrap();
+    tx.put(&entry, "thumb", "ab".repeat(32)).unwrap();
+    for (k, v) in fields {
+        tx.put(&entry, *k, ScalarValue::Int(*v)).unwrap();
+    }
+}
+
+const GOOD_PHOTO: [(&str, i64); 5] = [
+    ("size", 1000),
+    ("thumb_size", 100),
+    ("width", 1600),
+    ("height", 1200),
+    ("added_at", 1),
+];
+
+#[test]
+fn forged_photo_references_are_refused_by_every_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (store(&dir, "a"), store(&dir, "b"));
+    let r = report(&a);
+    let c = a
+        .create(Kind::Contact, &fields(json!({"name": "Awa"})))
+        .unwrap();
+    relay(&a, &b);
+    let me = a.peer_id();
+    let hash = "cd".repeat(32);
+    let with = |key: &'static str, v: i64| {
+        let mut f = GOOD_PHOTO.to_vec();
+        f.retain(|(k, _)| *k != key);
+        f.push((key, v));
+        f
+    };
+    let forged: Vec<(&str, RecordId, Vec<u8>)> = vec![
+        (
+            "a photo on a contact",
+            c,
+            forge(&a, c, &me, |tx| put_photo(tx, &hash, &GOOD_PHOTO)),
+        ),
+        (
+            "an empty photo",
+            r,
+            forge(&a, r, &me, |tx| put_photo(tx, &hash, &with("size", 0))),
+        ),
+        (
+            "a photo past the team's size",
+            r,
+            forge(&a, r, &me, |tx| {
+                put_photo(tx, &hash, &with("size", 9 << 20))
+            }),
+        ),
+        (
+            "a huge side",
+            r,
+            forge(&a, r, &me, |tx| {
+                put_photo(tx, &hash, &with("width", 90_000))
+            }),
+        ),
+        (
+            "a missing field",
+            r,
+            forge(&a, r, &me, |tx| put_photo(tx, &hash, &GOOD_PHOTO[1..])),
+        ),
+        (
+            "an extra field",
+            r,
+            forge(&a, r, &me, |tx| put_photo(tx, &hash, &with("gps", 48))),
+        ),
+        (
+            "not a hash",
+            r,
+            forge(&a, r, &me, |tx| put_photo(tx, "face", &GOOD_PHOTO)),
+        ),
+        (
+            "an uppercase hash",
+            r,
+            forge(&a, r, &me, |tx| {
+                put_photo(tx, &hash.to_uppercase(), &GOOD_PHOTO)
+            }),
+        ),
+        (
+            "photos that are not a map",
+            r,
+            forge(&a, r, &me, |tx| {
+                tx.put(ROOT, "photos", "selfie").unwrap();
+            }),
+        ),
+        (
+            "more photos than the team allows",
+            r,
+            forge(&a, r, &me, |tx| {
+                for i in 0..11 {
+                    put_photo(tx, &format!("{i:02x}").repeat(32), &GOOD_PHOTO);
+                }
+            }),
+        ),
+    ];
+    for (what, id, bytes) in forged {
+        let head = b.log_head().unwrap();
+        let err = b
+            .apply(&me, &batch(vec![change(id, bytes.clone())]))
+            .unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{what}: {err}");
+        assert_eq!(b.log_head().unwrap(), head, "{what}");
+        let err = b
+            .apply_pushed(&me, Some(&me), &batch(vec![change(id, bytes)]))
+            .unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{what}: {err}");
+    }
+    // A well-formed reference, as a device writes it, passes.
+    let good = forge(&a, r, &me, |tx| put_photo(tx, &hash, &GOOD_PHOTO));
+    let ok = b.apply(&me, &batch(vec![change(r, good)])).unwrap();
+    assert_eq!(ok.applied, 1);
+    let carnet_core::Record::Report(rep) = b.get(r).unwrap() else {
+        panic!()
+    };
+    assert_eq!(rep.photos.len(), 1);
+    assert_eq!(rep.photos[0].hash.to_hex(), hash);
+}

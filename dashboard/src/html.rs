@@ -66,6 +66,9 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em}input,sele
 .btn{display:inline-block;background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:.35rem .8rem;text-decoration:none;cursor:pointer}
 .muted{color:#5b6776}.warn{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;border-radius:6px}.chart{background:#fff;border:1px solid #d5dae1;margin:.4rem 0 1rem}
 .pager a{margin-right:.8rem}
+.photos{display:flex;flex-wrap:wrap;gap:.8rem;margin:.4rem 0 1rem}.photos figure{margin:0;background:#fff;border:1px solid #d5dae1;border-radius:6px;padding:.4rem}
+.photos img{display:block;max-width:240px;max-height:240px}.photos figcaption{font-size:.85em;color:#5b6776;margin-top:.3rem}
+.photos .placeholder{width:240px;height:160px;display:flex;align-items:center;justify-content:center;background:#e9edf2;color:#5b6776;border-radius:4px}
 @media print{header,form,.noprint{display:none!important}body{background:#fff}main{max-width:none;padding:0}table{page-break-inside:auto}tr{page-break-inside:avoid}}
 "#;
 

@@ -2,7 +2,7 @@
 //! the placeholders pages show for an empty value, and the lists its forms
 //! offer. An unknown code (a configuration changed since) is shown as is.
 
-use carnet_core::{Kind, ReportStatus, TeamConfig};
+use carnet_core::{Kind, RecordId, ReportStatus, TeamConfig};
 
 /// A report status, as supervisors say it (the core's table).
 pub fn status(s: ReportStatus) -> &'static str {
@@ -14,6 +14,16 @@ pub fn status_code(code: &str) -> String {
     code.parse::<ReportStatus>()
         .map(|s| s.label().to_string())
         .unwrap_or_else(|_| code.to_string())
+}
+
+/// The short reference a report's page and its fiche give it, for the
+/// responsible body to quote back: `SIG-` and the last 8 hexadecimal
+/// digits of its id, in two groups. Those digits are random, where an id's
+/// first ones are its creation time (shared by reports made the same
+/// minute); the full id is printed beside it wherever it appears.
+pub fn reference(id: RecordId) -> String {
+    let b = id.as_bytes();
+    format!("SIG-{:02X}{:02X}-{:02X}{:02X}", b[12], b[13], b[14], b[15])
 }
 
 /// A kind of record.

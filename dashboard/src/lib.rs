@@ -28,6 +28,8 @@
 //!   core's read model),
 //!   and `cache`: kept until the team's log moves;
 //! - `sheets`: XLSX / CSV / JSON downloads;
+//! - `fiche`: the one-page PDF a supervisor sends the body responsible for
+//!   a dégradation, with its photos;
 //! - [`testing`]: an in-memory [`Backend`] for tests, benches and demos.
 
 #![forbid(unsafe_code)]
@@ -35,6 +37,7 @@
 pub mod access_log;
 mod cache;
 mod error;
+mod fiche;
 mod html;
 mod labels;
 pub mod names;
@@ -55,6 +58,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
+use carnet_core::photo::PhotoHash;
 
 pub use access_log::{Access, AccessEntry, AccessLog, AccessLogStore};
 pub use error::DashboardError;
@@ -95,6 +99,13 @@ pub trait Backend: Send + Sync + 'static {
     /// that supervisors learn a phone lapsed before a mediator finds it
     /// cannot sync.
     fn lapsed_devices(&self, team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError>;
+    /// The bytes of one of the team's photo blobs (a full photo or a
+    /// thumbnail, named by its SHA-256) once the server holds all of it;
+    /// `None` while it is not uploaded yet, or after it was erased. The
+    /// dashboard asks only for blobs that a record of `team_id` names, and
+    /// checks that first; the backend answers from that team's blobs only,
+    /// so that a hash learnt elsewhere never reads another team's photo.
+    fn photo(&self, team_id: &str, blob: &PhotoHash) -> Result<Option<Vec<u8>>, DashboardError>;
     /// The client's address as the access log and the sign-in throttle
     /// name it. The default is the connection's peer (`unknown` without
     /// one); a server behind a proxy it trusts answers from its headers.
@@ -158,11 +169,19 @@ pub struct DashboardConfig {
     /// uses, so that supervisors' pages and devices' syncs share one budget
     /// of blocking threads instead of each assuming it has the machine.
     pub storage_permits: Arc<tokio::sync::Semaphore>,
+    /// How the body receiving a fiche de signalement reaches each team
+    /// back, by team id: postal address, phone, e-mail, as lines to print
+    /// under the team's name. The team's configuration has no such field,
+    /// and the fiche goes to people outside the team (a landlord, a city
+    /// service), so the operator sets it here; a team without one gets a
+    /// fiche with its name only.
+    pub team_contacts: HashMap<String, String>,
 }
 
 impl DashboardConfig {
     /// Eight-hour sessions (a working day), a year of access log, secure
-    /// cookies, and permits of its own (two per core, as the server's).
+    /// cookies, permits of its own (two per core, as the server's), and no
+    /// team contact.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         DashboardConfig {
             data_dir: data_dir.into(),
@@ -172,6 +191,7 @@ impl DashboardConfig {
             storage_permits: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            team_contacts: HashMap::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use carnet_core::photo::PhotoHash;
 use carnet_core::store::StatusChange;
 use carnet_core::sync::sim::Sim;
 use carnet_core::sync::{SyncOptions, SyncSummary};
@@ -28,6 +29,9 @@ pub struct StaticBackend {
     /// (0: no limit). Counted for good: tests need no clock.
     pub max_failures: u32,
     failures: Mutex<HashMap<String, u32>>,
+    /// The photo blobs the server holds, by team and hash (see
+    /// [`StaticBackend::put_blob`]).
+    blobs: Mutex<HashMap<(String, PhotoHash), Vec<u8>>>,
 }
 
 impl StaticBackend {
@@ -44,6 +48,20 @@ impl StaticBackend {
             max_failures: 10,
             ..Default::default()
         }
+    }
+}
+
+impl StaticBackend {
+    /// Stores a photo blob (a full photo or a thumbnail) for `team_id`, as
+    /// if a device had finished uploading it, at any time (a test may show
+    /// a page before and after); returns its hash.
+    pub fn put_blob(&self, team_id: &str, bytes: &[u8]) -> PhotoHash {
+        let hash = PhotoHash::of(bytes);
+        self.blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((team_id.to_string(), hash), bytes.to_vec());
+        hash
     }
 }
 
@@ -82,6 +100,11 @@ impl Backend for StaticBackend {
 
     fn lapsed_devices(&self, _team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError> {
         Ok(self.lapsed.clone())
+    }
+
+    fn photo(&self, team_id: &str, blob: &PhotoHash) -> Result<Option<Vec<u8>>, DashboardError> {
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(blobs.get(&(team_id.to_string(), *blob)).cloned())
     }
 }
 

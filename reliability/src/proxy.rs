@@ -340,11 +340,7 @@ async fn pace(bytes: usize, rate: u64) {
 /// body if set (both connections closed: the device never gets an
 /// answer), then the answer at the same rate. `Ok(false)`: the connection
 /// is over.
-async fn weak_link(
-    sock: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    s: &Shared,
-) -> std::io::Result<bool> {
+async fn weak_link(sock: &mut TcpStream, buf: &mut Vec<u8>, s: &Shared) -> std::io::Result<bool> {
     let rate = s.rate.load(Ordering::SeqCst);
     let mut chunk = [0u8; PACE_SLICE];
     let head_end = loop {
@@ -393,7 +389,10 @@ async fn weak_link(
         left -= n;
         pace(n, rate).await;
         if cut_at == Some(len - left) {
-            lock(&s.counts)[FATES.iter().position(|f| *f == Fate::DropDuring).unwrap_or(0)] += 1;
+            lock(&s.counts)[FATES
+                .iter()
+                .position(|f| *f == Fate::DropDuring)
+                .unwrap_or(0)] += 1;
             return Ok(false);
         }
     }

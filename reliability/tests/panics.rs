@@ -229,6 +229,16 @@ impl Storage for PanickingStorage {
     ) -> carnet_server::storage::Result<Arc<dyn carnet_server::storage::TeamReads>> {
         self.inner.team_reads(team_id)
     }
+    fn blobs(&self) -> Arc<dyn carnet_server::storage::BlobStore> {
+        self.inner.blobs()
+    }
+    fn photo_blob_status(
+        &self,
+        team_id: &str,
+        blob: &carnet_server::storage::PhotoHash,
+    ) -> carnet_server::storage::Result<carnet_server::storage::BlobStatus> {
+        self.inner.photo_blob_status(team_id, blob)
+    }
 }
 
 /// Panics in request handlers (inside the storage call, before and after a

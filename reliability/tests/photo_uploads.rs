@@ -122,7 +122,9 @@ fn photos_reach_the_server_whole_over_a_weak_link_that_cuts() {
         bytes_sent as f64 <= 1.3 * photo_bytes as f64,
         "{bytes_sent} bytes sent for {photo_bytes} bytes of photos"
     );
-    let last_push = requests.iter().rposition(|r| r.starts_with("POST /v1/sync/push"));
+    let last_push = requests
+        .iter()
+        .rposition(|r| r.starts_with("POST /v1/sync/push"));
     let first_photo = requests.iter().position(|r| r.contains("/v1/photos/"));
     assert!(
         last_push.is_some() && first_photo.is_some() && last_push < first_photo,
@@ -157,7 +159,14 @@ fn photos_reach_the_server_whole_over_a_weak_link_that_cuts() {
             .map(|r| r.header().id)
             .expect("the report of each photo");
         client
-            .fetch_photo(&other.store, &other.token, id, p.hash, &mut |_| {}, &AtomicBool::new(false))
+            .fetch_photo(
+                &other.store,
+                &other.token,
+                id,
+                p.hash,
+                &mut |_| {},
+                &AtomicBool::new(false),
+            )
             .unwrap();
         assert_eq!(
             other.store.photo(p.hash, Variant::Full).unwrap(),

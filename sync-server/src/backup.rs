@@ -1,6 +1,6 @@
 //! `carnet-server backup` and `restore` for the SQLite storage: every
 //! database of a deployment (`server.db`, each team's log, `dashboard.db`)
-//! in one file, and back.
+//! and its photos' files (`blobs/`) in one file, and back.
 //!
 //! A backup copies each database with SQLite's online backup API in a
 //! single step, inside one read transaction: a consistent snapshot of that
@@ -10,6 +10,12 @@
 //! the team logs are those its copy lists: a team log may hold pushes a
 //! little newer than the copy of `server.db`, never a team it does not
 //! know.
+//!
+//! Photos follow the databases, each complete blob file as it is (they
+//! never change once complete: content-addressed, renamed into place).
+//! A photo erased while the backup runs may be missing from it, which is
+//! what its erasure asks; the manifest lists the databases only, since a
+//! photo's name is the SHA-256 of its bytes and checks it on its own.
 //!
 //! The copies are packed into a tar archive (the one format every
 //! operator's tools list and unpack) with a manifest of their sizes and
@@ -40,7 +46,9 @@ use crate::storage::{SqliteStorage, Storage};
 const MANIFEST: &str = "carnet-backup.json";
 /// The archive format this build writes and reads.
 const FORMAT: &str = "carnet-sqlite-backup";
-const VERSION: u32 = 1;
+/// Version 2 holds photos (`blobs/`): an older server refuses it as newer
+/// rather than as damaged.
+const VERSION: u32 = 2;
 /// How often a backup step that finds the database busy (SQLite recovering
 /// its log, say) is tried again, and how long it waits in between.
 const BUSY_TRIES: u32 = 200;
@@ -56,6 +64,10 @@ struct Manifest {
     /// The carnet-server that took it.
     server_version: String,
     files: Vec<FileEntry>,
+    /// Photo files found when the backup started (some may have been
+    /// erased before they were copied).
+    #[serde(default)]
+    photos: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +100,10 @@ pub struct BackupReport {
     pub teams: usize,
     /// The databases it holds.
     pub databases: Vec<Database>,
+    /// Photo files (full images and thumbnails) it holds.
+    pub photos: usize,
+    /// Their bytes.
+    pub photo_bytes: u64,
 }
 
 /// What `carnet-server restore` did.
@@ -101,6 +117,8 @@ pub struct RestoreReport {
     pub teams: usize,
     /// The databases put in place.
     pub databases: Vec<Database>,
+    /// Photo files (full images and thumbnails) put in place.
+    pub photos: usize,
 }
 
 /// Backs up the deployment in `data_dir` (running or not) to the file `to`,
@@ -137,6 +155,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport> {
     if dashboard.is_file() {
         copied.push(copy_database(&dashboard, staging.path(), "dashboard.db")?);
     }
+    let photos = photo_files(data_dir, &teams)?;
 
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -144,7 +163,9 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport> {
         created_at: carnet_core::now_ms(),
         server_version: env!("CARGO_PKG_VERSION").into(),
         files: copied.clone(),
+        photos: photos.len(),
     };
+    let (mut photo_count, mut photo_bytes) = (0, 0);
     let file = tempfile::Builder::new()
         .prefix(".carnet-backup-")
         .suffix(".partial")
@@ -158,6 +179,12 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport> {
         for entry in &copied {
             let f = File::open(staging.path().join(&entry.path))?;
             append(&mut tar, &entry.path, entry.bytes, f)?;
+        }
+        for path in &photos {
+            if let Some(bytes) = append_photo(&mut tar, data_dir, path)? {
+                photo_count += 1;
+                photo_bytes += bytes;
+            }
         }
         tar.into_inner()?.flush()?;
     }
@@ -178,7 +205,83 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport> {
                 bytes: e.bytes,
             })
             .collect(),
+        photos: photo_count,
+        photo_bytes,
     })
+}
+
+/// The complete photo files of `teams` (`blobs/<team>/<hh>/<hash>`, paths
+/// relative to the data directory); partial uploads are left out (devices
+/// resume them from zero after a restore).
+fn photo_files(data_dir: &Path, teams: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for team in teams {
+        let dir = data_dir.join("blobs").join(team);
+        let shards = match std::fs::read_dir(&dir) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for shard in shards {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            for file in std::fs::read_dir(shard.path())? {
+                let name = file?.file_name().to_string_lossy().into_owned();
+                let path = format!("blobs/{team}/{shard_name}/{name}");
+                if photo_of(&path).is_some() {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Appends the photo file at `path` (under `data_dir`) to the archive,
+/// read through one open handle (a photo erased meanwhile is read whole or
+/// not at all); its size, or `None` if it was erased before. Bytes that no
+/// longer match the photo's name fail the backup: the disk is damaged.
+fn append_photo(
+    tar: &mut tar::Builder<impl Write>,
+    data_dir: &Path,
+    path: &str,
+) -> Result<Option<u64>> {
+    let file = match File::open(data_dir.join(path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = file.metadata()?.len();
+    let mut hashing = HashingReader {
+        inner: file,
+        hasher: Sha256::new(),
+    };
+    append(tar, path, bytes, &mut hashing)?;
+    let hash = hashing.hasher.finalize();
+    if photo_of(path).is_none_or(|h| h.0 != hash.as_slice()) {
+        return Err(ServerError::Internal(format!(
+            "the photo file {path} no longer holds the photo its name says: the disk is damaged. Delete that file (devices that hold the photo cannot upload it again) and back up again"
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Restores the backup `from` into `data_dir`, which must be empty or
@@ -203,7 +306,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
         .tempdir_in(data_dir)
         .map_err(ServerError::from)
         .and_then(|staging| Ok((unpack(archive, staging.path())?, staging)));
-    let (manifest, staging) = match staged {
+    let ((manifest, photos), staging) = match staged {
         Ok(staged) => staged,
         Err(e) => {
             if created {
@@ -213,12 +316,23 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
         }
     };
 
-    // Everything checked: the databases go in place.
+    // Everything checked: the databases go in place, and the photos (the
+    // deployment's are replaced by the backup's).
     drop_storage_files(data_dir)?;
     let teams_dir = data_dir.join("teams");
     std::fs::create_dir_all(&teams_dir)?;
     for entry in &manifest.files {
         std::fs::rename(staging.path().join(&entry.path), data_dir.join(&entry.path))?;
+    }
+    let blobs = data_dir.join("blobs");
+    match std::fs::remove_dir_all(&blobs) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(cannot("remove", &blobs, e));
+        }
+        _ => {}
+    }
+    if photos > 0 {
+        std::fs::rename(staging.path().join("blobs"), &blobs)?;
     }
     sync_dir(&teams_dir);
     sync_dir(data_dir);
@@ -238,6 +352,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<RestoreRepor
                 bytes: e.bytes,
             })
             .collect(),
+        photos,
     })
 }
 
@@ -316,6 +431,26 @@ fn is_team_id(s: &str) -> bool {
     s.len() == 36 && uuid::Uuid::parse_str(s).is_ok()
 }
 
+/// The photo a backup's path names (`blobs/<team>/<hh>/<hash>`, with `hh`
+/// its hash's first two digits), if it names one: nothing else, and
+/// nothing that could land outside the data directory.
+fn photo_of(path: &str) -> Option<carnet_core::photo::PhotoHash> {
+    let mut parts = path.strip_prefix("blobs/")?.split('/');
+    let (team, shard, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || !is_team_id(team)
+        || name.len() != 64
+        || !name.starts_with(shard)
+        || shard.len() != 2
+        || name
+            .bytes()
+            .any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    carnet_core::photo::PhotoHash::parse(name).ok()
+}
+
 /// Whether `path` may be a file of a backup: the databases `serve` keeps,
 /// and nothing that could land outside the data directory.
 fn is_database_path(path: &str) -> bool {
@@ -342,8 +477,9 @@ fn append(
 
 /// Unpacks `archive` into `staging` and checks it: a manifest of this
 /// format, every file it lists (databases only) present with its size and
-/// SHA-256, nothing else, and each database readable by SQLite.
-fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
+/// SHA-256, photos whose bytes hash to their names, nothing else, and each
+/// database readable by SQLite. Returns the manifest and how many photos.
+fn unpack(archive: File, staging: &Path) -> Result<(Manifest, usize)> {
     let not_a_backup = |why: &str| {
         ServerError::BadRequest(format!("not a Carnet backup, or a damaged one: {why}"))
     };
@@ -351,6 +487,7 @@ fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
     let mut tar = tar::Archive::new(BufReader::new(archive));
     let mut manifest: Option<Manifest> = None;
     let mut found: Vec<FileEntry> = Vec::new();
+    let mut photos = 0;
     for entry in tar.entries().map_err(|_| not_a_backup("unreadable"))? {
         let mut entry = entry.map_err(|_| not_a_backup("unreadable entry"))?;
         let path = entry
@@ -383,11 +520,15 @@ fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
             manifest = Some(m);
             continue;
         }
-        if !is_database_path(&path) || found.iter().any(|f| f.path == path) {
+        let photo = photo_of(&path);
+        if (photo.is_none() && !is_database_path(&path)) || found.iter().any(|f| f.path == path) {
             return Err(not_a_backup(&format!("unexpected entry {path:?}")));
         }
         let dest = staging.join(&path);
-        let mut out = File::create(&dest)?;
+        if let (Some(_), Some(dir)) = (photo, dest.parent()) {
+            private_dir(dir)?;
+        }
+        let mut out = private_file(&dest)?;
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
@@ -403,10 +544,20 @@ fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
             bytes += n as u64;
         }
         out.sync_all()?;
+        let sha256 = hasher.finalize();
+        if let Some(photo) = photo {
+            if photo.0 != sha256.as_slice() {
+                return Err(not_a_backup(&format!(
+                    "{path} does not hold the photo its name says"
+                )));
+            }
+            photos += 1;
+            continue;
+        }
         found.push(FileEntry {
             path,
             bytes,
-            sha256: hex::encode(hasher.finalize()),
+            sha256: hex::encode(sha256),
         });
     }
     let manifest = manifest.ok_or_else(|| not_a_backup("no manifest"))?;
@@ -434,7 +585,19 @@ fn unpack(archive: File, staging: &Path) -> Result<Manifest> {
             return Err(not_a_backup(&format!("{} is damaged", f.path)));
         }
     }
-    Ok(manifest)
+    Ok((manifest, photos))
+}
+
+/// Creates `path` owner-only (0600) for writing, replacing any file there.
+fn private_file(path: &Path) -> Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    Ok(options.open(path)?)
 }
 
 /// Removes the storage's databases from `data_dir` with their journals

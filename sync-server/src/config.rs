@@ -69,6 +69,15 @@ pub struct Config {
     pub code_failures: u32,
     /// The window over which failed codes are counted.
     pub code_failure_window: Duration,
+    /// Bytes of photos a team may keep on the server, uploads in progress
+    /// included (default 20 GiB): past it an upload is answered 413
+    /// `photo-quota`, so that one team cannot fill the disk of all.
+    pub photo_quota_bytes: u64,
+    /// How long a photo no record references any more is kept before the
+    /// collection round deletes it (default 7 days): a device that has not
+    /// synced the change referencing it yet still finds it. Erased photos
+    /// are deleted at once, whatever this says.
+    pub photo_grace: Duration,
 }
 
 impl Default for Config {
@@ -91,6 +100,8 @@ impl Default for Config {
             device_inactivity_days: 90,
             code_failures: 10,
             code_failure_window: Duration::from_secs(15 * 60),
+            photo_quota_bytes: 20 << 30,
+            photo_grace: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -121,7 +132,8 @@ pub struct ConfigArgs {
     /// A TOML file with any of: data_dir, database, database_pool, tls_cert, tls_key, listen, code_ttl_hours,
     /// rate_per_second, rate_burst, request_timeout_secs, log_format,
     /// insecure_cookies, trusted_proxy, metrics_listen,
-    /// device_inactivity_days, code_failures.
+    /// device_inactivity_days, code_failures, photo_quota_bytes,
+    /// photo_grace_days.
     #[arg(long = "config", env = "CARNET_CONFIG", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
     /// Hours an enrollment code stays valid (default 24).
@@ -156,6 +168,13 @@ pub struct ConfigArgs {
     /// before 429 (default 10).
     #[arg(long, env = "CARNET_CODE_FAILURES", value_name = "N")]
     pub code_failures: Option<u32>,
+    /// Bytes of photos each team may keep on the server (default 20 GiB).
+    #[arg(long, env = "CARNET_PHOTO_QUOTA_BYTES", value_name = "BYTES")]
+    pub photo_quota_bytes: Option<u64>,
+    /// Days a photo no record references is kept before it is deleted
+    /// (default 7).
+    #[arg(long, env = "CARNET_PHOTO_GRACE_DAYS", value_name = "DAYS")]
+    pub photo_grace_days: Option<u32>,
 }
 
 /// The TOML file's shape; every key is optional.
@@ -178,6 +197,8 @@ struct FileConfig {
     metrics_listen: Option<SocketAddr>,
     device_inactivity_days: Option<u32>,
     code_failures: Option<u32>,
+    photo_quota_bytes: Option<u64>,
+    photo_grace_days: Option<u32>,
 }
 
 impl Config {
@@ -292,6 +313,16 @@ impl Config {
                 .unwrap_or(d.code_failures)
                 .max(1),
             code_failure_window: d.code_failure_window,
+            photo_quota_bytes: args
+                .photo_quota_bytes
+                .or(file.photo_quota_bytes)
+                .unwrap_or(d.photo_quota_bytes),
+            photo_grace: args
+                .photo_grace_days
+                .or(file.photo_grace_days)
+                .map_or(d.photo_grace, |days| {
+                    Duration::from_secs(u64::from(days) * 24 * 3600)
+                }),
         })
     }
 }
@@ -351,6 +382,8 @@ mod tests {
         assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
         assert_eq!(c.device_inactivity(), None);
         assert_eq!(c.code_failures, 3);
+        assert_eq!(c.photo_quota_bytes, 20 << 30);
+        assert_eq!(c.photo_grace, Duration::from_secs(7 * 24 * 3600));
 
         #[derive(clap::Parser)]
         struct Cli {
@@ -358,12 +391,22 @@ mod tests {
             args: ConfigArgs,
         }
         use clap::Parser;
-        let cli =
-            Cli::try_parse_from(["s", "--insecure-cookies", "--device-inactivity-days", "30"])
-                .unwrap();
+        let cli = Cli::try_parse_from([
+            "s",
+            "--insecure-cookies",
+            "--device-inactivity-days",
+            "30",
+            "--photo-quota-bytes",
+            "1000000",
+            "--photo-grace-days",
+            "2",
+        ])
+        .unwrap();
         let c = Config::load(&cli.args).unwrap();
         assert!(c.insecure_cookies);
         assert_eq!(c.device_inactivity_days, 30);
+        assert_eq!(c.photo_quota_bytes, 1_000_000);
+        assert_eq!(c.photo_grace, Duration::from_secs(2 * 24 * 3600));
         let cli = Cli::try_parse_from(["s", "--insecure-cookies=false"]).unwrap();
         assert!(!Config::load(&cli.args).unwrap().insecure_cookies);
     }

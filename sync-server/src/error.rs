@@ -37,6 +37,49 @@ pub enum ServerError {
     /// enrolled as another device); the detail says what to do.
     #[error("{0}")]
     Conflict(String),
+    /// No live record of the caller's team references this photo: the
+    /// server takes no bytes for it (a device pushes the record first).
+    #[error("no record of the team references this photo; sync the record first")]
+    PhotoUnreferenced,
+    /// The photo was erased (removed from its record, or its record
+    /// erased): its bytes are gone and are not taken again.
+    #[error("this photo was erased; its bytes are not kept")]
+    PhotoErased,
+    /// The photo is referenced but not (completely) uploaded yet.
+    #[error("the server does not have this photo yet; try again at the next sync")]
+    PhotoMissing,
+    /// An upload resumed at another offset than the bytes the server holds;
+    /// the problem carries `received`, where to resume.
+    #[error("the server holds {received} bytes of this photo: resume the upload from there")]
+    PhotoOffset {
+        /// Bytes of the photo the server holds.
+        received: u64,
+    },
+    /// More bytes than the photo's reference says, or than the team allows
+    /// for one photo.
+    #[error(
+        "this photo would be {size} bytes, more than {limit} allowed; nothing past that is kept"
+    )]
+    PhotoTooLarge {
+        /// Bytes the photo would have.
+        size: u64,
+        /// Bytes allowed.
+        limit: u64,
+    },
+    /// The team's photos fill their quota on the server.
+    #[error(
+        "the team's photos use {used} of {quota} bytes allowed on the server; remove photos or ask the operator for a larger quota"
+    )]
+    PhotoQuota {
+        /// Bytes the team's photos use (uploads in progress included).
+        used: u64,
+        /// The team's quota.
+        quota: u64,
+    },
+    /// The uploaded bytes are not the photo its hash names, or not an
+    /// image: dropped, the upload starts over.
+    #[error("{0}")]
+    PhotoCorrupt(String),
     /// The device was ordered wiped by a supervisor.
     #[error("this device was ordered wiped: erase its local store, then enroll again")]
     WipeOrdered,
@@ -81,6 +124,9 @@ struct Problem<'a> {
     /// A refused push: how many of its changes the rules refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused_changes: Option<usize>,
+    /// A photo upload at the wrong offset: the bytes the server holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received: Option<u64>,
 }
 
 impl ServerError {
@@ -111,6 +157,37 @@ impl ServerError {
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ServerError::WipeOrdered => (StatusCode::GONE, "wipe", "Wipe ordered"),
+            ServerError::PhotoUnreferenced => (
+                StatusCode::NOT_FOUND,
+                "photo-unreferenced",
+                "No record references this photo",
+            ),
+            ServerError::PhotoErased => (StatusCode::GONE, "photo-erased", "Photo erased"),
+            ServerError::PhotoMissing => (
+                StatusCode::NOT_FOUND,
+                "photo-missing",
+                "Photo not uploaded yet",
+            ),
+            ServerError::PhotoOffset { .. } => (
+                StatusCode::CONFLICT,
+                "photo-offset",
+                "Upload offset does not match",
+            ),
+            ServerError::PhotoTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "photo-too-large",
+                "Photo too large",
+            ),
+            ServerError::PhotoQuota { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "photo-quota",
+                "Photo quota exceeded",
+            ),
+            ServerError::PhotoCorrupt(_) => (
+                StatusCode::BAD_REQUEST,
+                "photo-corrupt",
+                "Photo bytes do not match",
+            ),
             ServerError::Core(C::TooLarge { .. }) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
             }
@@ -157,6 +234,7 @@ pub fn problem(status: StatusCode, name: &str, title: &str, detail: String) -> R
         detail,
         refused_erasures: None,
         refused_changes: None,
+        received: None,
     })
 }
 
@@ -194,6 +272,10 @@ impl IntoResponse for ServerError {
             detail,
             refused_erasures,
             refused_changes,
+            received: match &self {
+                ServerError::PhotoOffset { received } => Some(*received),
+                _ => None,
+            },
         });
         if let ServerError::RateLimited(secs) = self {
             resp.headers_mut()

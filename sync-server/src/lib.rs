@@ -300,13 +300,17 @@ pub(crate) async fn serve_loaded(
 }
 
 /// The server's daily work: the sweep of inactive devices (when
-/// configured), and forgetting rate limits that carry no information. The
+/// configured), the collection of erased and unreferenced photos, and
+/// forgetting rate limits that carry no information. The
 /// dashboard purges its sessions and access log on its own daily round.
 async fn daily_round(state: &AppState) {
     if let Some(unseen_for) = state.config.device_inactivity()
         && let Err(e) = sweep_inactive_devices(state, unseen_for).await
     {
         tracing::error!(error = %e, "sweep of inactive devices failed");
+    }
+    if let Err(e) = collect_photos(state, carnet_core::now_ms()).await {
+        tracing::error!(error = %e, "collection of photos failed");
     }
     let (limiter, throttle) = (state.limiter.clone(), state.code_throttle.clone());
     let forgotten = state
@@ -341,6 +345,35 @@ pub async fn sweep_inactive_devices(
         tracing::info!(device = %d.id, team = %d.team_id, "device revoked: inactive");
     }
     Ok(revoked)
+}
+
+/// Deletes the blobs of erased photos, and those no live record references
+/// that were last written more than [`Config::photo_grace`] before `now`
+/// (ms since the Unix epoch; `serve` runs it daily with the clock, tests
+/// with a time of their choosing). Logs what it deleted (counts only).
+/// With instances sharing a database, one of them collects at a time: the
+/// others answer `None`.
+pub async fn collect_photos(state: &AppState, now: i64) -> Result<Option<storage::Collected>> {
+    let storage = state.storage.clone();
+    let grace = i64::try_from(state.config.photo_grace.as_millis()).unwrap_or(i64::MAX);
+    let collected = state
+        .blocking(move || Ok(storage.collect_photos(grace, now)?))
+        .await?;
+    match &collected {
+        Some(c) => {
+            Metrics::add(
+                &state.metrics.photos_deleted,
+                (c.erased + c.unreferenced) as u64,
+            );
+            tracing::info!(
+                erased = c.erased,
+                unreferenced = c.unreferenced,
+                "photos collected"
+            );
+        }
+        None => tracing::info!("collection of photos left to another instance"),
+    }
+    Ok(collected)
 }
 
 /// Creates a team in `data_dir` (SQLite) with the default (Carcassonne)

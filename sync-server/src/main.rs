@@ -217,6 +217,11 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 for db in &report.databases {
                     println!("  {}  {}", db.path, size(db.bytes));
                 }
+                println!(
+                    "  {} photo file(s)  {}",
+                    report.photos,
+                    size(report.photo_bytes)
+                );
             }
             Ok(())
         }
@@ -242,6 +247,7 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                 for db in &report.databases {
                     println!("  {}  {}", db.path, size(db.bytes));
                 }
+                println!("  {} photo file(s)", report.photos);
             }
             Ok(())
         }
@@ -272,18 +278,21 @@ fn run(cli: Cli) -> Result<(), ServerError> {
 fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
     for t in &report.team_reports {
         println!(
-            "team {}: {} log entries ({} copied now), {} records, {} tombstones, {} devices; verified (log SHA-256 {})",
+            "team {}: {} log entries ({} copied now), {} records, {} tombstones, {} devices, {} photo file(s) ({} copied now, {} deleted); verified (log SHA-256 {})",
             t.team_id,
             t.changes,
             t.copied.changes,
             t.records,
             t.tombstones,
             t.devices,
+            t.photos,
+            t.copied.photos,
+            t.copied.photos_deleted,
             &t.log_sha256[..16]
         );
     }
     println!(
-        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} access-log entries.",
+        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} access-log entries, {} photo file(s) ({} copied by this run, {}).",
         report.teams,
         report.changes,
         report.copied.changes,
@@ -291,7 +300,10 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         report.tombstones,
         report.devices,
         report.codes,
-        report.access_log_entries
+        report.access_log_entries,
+        report.photos,
+        report.copied.photos,
+        size(report.copied.photo_bytes)
     );
 }
 

@@ -33,6 +33,12 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     /// Devices enrolled.
     pub enrollments: AtomicU64,
+    /// Photo bytes received in uploads.
+    pub photo_bytes_in: AtomicU64,
+    /// Photo bytes sent in downloads.
+    pub photo_bytes_out: AtomicU64,
+    /// Photo blobs deleted: erased, or collected unreferenced.
+    pub photos_deleted: AtomicU64,
 }
 
 impl Metrics {
@@ -64,7 +70,7 @@ impl Metrics {
                 "carnet_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "carnet_push_applied_total",
                 "Pushed changes new to the team log.",
@@ -104,6 +110,21 @@ impl Metrics {
                 "carnet_enrollments_total",
                 "Devices enrolled.",
                 &self.enrollments,
+            ),
+            (
+                "carnet_photo_bytes_received_total",
+                "Photo bytes received in uploads.",
+                &self.photo_bytes_in,
+            ),
+            (
+                "carnet_photo_bytes_sent_total",
+                "Photo bytes sent in downloads.",
+                &self.photo_bytes_out,
+            ),
+            (
+                "carnet_photos_deleted_total",
+                "Photo blobs deleted (erased, or unreferenced past the grace period).",
+                &self.photos_deleted,
             ),
         ];
         for (name, help, c) in counters {

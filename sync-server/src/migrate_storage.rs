@@ -28,6 +28,12 @@
 //! computed on both: any difference rolls the team back and is an error
 //! naming the team and what differs.
 //!
+//! Photos: after its log, each team's complete photo files (`blobs/`) are
+//! copied into PostgreSQL's chunked rows, one transaction each, checked
+//! against their names; a re-run copies only those PostgreSQL lacks and
+//! deletes there those erased in SQLite since. Partial uploads are not
+//! copied: devices resume them from zero.
+//!
 //! The dashboard's access log is copied last, on its own
 //! ([`copy_access_log`]). Sign-in sessions are not copied: supervisors sign
 //! in again.
@@ -46,6 +52,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ServerError};
+use crate::storage::blobs::{BlobStore, FilesBlobStore, delete_blob};
 use crate::storage::{PostgresStorage, RowWriter, erase_record, is_team_id};
 
 /// The `server.db` schema this reads: version 3 gave teams their lineage.
@@ -66,6 +73,8 @@ pub struct MigrationReport {
     pub records: u64,
     /// Erased records (tombstones), equal on both sides.
     pub tombstones: u64,
+    /// Complete photo files, equal on both sides.
+    pub photos: u64,
     /// Devices, equal on both sides.
     pub devices: u64,
     /// Enrollment codes copied or updated.
@@ -92,6 +101,12 @@ pub struct Copied {
     pub erasures: u64,
     /// Access-log entries.
     pub access_log_entries: u64,
+    /// Photo files (full images and thumbnails) copied.
+    pub photos: u64,
+    /// Their bytes.
+    pub photo_bytes: u64,
+    /// Photos deleted on PostgreSQL (erased in SQLite since the previous run).
+    pub photos_deleted: u64,
 }
 
 /// One team, as verified.
@@ -111,6 +126,8 @@ pub struct TeamReport {
     pub devices: u64,
     /// SHA-256 of the log (position, record, change hash of each entry).
     pub log_sha256: String,
+    /// Complete photo files, the same on both sides.
+    pub photos: u64,
     /// What this run copied of it.
     pub copied: Copied,
 }
@@ -174,6 +191,7 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         changes: 0,
         records: 0,
         tombstones: 0,
+        photos: 0,
         devices: 0,
         codes: 0,
         access_log_entries: 0,
@@ -181,9 +199,15 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         verified: false,
         team_reports: Vec::new(),
     };
+    let files = FilesBlobStore::new(&from.join("blobs"));
     for team in &directory.teams {
-        let team_report = migrate_team(&mut pg, from, team, &directory)?;
+        let mut team_report = migrate_team(&mut pg, from, team, &directory)?;
+        copy_photos(&mut pg, &files, &mut team_report)?;
         report.teams += 1;
+        report.photos += team_report.photos;
+        report.copied.photos += team_report.copied.photos;
+        report.copied.photo_bytes += team_report.copied.photo_bytes;
+        report.copied.photos_deleted += team_report.copied.photos_deleted;
         report.changes += team_report.changes;
         report.records += team_report.records;
         report.tombstones += team_report.tombstones;
@@ -357,18 +381,24 @@ fn migrate_team(
     let mut copied = Copied::default();
     // Records erased since the previous run: gone from PostgreSQL too,
     // before their erasure is appended with the other entries.
+    // (An erased photo's entry has no bytes either, and may be logged
+    // under a record erased since.)
+    let photos = has_photos(&lite)?;
     let erased: Vec<(Vec<u8>, i64)> = lite
-        .prepare(
+        .prepare(if photos {
             "SELECT c.record_id, t.erased_at FROM change_log c JOIN tombstones t ON t.id = c.record_id
-             WHERE c.seq > ?1 AND c.bytes IS NULL ORDER BY c.seq",
-        )?
+             WHERE c.seq > ?1 AND c.bytes IS NULL AND c.photo IS NULL ORDER BY c.seq"
+        } else {
+            "SELECT c.record_id, t.erased_at FROM change_log c JOIN tombstones t ON t.id = c.record_id
+             WHERE c.seq > ?1 AND c.bytes IS NULL ORDER BY c.seq"
+        })?
         .query_map([pg_head], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (id, at) in &erased {
         erase_record(&mut tx, &team.id, record_id(id)?, *at)?;
     }
     copied.erasures = erased.len() as u64;
-    let touched = copy_log(&mut tx, &lite, &team.id, pg_head, &mut copied)?;
+    let touched = copy_log(&mut tx, &lite, &team.id, pg_head, photos, &mut copied)?;
     copy_documents(&mut tx, &lite, &team.id, pg_head)?;
     let mut rows = RowWriter::default();
     for id in &touched {
@@ -378,6 +408,9 @@ fn migrate_team(
         let row = read_row_of(record_id(id)?, &bytes)?;
         rows.write(&mut tx, &team.id, &row, pg_head == 0)?;
         copied.records += 1;
+    }
+    if photos {
+        copy_photo_tombstones(&mut tx, &lite, &team.id)?;
     }
     tx.execute(
         "UPDATE team_logs SET head = $2 WHERE team_id = $1",
@@ -508,19 +541,52 @@ fn copy_devices_and_codes(
     Ok(())
 }
 
+/// Whether the team's SQLite log knows photos (its store was opened by a
+/// Carnet with them: schema 6 and later).
+fn has_photos(lite: &Connection) -> Result<bool> {
+    Ok(lite.query_row(
+        "SELECT count(*) FROM pragma_table_info('change_log') WHERE name = 'photo'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
+/// The team's erased photos: tombstones added, and no record row naming
+/// them (a record rebuilt from its document may name one that a stale
+/// device added back).
+fn copy_photo_tombstones(tx: &mut Transaction<'_>, lite: &Connection, team: &str) -> Result<()> {
+    let insert = tx.prepare(
+        "INSERT INTO photo_tombstones (team_id, hash, thumb, at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )?;
+    let mut stmt = lite.prepare("SELECT hash, thumb, at FROM photo_tombstones")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (hash, thumb, at): (Vec<u8>, Vec<u8>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        tx.execute(&insert, &[&team, &hash, &thumb, &at])?;
+    }
+    tx.execute(
+        "DELETE FROM record_photos r USING photo_tombstones t
+         WHERE r.team_id = $1 AND t.team_id = $1 AND r.hash = t.hash",
+        &[&team],
+    )?;
+    Ok(())
+}
+
 /// Appends the SQLite log's entries after `after` to the PostgreSQL log,
-/// at the same positions (one binary COPY); returns the records they
-/// changed.
+/// at the same positions (one binary COPY), erased photos' hashes with
+/// them when the log has any (`photos`); returns the records they changed.
 fn copy_log(
     tx: &mut Transaction<'_>,
     lite: &Connection,
     team: &str,
     after: i64,
+    photos: bool,
     copied: &mut Copied,
 ) -> Result<BTreeSet<Vec<u8>>> {
     let mut touched = BTreeSet::new();
     let sink = tx.copy_in(
-        "COPY change_log (team_id, seq, record_id, hash, origin, bytes) FROM STDIN (FORMAT binary)",
+        "COPY change_log (team_id, seq, record_id, hash, origin, bytes, photo) FROM STDIN (FORMAT binary)",
     )?;
     let mut writer = BinaryCopyInWriter::new(
         sink,
@@ -531,11 +597,14 @@ fn copy_log(
             Type::BYTEA,
             Type::TEXT,
             Type::BYTEA,
+            Type::BYTEA,
         ],
     );
-    let mut stmt = lite.prepare(
-        "SELECT seq, record_id, hash, origin, bytes FROM change_log WHERE seq > ?1 ORDER BY seq",
-    )?;
+    let mut stmt = lite.prepare(if photos {
+        "SELECT seq, record_id, hash, origin, bytes, photo FROM change_log WHERE seq > ?1 ORDER BY seq"
+    } else {
+        "SELECT seq, record_id, hash, origin, bytes, NULL FROM change_log WHERE seq > ?1 ORDER BY seq"
+    })?;
     let mut rows = stmt.query([after])?;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
@@ -543,7 +612,8 @@ fn copy_log(
         let hash: Option<Vec<u8>> = r.get(2)?;
         let origin: String = r.get(3)?;
         let bytes: Option<Vec<u8>> = r.get(4)?;
-        writer.write(&[&team, &seq, &id, &hash, &origin, &bytes])?;
+        let photo: Option<Vec<u8>> = r.get(5)?;
+        writer.write(&[&team, &seq, &id, &hash, &origin, &bytes, &photo])?;
         if bytes.is_some() {
             touched.insert(id);
         }
@@ -728,8 +798,98 @@ fn verify(
         tombstones: sqlite.tombstones as u64,
         devices: sqlite.devices as u64,
         log_sha256: sqlite.log_sha256,
+        photos: 0,
         copied,
     })
+}
+
+/// Bytes per row of `photo_chunks` for a copied photo.
+const PHOTO_CHUNK: usize = 256 * 1024;
+
+/// Brings the team's photos on PostgreSQL to what `files` holds complete:
+/// those it lacks copied (one transaction each, checked against their
+/// name), those erased in SQLite since deleted. Counts them on both sides.
+fn copy_photos(pg: &mut Client, files: &FilesBlobStore, report: &mut TeamReport) -> Result<()> {
+    let team = report.team_id.as_str();
+    let mut complete = BTreeSet::new();
+    for (hash, _) in files.list(team)? {
+        if files.size(team, &hash)?.is_some() {
+            complete.insert(hash);
+        }
+    }
+    let held: Vec<(Vec<u8>, bool)> = pg
+        .query(
+            "SELECT hash, complete FROM photo_blobs WHERE team_id = $1",
+            &[&team],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut done = BTreeSet::new();
+    for (hash, is_complete) in &held {
+        match carnet_core::photo::PhotoHash::from_slice(hash) {
+            Some(h) if *is_complete && complete.contains(&h) => {
+                done.insert(h);
+            }
+            Some(h) => {
+                let mut tx = pg.transaction()?;
+                delete_blob(&mut tx, team, &h)?;
+                tx.commit()?;
+                if *is_complete {
+                    report.copied.photos_deleted += 1;
+                }
+            }
+            None => {
+                return Err(failed(format!(
+                    "team {team}: PostgreSQL holds a photo whose name is not a SHA-256; the database is damaged"
+                )));
+            }
+        }
+    }
+    for hash in complete.difference(&done) {
+        // Erased in SQLite since it was listed: nothing to copy.
+        let Some(bytes) = files.read(team, hash, 0, usize::MAX)? else {
+            continue;
+        };
+        if carnet_core::photo::PhotoHash::of(&bytes) != *hash {
+            return Err(failed(format!(
+                "team {team}: the photo file {hash} does not hold the photo its name says (the disk is damaged); delete that file, then migrate again"
+            )));
+        }
+        let mut tx = pg.transaction()?;
+        let raw = hash.as_bytes().as_slice();
+        tx.execute(
+            "INSERT INTO photo_blobs (team_id, hash, complete, size, stored_at) VALUES ($1, $2, TRUE, $3, $4)",
+            &[&team, &raw, &(bytes.len() as i64), &carnet_core::now_ms()],
+        )?;
+        for (i, chunk) in bytes.chunks(PHOTO_CHUNK).enumerate() {
+            tx.execute(
+                "INSERT INTO photo_chunks (team_id, hash, pos, bytes) VALUES ($1, $2, $3, $4)",
+                &[&team, &raw, &((i * PHOTO_CHUNK) as i64), &chunk],
+            )?;
+        }
+        tx.commit()?;
+        report.copied.photos += 1;
+        report.copied.photo_bytes += bytes.len() as u64;
+    }
+    let on_pg: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM photo_blobs WHERE team_id = $1 AND complete",
+            &[&team],
+        )?
+        .get(0);
+    let in_files = files
+        .list(team)?
+        .iter()
+        .filter(|(h, _)| complete.contains(h))
+        .count();
+    if on_pg as usize != in_files {
+        return Err(failed(format!(
+            "team {team}: photos: {in_files} in SQLite's files, {on_pg} in PostgreSQL; run migrate-storage again"
+        )));
+    }
+    report.photos = in_files as u64;
+    Ok(())
 }
 
 /// Copies the dashboard's access log (`dashboard.db`) into the database's

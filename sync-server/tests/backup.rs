@@ -240,3 +240,58 @@ fn a_restore_refuses_what_is_not_a_whole_backup_and_changes_nothing() {
         "no deployment there"
     );
 }
+
+#[test]
+fn photos_are_backed_up_and_restored_with_the_databases() {
+    use carnet_core::photo::PhotoHash;
+    use carnet_server::storage::BlobStore;
+    use carnet_server::storage::blobs::FilesBlobStore;
+
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (team_id, _) = team(data.path(), "t");
+    let blobs = FilesBlobStore::new(&data.path().join("blobs"));
+    let put = |bytes: &[u8], complete: bool| {
+        let hash = PhotoHash::of(bytes);
+        blobs.append(&team_id, &hash, 0, bytes).unwrap();
+        if complete {
+            blobs.complete(&team_id, &hash, &|_| Ok(())).unwrap();
+        }
+        hash
+    };
+    let kept = put(b"a photo's bytes", true);
+    let partial = put(b"an upload in progress", false);
+    let file = out.path().join("b");
+    let backed = carnet_server::backup::backup(data.path(), &file).unwrap();
+    assert_eq!((backed.photos, backed.photo_bytes), (1, 15));
+
+    // After the backup: the photo erased, another one uploaded.
+    blobs.delete(&team_id, &kept).unwrap();
+    let later = put(b"a later photo", true);
+    let restored = carnet_server::backup::restore(&file, data.path(), true).unwrap();
+    assert_eq!(restored.photos, 1);
+    let blobs = FilesBlobStore::new(&data.path().join("blobs"));
+    assert_eq!(
+        blobs.read(&team_id, &kept, 0, 100).unwrap().unwrap(),
+        b"a photo's bytes"
+    );
+    assert_eq!(blobs.state(&team_id, &later).unwrap().received, 0);
+    assert_eq!(blobs.state(&team_id, &partial).unwrap().received, 0);
+
+    // Into a fresh directory, owner-only.
+    let fresh = out.path().join("fresh");
+    carnet_server::backup::restore(&file, &fresh, false).unwrap();
+    let hex = kept.to_hex();
+    let path = fresh
+        .join("blobs")
+        .join(&team_id)
+        .join(&hex[..2])
+        .join(&hex);
+    assert_eq!(std::fs::read(&path).unwrap(), b"a photo's bytes");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -463,3 +463,49 @@ fn a_team_of_100k_records_migrates_and_verifies() {
     );
     assert_eq!(again.copied.changes, 0);
 }
+
+#[test]
+fn photos_move_to_postgresql_and_erasures_follow_on_a_rerun() {
+    use carnet_core::photo::PhotoHash;
+    use carnet_server::storage::blobs::FilesBlobStore;
+    use carnet_server::storage::{BlobState, BlobStore};
+
+    let data = tempfile::tempdir().unwrap();
+    let db = pg::TestDatabase::create();
+    let (team_id, _) = team(data.path(), "Carcassonne");
+    let files = FilesBlobStore::new(&data.path().join("blobs"));
+    let put = |bytes: &[u8], complete: bool| {
+        let hash = PhotoHash::of(bytes);
+        files.append(&team_id, &hash, 0, bytes).unwrap();
+        if complete {
+            files.complete(&team_id, &hash, &|_| Ok(())).unwrap();
+        }
+        hash
+    };
+    // Larger than a row of photo_chunks.
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let (a, b) = (put(&big, true), put(b"a thumbnail", true));
+    let partial = put(b"half an upload", false);
+
+    let first = migrate(data.path(), &db.url).unwrap();
+    assert_eq!((first.copied.photos, first.photos), (2, 2));
+    assert_eq!(first.copied.photo_bytes, 600_011);
+    let pg = PostgresStorage::connect(&db.url, 2).unwrap().blobs();
+    assert_eq!(pg.read(&team_id, &a, 0, 1 << 20).unwrap().unwrap(), big);
+    assert_eq!(
+        pg.state(&team_id, &b).unwrap(),
+        BlobState {
+            received: 11,
+            complete: true
+        }
+    );
+    assert_eq!(pg.state(&team_id, &partial).unwrap().received, 0);
+
+    // Erased in SQLite after the first run: gone from PostgreSQL too.
+    files.delete(&team_id, &b).unwrap();
+    let second = migrate(data.path(), &db.url).unwrap();
+    assert_eq!(second.copied.photos, 0, "nothing copied twice");
+    assert_eq!((second.copied.photos_deleted, second.photos), (1, 1));
+    assert_eq!(pg.state(&team_id, &b).unwrap().received, 0);
+    assert_eq!(pg.usage(&team_id).unwrap(), 600_000);
+}

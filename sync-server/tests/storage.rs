@@ -73,7 +73,87 @@ both!(
     pushes_keep_to_their_rules,
     positions_follow_commit_order_under_concurrent_pushes,
     lineages_change_only_when_renewed,
+    photo_erasures_travel_and_stale_photos_stay_out,
 );
+
+/// A small camera-like JPEG.
+fn photo_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8 * 2, y as u8 * 3, 90]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    out
+}
+
+/// Photo references and erasures go through either storage as through a
+/// device's store: the push reports the erased blobs (for the blob store),
+/// the log relays the erasure, and a stale device's change naming the
+/// erased photo again is refused and leaves it out of the record.
+fn photo_erasures_travel_and_stale_photos_stay_out(b: &Backend) {
+    let s = &*b.storage;
+    let team = team(s);
+    let mut samia = Device::enroll(s, &team, "Samia");
+    let mut yanis = Device::enroll(s, &team, "Yanis");
+    let mut karim = Device::enroll(s, &team, "Karim");
+    let note = samia.note("Tag dans le hall");
+    samia.push(s, &team).unwrap();
+    karim.pull(s, &team);
+    let photo = samia.store.attach_photo(note, &photo_jpeg()).unwrap();
+    samia.push(s, &team).unwrap();
+    yanis.pull(s, &team);
+    let shown = |s: &dyn Storage| -> Vec<carnet_core::photo::PhotoHash> {
+        let carnet_core::Record::Note(n) = s.record(&team, note).unwrap().record else {
+            panic!("a note")
+        };
+        n.photos.iter().map(|p| p.hash).collect()
+    };
+    assert_eq!(shown(s), [photo.hash]);
+    assert_eq!(yanis.store.photos(note).unwrap().len(), 1);
+
+    samia.store.remove_photo(note, photo.hash).unwrap();
+    let batch = samia
+        .store
+        .changes_since(samia.pushed, usize::MAX, None)
+        .unwrap();
+    let report = s
+        .push(&team, &samia.id, Some(&samia.actor), &batch)
+        .unwrap();
+    samia.pushed = batch.upto;
+    assert_eq!(report.erased_photos, [(photo.hash, photo.thumb)]);
+    assert!(shown(s).is_empty());
+    let log = s.pull(&team, "nobody", 0, usize::MAX).unwrap();
+    assert!(log.entries.iter().any(|e| e.record_id == note
+        && e.payload
+            == Payload::PhotoErased {
+                hash: photo.hash,
+                thumb: photo.thumb
+            }));
+    yanis.pull(s, &team);
+    assert!(yanis.store.photos(note).unwrap().is_empty());
+
+    // Karim, offline since before the photo, attaches the same file.
+    assert_eq!(
+        karim.store.attach_photo(note, &photo_jpeg()).unwrap().hash,
+        photo.hash
+    );
+    let batch = karim.store.changes_since(0, usize::MAX, None).unwrap();
+    let report = s
+        .push(&team, &karim.id, Some(&karim.actor), &batch)
+        .unwrap();
+    assert_eq!((report.applied, report.refused), (0, 1));
+    assert!(shown(s).is_empty(), "the erased photo is not shown again");
+    karim.pushed = batch.upto;
+    karim.pull(s, &team);
+    yanis.pull(s, &team);
+    for d in [&karim, &yanis] {
+        assert!(d.store.photos(note).unwrap().is_empty());
+    }
+    assert!(karim.store.photo_uploads().unwrap().is_empty());
+}
 
 fn lineages_change_only_when_renewed(b: &Backend) {
     let s = &*b.storage;

@@ -228,7 +228,9 @@ mod tests {
         drop(Store::open_unencrypted(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE enrollment; DROP TABLE sync_cursors; DROP TABLE sync_lineage; PRAGMA user_version = 1;",
+            "DROP TABLE enrollment; DROP TABLE sync_cursors; DROP TABLE sync_lineage;
+             DROP TABLE photos; DROP TABLE photo_parts; DROP TABLE photo_tombstones; DROP TABLE record_photos;
+             ALTER TABLE change_log DROP COLUMN photo; PRAGMA user_version = 1;",
         )
         .unwrap();
         for (key, value) in settings {

@@ -647,3 +647,47 @@ pub(super) fn erase_record_in(
     super::replication::erase_record(&mut SqliteLog::new(conn), &mut report, id, at, origin)?;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photo::process::tests::jpeg;
+    use crate::store::Payload;
+
+    /// Only resident contacts are erased, and they take no photos; but a
+    /// record erased with photos (should that ever change) takes their
+    /// bytes with it, and logs their erasure so that it replicates.
+    #[test]
+    fn erasing_a_record_erases_its_photos() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_unencrypted(dir.path().join("s.db")).unwrap();
+        let fields = serde_json::json!({"sector": "conte-joliot", "text": "Tag"});
+        let id = s.create(Kind::Note, fields.as_object().unwrap()).unwrap();
+        let photo = s.attach_photo(id, &jpeg(320, 240)).unwrap();
+        let report = s
+            .write(|tx, _| erase_record_in(tx, id, now_ms(), "local"))
+            .unwrap();
+        assert_eq!(report.erased, 1);
+        assert_eq!(report.erased_photos, [(photo.hash, photo.thumb)]);
+        assert!(matches!(
+            s.photo(photo.hash, Variant::Thumb),
+            Err(Error::PhotoErased(_))
+        ));
+        assert_eq!(
+            s.photo_blob_status(photo.thumb).unwrap(),
+            BlobStatus::Erased
+        );
+        let log = s.changes_since(0, usize::MAX, None).unwrap();
+        let kinds: Vec<_> = log.entries.iter().map(|e| &e.payload).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Payload::Erased,
+                &Payload::PhotoErased {
+                    hash: photo.hash,
+                    thumb: photo.thumb
+                }
+            ]
+        );
+    }
+}

@@ -376,7 +376,17 @@ impl Store {
     pub fn details(&self, id: RecordId) -> Result<RecordDetails> {
         self.read(|conn, _| {
             let (bytes, _) = super::doc_bytes(conn, id)?;
-            details_from_doc(&bytes, &mut |link| link_state(conn, link))
+            let mut details = details_from_doc(&bytes, &mut |link| link_state(conn, link))?;
+            if let Some(photos) = details.record.photos_mut() {
+                let mut kept = Vec::with_capacity(photos.len());
+                for p in photos.drain(..) {
+                    if !super::photos::is_photo_erased(conn, &p.hash)? {
+                        kept.push(p);
+                    }
+                }
+                *photos = kept;
+            }
+            Ok(details)
         })
     }
 }

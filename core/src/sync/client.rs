@@ -193,7 +193,11 @@ impl Client {
         progress: &mut dyn FnMut(&Progress),
         cancel: &AtomicBool,
     ) -> Result<SyncSummary> {
-        let Some(info) = store.photos(id)?.into_iter().find(|p| p.photo.hash == photo) else {
+        let Some(info) = store
+            .photos(id)?
+            .into_iter()
+            .find(|p| p.photo.hash == photo)
+        else {
             return Err(Error::PhotoNotFound(photo));
         };
         let blobs = if info.has_full {

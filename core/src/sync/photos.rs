@@ -232,7 +232,11 @@ impl PhotoPhase {
                 if body.is_empty() {
                     // The server holds more than the blob has: it cannot be
                     // finished from here.
-                    self.refuse(up.photo, "the server holds a longer copy of a photo", summary);
+                    self.refuse(
+                        up.photo,
+                        "the server holds a longer copy of a photo",
+                        summary,
+                    );
                     return Ok(Step::Next);
                 }
                 Ok(Step::Send(Request::PhotoUpload {
@@ -362,8 +366,10 @@ impl PhotoPhase {
                 Ok(())
             }
             Err(Error::PhotoCorrupt(_)) => {
-                summary.photo_problem =
-                    Some("a photo arrived damaged and was dropped; the next sync fetches it again".into());
+                summary.photo_problem = Some(
+                    "a photo arrived damaged and was dropped; the next sync fetches it again"
+                        .into(),
+                );
                 self.skip_download(summary);
                 Ok(())
             }

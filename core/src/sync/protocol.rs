@@ -405,7 +405,10 @@ impl Progress {
 
     /// The same with the photo phase's counts: (photos done, photos to
     /// move, bytes done, bytes to move).
-    pub fn with_photos(mut self, (done, total, bytes_done, bytes_total): (u64, u64, u64, u64)) -> Progress {
+    pub fn with_photos(
+        mut self,
+        (done, total, bytes_done, bytes_total): (u64, u64, u64, u64),
+    ) -> Progress {
         self.photos_done = done;
         self.photos_total = total;
         self.photo_bytes_done = bytes_done;

@@ -475,7 +475,11 @@ impl<'a> Sim<'a> {
         if entry.0.len() as u64 == size {
             if PhotoHash::of(&entry.0) != blob {
                 self.blobs.remove(&blob);
-                return problem(400, "photo-corrupt", "the bytes do not match the photo's hash");
+                return problem(
+                    400,
+                    "photo-corrupt",
+                    "the bytes do not match the photo's hash",
+                );
             }
             entry.1 = true;
         }

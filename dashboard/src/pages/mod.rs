@@ -5,8 +5,10 @@
 
 mod activity;
 mod exports;
+mod fiche;
 mod journal;
 mod overdue;
+mod photos;
 mod report;
 mod reports;
 mod signin;
@@ -61,6 +63,8 @@ pub(crate) fn router(
         .route(&r("/deconnexion"), post(signin::sign_out))
         .route(&r("/degradations"), get(reports::open))
         .route(&r("/signalements/{id}"), get(reports::history))
+        .route(&r("/signalements/{id}/fiche.pdf"), get(fiche::pdf))
+        .route(&r("/signalements/{id}/photos/{blob}"), get(photos::photo))
         .route(&r("/retards"), get(overdue::page))
         .route(&r("/delais"), get(time_to_fix::page))
         .route(&r("/activite"), get(activity::page))
@@ -321,6 +325,7 @@ pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, filename: &st
 pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 pub(crate) const CSV: &str = "text/csv; charset=utf-8";
 pub(crate) const JSON: &str = "application/json";
+pub(crate) const PDF: &str = "application/pdf";
 
 /// Turns an empty query-string value into none.
 pub(crate) fn nonempty(v: &Option<String>) -> Option<String> {

@@ -12,7 +12,7 @@ use carnet_core::store::{GroupBy, Query};
 use carnet_core::{Kind, Record, RecordId, TeamConfig};
 use serde::Deserialize;
 
-use super::{Auth, State, html_response, nonempty, overdue, with_store};
+use super::{Auth, State, html_response, nonempty, overdue, photos, with_store};
 use crate::html::{date, datetime, esc, int, options, table, url_enc};
 use crate::labels::{self, Labels};
 use crate::{DashboardError, LapsedDevice, MOUNT, svg};
@@ -201,7 +201,7 @@ pub async fn history(
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let age = (now - r.header.created_at).max(0) / 86_400_000;
-        let mut b = format!("<p class=\"noprint\"><a href=\"{MOUNT}/degradations\">← Dégradations ouvertes</a></p><h1>{} — {}</h1>", esc(&l.category(&r.category)), esc(&r.place));
+        let mut b = format!("<p class=\"noprint\"><a href=\"{MOUNT}/degradations\">← Dégradations ouvertes</a></p><h1>{} — {}</h1><p class=\"noprint\"><a class=\"btn\" href=\"{MOUNT}/signalements/{id}/fiche.pdf\">Fiche de signalement (PDF)</a> <span class=\"muted\">une page à envoyer à l'organisme responsable, avec les photos</span></p>", esc(&l.category(&r.category)), esc(&r.place));
         let fields = vec![
             vec!["Statut actuel".into(), format!("<b>{}</b>", esc(labels::status(r.status)))],
             vec!["Signalé le".into(), format!("{} par {} (il y a {age} j)", datetime(r.header.created_at), esc(&r.header.author))],
@@ -214,9 +214,11 @@ pub async fn history(
             vec!["Axes".into(), esc(&r.axes.iter().map(|a| l.axis(a)).collect::<Vec<_>>().join(", "))],
             vec!["Description".into(), esc(&r.text)],
             vec!["Habitants concernés".into(), format!("{} (fiches non affichées ici)", r.contacts.len())],
+            vec!["Référence".into(), format!("<b>{}</b> <span class=\"muted\">(celle de la fiche PDF)</span>", esc(&labels::reference(id)))],
             vec!["Identifiant".into(), format!("<code>{}</code>", r.header.id)],
         ];
         b.push_str(&table(&["Champ", "Valeur"], &fields));
+        b.push_str(&photos::gallery(ctx, id, &photos::ordered(&r.photos))?);
         b.push_str("<h2>Historique des statuts</h2>");
         let evs: Vec<Vec<String>> = r
             .events

@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod enroll;
+mod photos;
 mod records;
 mod sync;
 
@@ -44,6 +45,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/devices/{id}/wipe", post(admin::wipe))
         .route("/v1/records", get(records::list))
         .route("/v1/records/{id}", get(records::show))
+        .route("/v1/photos/{blob}", get(photos::download))
+        .route(
+            "/v1/photos/{blob}/upload",
+            get(photos::upload_status).put(photos::upload),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -29,6 +29,7 @@ pub async fn push(
     body: Bytes,
 ) -> Result<Json<PushAck>, ServerError> {
     let storage = state.storage.clone();
+    let metrics = state.metrics.clone();
     let size = body.len();
     let (team, dev, bound) = (
         device.team_id.clone(),
@@ -61,6 +62,9 @@ pub async fn push(
             let report = storage
                 .push(&team, &dev, actor.as_deref(), &batch)
                 .map_err(ServerError::from);
+            if let Ok(report) = &report {
+                erase_photo_blobs(&*storage, &team, report, &metrics);
+            }
             Ok(Pushed::Applied {
                 upto: batch.upto,
                 entries: n,
@@ -109,6 +113,39 @@ pub async fn push(
         "push committed"
     );
     Ok(Json(PushAck::committed(upto, &report, Some(&lineage))))
+}
+
+/// Deletes the bytes of the photos a committed push erased (full images
+/// and thumbnails, partial uploads included). A failure is logged, not
+/// answered: the push is committed, and the collection round deletes the
+/// blobs of erased photos it finds.
+fn erase_photo_blobs(
+    storage: &dyn crate::Storage,
+    team: &str,
+    report: &ApplyReport,
+    metrics: &Metrics,
+) {
+    if report.erased_photos.is_empty() {
+        return;
+    }
+    match crate::storage::blobs::erase_photos(&*storage.blobs(), team, &report.erased_photos) {
+        Ok(deleted) => {
+            Metrics::add(&metrics.photos_deleted, deleted as u64);
+            for (full, thumb) in &report.erased_photos {
+                tracing::debug!(team, photo = %full, thumb = %thumb, "photo erased");
+            }
+            tracing::info!(
+                team,
+                photos = report.erased_photos.len(),
+                blobs = deleted,
+                "erased photos deleted"
+            );
+        }
+        Err(e) => tracing::error!(
+            team, error = %e,
+            "erased photos could not be deleted now; the collection round will"
+        ),
+    }
 }
 
 /// What became of a push.

@@ -29,6 +29,18 @@ pub enum StorageError {
     /// device); the message says what to do.
     #[error("{0}")]
     Conflict(String),
+    /// A photo upload resumed at another offset than the bytes the server
+    /// holds (a lost answer, or two uploads of one photo at once): the
+    /// device resumes from `received`.
+    #[error("the server holds {received} bytes of this photo: resume the upload from there")]
+    PhotoOffset {
+        /// Bytes of the photo the server holds.
+        received: u64,
+    },
+    /// A photo's received bytes are not the photo its hash names (or not an
+    /// image): they were dropped, and the upload starts over.
+    #[error("{0}")]
+    PhotoCorrupt(String),
     /// The storage cannot be opened as configured (a directory, a URL, a
     /// schema from a newer server).
     #[error("configuration: {0}")]
@@ -75,6 +87,8 @@ impl From<StorageError> for crate::ServerError {
             StorageError::Forbidden(m) => S::Forbidden(m),
             StorageError::NotFound(m) => S::NotFound(m),
             StorageError::Conflict(m) => S::Conflict(m),
+            StorageError::PhotoOffset { received } => S::PhotoOffset { received },
+            StorageError::PhotoCorrupt(m) => S::PhotoCorrupt(m),
             StorageError::Config(m) => S::Config(m),
             StorageError::Core(e) => S::Core(e),
             StorageError::Database(e) => S::Database(e),

@@ -20,11 +20,14 @@
 //! - every team-scoped method takes the caller's team and never reaches
 //!   another team's data.
 //!
-//! Planned additions fit beside the existing methods: content-addressed photo
-//! attachments as `put_blob(team, sha256, bytes)` / `get_blob(team, sha256)`
-//! (idempotent, like pushes), and a sync receipt as a value returned by
-//! [`Storage::push`] and kept per device.
+//! Photos' bytes are in a [`BlobStore`] each storage hands out
+//! ([`Storage::blobs`]): files under the data directory beside the SQLite
+//! storage, rows of the database beside PostgreSQL.
+//!
+//! A planned addition fits beside the existing methods: a sync receipt as
+//! a value returned by [`Storage::push`] and kept per device.
 
+pub mod blobs;
 mod error;
 mod postgres;
 mod postgres_state;
@@ -46,6 +49,8 @@ pub use postgres_state::{
 pub(crate) use secrets::is_team_id;
 pub use sqlite::SqliteStorage;
 
+pub use blobs::{BlobState, BlobStore, Collected};
+pub use carnet_core::photo::{BlobStatus, PhotoHash};
 pub use error::{Result, StorageError};
 
 /// The storage the settings name: PostgreSQL when `config.database` is set,
@@ -268,4 +273,27 @@ pub trait Storage: Send + Sync + 'static {
     /// open reports, histories, exports): the core's queries, read-only,
     /// blocking like every method here.
     fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>>;
+
+    // Photos.
+
+    /// Where the teams' photo bytes are: one store for every team (each
+    /// call names its team), kept where this storage keeps the logs, so
+    /// that a backup or a shared database carries both.
+    fn blobs(&self) -> Arc<dyn BlobStore>;
+
+    /// What the team's log says of a photo blob (a full image or a
+    /// thumbnail, by its own hash): named by a live record (with the size
+    /// its reference gives), erased, or unknown. The photo routes take and
+    /// serve bytes only under a referenced hash, and never an erased one.
+    fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus>;
+
+    /// The collection round: deletes the blobs of erased photos (missed by
+    /// the deletion after their push, say by a crash), and blobs no live
+    /// record references that were last written before `now - grace_ms`
+    /// (a device that has not synced yet still finds a photo in its grace
+    /// period). A storage several instances share lets one of them collect
+    /// at a time and answers `None` (nothing done) to the others.
+    fn collect_photos(&self, grace_ms: i64, now: i64) -> Result<Option<Collected>> {
+        blobs::collect(self, grace_ms, now).map(Some)
+    }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use automerge::ChangeHash;
 use carnet_core::Record;
 use carnet_core::model::ContactState;
-use carnet_core::photo::PhotoHash;
+use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
 use carnet_core::store::{
     ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, OpenRow, Page,
     Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc, open_statuses_sql,
@@ -30,6 +30,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::blobs::{BlobStore, Collected, PgBlobStore};
 use super::postgres_state::{Round, run_alone};
 use super::secrets::{
     DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/001_initial.sql"),
     include_str!("../../migrations/postgres/002_sessions_access_log_limits.sql"),
     include_str!("../../migrations/postgres/003_photos.sql"),
+    include_str!("../../migrations/postgres/004_blobs.sql"),
 ];
 
 /// Team configurations kept per instance (they change only with a team's
@@ -56,6 +58,7 @@ pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 pub struct PostgresStorage {
     pool: Pool,
     configs: Mutex<lru::LruCache<String, TeamConfig>>,
+    blobs: Arc<PgBlobStore>,
 }
 
 /// `migrate-storage` and the shared state (`postgres_state`) speak to the
@@ -106,6 +109,7 @@ impl PostgresStorage {
             })?;
         migrate(&mut *pool.get()?)?;
         Ok(PostgresStorage {
+            blobs: Arc::new(PgBlobStore::new(pool.clone())),
             pool,
             configs: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(CONFIG_CACHE).unwrap_or(NonZeroUsize::MIN),
@@ -678,6 +682,97 @@ impl Storage for PostgresStorage {
     fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>> {
         Ok(Arc::new(self.reads(team_id)?))
     }
+
+    fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.blobs.clone()
+    }
+
+    fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus> {
+        self.config(team_id)?;
+        let row = self.conn()?.query_one(
+            "SELECT EXISTS (SELECT 1 FROM photo_tombstones
+                            WHERE team_id = $1 AND (hash = $2 OR thumb = $2)),
+                    (SELECT size FROM record_photos WHERE team_id = $1 AND hash = $2 LIMIT 1),
+                    (SELECT thumb_size FROM record_photos WHERE team_id = $1 AND thumb = $2 LIMIT 1)",
+            &[&team_id, &blob.as_bytes().as_slice()],
+        )?;
+        let size = |i| {
+            row.get::<_, Option<i64>>(i)
+                .map(|n| u64::try_from(n).unwrap_or(0))
+        };
+        Ok(if row.get(0) {
+            BlobStatus::Erased
+        } else if let Some(size) = size(1) {
+            BlobStatus::Referenced {
+                size,
+                variant: Variant::Full,
+            }
+        } else if let Some(size) = size(2) {
+            BlobStatus::Referenced {
+                size,
+                variant: Variant::Thumb,
+            }
+        } else {
+            BlobStatus::Unknown
+        })
+    }
+
+    /// In a [`Round::PhotoCollection`]: one instance collects, the others
+    /// skip. Each blob is deleted by a statement that checks again that it
+    /// is erased or unreferenced, so that a reference committed meanwhile
+    /// keeps it.
+    fn collect_photos(&self, grace_ms: i64, now: i64) -> Result<Option<Collected>> {
+        let cutoff = now.saturating_sub(grace_ms);
+        run_alone(&self.pool, Round::PhotoCollection, |c| {
+            Ok(collect_photos(c, cutoff)?)
+        })
+        .map_err(|e| StorageError::Postgres(Box::new(e)))
+    }
+}
+
+/// Whether a blob (`b`) is erased, as SQL.
+const BLOB_ERASED: &str = "EXISTS (SELECT 1 FROM photo_tombstones t
+    WHERE t.team_id = b.team_id AND (t.hash = b.hash OR t.thumb = b.hash))";
+/// Whether a blob (`b`) is referenced by a live record, as SQL.
+const BLOB_REFERENCED: &str = "EXISTS (SELECT 1 FROM record_photos r
+    WHERE r.team_id = b.team_id AND (r.hash = b.hash OR r.thumb = b.hash))";
+
+/// [`Storage::collect_photos`] on `c`, for blobs last written before `cutoff`
+/// when unreferenced.
+fn collect_photos(c: &mut postgres::Client, cutoff: i64) -> Result<Collected, postgres::Error> {
+    let found = c.query(
+        &format!(
+            "SELECT b.team_id, b.hash, {BLOB_ERASED} FROM photo_blobs b
+             WHERE {BLOB_ERASED} OR (b.stored_at < $1 AND NOT {BLOB_REFERENCED})"
+        ),
+        &[&cutoff],
+    )?;
+    let mut done = Collected::default();
+    for row in &found {
+        let (team, hash, erased): (&str, &[u8], bool) = (row.get(0), row.get(1), row.get(2));
+        let mut tx = c.transaction()?;
+        let gone = tx.execute(
+            &format!(
+                "DELETE FROM photo_blobs b WHERE b.team_id = $1 AND b.hash = $2
+                 AND ({BLOB_ERASED} OR (b.stored_at < $3 AND NOT {BLOB_REFERENCED}))"
+            ),
+            &[&team, &hash, &cutoff],
+        )?;
+        if gone == 0 {
+            continue;
+        }
+        tx.execute(
+            "DELETE FROM photo_chunks WHERE team_id = $1 AND hash = $2",
+            &[&team, &hash],
+        )?;
+        tx.commit()?;
+        if erased {
+            done.erased += 1;
+        } else {
+            done.unreferenced += 1;
+        }
+    }
+    Ok(done)
 }
 
 impl PostgresStorage {
@@ -1084,9 +1179,23 @@ impl PgReads {
                 },
             );
         };
-        Ok(details_from_doc(&bytes, &mut |link| {
-            self.link_state(&mut *conn, link)
-        })?)
+        let mut details = details_from_doc(&bytes, &mut |link| self.link_state(&mut *conn, link))?;
+        // A stale device's change may name an erased photo again: not shown.
+        if let Some(photos) = details.record.photos_mut()
+            && !photos.is_empty()
+        {
+            let named: Vec<Vec<u8>> = photos.iter().map(|p| p.hash.as_bytes().to_vec()).collect();
+            let erased: Vec<Vec<u8>> = conn
+                .query(
+                    "SELECT hash FROM photo_tombstones WHERE team_id = $1 AND hash = ANY($2)",
+                    &[&self.team, &named],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            photos.retain(|p| !erased.iter().any(|h| h.as_slice() == p.hash.as_bytes()));
+        }
+        Ok(details)
     }
 
     fn rows(&self, sql: &str, extra: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {

@@ -35,6 +35,8 @@ pub enum Round {
     AccessLogPurge,
     /// The purge of expired dashboard sessions.
     SessionPurge,
+    /// The deletion of erased and unreferenced photo blobs.
+    PhotoCollection,
 }
 
 impl Round {
@@ -45,6 +47,7 @@ impl Round {
             Round::InactiveSweep => 7_302_454_152,
             Round::AccessLogPurge => 7_302_454_153,
             Round::SessionPurge => 7_302_454_154,
+            Round::PhotoCollection => 7_302_454_155,
         }
     }
 }

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carnet_core::photo::{BlobStatus, PhotoHash};
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, Store, TeamConfig, now_ms};
 use carnet_dashboard::TeamReads;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::blobs::{BlobStore, FilesBlobStore};
 use super::secrets::{
     DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
     new_code, normalise_code, seal, token_hash,
@@ -41,6 +43,8 @@ pub struct SqliteStorage {
     dir: PathBuf,
     db: Mutex<Connection>,
     teams: Mutex<lru::LruCache<String, Arc<TeamLog>>>,
+    /// Photos' bytes, under `<dir>/blobs`.
+    blobs: Arc<FilesBlobStore>,
 }
 
 /// A team's log: one writing connection (a [`Store`] serialises its calls,
@@ -198,6 +202,7 @@ impl SqliteStorage {
         })?;
         Ok(SqliteStorage {
             dir: dir.to_path_buf(),
+            blobs: Arc::new(FilesBlobStore::new(&dir.join("blobs"))),
             db: Mutex::new(conn),
             teams: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(OPEN_TEAMS).unwrap_or(std::num::NonZeroUsize::MIN),
@@ -680,6 +685,14 @@ impl Storage for SqliteStorage {
     /// up a push.
     fn team_reads(&self, team_id: &str) -> Result<Arc<dyn TeamReads>> {
         Ok(self.team_log(team_id)?.reader().clone())
+    }
+
+    fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.blobs.clone()
+    }
+
+    fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus> {
+        Ok(self.team_log(team_id)?.reader().photo_blob_status(*blob)?)
     }
 }
 

@@ -5,6 +5,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::Kind;
+use crate::photo::PhotoHash;
 
 fn store(dir: &TempDir, name: &str) -> Store {
     Store::open_unencrypted(dir.path().join(format!("{name}.db"))).unwrap()
@@ -209,6 +210,7 @@ fn pages_are_pushed_and_pulled_one_after_the_other() {
                 }
                 effects
             }
+            other => panic!("no photo to move: {other:?}"),
         };
     }
     assert_eq!((pushes, pulls), (3, 3));
@@ -481,6 +483,30 @@ impl SyncStore for FailingApply<'_> {
     fn wipe(&self) -> Result<()> {
         self.0.wipe()
     }
+    fn photo_settings(&self) -> Result<crate::photo::PhotoSettings> {
+        self.0.photo_settings()
+    }
+    fn photo_uploads(&self) -> Result<Vec<crate::photo::BlobTransfer>> {
+        self.0.photo_uploads()
+    }
+    fn photo_downloads(&self, full_too: bool) -> Result<Vec<crate::photo::BlobTransfer>> {
+        self.0.photo_downloads(full_too)
+    }
+    fn photo_chunk(&self, blob: PhotoHash, offset: u64, max: usize) -> Result<Vec<u8>> {
+        self.0.photo_chunk(blob, offset, max)
+    }
+    fn mark_photo_uploaded(&self, photo: PhotoHash) -> Result<()> {
+        self.0.mark_photo_uploaded(photo)
+    }
+    fn photo_part_len(&self, blob: PhotoHash) -> Result<u64> {
+        self.0.photo_part_len(blob)
+    }
+    fn append_photo_part(&self, blob: PhotoHash, offset: u64, bytes: &[u8]) -> Result<u64> {
+        self.0.append_photo_part(blob, offset, bytes)
+    }
+    fn finish_photo_download(&self, blob: PhotoHash) -> Result<()> {
+        self.0.finish_photo_download(blob)
+    }
 }
 
 #[test]
@@ -548,6 +574,7 @@ fn sync_in(device: &Store, team: &Store, lineage: &str) -> SyncSummary {
                 }
             }
             Request::Pull { after, .. } => page_in(team, after, lineage),
+            other => panic!("no photo to move: {other:?}"),
         };
         effects = respond(&mut s, device, id, response);
     }
