@@ -532,9 +532,10 @@ impl RecordDoc {
             .map_range(ROOT, ..)
             .map(|item| item.key.into_owned())
             .find(|k| {
-                !HEADER_KEYS.contains(&k.as_str())
-                    && !kind.fields().iter().any(|f| f.name == k)
-                    && !(k == PHOTOS && takes_photos(kind))
+                let known = HEADER_KEYS.contains(&k.as_str())
+                    || kind.fields().iter().any(|f| f.name == k)
+                    || (k == PHOTOS && takes_photos(kind));
+                !known
             })
     }
 

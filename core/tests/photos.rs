@@ -180,6 +180,33 @@ fn a_photo_is_attached_listed_and_read_back() {
     assert_eq!(s.pending_photo_bytes().unwrap(), 0);
     assert!(s.photos(id).unwrap()[0].uploaded);
 
+    // A photo no larger than a thumbnail is its own thumbnail: one blob,
+    // sent once and fetched once.
+    let small = s.attach_photo(id, &camera_jpeg(300, 200, 11)).unwrap();
+    assert_eq!(small.hash, small.thumb);
+    let peer = open(dir.path(), "peer");
+    push(&s, &peer);
+    assert_eq!(
+        fetch(&s, &peer, false, 1000),
+        2,
+        "the big photo's thumbnail and the small one"
+    );
+    let held = peer.photos(id).unwrap();
+    assert!(held[1].has_thumbnail && held[1].has_full, "{held:?}");
+    assert!(!held[0].has_full);
+    assert_eq!(
+        peer.photo(small.hash, Variant::Full).unwrap().len() as u64,
+        small.size
+    );
+    assert!(peer.photo_downloads(false).unwrap().is_empty());
+    let up: Vec<_> = s
+        .photo_uploads()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.blob)
+        .collect();
+    assert_eq!(up, [small.hash], "sent once");
+
     // Notes take photos too, from a file.
     let note = s
         .create(
@@ -272,6 +299,9 @@ fn removing_a_photo_erases_its_bytes_from_the_files() {
     let s = open(dir.path(), "amina");
     let id = report(&s);
     let photo = s.attach_photo(id, big_photo()).unwrap();
+    // The same camera file on another report: the same photo.
+    let twin = report(&s);
+    assert_eq!(s.attach_photo(twin, big_photo()).unwrap().hash, photo.hash);
     let full = s.photo(photo.hash, Variant::Full).unwrap();
     let thumb = s.photo(photo.hash, Variant::Thumb).unwrap();
     s.checkpoint().unwrap();
@@ -295,6 +325,10 @@ fn removing_a_photo_erases_its_bytes_from_the_files() {
         Err(Error::PhotoErased(_))
     ));
     assert!(hashes(&s, id).is_empty());
+    assert!(
+        hashes(&s, twin).is_empty(),
+        "erased photos are erased from every record"
+    );
     let Record::Report(r) = s.get(id).unwrap() else {
         panic!()
     };

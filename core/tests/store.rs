@@ -626,6 +626,8 @@ fn cursors_an_older_version_kept_in_meta_move_to_their_table() {
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "DROP TABLE sync_cursors; DROP TABLE sync_lineage;
+         DROP TABLE photos; DROP TABLE photo_parts; DROP TABLE photo_tombstones; DROP TABLE record_photos;
+         ALTER TABLE change_log DROP COLUMN photo;
          INSERT INTO meta (key, value) VALUES ('sync.push_acked', '9');
          INSERT INTO meta (key, value) VALUES ('setting.sync.pull_cursor', '5');
          INSERT INTO meta (key, value) VALUES ('setting.theme', 'dark');

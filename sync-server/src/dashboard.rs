@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::request::Parts;
+use carnet_core::photo::PhotoHash;
 use carnet_dashboard::{
     Backend, DashboardConfig, DashboardError, LapsedDevice, Supervisor, TeamReads,
 };
@@ -86,6 +87,16 @@ impl ServerBackend {
 }
 
 impl Backend for ServerBackend {
+    fn photo(&self, team_id: &str, blob: &PhotoHash) -> Result<Option<Vec<u8>>, DashboardError> {
+        let blobs = self.storage.blobs();
+        let Some(size) = blobs.size(team_id, blob).map_err(internal)? else {
+            return Ok(None);
+        };
+        let size = usize::try_from(size)
+            .map_err(|_| DashboardError::Internal("a photo larger than memory".into()))?;
+        blobs.read(team_id, blob, 0, size).map_err(internal)
+    }
+
     fn sign_in(
         &self,
         credential: &str,

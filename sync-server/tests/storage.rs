@@ -76,9 +76,11 @@ both!(
     photo_erasures_travel_and_stale_photos_stay_out,
 );
 
-/// A small camera-like JPEG.
+/// A small camera-like JPEG, larger than a thumbnail.
 fn photo_jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8 * 2, y as u8 * 3, 90]));
+    let img = image::RgbImage::from_fn(480, 360, |x, y| {
+        image::Rgb([(x / 2) as u8, (y / 2) as u8, ((x * y) % 251) as u8])
+    });
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(img)
         .write_to(
@@ -862,4 +864,58 @@ fn both_storages_answer_reads_alike() {
         assert_eq!(details[0], details[1]);
     }
     assert_eq!(reads[0].log_head().unwrap(), reads[1].log_head().unwrap());
+}
+
+/// Both storages say the same of a photo's blobs: referenced (with its
+/// size and variant) while a record names it, erased once removed, unknown
+/// otherwise.
+fn blob_statuses(
+    s: &dyn Storage,
+    status: &dyn Fn(&str, &carnet_core::photo::PhotoHash) -> carnet_core::photo::BlobStatus,
+) {
+    use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
+    let team = team(s);
+    let mut samia = Device::enroll(s, &team, "Samia");
+    let note = samia.note("Boîte aux lettres arrachée");
+    let photo = samia.store.attach_photo(note, &photo_jpeg()).unwrap();
+    samia.push(s, &team).unwrap();
+    assert_eq!(
+        status(&team, &photo.hash),
+        BlobStatus::Referenced {
+            size: photo.size,
+            variant: Variant::Full
+        }
+    );
+    assert_eq!(
+        status(&team, &photo.thumb),
+        BlobStatus::Referenced {
+            size: photo.thumb_size,
+            variant: Variant::Thumb
+        }
+    );
+    assert_eq!(status(&team, &PhotoHash::of(b"x")), BlobStatus::Unknown);
+    let other = self::team(s);
+    assert_eq!(
+        status(&other, &photo.hash),
+        BlobStatus::Unknown,
+        "another team's"
+    );
+    samia.store.remove_photo(note, photo.hash).unwrap();
+    samia.push(s, &team).unwrap();
+    assert_eq!(status(&team, &photo.hash), BlobStatus::Erased);
+    assert_eq!(status(&team, &photo.thumb), BlobStatus::Erased);
+}
+
+#[test]
+fn blob_statuses_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(dir.path()).unwrap();
+    blob_statuses(&s, &|team, blob| s.photo_blob_status(team, blob).unwrap());
+}
+
+#[test]
+fn blob_statuses_on_postgres() {
+    let db = pg::TestDatabase::create();
+    let s = PostgresStorage::connect(&db.url, 4).unwrap();
+    blob_statuses(&s, &|team, blob| s.photo_blob_status(team, blob).unwrap());
 }

@@ -76,13 +76,20 @@ fn listed(conn: &Connection, id: RecordId) -> Result<Vec<PhotoRef>> {
         });
     };
     let view: Value = serde_json::from_str(&view).map_err(Error::unreadable("a record's view"))?;
-    Ok(view
+    let mut out = Vec::new();
+    for p in view
         .get("photos")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| serde_json::from_value(p.clone()).ok())
-        .collect())
+        .filter_map(|p| serde_json::from_value::<PhotoRef>(p.clone()).ok())
+    {
+        // The same photo on another record that was erased from there.
+        if !is_photo_erased(conn, &p.hash)? {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The kind of a live record, or why it has none.
@@ -406,10 +413,17 @@ impl Store {
             )?;
             let thumbs = transfers(rows.clone(), Variant::Thumb)?;
             let fulls = transfers(rows, Variant::Full)?;
+            // A photo that is its own thumbnail is one blob, sent once.
             Ok(thumbs
                 .into_iter()
                 .zip(fulls)
-                .flat_map(|(t, f)| [t, f])
+                .flat_map(|(t, f)| {
+                    if t.blob == f.blob {
+                        vec![f]
+                    } else {
+                        vec![t, f]
+                    }
+                })
                 .collect())
         })
     }
@@ -430,10 +444,10 @@ impl Store {
             };
             let mut out = transfers(blob_rows(conn, &missing("thumb"))?, Variant::Thumb)?;
             if full_too {
-                out.extend(transfers(
-                    blob_rows(conn, &missing("full"))?,
-                    Variant::Full,
-                )?);
+                let fulls = transfers(blob_rows(conn, &missing("full"))?, Variant::Full)?;
+                // A photo that is its own thumbnail is one blob, fetched once.
+                let listed: Vec<PhotoHash> = out.iter().map(|t| t.blob).collect();
+                out.extend(fulls.into_iter().filter(|t| !listed.contains(&t.blob)));
             }
             Ok(out)
         })
@@ -561,13 +575,13 @@ impl Store {
             if PhotoHash::of(&bytes) != blob {
                 return Ok(Err(Error::PhotoCorrupt(blob)));
             }
-            let Some((photo, variant)) = referenced(tx, &blob)? else {
+            let Some((photo, _)) = referenced(tx, &blob)? else {
                 return Ok(Err(Error::PhotoNotFound(blob)));
             };
-            let (full, thumb) = match variant {
-                Variant::Full => (Some(bytes), None),
-                Variant::Thumb => (None, Some(bytes)),
-            };
+            // A photo no larger than a thumbnail is its own thumbnail: one
+            // blob, both columns.
+            let full = (photo.hash == blob).then(|| bytes.clone());
+            let thumb = (photo.thumb == blob).then_some(bytes);
             tx.prepare_cached(
                 "INSERT INTO photos (hash, thumb_hash, full, thumb, size, thumb_size, added_at, upload)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)

@@ -783,6 +783,42 @@ impl PostgresStorage {
             config: self.config(team_id)?,
         })
     }
+
+    /// What the team's log says of a blob (a photo's full image or
+    /// thumbnail, by its own hash): named by a live record, erased, or
+    /// unknown; what the blob routes check before taking or serving bytes.
+    /// The same answer as [`carnet_core::Store::photo_blob_status`] on the
+    /// embedded storage.
+    pub fn photo_blob_status(&self, team_id: &str, blob: &PhotoHash) -> Result<BlobStatus> {
+        let mut conn = self.conn()?;
+        let b = blob.as_bytes().as_slice();
+        let erased = conn.query_opt(
+            "SELECT 1 FROM photo_tombstones WHERE team_id = $1 AND (hash = $2 OR thumb = $2) LIMIT 1",
+            &[&team_id, &b],
+        )?;
+        if erased.is_some() {
+            return Ok(BlobStatus::Erased);
+        }
+        for (variant, sql) in [
+            (
+                Variant::Full,
+                "SELECT size FROM record_photos WHERE team_id = $1 AND hash = $2 LIMIT 1",
+            ),
+            (
+                Variant::Thumb,
+                "SELECT thumb_size FROM record_photos WHERE team_id = $1 AND thumb = $2 LIMIT 1",
+            ),
+        ] {
+            if let Some(row) = conn.query_opt(sql, &[&team_id, &b])? {
+                let size: i64 = row.get(0);
+                return Ok(BlobStatus::Referenced {
+                    size: u64::try_from(size).unwrap_or(0),
+                    variant,
+                });
+            }
+        }
+        Ok(BlobStatus::Unknown)
+    }
 }
 
 fn record_id(bytes: &[u8]) -> Result<RecordId> {

@@ -173,6 +173,17 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
 const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
 
 impl SqliteStorage {
+    /// What the team's log says of a blob (a photo's full image or
+    /// thumbnail, by its own hash): named by a live record, erased, or
+    /// unknown; what the blob routes check before taking or serving bytes.
+    pub fn photo_blob_status(
+        &self,
+        team_id: &str,
+        blob: &carnet_core::photo::PhotoHash,
+    ) -> Result<carnet_core::photo::BlobStatus> {
+        Ok(self.team_log(team_id)?.reader().photo_blob_status(*blob)?)
+    }
+
     /// Opens (or creates) the storage in `dir`. The directory and `teams/`
     /// are made owner-only (0700, tightened if they exist) and every
     /// database file owner-only (0600) before SQLite opens it (SQLite gives
