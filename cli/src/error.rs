@@ -91,9 +91,9 @@ fn core_message(e: &carnet_core::Error) -> String {
         carnet_core::Error::Network(cause) if cause.contains("certificate") => format!(
             "{e} (if the server's certificate was issued by the deployment's own CA, trust it with --ca-cert FILE or CARNET_CA_CERT)"
         ),
-        carnet_core::Error::NotAnImage(_) => format!(
-            "{e} (Carnet takes JPEG and PNG photos: convert a HEIC photo to JPEG first)"
-        ),
+        carnet_core::Error::NotAnImage(_) => {
+            format!("{e} (Carnet takes JPEG and PNG photos: convert a HEIC photo to JPEG first)")
+        }
         carnet_core::Error::PendingPhotosFull { .. } => {
             format!("{e}: run `carnet sync`")
         }

@@ -16,7 +16,11 @@ use serde_json::Value;
 /// rather than to nothing), written into `dir`.
 fn jpeg(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8])
+        image::Rgb([
+            (x * 255 / w) as u8,
+            (y * 255 / h) as u8,
+            ((x + y) % 256) as u8,
+        ])
     });
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
@@ -75,7 +79,10 @@ fn a_photo_is_added_listed_saved_and_removed() {
     let hash = added["hash"].as_str().unwrap().to_string();
     assert_eq!(hash.len(), 64, "{added}");
     // Reduced to the team's 1600 px, proportions kept.
-    assert_eq!((added["width"].as_u64(), added["height"].as_u64()), (Some(1600), Some(1200)));
+    assert_eq!(
+        (added["width"].as_u64(), added["height"].as_u64()),
+        (Some(1600), Some(1200))
+    );
 
     // The human face prints the hash too; a second photo is a second entry.
     let small = jpeg(tmp.path(), "serrure.jpg", 640, 480);
@@ -95,18 +102,26 @@ fn a_photo_is_added_listed_saved_and_removed() {
     assert!(text.contains(&small_hash), "{text}");
     let human = s.run(&["photo", "list", &id]).ok().to_string();
     assert!(
-        human.contains(&hash) && human.contains("1600×1200") && human.contains("waiting to be sent"),
+        human.contains(&hash)
+            && human.contains("1600×1200")
+            && human.contains("waiting to be sent"),
         "{human}"
     );
     let shown = s.run(&["show", &id]).ok().to_string();
-    assert!(shown.contains("photos") && shown.contains("carnet photo list"), "{shown}");
+    assert!(
+        shown.contains("photos") && shown.contains("carnet photo list"),
+        "{shown}"
+    );
 
     // Saved whole, as a JPEG readable by its owner only.
     let out = tmp.path().join("full.jpg");
     let got = s.json(&["photo", "get", &id, &hash, "--out", path(&out)]);
     assert_eq!(got["variant"], "full");
     assert_eq!(dimensions(&out), (1600, 1200));
-    assert_eq!(std::fs::read(&out).unwrap().len() as u64, list[0]["size"].as_u64().unwrap());
+    assert_eq!(
+        std::fs::read(&out).unwrap().len() as u64,
+        list[0]["size"].as_u64().unwrap()
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -114,7 +129,15 @@ fn a_photo_is_added_listed_saved_and_removed() {
         assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
     }
     let thumb = tmp.path().join("thumb.jpg");
-    s.json(&["photo", "get", &id, &hash, "--out", path(&thumb), "--thumbnail"]);
+    s.json(&[
+        "photo",
+        "get",
+        &id,
+        &hash,
+        "--out",
+        path(&thumb),
+        "--thumbnail",
+    ]);
     assert_eq!(dimensions(&thumb), (320, 240));
 
     // Removed: gone from the list, erased (not readable, not addable again).
@@ -124,14 +147,24 @@ fn a_photo_is_added_listed_saved_and_removed() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["hash"], small_hash.as_str());
     let err = s
-        .run(&["photo", "get", &id, &hash, "--out", path(&tmp.path().join("x.jpg"))])
+        .run(&[
+            "photo",
+            "get",
+            &id,
+            &hash,
+            "--out",
+            path(&tmp.path().join("x.jpg")),
+        ])
         .fails(1)
         .to_string();
     assert!(err.contains("erased"), "{err}");
     assert!(!tmp.path().join("x.jpg").exists());
     let err = s.run(&["photo", "remove", &id, &hash]).fails(1).to_string();
     assert!(err.contains("erased"), "{err}");
-    let err = s.run(&["photo", "add", &id, path(&big)]).fails(1).to_string();
+    let err = s
+        .run(&["photo", "add", &id, path(&big)])
+        .fails(1)
+        .to_string();
     assert!(err.contains("erased"), "{err}");
     assert_eq!(photos(&s, &id).len(), 1);
 }
@@ -145,24 +178,42 @@ fn a_bad_photo_file_is_refused_and_nothing_changes() {
     let before = history(&s);
 
     let missing = tmp.path().join("absent.jpg");
-    let err = s.run(&["photo", "add", &id, path(&missing)]).fails(1).to_string();
-    assert!(err.contains("reading the photo") && err.contains("absent.jpg"), "{err}");
+    let err = s
+        .run(&["photo", "add", &id, path(&missing)])
+        .fails(1)
+        .to_string();
+    assert!(
+        err.contains("reading the photo") && err.contains("absent.jpg"),
+        "{err}"
+    );
 
-    let err = s.run(&["photo", "add", &id, path(tmp.path())]).fails(1).to_string();
+    let err = s
+        .run(&["photo", "add", &id, path(tmp.path())])
+        .fails(1)
+        .to_string();
     assert!(err.contains("not a file"), "{err}");
 
     // Not an image (a HEIC the phone did not convert reads the same way).
     let text = tmp.path().join("notes.jpg");
     std::fs::write(&text, "ceci n'est pas une photo").unwrap();
-    let err = s.run(&["photo", "add", &id, path(&text)]).fails(1).to_string();
-    assert!(err.contains("not a usable photo") && err.contains("JPEG"), "{err}");
+    let err = s
+        .run(&["photo", "add", &id, path(&text)])
+        .fails(1)
+        .to_string();
+    assert!(
+        err.contains("not a usable photo") && err.contains("JPEG"),
+        "{err}"
+    );
     assert!(!err.contains("ceci"), "the content is never echoed: {err}");
 
     // A damaged JPEG: its headers without the image.
     let good = std::fs::read(jpeg(tmp.path(), "ok.jpg", 400, 300)).unwrap();
     let cut = tmp.path().join("cut.jpg");
     std::fs::write(&cut, &good[..100]).unwrap();
-    let err = s.run(&["photo", "add", &id, path(&cut)]).fails(1).to_string();
+    let err = s
+        .run(&["photo", "add", &id, path(&cut)])
+        .fails(1)
+        .to_string();
     assert!(err.contains("not a usable photo"), "{err}");
 
     assert!(photos(&s, &id).is_empty());
@@ -181,7 +232,10 @@ fn a_bad_photo_file_is_refused_and_nothing_changes() {
         .fails(1)
         .to_string();
     assert!(err.contains("no photo"), "{err}");
-    let err = s.run(&["photo", "remove", &id, &unknown]).fails(1).to_string();
+    let err = s
+        .run(&["photo", "remove", &id, &unknown])
+        .fails(1)
+        .to_string();
     assert!(err.contains("no photo"), "{err}");
     assert!(!out.exists());
     // --out is required.
@@ -193,15 +247,39 @@ fn only_reports_and_notes_take_photos() {
     let s = TestStore::new("amina");
     let tmp = tempfile::tempdir().unwrap();
     let file = jpeg(tmp.path(), "p.jpg", 300, 200);
-    let contact = s.create(&["contact", "add", "--name", "Mme Exemple", "--consent", "suivi"]);
-    let err = s.run(&["photo", "add", &contact, path(&file)]).fails(1).to_string();
+    let contact = s.create(&[
+        "contact",
+        "add",
+        "--name",
+        "Mme Exemple",
+        "--consent",
+        "suivi",
+    ]);
+    let err = s
+        .run(&["photo", "add", &contact, path(&file)])
+        .fails(1)
+        .to_string();
     assert!(err.contains("reports and notes"), "{err}");
     assert!(!err.contains("Exemple"), "{err}");
     assert!(photos(&s, &contact).is_empty());
-    let activity = s.create(&["activity", "add", "--type", "shift", "--sector", "conte-joliot"]);
+    let activity = s.create(&[
+        "activity",
+        "add",
+        "--type",
+        "shift",
+        "--sector",
+        "conte-joliot",
+    ]);
     s.run(&["photo", "add", &activity, path(&file)]).fails(1);
 
-    let note = s.create(&["note", "add", "--sector", "conte-joliot", "--text", "Éclairage"]);
+    let note = s.create(&[
+        "note",
+        "add",
+        "--sector",
+        "conte-joliot",
+        "--text",
+        "Éclairage",
+    ]);
     s.json(&["photo", "add", &note, path(&file)]);
     assert_eq!(photos(&s, &note).len(), 1);
 }
@@ -214,7 +292,12 @@ fn a_photo_travels_to_another_mediator_and_its_removal_erases_it() {
     let karim = server.enrolled("karim", &server.mediator_code("karim"));
     let tmp = tempfile::tempdir().unwrap();
     let id = report(&amina);
-    let hash = amina.json(&["photo", "add", &id, path(&jpeg(tmp.path(), "p.jpg", 1200, 900))])["hash"]
+    let hash = amina.json(&[
+        "photo",
+        "add",
+        &id,
+        path(&jpeg(tmp.path(), "p.jpg", 1200, 900)),
+    ])["hash"]
         .as_str()
         .unwrap()
         .to_string();
@@ -247,7 +330,10 @@ fn a_photo_travels_to_another_mediator_and_its_removal_erases_it() {
     assert_eq!(photos(&karim, &id)[0]["has_full"], true);
     // Nothing left to move: a second sync sends and receives no photo.
     let s = karim.json(&["sync"]);
-    assert_eq!((s["photos_sent"].as_u64(), s["thumbnails_received"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["photos_sent"].as_u64(), s["thumbnails_received"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     // Removed on one device: erased on the other at its next sync.
     amina.json(&["photo", "remove", &id, &hash]);
@@ -255,7 +341,15 @@ fn a_photo_travels_to_another_mediator_and_its_removal_erases_it() {
     karim.json(&["sync"]);
     assert!(photos(&karim, &id).is_empty());
     let err = karim
-        .run(&["photo", "get", &id, &hash, "--thumbnail", "--out", path(&tmp.path().join("z.jpg"))])
+        .run(&[
+            "photo",
+            "get",
+            &id,
+            &hash,
+            "--thumbnail",
+            "--out",
+            path(&tmp.path().join("z.jpg")),
+        ])
         .fails(1)
         .to_string();
     assert!(err.contains("erased"), "{err}");

@@ -179,7 +179,9 @@ impl CarnetStore {
 
     /// Clears an optional field (required ones refuse with `InvalidInput`).
     pub fn clear_field(&self, id: String, field: String) -> Result<()> {
-        Ok(self.inner.set_field(record_id(&id)?, &field, &Value::Null)?)
+        Ok(self
+            .inner
+            .set_field(record_id(&id)?, &field, &Value::Null)?)
     }
 
     /// Moves a report to a new status, checked against the lifecycle

@@ -142,7 +142,10 @@ fn error_kind(e: &CarnetError) -> (&'static str, Vec<(&'static str, String)>) {
         E::PhotoNotFound { hash } => ("PhotoNotFound", vec![("hash", hash.clone())]),
         E::PhotoNotDownloaded { hash } => ("PhotoNotDownloaded", vec![("hash", hash.clone())]),
         E::PhotoErased { hash } => ("PhotoErased", vec![("hash", hash.clone())]),
-        E::PhotosNotAllowed { kind } => ("PhotosNotAllowed", vec![("kind", format!("{kind:?}").to_lowercase())]),
+        E::PhotosNotAllowed { kind } => (
+            "PhotosNotAllowed",
+            vec![("kind", format!("{kind:?}").to_lowercase())],
+        ),
     }
 }
 

@@ -333,13 +333,19 @@ fn photo_refusals_are_typed_and_write_nothing() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "photos go on reports and notes, not on a contact");
+    assert_eq!(
+        err.to_string(),
+        "photos go on reports and notes, not on a contact"
+    );
     let err = s
         .attach_photo(id.clone(), b"GIF89a not a photo".to_vec())
         .unwrap_err();
     assert!(matches!(err, CarnetError::NotAnImage { .. }), "{err:?}");
     let err = s
-        .attach_photo_file(id.clone(), dir.path().join("absent.jpg").to_string_lossy().into_owned())
+        .attach_photo_file(
+            id.clone(),
+            dir.path().join("absent.jpg").to_string_lossy().into_owned(),
+        )
         .unwrap_err();
     assert!(
         matches!(err, CarnetError::InvalidInput { ref field, .. } if field == "path"),
@@ -385,7 +391,11 @@ fn the_team_sets_photo_sizes_through_its_configuration() {
     let s = store(&dir);
     let defaults = s.config().unwrap().photos;
     assert_eq!(
-        (defaults.max_side, defaults.thumb_side, defaults.download_full),
+        (
+            defaults.max_side,
+            defaults.thumb_side,
+            defaults.download_full
+        ),
         (1600, 320, false)
     );
     let mut config = s.config().unwrap();
@@ -414,8 +424,14 @@ fn photo_errors_and_sync_counts_map_to_the_public_ones() {
         CarnetError::PhotoNotDownloaded { hash } if hash == h.to_hex()
     ));
     assert!(matches!(
-        CarnetError::from(E::PendingPhotosFull { pending: 5, limit: 4 }),
-        CarnetError::PendingPhotosFull { pending: 5, limit: 4 }
+        CarnetError::from(E::PendingPhotosFull {
+            pending: 5,
+            limit: 4
+        }),
+        CarnetError::PendingPhotosFull {
+            pending: 5,
+            limit: 4
+        }
     ));
     // A damaged download is fetched again: retry later, like the network.
     assert!(matches!(
@@ -483,7 +499,10 @@ fn a_photo_reaches_another_device_and_its_removal_erases_it_there() {
     .unwrap();
     let device = |name: &str| {
         let s = CarnetStore::open(
-            dir.path().join(format!("{name}.db")).to_string_lossy().into_owned(),
+            dir.path()
+                .join(format!("{name}.db"))
+                .to_string_lossy()
+                .into_owned(),
             vec![3; 32],
         )
         .unwrap();
@@ -523,9 +542,16 @@ fn a_photo_reaches_another_device_and_its_removal_erases_it_there() {
 
     // Thumbnails come with the sync, the full photo when asked for.
     let (got, _) = sync(&karim, &karim_token);
-    assert_eq!((got.thumbnails_received, got.photos_received), (1, 0), "{got:?}");
+    assert_eq!(
+        (got.thumbnails_received, got.photos_received),
+        (1, 0),
+        "{got:?}"
+    );
     let info = &karim.photos(id.clone()).unwrap()[0];
-    assert!(info.has_thumbnail && !info.has_full && info.uploaded, "{info:?}");
+    assert!(
+        info.has_thumbnail && !info.has_full && info.uploaded,
+        "{info:?}"
+    );
     assert_eq!(
         karim.photo_thumbnail(photo.hash.clone()).unwrap(),
         amina.photo_thumbnail(photo.hash.clone()).unwrap()

@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use carnet_core::Store;
-use carnet_core::sync::{Phase, SyncSummary};
 use carnet_core::sync::client::{Client, Progress};
+use carnet_core::sync::{Phase, SyncSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
