@@ -92,7 +92,7 @@ fn core_message(e: &carnet_core::Error) -> String {
             "{e} (if the server's certificate was issued by the deployment's own CA, trust it with --ca-cert FILE or CARNET_CA_CERT)"
         ),
         carnet_core::Error::NotAnImage(_) => {
-            format!("{e} (Carnet takes JPEG and PNG photos: convert a HEIC photo to JPEG first)")
+            format!("{e}; a HEIC photo must be converted to JPEG first")
         }
         carnet_core::Error::PendingPhotosFull { .. } => {
             format!("{e}: run `carnet sync`")

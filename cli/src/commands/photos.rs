@@ -216,7 +216,8 @@ fn write_private(out: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".carnet-photo")
         .tempfile_in(dir)
-        .map_err(what())?;
+        // Its own message names the temporary file: the cause is enough.
+        .map_err(|e| what()(std::io::Error::from(e.kind())))?;
     tmp.write_all(bytes).map_err(what())?;
     tmp.as_file().sync_all().map_err(what())?;
     tmp.persist(out).map_err(|e| what()(e.error))?;
