@@ -62,12 +62,6 @@ fn photos_reach_the_server_whole_over_a_weak_link_that_cuts() {
         test_retry(),
     )
     .unwrap();
-    // Photos as a good phone camera stores them: the team keeps them at
-    // high quality, so that each is about 3 MB.
-    let mut config = phone.store.config();
-    config.photos.quality = 97;
-    phone.store.set_config(&config).unwrap();
-
     let mut photos: Vec<PhotoRef> = Vec::new();
     for i in 0..n {
         let fields = json!({

@@ -17,7 +17,7 @@ use carnet_core::photo::{PhotoRef, Variant};
 use serde_json::json;
 use support::{Server, client, device, sync, team};
 
-/// Noise, so that a 1600×1200 photo stays about 3 MB at the quality below.
+/// Noise, so that a 1600×1200 photo stays about 3 MB once stored.
 fn noisy_jpeg(seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
     let img = image::RgbImage::from_fn(1600, 1200, |_, _| {
@@ -42,16 +42,16 @@ fn main() {
     let server = Server::start(&dir.path().join("server"));
     let team = team(&server, "photos");
     let (phone, token) = device(&server, &team, dir.path(), "telephone");
-    let mut config = phone.config();
-    config.photos.quality = 97;
-    phone.set_config(&config).expect("config");
     let mut photos: Vec<(carnet_core::RecordId, PhotoRef)> = Vec::new();
     for i in 0..n {
-        let fields = json!({"sector": "conte-joliot", "category": "lighting", "place": format!("Bât. {i}")});
+        let fields =
+            json!({"sector": "conte-joliot", "category": "lighting", "place": format!("Bât. {i}")});
         let id = phone
             .create(Kind::Report, fields.as_object().expect("object"))
             .expect("report");
-        let p = phone.attach_photo(id, &noisy_jpeg(i as u32 + 1)).expect("attach");
+        let p = phone
+            .attach_photo(id, &noisy_jpeg(i as u32 + 1))
+            .expect("attach");
         photos.push((id, p));
     }
     let full: u64 = photos.iter().map(|(_, p)| p.size).sum();
@@ -70,9 +70,19 @@ fn main() {
     let c = client(&server.url);
     let t = Instant::now();
     for (id, p) in &photos {
-        c.fetch_photo(&office, &office_token, *id, p.hash, &mut |_| {}, &AtomicBool::new(false))
-            .expect("fetch");
-        assert_eq!(office.photo(p.hash, Variant::Full).expect("full").len() as u64, p.size);
+        c.fetch_photo(
+            &office,
+            &office_token,
+            *id,
+            p.hash,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("fetch");
+        assert_eq!(
+            office.photo(p.hash, Variant::Full).expect("full").len() as u64,
+            p.size
+        );
     }
     let fetch_time = t.elapsed();
 
@@ -95,5 +105,8 @@ fn main() {
         fetch_time.as_secs_f64(),
         mb(full) / fetch_time.as_secs_f64()
     );
-    println!("  server peak memory: {:.0} MB", server.vm_hwm_kb() as f64 / 1e3);
+    println!(
+        "  server peak memory: {:.0} MB",
+        server.vm_hwm_kb() as f64 / 1e3
+    );
 }

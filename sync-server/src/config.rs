@@ -3,6 +3,7 @@
 //! (the most specific wins), so that a packaged service, a container and a
 //! developer's shell all configure it the way they are used to.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,6 +79,11 @@ pub struct Config {
     /// synced the change referencing it yet still finds it. Erased photos
     /// are deleted at once, whatever this says.
     pub photo_grace: Duration,
+    /// Each team's contact lines (team id → "Régie de quartiers, 04 68 …"),
+    /// printed on the fiches de signalement sent to landlords and city
+    /// services so that they know whom to answer; TOML table
+    /// `[team_contacts]` only.
+    pub team_contacts: HashMap<String, String>,
 }
 
 impl Default for Config {
@@ -102,6 +108,7 @@ impl Default for Config {
             code_failure_window: Duration::from_secs(15 * 60),
             photo_quota_bytes: 20 << 30,
             photo_grace: Duration::from_secs(7 * 24 * 3600),
+            team_contacts: HashMap::new(),
         }
     }
 }
@@ -199,6 +206,8 @@ struct FileConfig {
     code_failures: Option<u32>,
     photo_quota_bytes: Option<u64>,
     photo_grace_days: Option<u32>,
+    #[serde(default)]
+    team_contacts: HashMap<String, String>,
 }
 
 impl Config {
@@ -323,6 +332,7 @@ impl Config {
                 .map_or(d.photo_grace, |days| {
                     Duration::from_secs(u64::from(days) * 24 * 3600)
                 }),
+            team_contacts: file.team_contacts,
         })
     }
 }

@@ -173,6 +173,7 @@ where
     let mut dash = DashboardConfig::new(state.config.data_dir.clone());
     dash.secure_cookies = !state.config.insecure_cookies;
     dash.storage_permits = state.heavy.clone();
+    dash.team_contacts = state.config.team_contacts.clone();
     let r = carnet_dashboard::router_with_stores(
         Arc::new(backend),
         dash,

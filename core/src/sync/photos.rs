@@ -214,10 +214,10 @@ impl PhotoPhase {
                         Error::Network("unreadable answer to a photo upload".into()),
                     ));
                 };
-                if let Request::PhotoUpload { body, .. } = request {
-                    if response.status < 300 {
-                        summary.photo_bytes_sent += body.len() as u64;
-                    }
+                if let Request::PhotoUpload { body, .. } = request
+                    && response.status < 300
+                {
+                    summary.photo_bytes_sent += body.len() as u64;
                 }
                 self.bytes_current = held.received.min(up.size);
                 if held.complete {
