@@ -38,6 +38,18 @@ pub enum CliError {
         "this store is not enrolled with a server: run `carnet --store DIR init --server URL --code CODE` with a code from your supervisor"
     )]
     NotEnrolled,
+    /// A full photo that is not on this device, and no server to fetch it
+    /// from.
+    #[error(
+        "the full photo {0} is not on this device and this store is not enrolled with a server to fetch it from; save its thumbnail with --thumbnail, or enroll the store with `carnet --store DIR init --server URL --code CODE`"
+    )]
+    PhotoNotHere(carnet_core::photo::PhotoHash),
+    /// The server did not give a full photo (not uploaded yet, or erased).
+    #[error(
+        "the server has no full copy of this photo yet: the device that took it sends it at its next sync (or it was removed); run `carnet sync` and try again later{}",
+        .0.as_deref().map(|p| format!(" ({p})")).unwrap_or_default()
+    )]
+    PhotoNotOnServer(Option<String>),
     /// A file of the command line's own (key file, demo directory) failed.
     #[error("{what}: {source}")]
     Io {
@@ -79,6 +91,12 @@ fn core_message(e: &carnet_core::Error) -> String {
         carnet_core::Error::Network(cause) if cause.contains("certificate") => format!(
             "{e} (if the server's certificate was issued by the deployment's own CA, trust it with --ca-cert FILE or CARNET_CA_CERT)"
         ),
+        carnet_core::Error::NotAnImage(_) => {
+            format!("{e}; a HEIC photo must be converted to JPEG first")
+        }
+        carnet_core::Error::PendingPhotosFull { .. } => {
+            format!("{e}: run `carnet sync`")
+        }
         _ => e.to_string(),
     }
 }

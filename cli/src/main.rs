@@ -65,6 +65,9 @@ enum Command {
     /// Activities: shifts, permanences, aller-vers sessions, meetings, outings.
     #[command(subcommand)]
     Activity(ActivityCmd),
+    /// Photos of a report or a note: attach, list, save to a file, remove.
+    #[command(subcommand)]
+    Photo(PhotoCmd),
     /// Change one field of any record (`carnet show ID` lists them).
     Set(SetArgs),
     /// List records of one kind, newest first.
@@ -322,6 +325,47 @@ struct ActivityAdd {
     /// Notes.
     #[arg(long)]
     text: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PhotoCmd {
+    /// Attach a photo (JPEG or PNG) to a report or a note; prints its hash.
+    /// Its metadata (EXIF, GPS) is stripped, it is turned upright, resized
+    /// and given a thumbnail before anything is stored.
+    Add {
+        /// The report's or note's id.
+        id: String,
+        /// The photo file (a HEIC photo must be converted to JPEG first).
+        file: PathBuf,
+    },
+    /// List a record's photos: hash, size, dimensions, what this device
+    /// holds of each and whether the server has it.
+    List {
+        /// The record's id.
+        id: String,
+    },
+    /// Save a photo to a file; a full photo not on this device yet is
+    /// fetched from the server.
+    Get {
+        /// The record's id.
+        id: String,
+        /// The photo's hash (from `carnet photo list ID`).
+        hash: String,
+        /// Where to write it (JPEG, readable by you only).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The thumbnail instead of the full photo.
+        #[arg(long)]
+        thumbnail: bool,
+    },
+    /// Remove a photo from its record and erase it (a face or a number
+    /// plate caught by mistake): here now, everywhere after the next sync.
+    Remove {
+        /// The record's id.
+        id: String,
+        /// The photo's hash.
+        hash: String,
+    },
 }
 
 #[derive(Debug, Args)]

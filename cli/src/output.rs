@@ -199,6 +199,16 @@ pub fn details_text(cfg: &TeamConfig, d: &RecordDetails) -> String {
             let _ = writeln!(s, "  {name:<16} {}", value_text(cfg, name, v));
         }
     }
+    // Photos are listed by their own command (hashes and sizes, not content).
+    if let Some(photos) = view["photos"].as_array().filter(|p| !p.is_empty()) {
+        let _ = writeln!(
+            s,
+            "  {:<16} {} (see `carnet photo list {}`)",
+            "photos",
+            photos.len(),
+            h.id
+        );
+    }
     match &d.record {
         Record::Report(r) if !r.events.is_empty() => {
             let _ = writeln!(s, "\nStatus history:");

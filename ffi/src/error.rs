@@ -3,7 +3,7 @@
 //! They carry field names, record ids and the core's explanations, never a
 //! resident's data (the core's messages never contain values).
 
-use crate::types::ReportStatus;
+use crate::types::{Kind, ReportStatus};
 
 /// Why a call failed. In Kotlin `CarnetException.*`, in Swift `CarnetError.*`.
 ///
@@ -49,6 +49,69 @@ pub enum CarnetError {
     Erased {
         /// The erased record's id.
         id: String,
+    },
+    /// The photo is larger than the team allows: the camera's file
+    /// (`max_input_bytes`) or the photo once made (`max_photo_bytes`).
+    /// Nothing was written; take it again at a lower resolution.
+    #[error("the photo is {bytes} bytes, more than the {limit} allowed")]
+    PhotoTooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The team's limit.
+        limit: u64,
+    },
+    /// The record already holds as many photos as the team allows; remove
+    /// one first. Nothing was written.
+    #[error("a record holds at most {limit} photos")]
+    TooManyPhotos {
+        /// Photos per record.
+        limit: u32,
+    },
+    /// Photos waiting to be sent fill the room the team allows on a device:
+    /// sync, then attach again. Nothing was written.
+    #[error("{pending} bytes of photos are waiting to be sent (the limit is {limit}); sync first")]
+    PendingPhotosFull {
+        /// Bytes waiting.
+        pending: u64,
+        /// The team's limit.
+        limit: u64,
+    },
+    /// The bytes are not a JPEG or PNG photo, or are damaged (a HEIC photo
+    /// must be converted to JPEG first). Nothing was written.
+    #[error("not a usable photo: {reason}")]
+    NotAnImage {
+        /// What is wrong (never the content).
+        reason: String,
+    },
+    /// No photo with this hash on this record or device.
+    #[error("no photo {hash} here")]
+    PhotoNotFound {
+        /// The hash asked for.
+        hash: String,
+    },
+    /// The record names this photo but its bytes are not here yet: a
+    /// thumbnail comes with the next sync, a full photo with
+    /// [`crate::CarnetStore::fetch_photo`].
+    #[error("photo {hash} has not been downloaded yet")]
+    PhotoNotDownloaded {
+        /// The photo's hash.
+        hash: String,
+    },
+    /// The photo was removed from its record and erased everywhere; it
+    /// cannot be read or attached again.
+    #[error("photo {hash} was removed and erased")]
+    PhotoErased {
+        /// The photo's hash.
+        hash: String,
+    },
+    /// Only reports and notes take photos (never a resident's contact).
+    #[error(
+        "photos go on reports and notes, not on a {}",
+        carnet_core::Kind::from(*kind).code()
+    )]
+    PhotosNotAllowed {
+        /// The record's kind.
+        kind: Kind,
     },
     /// The key does not open this store (or the file is not a Carnet store).
     #[error("the key does not open this store")]
@@ -112,18 +175,18 @@ impl From<carnet_core::Error> for CarnetError {
             | E::TooLarge { .. }) => CarnetError::Storage {
                 reason: e.to_string(),
             },
-            // Until the bindings expose photos with errors of their own:
-            // what to fix, in the core's words.
-            e @ (E::PhotoTooLarge { .. }
-            | E::TooManyPhotos { .. }
-            | E::PendingPhotosFull { .. }
-            | E::NotAnImage(_)
-            | E::PhotoNotFound(_)
-            | E::PhotoNotDownloaded(_)
-            | E::PhotoErased(_)
-            | E::PhotosNotAllowed(_)
-            | E::PhotoCorrupt(_)) => CarnetError::InvalidInput {
-                field: "photo".into(),
+            E::PhotoTooLarge { bytes, limit } => CarnetError::PhotoTooLarge { bytes, limit },
+            E::TooManyPhotos { limit } => CarnetError::TooManyPhotos { limit },
+            E::PendingPhotosFull { pending, limit } => {
+                CarnetError::PendingPhotosFull { pending, limit }
+            }
+            E::NotAnImage(reason) => CarnetError::NotAnImage { reason },
+            E::PhotoNotFound(h) => CarnetError::PhotoNotFound { hash: h.to_hex() },
+            E::PhotoNotDownloaded(h) => CarnetError::PhotoNotDownloaded { hash: h.to_hex() },
+            E::PhotoErased(h) => CarnetError::PhotoErased { hash: h.to_hex() },
+            E::PhotosNotAllowed(kind) => CarnetError::PhotosNotAllowed { kind: kind.into() },
+            // Dropped and fetched again by the next attempt: like a network failure.
+            e @ E::PhotoCorrupt(_) => CarnetError::Network {
                 reason: e.to_string(),
             },
             E::Internal(reason) => CarnetError::Internal { reason },

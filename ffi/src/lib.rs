@@ -7,8 +7,9 @@
 //! [`types`] and [`inputs`] with `From` conversions; [`CarnetError`] is the
 //! public error. Rules, SQL and sync are the core's.
 //!
-//! Every call blocks (disk, and network for `sync` and `enroll`): call it off
-//! the main thread. A panic in Rust is caught at the boundary and thrown as an
+//! Every call blocks (disk, and network for `sync`, `fetch_photo` and
+//! `enroll`; attaching a photo also resizes it): call it off the main
+//! thread. A panic in Rust is caught at the boundary and thrown as an
 //! exception; the store stays usable (no `panic = "abort"`, and the core's
 //! lock recovers from poisoning).
 
@@ -17,6 +18,7 @@
 mod error;
 mod inputs;
 mod labels;
+mod photos;
 mod store;
 mod sync;
 #[cfg(feature = "test-hooks")]
@@ -26,6 +28,7 @@ mod types;
 pub use error::CarnetError;
 pub use inputs::{NewActivity, NewContact, NewNote, NewReport};
 pub use labels::{kind_label, status_label};
+pub use photos::{PhotoInfo, PhotoRef, PhotoSettings};
 pub use store::CarnetStore;
 pub use sync::{SyncCancel, SyncProgress, allowed_next};
 pub use types::*;

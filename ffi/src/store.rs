@@ -15,7 +15,8 @@ use crate::types::{
 };
 use crate::{SyncCancel, SyncProgress};
 
-fn id(s: &str) -> Result<RecordId> {
+/// A record id as the apps pass it.
+pub(crate) fn record_id(s: &str) -> Result<RecordId> {
     Ok(s.parse::<RecordId>()?)
 }
 
@@ -40,7 +41,7 @@ fn key(mut bytes: Vec<u8>) -> Result<[u8; 32]> {
 /// write is durable on disk.
 #[derive(uniffi::Object)]
 pub struct CarnetStore {
-    inner: Store,
+    pub(crate) inner: Store,
 }
 
 #[uniffi::export]
@@ -173,12 +174,14 @@ impl CarnetStore {
     pub fn set_field(&self, id: String, field: String, value: String) -> Result<()> {
         Ok(self
             .inner
-            .set_field(self::id(&id)?, &field, &Value::String(value))?)
+            .set_field(record_id(&id)?, &field, &Value::String(value))?)
     }
 
     /// Clears an optional field (required ones refuse with `InvalidInput`).
     pub fn clear_field(&self, id: String, field: String) -> Result<()> {
-        Ok(self.inner.set_field(self::id(&id)?, &field, &Value::Null)?)
+        Ok(self
+            .inner
+            .set_field(record_id(&id)?, &field, &Value::Null)?)
     }
 
     /// Moves a report to a new status, checked against the lifecycle
@@ -186,7 +189,7 @@ impl CarnetStore {
     pub fn change_status(&self, id: String, change: StatusChange) -> Result<()> {
         Ok(self
             .inner
-            .change_status(self::id(&id)?, &change.try_into()?)?)
+            .change_status(record_id(&id)?, &change.try_into()?)?)
     }
 
     /// Adds an entry to a contact's log of interactions and referrals.
@@ -199,31 +202,31 @@ impl CarnetStore {
     ) -> Result<()> {
         Ok(self
             .inner
-            .add_interaction(self::id(&id)?, &text, referral.as_deref())?)
+            .add_interaction(record_id(&id)?, &text, referral.as_deref())?)
     }
 
     /// Erases a resident contact for good (RGPD art. 17): its data and whole
     /// history leave this device, and the erasure reaches every other device
     /// at the next sync. Only contacts can be erased.
     pub fn erase(&self, id: String) -> Result<()> {
-        Ok(self.inner.erase(self::id(&id)?)?)
+        Ok(self.inner.erase(record_id(&id)?)?)
     }
 
     /// One record (`NotFound`, or `Erased` for a forgotten resident).
     pub fn get(&self, id: String) -> Result<Record> {
-        Ok(self.inner.get(self::id(&id)?)?.into())
+        Ok(self.inner.get(record_id(&id)?)?.into())
     }
 
     /// One record with its unresolved conflicts and its history.
     pub fn details(&self, id: String) -> Result<RecordDetails> {
-        Ok(self.inner.details(self::id(&id)?)?.into())
+        Ok(self.inner.details(record_id(&id)?)?.into())
     }
 
     /// The unresolved conflicts of a record (cheap when it has none).
     pub fn conflicts(&self, id: String) -> Result<Vec<Conflict>> {
         Ok(self
             .inner
-            .conflicts(self::id(&id)?)?
+            .conflicts(record_id(&id)?)?
             .into_iter()
             .map(Into::into)
             .collect())

@@ -4,6 +4,8 @@
 
 use carnet_core::{config, doc, lifecycle, model, schema, store, sync};
 
+use crate::photos::{PhotoRef, PhotoSettings, refs};
+
 /// The kinds of records a team keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum Kind {
@@ -184,6 +186,8 @@ pub struct Note {
     pub residents_met: Option<i64>,
     /// Residents concerned, by reference.
     pub contacts: Vec<ContactLink>,
+    /// Photos, oldest first (their bytes: [`crate::CarnetStore::photos`]).
+    pub photos: Vec<PhotoRef>,
 }
 
 impl From<model::Note> for Note {
@@ -202,6 +206,7 @@ impl From<model::Note> for Note {
             team: n.team,
             residents_met: n.residents_met,
             contacts: links(n.contacts),
+            photos: refs(n.photos),
         }
     }
 }
@@ -277,6 +282,8 @@ pub struct Report {
     pub status: ReportStatus,
     /// Every status change, in replay order.
     pub events: Vec<StatusEvent>,
+    /// Photos, oldest first (their bytes: [`crate::CarnetStore::photos`]).
+    pub photos: Vec<PhotoRef>,
 }
 
 impl From<model::Report> for Report {
@@ -296,6 +303,7 @@ impl From<model::Report> for Report {
             contacts: links(r.contacts),
             status: r.status.into(),
             events: r.events.into_iter().map(Into::into).collect(),
+            photos: refs(r.photos),
         }
     }
 }
@@ -821,6 +829,8 @@ pub struct TeamConfig {
     pub categories: Vec<Category>,
     /// Bodies that fix dégradations (landlords, city services).
     pub bodies: Vec<ConfigEntry>,
+    /// Photo sizes and limits, and whether syncs bring full photos.
+    pub photos: PhotoSettings,
 }
 
 fn entries<A: Into<B>, B>(v: Vec<A>) -> Vec<B> {
@@ -851,6 +861,7 @@ impl From<config::TeamConfig> for TeamConfig {
                 })
                 .collect(),
             bodies: entries(c.bodies),
+            photos: c.photos.into(),
         }
     }
 }
@@ -879,7 +890,7 @@ impl From<TeamConfig> for config::TeamConfig {
                 })
                 .collect(),
             bodies: entries(c.bodies),
-            photos: Default::default(),
+            photos: c.photos.into(),
         }
     }
 }
@@ -891,6 +902,9 @@ pub enum SyncPhase {
     Push,
     /// Receiving the team's.
     Pull,
+    /// After the records: sending this device's photos, then receiving the
+    /// team's thumbnails (and full photos when the team asks for them).
+    Photos,
     /// Finished: reported once, last.
     Done,
 }
@@ -900,6 +914,7 @@ impl From<sync::Phase> for SyncPhase {
         match p {
             sync::Phase::Push => SyncPhase::Push,
             sync::Phase::Pull => SyncPhase::Pull,
+            sync::Phase::Photos => SyncPhase::Photos,
             sync::Phase::Done => SyncPhase::Done,
         }
     }
@@ -916,6 +931,15 @@ pub struct SyncState {
     pub pulled: u64,
     /// Bytes sent and received so far.
     pub bytes: u64,
+    /// Photos moved so far in the `Photos` phase (uploads, then
+    /// thumbnails and full photos downloaded, each counted).
+    pub photos_done: u64,
+    /// Photos the `Photos` phase has to move (known once it starts).
+    pub photos_total: u64,
+    /// Photo bytes moved so far: a progress bar for a slow upload.
+    pub photo_bytes_done: u64,
+    /// Photo bytes the `Photos` phase has to move.
+    pub photo_bytes_total: u64,
 }
 
 impl From<&sync::Progress> for SyncState {
@@ -925,6 +949,10 @@ impl From<&sync::Progress> for SyncState {
             pushed: p.pushed,
             pulled: p.pulled,
             bytes: p.bytes,
+            photos_done: p.photos_done,
+            photos_total: p.photos_total,
+            photo_bytes_done: p.photo_bytes_done,
+            photo_bytes_total: p.photo_bytes_total,
         }
     }
 }
@@ -955,6 +983,21 @@ pub struct SyncSummary {
     pub bytes_received: u64,
     /// HTTP round trips.
     pub round_trips: u32,
+    /// Photos sent (both blobs on the server).
+    pub photos_sent: u64,
+    /// Full photos received.
+    pub photos_received: u64,
+    /// Thumbnails received.
+    pub thumbnails_received: u64,
+    /// Photo bytes sent (also counted in `bytes_sent`).
+    pub photo_bytes_sent: u64,
+    /// Photo bytes received (also counted in `bytes_received`).
+    pub photo_bytes_received: u64,
+    /// Photos left for a later sync: not on the server yet for a download,
+    /// or refused by it for an upload (`photo_problem` says why).
+    pub photos_left: u64,
+    /// The server's last refusal of a photo (quota, size), to show the person.
+    pub photo_problem: Option<String>,
 }
 
 impl From<sync::SyncSummary> for SyncSummary {
@@ -974,6 +1017,13 @@ impl From<sync::SyncSummary> for SyncSummary {
             bytes_sent: s.bytes_sent,
             bytes_received: s.bytes_received,
             round_trips: s.round_trips,
+            photos_sent: s.photos_sent,
+            photos_received: s.photos_received,
+            thumbnails_received: s.thumbnails_received,
+            photo_bytes_sent: s.photo_bytes_sent,
+            photo_bytes_received: s.photo_bytes_received,
+            photos_left: s.photos_left,
+            photo_problem: s.photo_problem,
         }
     }
 }

@@ -93,6 +93,7 @@ fn phase_code(s: &SyncState) -> String {
     match s.phase {
         SyncPhase::Push => "push",
         SyncPhase::Pull => "pull",
+        SyncPhase::Photos => "photos",
         SyncPhase::Done => "done",
     }
     .to_string()
@@ -134,6 +135,17 @@ fn error_kind(e: &CarnetError) -> (&'static str, Vec<(&'static str, String)>) {
         E::Cancelled => ("Cancelled", vec![]),
         E::Storage { .. } => ("Storage", vec![]),
         E::Internal { .. } => ("Internal", vec![]),
+        E::PhotoTooLarge { .. } => ("PhotoTooLarge", vec![]),
+        E::TooManyPhotos { limit } => ("TooManyPhotos", vec![("limit", limit.to_string())]),
+        E::PendingPhotosFull { .. } => ("PendingPhotosFull", vec![]),
+        E::NotAnImage { .. } => ("NotAnImage", vec![]),
+        E::PhotoNotFound { hash } => ("PhotoNotFound", vec![("hash", hash.clone())]),
+        E::PhotoNotDownloaded { hash } => ("PhotoNotDownloaded", vec![("hash", hash.clone())]),
+        E::PhotoErased { hash } => ("PhotoErased", vec![("hash", hash.clone())]),
+        E::PhotosNotAllowed { kind } => (
+            "PhotosNotAllowed",
+            vec![("kind", format!("{kind:?}").to_lowercase())],
+        ),
     }
 }
 

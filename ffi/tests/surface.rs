@@ -228,3 +228,366 @@ fn statuses_and_kinds_have_the_cores_french_labels() {
     assert_eq!(status_label(ReportStatus::Closed), "Clos (vérifié)");
     assert_eq!(kind_label(Kind::Report), "Signalement");
 }
+
+// ---- photos
+
+/// A `w`×`h` JPEG, as a camera would hand it over.
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&img)
+        .unwrap();
+    bytes
+}
+
+/// Width and height of JPEG bytes.
+fn dimensions(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).unwrap();
+    (img.width(), img.height())
+}
+
+fn new_report(s: &CarnetStore) -> String {
+    s.create_report(NewReport {
+        sector: "conte-joliot".into(),
+        category: "graffiti".into(),
+        place: "Bât. C".into(),
+        text: "Tags".into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn photos_are_attached_listed_read_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let id = new_report(&s);
+    let first = s.attach_photo(id.clone(), jpeg(2000, 1000)).unwrap();
+    assert_eq!((first.width, first.height), (1600, 800));
+    assert_eq!(first.hash.len(), 64);
+    let file = dir.path().join("camera.jpg");
+    std::fs::write(&file, jpeg(300, 400)).unwrap();
+    let second = s
+        .attach_photo_file(id.clone(), file.to_string_lossy().into_owned())
+        .unwrap();
+    assert_eq!((second.width, second.height), (300, 400));
+
+    let listed = s.photos(id.clone()).unwrap();
+    assert_eq!(
+        listed.iter().map(|p| &p.photo).collect::<Vec<_>>(),
+        vec![&first, &second]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|p| p.has_full && p.has_thumbnail && !p.uploaded)
+    );
+    let Record::Report { report } = s.get(id.clone()).unwrap() else {
+        panic!("not a report")
+    };
+    assert_eq!(report.photos, vec![first.clone(), second.clone()]);
+
+    let full = s.photo_full(first.hash.clone()).unwrap();
+    assert_eq!(full.len() as u64, first.size);
+    assert_eq!(dimensions(&full), (1600, 800));
+    let thumb = s.photo_thumbnail(first.hash.clone()).unwrap();
+    assert_eq!(thumb.len() as u64, first.thumb_size);
+    assert_eq!(dimensions(&thumb), (320, 160));
+
+    s.remove_photo(id.clone(), first.hash.clone()).unwrap();
+    assert_eq!(s.photos(id.clone()).unwrap().len(), 1);
+    for err in [
+        s.photo_full(first.hash.clone()).unwrap_err(),
+        s.photo_thumbnail(first.hash.clone()).unwrap_err(),
+        s.remove_photo(id.clone(), first.hash.clone()).unwrap_err(),
+        s.attach_photo(id.clone(), jpeg(2000, 1000)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, CarnetError::PhotoErased { ref hash } if *hash == first.hash),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn photo_refusals_are_typed_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let id = new_report(&s);
+    let contact = s
+        .create_contact(NewContact {
+            name: "Mme Exemple".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let err = s.attach_photo(contact.clone(), jpeg(100, 100)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CarnetError::PhotosNotAllowed {
+                kind: Kind::Contact
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "photos go on reports and notes, not on a contact"
+    );
+    let err = s
+        .attach_photo(id.clone(), b"GIF89a not a photo".to_vec())
+        .unwrap_err();
+    assert!(matches!(err, CarnetError::NotAnImage { .. }), "{err:?}");
+    let err = s
+        .attach_photo_file(
+            id.clone(),
+            dir.path().join("absent.jpg").to_string_lossy().into_owned(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, CarnetError::InvalidInput { ref field, .. } if field == "path"),
+        "{err:?}"
+    );
+    let err = s.photo_full("zz".into()).unwrap_err();
+    assert!(
+        matches!(err, CarnetError::InvalidInput { ref field, .. } if field == "photo"),
+        "{err:?}"
+    );
+    let unknown = "ab".repeat(32);
+    let err = s.photo_thumbnail(unknown.clone()).unwrap_err();
+    assert!(
+        matches!(err, CarnetError::PhotoNotFound { ref hash } if *hash == unknown),
+        "{err:?}"
+    );
+
+    // The team's limits, from its configuration.
+    let mut config = s.config().unwrap();
+    config.photos.max_per_record = 1;
+    config.photos.max_input_bytes = 50_000;
+    s.set_config(config).unwrap();
+    let big = jpeg(1500, 1500);
+    assert!(big.len() > 50_000);
+    let err = s.attach_photo(id.clone(), big.clone()).unwrap_err();
+    assert!(
+        matches!(err, CarnetError::PhotoTooLarge { bytes, limit: 50_000 } if bytes == big.len() as u64),
+        "{err:?}"
+    );
+    s.attach_photo(id.clone(), jpeg(200, 200)).unwrap();
+    let err = s.attach_photo(id.clone(), jpeg(201, 200)).unwrap_err();
+    assert!(
+        matches!(err, CarnetError::TooManyPhotos { limit: 1 }),
+        "{err:?}"
+    );
+    assert_eq!(s.photos(id).unwrap().len(), 1);
+    assert!(s.photos(contact).unwrap().is_empty());
+}
+
+#[test]
+fn the_team_sets_photo_sizes_through_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let defaults = s.config().unwrap().photos;
+    assert_eq!(
+        (
+            defaults.max_side,
+            defaults.thumb_side,
+            defaults.download_full
+        ),
+        (1600, 320, false)
+    );
+    let mut config = s.config().unwrap();
+    config.photos = PhotoSettings {
+        max_side: 1024,
+        thumb_side: 128,
+        download_full: true,
+        ..defaults
+    };
+    s.set_config(config.clone()).unwrap();
+    assert_eq!(s.config().unwrap(), config);
+    let id = new_report(&s);
+    let photo = s.attach_photo(id, jpeg(2048, 1024)).unwrap();
+    assert_eq!((photo.width, photo.height), (1024, 512));
+    let thumb = s.photo_thumbnail(photo.hash).unwrap();
+    assert_eq!(dimensions(&thumb), (128, 64));
+}
+
+#[test]
+fn photo_errors_and_sync_counts_map_to_the_public_ones() {
+    use carnet_core::Error as E;
+    use carnet_core::photo::PhotoHash;
+    let h = PhotoHash::of(b"x");
+    assert!(matches!(
+        CarnetError::from(E::PhotoNotDownloaded(h)),
+        CarnetError::PhotoNotDownloaded { hash } if hash == h.to_hex()
+    ));
+    assert!(matches!(
+        CarnetError::from(E::PendingPhotosFull {
+            pending: 5,
+            limit: 4
+        }),
+        CarnetError::PendingPhotosFull {
+            pending: 5,
+            limit: 4
+        }
+    ));
+    // A damaged download is fetched again: retry later, like the network.
+    assert!(matches!(
+        CarnetError::from(E::PhotoCorrupt(h)),
+        CarnetError::Network { .. }
+    ));
+
+    let progress = carnet_core::sync::Progress::of(
+        carnet_core::sync::Phase::Photos,
+        &carnet_core::sync::SyncSummary::default(),
+    )
+    .with_photos((1, 3, 100, 900));
+    let state = SyncState::from(&progress);
+    assert_eq!(state.phase, SyncPhase::Photos);
+    assert_eq!(
+        (
+            state.photos_done,
+            state.photos_total,
+            state.photo_bytes_done,
+            state.photo_bytes_total
+        ),
+        (1, 3, 100, 900)
+    );
+    let summary = SyncSummary::from(carnet_core::sync::SyncSummary {
+        photos_sent: 2,
+        thumbnails_received: 3,
+        photo_bytes_sent: 10,
+        photos_left: 1,
+        photo_problem: Some("quota".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        (
+            summary.photos_sent,
+            summary.thumbnails_received,
+            summary.photo_bytes_sent,
+            summary.photos_left,
+            summary.photo_problem.as_deref()
+        ),
+        (2, 3, 10, 1, Some("quota"))
+    );
+}
+
+/// Collects the phases a sync reports.
+#[derive(Default)]
+struct Phases(std::sync::Mutex<Vec<SyncState>>);
+
+impl SyncProgress for Phases {
+    fn on_progress(&self, state: SyncState) {
+        self.0.lock().unwrap().push(state);
+    }
+}
+
+/// Needs the server's photo routes (`/v1/photos/…`).
+#[test]
+fn a_photo_reaches_another_device_and_its_removal_erases_it_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (team, _) = carnet_server::init_team(&data, "Équipe photo").unwrap();
+    let server = carnet_server::RunningServer::start(carnet_server::Config {
+        data_dir: data.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let device = |name: &str| {
+        let s = CarnetStore::open(
+            dir.path()
+                .join(format!("{name}.db"))
+                .to_string_lossy()
+                .into_owned(),
+            vec![3; 32],
+        )
+        .unwrap();
+        let code = carnet_server::issue_code(&data, &team, carnet_core::Role::Mediator, Some(name))
+            .unwrap();
+        let e = s.enroll(server.url(), code, name.into()).unwrap();
+        (s, e.token)
+    };
+    let (amina, amina_token) = device("amina");
+    let (karim, karim_token) = device("karim");
+    let sync = |s: &CarnetStore, token: &str| {
+        let phases = Arc::new(Phases::default());
+        let summary = s
+            .sync(server.url(), token.into(), phases.clone(), None)
+            .unwrap();
+        let states = phases.0.lock().unwrap().clone();
+        (summary, states)
+    };
+
+    let id = new_report(&amina);
+    let photo = amina.attach_photo(id.clone(), jpeg(1200, 900)).unwrap();
+    let (sent, states) = sync(&amina, &amina_token);
+    assert_eq!(sent.photos_sent, 1, "{sent:?}");
+    assert_eq!(sent.photo_bytes_sent, photo.size + photo.thumb_size);
+    let last_photos = states
+        .iter()
+        .rfind(|s| s.phase == SyncPhase::Photos)
+        .expect("a Photos phase");
+    assert_eq!(
+        (last_photos.photos_done, last_photos.photos_total),
+        (1, 1),
+        "{states:?}"
+    );
+    assert_eq!(last_photos.photo_bytes_done, last_photos.photo_bytes_total);
+    assert_eq!(states.last().unwrap().phase, SyncPhase::Done);
+    assert!(amina.photos(id.clone()).unwrap()[0].uploaded);
+
+    // Thumbnails come with the sync, the full photo when asked for.
+    let (got, _) = sync(&karim, &karim_token);
+    assert_eq!(
+        (got.thumbnails_received, got.photos_received),
+        (1, 0),
+        "{got:?}"
+    );
+    let info = &karim.photos(id.clone()).unwrap()[0];
+    assert!(
+        info.has_thumbnail && !info.has_full && info.uploaded,
+        "{info:?}"
+    );
+    assert_eq!(
+        karim.photo_thumbnail(photo.hash.clone()).unwrap(),
+        amina.photo_thumbnail(photo.hash.clone()).unwrap()
+    );
+    assert!(matches!(
+        karim.photo_full(photo.hash.clone()),
+        Err(CarnetError::PhotoNotDownloaded { .. })
+    ));
+    let fetched = karim
+        .fetch_photo(
+            server.url(),
+            karim_token.clone(),
+            id.clone(),
+            photo.hash.clone(),
+            Arc::new(Phases::default()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(fetched.photos_received, 1, "{fetched:?}");
+    assert_eq!(fetched.photo_bytes_received, photo.size);
+    assert_eq!(
+        karim.photo_full(photo.hash.clone()).unwrap(),
+        amina.photo_full(photo.hash.clone()).unwrap()
+    );
+
+    // Removed on one device, erased on the other at its next sync.
+    amina.remove_photo(id.clone(), photo.hash.clone()).unwrap();
+    sync(&amina, &amina_token);
+    sync(&karim, &karim_token);
+    assert!(karim.photos(id.clone()).unwrap().is_empty());
+    let Record::Report { report } = karim.get(id).unwrap() else {
+        panic!("not a report")
+    };
+    assert!(report.photos.is_empty());
+    assert!(matches!(
+        karim.photo_thumbnail(photo.hash.clone()),
+        Err(CarnetError::PhotoErased { .. })
+    ));
+}

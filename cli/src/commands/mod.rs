@@ -5,6 +5,7 @@ mod edit;
 mod export;
 mod init;
 mod list;
+mod photos;
 mod records;
 mod show;
 mod sync;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<Output> {
         Command::Contact(ContactCmd::Log(a)) => records::contact_log(&open(dir)?, a),
         Command::Contact(ContactCmd::Erase { id }) => records::contact_erase(&open(dir)?, &id),
         Command::Activity(ActivityCmd::Add(a)) => records::activity_add(&open(dir)?, a),
+        Command::Photo(a) => photos::run(&open(dir)?, a, cli.json, ca),
         Command::Set(a) => edit::run(&open(dir)?, &a),
         Command::List(a) => list::run(&open(dir)?, &a),
         Command::Show(a) => show::run(&open(dir)?, &a, ca),

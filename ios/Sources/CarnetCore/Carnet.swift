@@ -4,8 +4,9 @@
 // the Keychain, this device only. Everything but the Keychain part is plain
 // Swift/Foundation, so scripts/test-swift compiles and runs it on Linux too.
 //
-// Every CarnetStore call blocks on disk (sync also on the network): call it
-// off the main thread, e.g. in a `Task.detached` or a BGTask's handler.
+// Every CarnetStore call blocks on disk (sync and fetchPhoto also on the
+// network; attaching a photo also resizes it): call it off the main thread,
+// e.g. in a `Task.detached` or a BGTask's handler.
 import Foundation
 
 /// Entry points of Carnet for an app.
@@ -56,6 +57,22 @@ extension CarnetStore {
         onProgress: @escaping (SyncState) -> Void = { _ in }
     ) throws -> SyncSummary {
         try sync(serverUrl: serverUrl, token: token, progress: ClosureSyncProgress(onProgress), cancel: cancel)
+    }
+
+    /// Downloads the full image of photo `hash` of record `id` (a sync
+    /// brings thumbnails only), resuming what an earlier call left; then
+    /// `photoFull(hash:)` answers. Blocking, network: call it off the main
+    /// thread. `onProgress` sees phase `.photos` with the bytes.
+    public func fetchPhotoBlocking(
+        serverUrl: String,
+        token: String,
+        id: String,
+        hash: String,
+        cancel: SyncCancel? = nil,
+        onProgress: @escaping (SyncState) -> Void = { _ in }
+    ) throws -> SyncSummary {
+        try fetchPhoto(serverUrl: serverUrl, token: token, id: id, hash: hash,
+                       progress: ClosureSyncProgress(onProgress), cancel: cancel)
     }
 }
 

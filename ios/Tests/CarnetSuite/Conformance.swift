@@ -31,6 +31,7 @@ func phaseCode(_ s: SyncState) -> String {
     switch s.phase {
     case .push: return "push"
     case .pull: return "pull"
+    case .photos: return "photos"
     case .done: return "done"
     }
 }
@@ -82,6 +83,14 @@ func errorKind(_ e: CarnetError) -> (String, [String: String]) {
     case .Cancelled: return ("Cancelled", [:])
     case .Storage: return ("Storage", [:])
     case .Internal: return ("Internal", [:])
+    case .PhotoTooLarge: return ("PhotoTooLarge", [:])
+    case let .TooManyPhotos(limit): return ("TooManyPhotos", ["limit": String(limit)])
+    case .PendingPhotosFull: return ("PendingPhotosFull", [:])
+    case .NotAnImage: return ("NotAnImage", [:])
+    case let .PhotoNotFound(hash): return ("PhotoNotFound", ["hash": hash])
+    case let .PhotoNotDownloaded(hash): return ("PhotoNotDownloaded", ["hash": hash])
+    case let .PhotoErased(hash): return ("PhotoErased", ["hash": hash])
+    case let .PhotosNotAllowed(kind): return ("PhotosNotAllowed", ["kind": kindCode(kind)])
     }
 }
 

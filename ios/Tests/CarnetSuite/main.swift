@@ -5,8 +5,9 @@
 //
 // Most of it is the conformance scenarios (conformance/scenarios.json, played
 // by Conformance.swift), the same file Rust, Kotlin and the HTTP API play.
-// Here, beside them, only what is Swift's own: a Rust panic as an error, and
-// the Swift layer's zeroing of the caller's key.
+// Here, beside them, only what is Swift's own: a Rust panic as an error, the
+// Swift layer's zeroing of the caller's key, and photos (Photos.swift: a PNG
+// written by hand, synced between two devices).
 //
 // Environment (set by the script):
 //   CARNET_CONFORMANCE            the scenario file
@@ -87,7 +88,7 @@ func report(_ name: String, _ body: () throws -> Void) {
     }
 }
 
-for (name, body) in swiftTests { report(name, body) }
+for (name, body) in swiftTests + photoTests(scratch: scratch, server: server) { report(name, body) }
 do {
     let scenarios = try testHookScenarios(path: file)
     if scenarios.isEmpty { report("the scenario file \(file) has scenarios") { throw Failure("none") } }

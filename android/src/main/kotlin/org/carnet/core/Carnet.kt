@@ -3,8 +3,9 @@
 // sync progress, and the header of any record. Everything here is plain
 // Kotlin/JVM, so scripts/test-kotlin compiles and runs it off Android too.
 //
-// Every CarnetStore call blocks on disk (sync also on the network): call it
-// off the main thread, e.g. withContext(Dispatchers.IO) { ... } or in a Worker.
+// Every CarnetStore call blocks on disk (sync and fetchPhoto also on the
+// network; attaching a photo also resizes it): call it off the main thread,
+// e.g. withContext(Dispatchers.IO) { ... } or in a Worker.
 package org.carnet.core
 
 import java.io.File
@@ -55,6 +56,21 @@ fun CarnetStore.syncBlocking(
     cancel: SyncCancel? = null,
     onProgress: (SyncState) -> Unit = {},
 ): SyncSummary = sync(serverUrl, token, LambdaSyncProgress(onProgress), cancel)
+
+/**
+ * Downloads the full image of photo [hash] of record [id] (a sync brings
+ * thumbnails only), resuming what an earlier call left; then [CarnetStore.photoFull]
+ * answers. Blocking, network: call it off the main thread. [onProgress] sees
+ * phase [SyncPhase.PHOTOS] with the bytes.
+ */
+fun CarnetStore.fetchPhotoBlocking(
+    serverUrl: String,
+    token: String,
+    id: String,
+    hash: String,
+    cancel: SyncCancel? = null,
+    onProgress: (SyncState) -> Unit = {},
+): SyncSummary = fetchPhoto(serverUrl, token, id, hash, LambdaSyncProgress(onProgress), cancel)
 
 private class LambdaSyncProgress(private val callback: (SyncState) -> Unit) : SyncProgress {
     override fun onProgress(state: SyncState) = callback(state)

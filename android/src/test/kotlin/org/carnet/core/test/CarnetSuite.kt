@@ -4,8 +4,9 @@
 //
 // Most of it is the conformance scenarios (conformance/scenarios.json, played
 // by Conformance.kt), the same file Rust, Swift and the HTTP API play. Here,
-// beside them, only what is Kotlin's own: a Rust panic as an exception, and
-// the Kotlin layer's zeroing of the caller's key.
+// beside them, only what is Kotlin's own: a Rust panic as an exception, the
+// Kotlin layer's zeroing of the caller's key, and photos (Photos.kt: bytes
+// made with the JVM's ImageIO, synced between two devices).
 //
 // Environment (set by the script):
 //   CARNET_CONFORMANCE            the scenario file
@@ -75,7 +76,7 @@ fun main() {
             println("FAIL - $name: ${e::class.simpleName}: ${e.message}")
         }
     }
-    for ((name, block) in kotlinTests(scratch)) report(name, block)
+    for ((name, block) in kotlinTests(scratch) + photoTests(scratch, server)) report(name, block)
     val scenarios = try {
         testHookScenarios(file)
     } catch (e: CarnetException) {

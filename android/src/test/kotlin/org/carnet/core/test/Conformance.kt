@@ -28,6 +28,7 @@ fun phaseCode(s: SyncState): String =
     when (s.phase) {
         SyncPhase.PUSH -> "push"
         SyncPhase.PULL -> "pull"
+        SyncPhase.PHOTOS -> "photos"
         SyncPhase.DONE -> "done"
     }
 
