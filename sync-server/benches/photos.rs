@@ -44,8 +44,7 @@ fn main() {
     let (phone, token) = device(&server, &team, dir.path(), "telephone");
     let mut photos: Vec<(carnet_core::RecordId, PhotoRef)> = Vec::new();
     for i in 0..n {
-        let fields =
-            json!({"sector": "conte-joliot", "category": "lighting", "place": format!("Bât. {i}"), "text": "Éclairage en panne"});
+        let fields = json!({"sector": "conte-joliot", "category": "lighting", "place": format!("Bât. {i}"), "text": "Éclairage en panne"});
         let id = phone
             .create(Kind::Report, fields.as_object().expect("object"))
             .expect("report");
