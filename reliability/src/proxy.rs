@@ -240,11 +240,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Reads one request (head and Content-Length body) from `sock`, after `buf`'s leftovers.
-async fn read_request(
+/// Reads a request's head from `sock`, after `buf`'s leftovers; takes it
+/// out of `buf` and returns it with its `Content-Length` (0 without one).
+/// `None` when the device closed the connection first.
+async fn read_head(
     sock: &mut TcpStream,
     buf: &mut Vec<u8>,
-) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+) -> std::io::Result<Option<(Vec<u8>, usize)>> {
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
@@ -256,22 +258,33 @@ async fn read_request(
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = buf[..head_end].to_vec();
-    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let len: usize = text
+    let head: Vec<u8> = buf.drain(..head_end).collect();
+    let len = String::from_utf8_lossy(&head)
+        .to_ascii_lowercase()
         .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
+        .find_map(|l| l.strip_prefix("content-length:").map(str::to_string))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    while buf.len() < head_end + len {
+    Ok(Some((head, len)))
+}
+
+/// Reads one request (head and Content-Length body) from `sock`, after `buf`'s leftovers.
+async fn read_request(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let Some((head, len)) = read_head(sock, buf).await? else {
+        return Ok(None);
+    };
+    let mut chunk = [0u8; 16 * 1024];
+    while buf.len() < len {
         let n = sock.read(&mut chunk).await?;
         if n == 0 {
             return Ok(None);
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let body = buf[head_end..head_end + len].to_vec();
-    buf.drain(..head_end + len);
+    let body = buf.drain(..len).collect();
     Ok(Some((head, body)))
 }
 
@@ -343,23 +356,9 @@ async fn pace(bytes: usize, rate: u64) {
 async fn weak_link(sock: &mut TcpStream, buf: &mut Vec<u8>, s: &Shared) -> std::io::Result<bool> {
     let rate = s.rate.load(Ordering::SeqCst);
     let mut chunk = [0u8; PACE_SLICE];
-    let head_end = loop {
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(false);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    let Some((head, len)) = read_head(sock, buf).await? else {
+        return Ok(false);
     };
-    let head: Vec<u8> = buf.drain(..head_end).collect();
-    let len: usize = String::from_utf8_lossy(&head)
-        .to_ascii_lowercase()
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:").map(str::to_string))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
     lock(&s.requests).push(request_line(&head));
     s.sent_up.fetch_add(head.len() as u64, Ordering::SeqCst);
     let cut_at = {

@@ -78,11 +78,9 @@ pub(crate) fn after_loss(request: Request) -> Request {
 }
 
 impl PhotoPhase {
-    /// The photo phase of a whole sync: this device's pending uploads now,
-    /// the downloads once they are over (full photos too when `full_too`).
-    pub(crate) fn sync(store: &dyn SyncStore, chunk: usize, full_too: bool) -> Result<PhotoPhase> {
-        let uploads: VecDeque<BlobTransfer> = store.photo_uploads()?.into();
-        let mut phase = PhotoPhase {
+    /// Nothing planned yet.
+    fn empty(chunk: usize, full_too: bool) -> PhotoPhase {
+        PhotoPhase {
             chunk: chunk.max(1),
             full_too,
             uploads: VecDeque::new(),
@@ -93,7 +91,14 @@ impl PhotoPhase {
             bytes_settled: 0,
             bytes_current: 0,
             bytes_total: 0,
-        };
+        }
+    }
+
+    /// The photo phase of a whole sync: this device's pending uploads now,
+    /// the downloads once they are over (full photos too when `full_too`).
+    pub(crate) fn sync(store: &dyn SyncStore, chunk: usize, full_too: bool) -> Result<PhotoPhase> {
+        let uploads: VecDeque<BlobTransfer> = store.photo_uploads()?.into();
+        let mut phase = PhotoPhase::empty(chunk, full_too);
         phase.plan_uploads(&uploads);
         phase.uploads = uploads;
         Ok(phase)
@@ -102,18 +107,7 @@ impl PhotoPhase {
     /// Downloads of these blobs only (a full photo someone opened).
     pub(crate) fn fetch(chunk: usize, blobs: Vec<BlobTransfer>) -> PhotoPhase {
         let downloads: VecDeque<BlobTransfer> = blobs.into();
-        let mut phase = PhotoPhase {
-            chunk: chunk.max(1),
-            full_too: true,
-            uploads: VecDeque::new(),
-            downloads: None,
-            refused: HashSet::new(),
-            done: 0,
-            total: 0,
-            bytes_settled: 0,
-            bytes_current: 0,
-            bytes_total: 0,
-        };
+        let mut phase = PhotoPhase::empty(chunk, true);
         phase.plan_downloads(&downloads);
         phase.downloads = Some(downloads);
         phase
