@@ -6,7 +6,9 @@
 //! (`carnet_core::sync::sim`, seeded: a failing case replays identically).
 //! Once the network heals and everyone syncs until nothing moves, every
 //! store (the server's too) must answer every query identically, and no
-//! acknowledged edit may be lost.
+//! acknowledged edit may be lost. Photos ride along: every photo still
+//! attached has its blobs on the server and its thumbnail on every device,
+//! and no byte of a removed photo is left anywhere.
 //!
 //! Cases: `PROPTEST_CASES` (default 64 here; `scripts/test` runs 1000). A
 //! failure is saved in `convergence.proptest-regressions` and replayed first
@@ -16,6 +18,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use carnet_core::lifecycle::ReportStatus;
+use carnet_core::photo::{PhotoHash, Variant};
 use carnet_core::store::{GroupBy, Query, StatusChange};
 use carnet_core::sync::sim::{Faults, Sim};
 use carnet_core::sync::{Retry, SyncOptions};
@@ -59,6 +62,16 @@ enum Op {
         store: usize,
         pick: usize,
     },
+    /// Attaches a new photo to a report.
+    AttachPhoto {
+        store: usize,
+        pick: usize,
+    },
+    /// Removes (erases) a photo attached earlier.
+    RemovePhoto {
+        store: usize,
+        pick: usize,
+    },
     /// Starts a sync of `device` (unless one is running) and delivers
     /// `steps` messages: the sync may still be under way at the next op.
     Sync {
@@ -80,6 +93,8 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
         2 => (s.clone(), any::<usize>(), 0..7usize).prop_map(|(store, pick, status)| Op::ChangeStatus { store, pick, status }),
         1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EraseContact { store, pick }),
         1 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::EditContact { store, pick }),
+        3 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::AttachPhoto { store, pick }),
+        2 => (s.clone(), any::<usize>()).prop_map(|(store, pick)| Op::RemovePhoto { store, pick }),
         4 => (s, 0u8..12).prop_map(|(device, steps)| Op::Sync { device, steps }),
         1 => Just(Op::Settle),
     ]
@@ -130,7 +145,25 @@ struct Ledger {
     reports: Vec<RecordId>,
     contacts: Vec<RecordId>,
     erased: BTreeSet<RecordId>,
+    photos: Vec<(RecordId, PhotoHash, PhotoHash)>,
+    removed: BTreeSet<PhotoHash>,
     counter: usize,
+}
+
+/// A small PNG, different for every `c`: a photo of its own.
+fn photo_bytes(c: usize) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(48, 32, |x, y| {
+        image::Rgb([
+            (c % 251) as u8,
+            (c / 251 % 251) as u8,
+            (x * 5 + y * 3) as u8,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
 }
 
 fn fields(v: Value) -> serde_json::Map<String, Value> {
@@ -155,7 +188,7 @@ fn heal(sim: &mut Sim<'_>, devices: usize) {
             let s = sim
                 .sync(d)
                 .unwrap_or_else(|e| panic!("a healed network syncs every device: {e}"));
-            moved |= s.pushed > 0 || s.pulled > 0;
+            moved |= s.pushed > 0 || s.pulled > 0 || s.photos_sent > 0 || s.thumbnails_received > 0;
         }
         if !moved {
             return;
@@ -316,6 +349,35 @@ fn run(n: usize, ops: Vec<Op>, weather: Weather) {
                     Err(e) => panic!("{e}"),
                 }
             }
+            Op::AttachPhoto { store, pick: p } => {
+                let Some(id) = pick(&l.reports, p) else {
+                    continue;
+                };
+                match stores[store].attach_photo(id, &photo_bytes(c)) {
+                    Ok(photo) => l.photos.push((id, photo.hash, photo.thumb)),
+                    Err(
+                        carnet_core::Error::NotFound(_) | carnet_core::Error::TooManyPhotos { .. },
+                    ) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Op::RemovePhoto { store, pick: p } => {
+                if l.photos.is_empty() {
+                    continue;
+                }
+                let (id, hash, _) = l.photos[p % l.photos.len()];
+                match stores[store].remove_photo(id, hash) {
+                    Ok(()) => {
+                        l.removed.insert(hash);
+                    }
+                    Err(
+                        carnet_core::Error::NotFound(_)
+                        | carnet_core::Error::PhotoNotFound(_)
+                        | carnet_core::Error::PhotoErased(_),
+                    ) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
             Op::Sync { device, steps } => {
                 sim.start(device).unwrap();
                 for _ in 0..steps {
@@ -358,6 +420,33 @@ fn run(n: usize, ops: Vec<Op>, weather: Weather) {
         })
         .sum();
     assert_eq!(events, l.events, "status events lost or doubled");
+    for (_, hash, thumb) in &l.photos {
+        let removed = l.removed.contains(hash);
+        assert_eq!(
+            sim.has_blob(hash) && sim.has_blob(thumb),
+            !removed,
+            "the server's blobs of a photo {}",
+            if removed { "removed" } else { "attached" }
+        );
+        for st in &stores {
+            let thumbnail = st.photo(*hash, Variant::Thumb);
+            if removed {
+                assert!(
+                    matches!(
+                        thumbnail,
+                        Err(carnet_core::Error::PhotoErased(_)
+                            | carnet_core::Error::PhotoNotFound(_))
+                    ),
+                    "a removed photo's bytes left on a device: {thumbnail:?}"
+                );
+            } else {
+                assert!(
+                    thumbnail.is_ok(),
+                    "a thumbnail missing after healing: {thumbnail:?}"
+                );
+            }
+        }
+    }
     for id in &l.contacts {
         let erased = l.erased.contains(id);
         for st in stores.iter().chain([&server]) {
