@@ -27,11 +27,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if sheets != want {
         return Err(format!("sheets {sheets:?}, expected {want:?}").into());
     }
-    let rows: Vec<Vec<Data>> = wb
+    let all: Vec<Vec<Data>> = wb
         .worksheet_range("Synthèse")?
         .rows()
         .map(|r| r.to_vec())
         .collect();
+    // The table starts under its header row, below the report's cover lines.
+    let header = all
+        .iter()
+        .position(|r| r.first() == Some(&Data::String("Indicateur".into())))
+        .ok_or("the summary sheet has no « Indicateur » header row")?;
+    let rows = &all[header + 1..];
     let value = |label: &str| -> Result<f64, String> {
         let row = rows
             .iter()

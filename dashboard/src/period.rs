@@ -91,6 +91,31 @@ impl PeriodQuery {
     }
 }
 
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// A day written out in French ("1er mars 2025", "14 juillet 2025").
+fn long_date(d: Date) -> String {
+    let day = match d.day() {
+        1 => "1er".to_string(),
+        n => n.to_string(),
+    };
+    let month = MONTHS[(d.month() as usize).clamp(1, 12) - 1];
+    format!("{day} {month} {}", d.year())
+}
+
 impl Period {
     /// `du=…&au=…`, to carry the period in links.
     pub fn query(&self) -> String {
@@ -104,6 +129,13 @@ impl Period {
             self.from.strftime("%d/%m/%Y"),
             self.to.strftime("%d/%m/%Y")
         )
+    }
+
+    /// "du 1er janvier 2025 au 31 décembre 2025": the period as a funder
+    /// reads it at the top of a printed report, without a date format to
+    /// decode.
+    pub fn long_label(&self) -> String {
+        format!("du {} au {}", long_date(self.from), long_date(self.to))
     }
 
     /// The months the period touches, as (`YYYY-MM`, start ms, end ms).
@@ -168,6 +200,7 @@ mod tests {
             .resolve()
             .is_err()
         );
+        assert_eq!(p.long_label(), "du 1er janvier 2025 au 31 mars 2025");
         let d = PeriodQuery::default().resolve().unwrap();
         assert_eq!(d.months().len(), 12);
     }

@@ -48,19 +48,69 @@ pub fn cell_text(c: &Cell) -> String {
     }
 }
 
+/// The programme the funders' report answers to, printed on every page.
+pub const PROGRAMME: &str = "adultes-relais, contrat de ville";
+
+/// Sheets wider than this many columns print in landscape.
+const LANDSCAPE_FROM: usize = 7;
+
+/// The cell formats every sheet shares.
+struct Formats {
+    header: Format,
+    days: Format,
+    title: Format,
+}
+
+impl Formats {
+    fn new() -> Self {
+        Formats {
+            header: Format::new().set_bold().set_background_color("E9EDF2"),
+            days: Format::new().set_num_format("0.0"),
+            title: Format::new().set_bold().set_font_size(13),
+        }
+    }
+}
+
+/// How one sheet is laid out for print: the title on each page's header,
+/// and the lines above the table that say what it covers (none for the
+/// exports, which other software reads from their first row).
+struct Print<'a> {
+    title: &'a str,
+    cover: &'a [String],
+    fit_width: bool,
+}
+
+/// A page header's text with its `&` codes neutralised.
+fn header_text(s: &str) -> String {
+    s.replace('&', "&&")
+}
+
 fn write_sheet(
     ws: &mut Worksheet,
     t: &Table,
-    bold: &Format,
-    days: &Format,
+    print: &Print<'_>,
+    f: &Formats,
 ) -> Result<(), DashboardError> {
     ws.set_name(&t.sheet)?;
+    for (r, line) in print.cover.iter().enumerate() {
+        if r == 0 {
+            ws.write_string_with_format(0, 0, line, &f.title)?;
+        } else {
+            ws.write_string(r as u32, 0, line)?;
+        }
+    }
+    // A blank row between the cover and the table.
+    let top = if print.cover.is_empty() {
+        0
+    } else {
+        print.cover.len() as u32 + 1
+    };
     let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
     for (c, h) in t.headers.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, h, bold)?;
+        ws.write_string_with_format(top, c as u16, h, &f.header)?;
     }
     for (r, row) in t.rows.iter().enumerate() {
-        let r = r as u32 + 1;
+        let r = top + r as u32 + 1;
         for (c, cell) in row.iter().enumerate() {
             let col = c as u16;
             match cell {
@@ -71,7 +121,7 @@ fn write_sheet(
                     ws.write_number(r, col, *n as f64)?;
                 }
                 Cell::Days(Some(d)) => {
-                    ws.write_number_with_format(r, col, (d * 10.0).round() / 10.0, days)?;
+                    ws.write_number_with_format(r, col, (d * 10.0).round() / 10.0, &f.days)?;
                 }
                 Cell::Days(None) => {}
             }
@@ -80,21 +130,53 @@ fn write_sheet(
             }
         }
     }
-    for (c, w) in widths.iter().enumerate() {
-        ws.set_column_width(c as u16, (*w as f64 + 2.0).min(62.0))?;
+    let mut widths: Vec<f64> = widths.iter().map(|w| (*w as f64 + 2.0).min(62.0)).collect();
+    // The cover's lines run over the cells to their right: the table's
+    // columns must be at least as wide, or the printed page cuts them.
+    let cover = print
+        .cover
+        .iter()
+        .map(|l| l.chars().count() as f64 * 1.15 + 2.0)
+        .fold(0.0, f64::max);
+    let total: f64 = widths.iter().sum();
+    if let Some(last) = widths.last_mut()
+        && total < cover
+    {
+        *last += cover - total;
     }
-    ws.set_freeze_panes(1, 0)?;
+    for (c, w) in widths.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    ws.set_freeze_panes(top + 1, 0)?;
+
+    ws.set_paper_size(9); // A4
+    if t.headers.len() >= LANDSCAPE_FROM {
+        ws.set_landscape();
+    }
+    if print.fit_width {
+        ws.set_print_fit_to_pages(1, 0);
+    }
+    ws.set_margins(0.6, 0.6, 0.8, 0.8, 0.3, 0.3);
+    ws.set_header(format!("&C&\"-,Bold\"{}", header_text(print.title)));
+    ws.set_footer("&CPage &P / &N");
+    // Every printed page repeats what it covers and the column headers.
+    ws.set_repeat_rows(0, top)?;
     Ok(())
 }
 
-/// A workbook with one sheet per table.
+/// A workbook with one sheet per table, headers on the first row (the
+/// exports: other software reads them), printable as they are.
 pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, DashboardError> {
     let mut wb = Workbook::new();
-    let bold = Format::new().set_bold().set_background_color("E9EDF2");
-    let days = Format::new().set_num_format("0.0");
+    let f = Formats::new();
     for t in tables {
         let ws = wb.add_worksheet();
-        write_sheet(ws, t, &bold, &days)?;
+        let print = Print {
+            title: &t.sheet,
+            cover: &[],
+            fit_width: false,
+        };
+        write_sheet(ws, t, &print, &f)?;
     }
     Ok(wb.save_to_buffer()?)
 }
@@ -144,10 +226,33 @@ pub fn report_csv(r: &FundersReport) -> Result<Vec<u8>, DashboardError> {
     Ok(w.finish()?)
 }
 
-/// The funders' report as a workbook, one sheet per section.
+/// The lines above every sheet of the funders' report: a sheet printed or
+/// passed on alone still says whose work it counts, over which period, and
+/// for which programme.
+pub fn report_cover(r: &FundersReport) -> [String; 3] {
+    [
+        format!("Rapport d'activité — {}", r.team),
+        format!("Période : {}", r.period.long_label()),
+        format!("Programme : {PROGRAMME}"),
+    ]
+}
+
+/// The funders' report as a workbook, one sheet per section, each under
+/// the report's cover lines and set to print one page wide.
 pub fn report_xlsx(r: &FundersReport) -> Result<Vec<u8>, DashboardError> {
-    let tables: Vec<Table> = r.sections.iter().map(Table::from).collect();
-    xlsx(&tables)
+    let mut wb = Workbook::new();
+    let f = Formats::new();
+    let cover = report_cover(r);
+    for s in &r.sections {
+        let ws = wb.add_worksheet();
+        let print = Print {
+            title: s.title,
+            cover: &cover,
+            fit_width: true,
+        };
+        write_sheet(ws, &Table::from(s), &print, &f)?;
+    }
+    Ok(wb.save_to_buffer()?)
 }
 
 fn t(s: impl Into<String>) -> Cell {
@@ -410,4 +515,63 @@ pub fn json(records: &[Record], keep_links: bool) -> Result<Vec<u8>, DashboardEr
     }
     out.push(b']');
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::period::PeriodQuery;
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+
+    fn rows(bytes: Vec<u8>, name: &str) -> Vec<Vec<Data>> {
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        wb.worksheet_range(name)
+            .unwrap()
+            .rows()
+            .map(|r| r.to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn report_sheets_open_with_team_period_and_programme_and_exports_with_their_headers() {
+        let period = PeriodQuery {
+            du: Some("2025-01-01".into()),
+            au: Some("2025-12-31".into()),
+        }
+        .resolve()
+        .unwrap();
+        let report = FundersReport {
+            team: "Médiation & Co".into(),
+            period,
+            sections: vec![Section {
+                title: "Synthèse",
+                sheet: "Synthèse",
+                headers: vec!["Indicateur", "Valeur"],
+                rows: vec![vec![t("Activités menées"), Cell::Int(4)]],
+            }],
+        };
+        let s = rows(report_xlsx(&report).unwrap(), "Synthèse");
+        let text = |r: usize| s[r][0].to_string();
+        assert_eq!(text(0), "Rapport d'activité — Médiation & Co");
+        assert_eq!(text(1), "Période : du 1er janvier 2025 au 31 décembre 2025");
+        assert_eq!(text(2), "Programme : adultes-relais, contrat de ville");
+        assert_eq!(text(4), "Indicateur");
+        assert_eq!(
+            s[5],
+            vec![Data::String("Activités menées".into()), Data::Float(4.0)]
+        );
+
+        let export = Table {
+            sheet: "Journal".into(),
+            headers: LOG_HEADERS.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+        };
+        let s = rows(xlsx(&[export]).unwrap(), "Journal");
+        assert_eq!(s[0][0], Data::String("Identifiant".into()));
+    }
+
+    #[test]
+    fn page_headers_print_ampersands_as_text() {
+        assert_eq!(header_text("Médiation & Co"), "Médiation && Co");
+    }
 }

@@ -462,6 +462,15 @@ fn sheet(bytes: &[u8], name: &str) -> Vec<Vec<Data>> {
         .collect()
 }
 
+/// The rows under a sheet's header row (the one that starts with `first`).
+fn table<'a>(rows: &'a [Vec<Data>], first: &str) -> &'a [Vec<Data>] {
+    let at = rows
+        .iter()
+        .position(|r| r[0] == Data::String(first.into()))
+        .unwrap_or_else(|| panic!("no header row {first}"));
+    &rows[at + 1..]
+}
+
 fn value(rows: &[Vec<Data>], label: &str) -> f64 {
     let row = rows
         .iter()
@@ -548,10 +557,22 @@ async fn the_funders_report_downloads_as_xlsx_and_csv_with_its_numbers() {
     assert_eq!(value(&axes, "Accès aux droits et à la santé"), 1.0);
     let types = sheet(&r.body, "Types d'activité");
     assert_eq!(value(&types, "Aller vers"), 2.0);
+    let orientations = sheet(&r.body, "Orientations");
     assert_eq!(
-        sheet(&r.body, "Orientations")[1][0],
+        table(&orientations, "Partenaire")[0][0],
         Data::String("CAF".into())
     );
+    // Every sheet opens with what it covers, then its table.
+    for name in wb.sheet_names() {
+        let rows = sheet(&r.body, &name);
+        let cover: Vec<String> = rows.iter().take(3).map(|r| r[0].to_string()).collect();
+        assert!(
+            cover[0].starts_with("Rapport d'activité — "),
+            "{name}: {cover:?}"
+        );
+        assert!(cover[1].starts_with("Période : du "), "{name}: {cover:?}");
+        assert_eq!(cover[2], "Programme : adultes-relais, contrat de ville");
+    }
     let deg = sheet(&r.body, "Dégradations");
     assert_eq!(value(&deg, "Ensemble"), 3.0);
     let all_text: String = [
