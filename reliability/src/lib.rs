@@ -18,6 +18,8 @@ pub mod fuzzing;
 pub mod multi;
 #[cfg(feature = "pg")]
 pub mod pg;
+#[cfg(feature = "photos")]
+pub mod photos;
 // The one exception: a SQLite VFS is C callbacks over raw pointers.
 #[allow(unsafe_code)]
 pub mod power;

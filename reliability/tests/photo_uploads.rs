@@ -17,25 +17,10 @@ use carnet_core::Kind;
 use carnet_core::photo::{PhotoRef, Variant};
 use carnet_core::sync::client::Client;
 use carnet_reliability::env_or;
+use carnet_reliability::photos::noisy_jpeg;
 use carnet_reliability::proxy::Proxy;
 use carnet_reliability::server::{Device, ServerProc, init_team, mediator_code, test_retry};
 use serde_json::json;
-
-/// A camera-like JPEG: noise, so that it stays about 3 MB once stored.
-fn noisy_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    let img = image::RgbImage::from_fn(w, h, |_, _| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 98)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
 
 #[test]
 fn photos_reach_the_server_whole_over_a_weak_link_that_cuts() {

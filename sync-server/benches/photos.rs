@@ -14,24 +14,9 @@ use std::time::Instant;
 
 use carnet_core::Kind;
 use carnet_core::photo::{PhotoRef, Variant};
+use carnet_reliability::photos::noisy_jpeg;
 use serde_json::json;
 use support::{Server, client, device, sync, team};
-
-/// Noise, so that a 1600×1200 photo stays about 3 MB once stored.
-fn noisy_jpeg(seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    let img = image::RgbImage::from_fn(1600, 1200, |_, _| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 98)
-        .encode_image(&img)
-        .expect("encode");
-    out
-}
 
 fn main() {
     let n: usize = std::env::var("CARNET_BENCH_PHOTOS")
@@ -49,7 +34,7 @@ fn main() {
             .create(Kind::Report, fields.as_object().expect("object"))
             .expect("report");
         let p = phone
-            .attach_photo(id, &noisy_jpeg(i as u32 + 1))
+            .attach_photo(id, &noisy_jpeg(1600, 1200, i as u32 + 1))
             .expect("attach");
         photos.push((id, p));
     }

@@ -490,12 +490,6 @@ impl SyncSession {
                     _ => Phase::Pull,
                 };
                 out.push(Effect::Progress(Progress::of(phase, &self.summary)));
-                if self.phase == Phase::Photos && self.photos.is_none() {
-                    match self.start_photos(store) {
-                        Ok(()) => {}
-                        Err(e) => return self.finish(Err(e), out),
-                    }
-                }
                 self.advance(store, out)
             }
         }
@@ -636,11 +630,12 @@ impl SyncSession {
             }
         }
         if !header.more {
-            self.phase = if self.options.photos {
-                Phase::Photos
+            if self.options.photos {
+                self.phase = Phase::Photos;
+                self.start_photos(store)?;
             } else {
-                Phase::Done
-            };
+                self.phase = Phase::Done;
+            }
         }
         Ok(())
     }

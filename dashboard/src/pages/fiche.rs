@@ -4,11 +4,11 @@
 
 use axum::extract::Path;
 use axum::response::Response;
+use carnet_core::Record;
 use carnet_core::lifecycle::ReportStatus;
 use carnet_core::model::Report;
-use carnet_core::{Record, RecordId};
 
-use super::{Auth, Ctx, PDF, State, download, photos, with_store};
+use super::{Auth, Ctx, PDF, State, download, not_a_report, photos, report_id, with_store};
 use crate::DashboardError;
 use crate::fiche::{Fiche, Jpeg, PhotoCounts};
 use crate::html::datetime;
@@ -20,14 +20,10 @@ pub async fn pdf(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let id: RecordId = id
-        .parse()
-        .map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))?;
+    let id = report_id(&id)?;
     with_store(st, auth, move |ctx| {
         let Record::Report(report) = ctx.store.get(id)? else {
-            return Err(DashboardError::NotFound(
-                "cette fiche n'est pas un signalement de dégradation".into(),
-            ));
+            return Err(not_a_report());
         };
         let mut fiche = facts(ctx, &report)?;
         let photos = fetch_photos(ctx, &report, &mut fiche)?;

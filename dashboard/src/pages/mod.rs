@@ -307,6 +307,17 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// An HTML page with the security headers.
+/// The report a page's path names, or the French 404 a bad id gets.
+pub(crate) fn report_id(id: &str) -> Result<RecordId, DashboardError> {
+    id.parse()
+        .map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))
+}
+
+/// What a report page answers for a record that is not a report.
+pub(crate) fn not_a_report() -> DashboardError {
+    DashboardError::NotFound("cette fiche n'est pas un signalement de dégradation".into())
+}
+
 pub(crate) fn html_response(body: String) -> Response {
     (html::security_headers(), Html(body)).into_response()
 }

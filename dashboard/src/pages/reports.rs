@@ -12,7 +12,9 @@ use carnet_core::store::{GroupBy, Query};
 use carnet_core::{Kind, Record, RecordId, TeamConfig};
 use serde::Deserialize;
 
-use super::{Auth, State, html_response, nonempty, overdue, photos, with_store};
+use super::{
+    Auth, State, html_response, nonempty, not_a_report, overdue, photos, report_id, with_store,
+};
 use crate::html::{date, datetime, esc, int, options, table, url_enc};
 use crate::labels::{self, Labels};
 use crate::{DashboardError, LapsedDevice, MOUNT, svg};
@@ -185,16 +187,14 @@ pub async fn history(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let id: RecordId = id
-        .parse()
-        .map_err(|_| DashboardError::NotFound("identifiant de signalement invalide".into()))?;
+    let id = report_id(&id)?;
     with_store(st, auth, move |ctx| {
         let mut d = ctx.store.details(id)?;
         let names = ctx.names()?;
         names.name_record(&mut d.record);
         names.name_history(&mut d.history);
         let Record::Report(r) = &d.record else {
-            return Err(DashboardError::NotFound("cette fiche n'est pas un signalement de dégradation".into()));
+            return Err(not_a_report());
         };
         ctx.log("fiche signalement (historique)", &[id])?;
         let cfg = ctx.store.config()?;
