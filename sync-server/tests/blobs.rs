@@ -2,6 +2,9 @@
 //! of the embedded deployment and against PostgreSQL's rows: the same
 //! calls, the same answers, and nothing left behind by a deletion.
 
+mod common;
+
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 use carnet_core::photo::PhotoHash;
@@ -9,6 +12,7 @@ use carnet_reliability::pg;
 use carnet_server::storage::blobs::FilesBlobStore;
 use carnet_server::storage::{BlobState, BlobStore, StorageError};
 use carnet_server::{PostgresStorage, Storage};
+use common::blob_leftovers;
 
 /// A blob store under test, with what must outlive it.
 struct Backend {
@@ -39,35 +43,11 @@ impl Backend {
     /// Everything of the team's blobs still stored: the files under its
     /// directory, or its rows.
     fn leftovers(&self, team: &str) -> usize {
-        match (&self.dir, &self.db) {
-            (Some(dir), _) => files_under(&dir.path().join("blobs").join(team)),
-            (_, Some(db)) => {
-                let mut c = db.connect();
-                ["photo_blobs", "photo_chunks"]
-                    .iter()
-                    .map(|t| {
-                        c.query_one(
-                            &format!("SELECT count(*) FROM {t} WHERE team_id = $1"),
-                            &[&team],
-                        )
-                        .unwrap()
-                        .get::<_, i64>(0) as usize
-                    })
-                    .sum()
-            }
-            _ => unreachable!(),
+        match &self.dir {
+            Some(dir) => blob_leftovers(dir.path(), None, team),
+            None => blob_leftovers(Path::new(""), self.db.as_ref(), team),
         }
     }
-}
-
-fn files_under(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
-        .sum()
 }
 
 /// Runs a test against both stores.

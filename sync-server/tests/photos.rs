@@ -73,23 +73,7 @@ impl Deployment {
     /// Everything of the team's photos still stored: files under its
     /// directory, or rows.
     fn leftovers(&self, team: &str) -> usize {
-        match &self.db {
-            None => files_under(&self.data.path().join("blobs").join(team)),
-            Some(db) => {
-                let mut c = db.connect();
-                ["photo_blobs", "photo_chunks"]
-                    .iter()
-                    .map(|t| {
-                        c.query_one(
-                            &format!("SELECT count(*) FROM {t} WHERE team_id = $1"),
-                            &[&team],
-                        )
-                        .unwrap()
-                        .get::<_, i64>(0) as usize
-                    })
-                    .sum()
-            }
-        }
+        blob_leftovers(self.data.path(), self.db.as_ref(), team)
     }
 
     fn collect(&self, now: i64) -> Collected {
@@ -102,16 +86,6 @@ impl Deployment {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())
     }
-}
-
-fn files_under(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
-        .sum()
 }
 
 /// A device that pushes its records with plain requests (no photo phase:

@@ -270,3 +270,41 @@ pub fn server_log_head(data: &Path, team: &str) -> u64 {
 pub fn cut_proxy(upstream: SocketAddr) -> Proxy {
     Proxy::start(upstream, 0, 0)
 }
+
+/// Everything of `team`'s photo blobs still stored: the files under
+/// `data/blobs/<team>` (embedded storage), or its rows in `db`'s
+/// `photo_blobs` and `photo_chunks` (PostgreSQL).
+pub fn blob_leftovers(
+    data: &Path,
+    db: Option<&carnet_reliability::pg::TestDatabase>,
+    team: &str,
+) -> usize {
+    match db {
+        None => files_under(&data.join("blobs").join(team)),
+        Some(db) => {
+            let mut c = db.connect();
+            ["photo_blobs", "photo_chunks"]
+                .iter()
+                .map(|t| {
+                    c.query_one(
+                        &format!("SELECT count(*) FROM {t} WHERE team_id = $1"),
+                        &[&team],
+                    )
+                    .unwrap()
+                    .get::<_, i64>(0) as usize
+                })
+                .sum()
+        }
+    }
+}
+
+/// Files below `dir`, at any depth (0 when it does not exist).
+pub fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
+        .sum()
+}
