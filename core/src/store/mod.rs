@@ -32,7 +32,10 @@ pub use migrations::SCHEMA_VERSION;
 pub use query::{
     Count, Dialect, GroupBy, OpenReport, Page, Query, SqlArg, SqlQuery, open_statuses_sql,
 };
-pub use records::{LinkState, RecordDetails, StatusChange, details_from_doc, record_from_row};
+pub use records::{
+    LinkState, RecordDetails, StatusChange, details_from_doc, record_from_row,
+    without_erased_photos,
+};
 pub use replication::{ApplyReport, Batch, Entry, Payload};
 
 use crate::doc::RecordDoc;

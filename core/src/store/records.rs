@@ -10,6 +10,7 @@ use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
 use crate::lifecycle::ReportStatus;
 use crate::model::{ContactLink, ContactState, Record};
+use crate::photo::PhotoHash;
 use crate::schema::{Kind, check_text, strip_invisible, validate_field, validate_new};
 use crate::{Error, RecordId, Result, now_ms};
 
@@ -377,15 +378,15 @@ impl Store {
         self.read(|conn, _| {
             let (bytes, _) = super::doc_bytes(conn, id)?;
             let mut details = details_from_doc(&bytes, &mut |link| link_state(conn, link))?;
-            if let Some(photos) = details.record.photos_mut() {
-                let mut kept = Vec::with_capacity(photos.len());
-                for p in photos.drain(..) {
-                    if !super::photos::is_photo_erased(conn, &p.hash)? {
-                        kept.push(p);
+            without_erased_photos(&mut details.record, |named| {
+                let mut erased = Vec::new();
+                for hash in named {
+                    if super::photos::is_photo_erased(conn, hash)? {
+                        erased.push(*hash);
                     }
                 }
-                *photos = kept;
-            }
+                Ok(erased)
+            })?;
             Ok(details)
         })
     }
@@ -407,6 +408,23 @@ pub fn details_from_doc(bytes: &[u8], links: &mut LinkState<'_>) -> Result<Recor
         conflicts: doc.conflicts(kind),
         history: doc.history(),
     })
+}
+
+/// Leaves out of `record` the photos that were erased: a stale device's
+/// change may still name one, and no reader shows it. `erased` says which
+/// of the named hashes (full images') are; each backend looks them up in
+/// its own tombstones.
+pub fn without_erased_photos(
+    record: &mut Record,
+    erased: impl FnOnce(&[PhotoHash]) -> Result<Vec<PhotoHash>>,
+) -> Result<()> {
+    let Some(photos) = record.photos_mut().filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let named: Vec<PhotoHash> = photos.iter().map(|p| p.hash).collect();
+    let erased = erased(&named)?;
+    photos.retain(|p| !erased.contains(&p.hash));
+    Ok(())
 }
 
 fn check_linkable(conn: &Connection, linked: &Value) -> Result<()> {

@@ -22,7 +22,7 @@ use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
 use carnet_core::store::{
     ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, OpenRow, Page,
     Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc, open_statuses_sql,
-    record_from_row,
+    record_from_row, without_erased_photos,
 };
 use carnet_core::{RecordId, TeamConfig, now_ms};
 use carnet_dashboard::{DashboardError, TeamReads};
@@ -1217,20 +1217,21 @@ impl PgReads {
         };
         let mut details = details_from_doc(&bytes, &mut |link| self.link_state(&mut *conn, link))?;
         // A stale device's change may name an erased photo again: not shown.
-        if let Some(photos) = details.record.photos_mut()
-            && !photos.is_empty()
-        {
-            let named: Vec<Vec<u8>> = photos.iter().map(|p| p.hash.as_bytes().to_vec()).collect();
-            let erased: Vec<Vec<u8>> = conn
-                .query(
-                    "SELECT hash FROM photo_tombstones WHERE team_id = $1 AND hash = ANY($2)",
-                    &[&self.team, &named],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            photos.retain(|p| !erased.iter().any(|h| h.as_slice() == p.hash.as_bytes()));
-        }
+        without_erased_photos(&mut details.record, |named| {
+            let named: Vec<&[u8]> = named.iter().map(|h| h.as_bytes().as_slice()).collect();
+            conn.query(
+                "SELECT hash FROM photo_tombstones WHERE team_id = $1 AND hash = ANY($2)",
+                &[&self.team, &named],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                PhotoHash::from_slice(r.get::<_, &[u8]>(0)).ok_or_else(|| {
+                    carnet_core::Error::Internal("a photo tombstone's hash is not 32 bytes".into())
+                })
+            })
+            .collect()
+        })?;
         Ok(details)
     }
 
