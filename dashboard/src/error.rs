@@ -6,6 +6,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::html::html;
+
 /// Every failure of the dashboard.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -79,14 +81,18 @@ impl IntoResponse for DashboardError {
         };
         let body = crate::html::bare_page(
             title,
-            &format!(
-                "<h1>{}</h1><p>{}</p><p><a href=\"{}/\">Retour au tableau de bord</a></p>",
-                crate::html::esc(title),
-                crate::html::esc(&detail),
-                crate::MOUNT
-            ),
+            html! {
+                h1 { (title) }
+                p { (detail) }
+                p { a href={ (crate::MOUNT) "/" } { "Retour au tableau de bord" } }
+            },
         );
-        let mut resp = (status, crate::html::security_headers(), Html(body)).into_response();
+        let mut resp = (
+            status,
+            crate::html::security_headers(),
+            Html(body.into_string()),
+        )
+            .into_response();
         if let DashboardError::TooManyAttempts(secs) = self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

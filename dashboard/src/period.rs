@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use serde::Deserialize;
 
 use crate::DashboardError;
-use crate::html::tz;
+use crate::html::{Markup, html, tz};
 
 /// Query-string form of a period.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -162,11 +162,11 @@ impl Period {
     }
 
     /// The filter form's fields.
-    pub fn form_fields(&self) -> String {
-        format!(
-            "<label>Du <input type=\"date\" name=\"du\" value=\"{}\"></label><label>Au <input type=\"date\" name=\"au\" value=\"{}\"></label>",
-            self.from, self.to
-        )
+    pub fn form_fields(&self) -> Markup {
+        html! {
+            label { "Du " input type="date" name="du" value=(self.from.to_string()); }
+            label { "Au " input type="date" name="au" value=(self.to.to_string()); }
+        }
     }
 }
 

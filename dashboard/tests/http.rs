@@ -278,6 +278,51 @@ fn assert_page(r: &Resp, wants: &[&str]) {
 }
 
 #[tokio::test]
+async fn values_typed_on_a_phone_show_escaped_never_as_markup() {
+    const SCRIPT: &str = "<script>alert(1)</script>";
+    const PLACE: &str = "Hall \"A\" <img src=x onerror=alert(2)>";
+    let mut report = None;
+    let app = app_built(
+        |c| c,
+        |_| {},
+        |device| {
+            let fields = |v: serde_json::Value| v.as_object().unwrap().clone();
+            report = Some(
+                device
+                    .create(
+                        carnet_core::Kind::Report,
+                        &fields(serde_json::json!({"sector": "conte-joliot", "category": "lighting", "place": PLACE, "text": SCRIPT, "axes": ["cadre-de-vie"]})),
+                    )
+                    .unwrap(),
+            );
+            device
+                .create(
+                    carnet_core::Kind::Activity,
+                    &fields(serde_json::json!({"activity_type": "aller_vers", "sector": "conte-joliot", "place": SCRIPT, "met_known": 1, "met_new": 0, "referrals": 0, "partners": [PLACE], "axes": ["participation"]})),
+                )
+                .unwrap();
+        },
+    );
+    let report = report.unwrap();
+    let c = sign_in(&app).await;
+    let c = Some(c.as_str());
+    let script = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let place = "Hall &quot;A&quot; &lt;img src=x onerror=alert(2)&gt;";
+    for (path, wants) in [
+        ("/dashboard/degradations".to_string(), vec![place]),
+        (format!("/dashboard/signalements/{report}"), vec![place, script]),
+        ("/dashboard/activite".to_string(), vec![place, script]),
+    ] {
+        let r = get(&app, &path, c).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        // assert_page also checks that no `<script` made it to the page.
+        assert_page(&r, &wants);
+        let t = r.text();
+        assert!(!t.contains("<img src=x") && !t.contains("\"A\""), "{path}: {t}");
+    }
+}
+
+#[tokio::test]
 async fn every_page_renders_in_french_with_the_synced_records() {
     let app = app();
     let f = &app.facts;
@@ -294,7 +339,7 @@ async fn every_page_renders_in_french_with_the_synced_records() {
         &[
             "Dégradations ouvertes",
             "Tour 5, ascenseur",
-            "Mur de l&#39;école",
+            "Mur de l'école",
             "Ozanam + Albignac",
             "Ascenseur",
             "Transmis",
@@ -309,7 +354,7 @@ async fn every_page_renders_in_french_with_the_synced_records() {
     );
     let r = get(&app, "/dashboard/degradations?secteur=ozanam-albignac", c).await;
     assert_page(&r, &["Tour 5, ascenseur"]);
-    assert!(!r.text().contains("Mur de l&#39;école"));
+    assert!(!r.text().contains("Mur de l'école"));
 
     let r = get(&app, "/dashboard/retards", c).await;
     assert_page(
@@ -332,7 +377,7 @@ async fn every_page_renders_in_french_with_the_synced_records() {
         &r,
         &[
             "Éclairage",
-            "Bât. B2, hall d&#39;entrée",
+            "Bât. B2, hall d'entrée",
             "Historique des statuts",
             "BX-12",
             "Bailleur social",
@@ -340,7 +385,7 @@ async fn every_page_renders_in_french_with_the_synced_records() {
             "Résolu",
             "Journal des modifications",
             "création",
-            "Tablette d&#39;Awa",
+            "Tablette d'Awa",
         ],
     );
     // The fields a change touched, by their French labels, never raw names.
@@ -941,7 +986,7 @@ async fn authors_and_changes_are_named_by_the_registry_not_the_document() {
     .await;
     assert_page(
         &r,
-        &["par Tablette d&#39;Awa", "<td>Tablette d&#39;Awa</td>"],
+        &["par Tablette d'Awa", "<td>Tablette d'Awa</td>"],
     );
     assert!(
         !r.text().contains("awa"),

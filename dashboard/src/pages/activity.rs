@@ -4,7 +4,6 @@
 //! (the core's aggregates), so a year of a large team stays fast.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use axum::extract::Query as Q;
 use axum::response::Response;
@@ -12,7 +11,7 @@ use carnet_core::store::Query;
 use carnet_core::{Kind, Record};
 
 use super::{Auth, State, html_response, with_store};
-use crate::html::{datetime, esc, int, table};
+use crate::html::{Markup, Render, datetime, html, int, table};
 use crate::labels::Labels;
 use crate::period::{Period, PeriodQuery};
 use crate::{DashboardError, svg};
@@ -41,23 +40,14 @@ pub async fn page(
         let new: i64 = acts.iter().map(|a| a.met_new).sum();
         let referrals: i64 = acts.iter().map(|a| a.referrals).sum();
         let av: Vec<_> = acts.iter().filter(|a| a.activity_type == "aller_vers").collect();
-        let mut b = format!(
-            "<h1>Activité</h1><form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button></form><p class=\"muted\">Activités commencées {}.</p><div class=\"cards\">",
-            p.form_fields(),
-            esc(&p.label())
-        );
-        for (label, n) in [
+        let cards = [
             ("Activités", acts.len() as i64),
             ("Sessions aller vers", av.len() as i64),
             ("Habitants déjà connus", known),
             ("Habitants nouveaux", new),
             ("Orientations", referrals + partners.iter().map(|(_, n)| *n as i64).sum::<i64>()),
-        ] {
-            let _ = write!(b, "<div class=\"card\">{label}<b>{}</b></div>", int(n.max(0) as u64));
-        }
-        b.push_str("</div>");
+        ];
 
-        b.push_str("<h2>Par mois et type d'activité</h2>");
         let months = p.months();
         let series: Vec<&str> = ACTIVITY_TYPES.iter().map(|(_, l)| *l).collect();
         let mut per_month: BTreeMap<String, Vec<f64>> = months.iter().map(|(m, _, _)| (m.clone(), vec![0.0; ACTIVITY_TYPES.len()])).collect();
@@ -67,29 +57,24 @@ pub async fn page(
             }
         }
         let cols: Vec<(String, Vec<f64>)> = per_month.iter().map(|(m, v)| (m.clone(), v.clone())).collect();
-        b.push_str(&svg::columns("Activités par mois et par type", &cols, &series));
         let mut h: Vec<&str> = vec!["Mois"];
         h.extend(ACTIVITY_TYPES.iter().map(|(_, l)| *l));
         h.push("#Total");
         let header: Vec<String> = h.iter().enumerate().map(|(i, s)| if i > 0 && !s.starts_with('#') { format!("#{s}") } else { s.to_string() }).collect();
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        let rows: Vec<Vec<String>> = cols
+        let month_rows: Vec<Vec<Markup>> = cols
             .iter()
             .map(|(m, v)| {
-                let mut r = vec![m.clone()];
-                r.extend(v.iter().map(|x| int(*x as u64)));
-                r.push(int(v.iter().sum::<f64>() as u64));
+                let mut r = vec![m.render()];
+                r.extend(v.iter().map(|x| int(*x as u64).render()));
+                r.push(int(v.iter().sum::<f64>() as u64).render());
                 r
             })
             .collect();
-        b.push_str(&table(&header, &rows));
 
-        b.push_str("<h2>Par axe de mission</h2>");
         let axis_rows: Vec<(String, Vec<f64>)> = l.axes().into_iter().map(|(c, lab)| (lab, vec![by_axis.get(&c).copied().unwrap_or(0) as f64])).collect();
-        b.push_str(&svg::hbars("Activités par axe de mission", &axis_rows, &["Activités"]));
-        b.push_str(&table(&["Axe", "#Activités"], &axis_rows.iter().map(|(lab, v)| vec![esc(lab), int(v[0] as u64)]).collect::<Vec<_>>()));
+        let axis_table: Vec<Vec<Markup>> = axis_rows.iter().map(|(lab, v)| vec![lab.render(), int(v[0] as u64).render()]).collect();
 
-        b.push_str("<h2>Par secteur</h2>");
         let mut by_sector: BTreeMap<String, [i64; 4]> = l.sectors().into_iter().map(|(c, _)| (c, [0; 4])).collect();
         for a in &acts {
             let e = by_sector.entry(a.sector.clone()).or_default();
@@ -98,20 +83,16 @@ pub async fn page(
             e[2] += a.met_new;
             e[3] += a.referrals;
         }
-        let sector_rows: Vec<Vec<String>> = by_sector.iter().map(|(c, v)| vec![esc(&l.sector(c)), int(v[0] as u64), int(v[1].max(0) as u64), int(v[2].max(0) as u64), int(v[3].max(0) as u64)]).collect();
-        b.push_str(&table(&["Secteur", "#Activités", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &sector_rows));
+        let sector_rows: Vec<Vec<Markup>> = by_sector.iter().map(|(c, v)| vec![l.sector(c).render(), int(v[0] as u64).render(), int(v[1].max(0) as u64).render(), int(v[2].max(0) as u64).render(), int(v[3].max(0) as u64).render()]).collect();
 
-        b.push_str("<h2>Par type d'activité</h2>");
-        let type_rows: Vec<Vec<String>> = ACTIVITY_TYPES
+        let type_rows: Vec<Vec<Markup>> = ACTIVITY_TYPES
             .iter()
             .map(|(c, lab)| {
                 let of: Vec<_> = acts.iter().filter(|a| a.activity_type == *c).collect();
-                vec![esc(lab), int(of.len() as u64), int(of.iter().map(|a| a.met_known).sum::<i64>().max(0) as u64), int(of.iter().map(|a| a.met_new).sum::<i64>().max(0) as u64), int(of.iter().map(|a| a.referrals).sum::<i64>().max(0) as u64)]
+                vec![lab.render(), int(of.len() as u64).render(), int(of.iter().map(|a| a.met_known).sum::<i64>().max(0) as u64).render(), int(of.iter().map(|a| a.met_new).sum::<i64>().max(0) as u64).render(), int(of.iter().map(|a| a.referrals).sum::<i64>().max(0) as u64).render()]
             })
             .collect();
-        b.push_str(&table(&["Type", "#Nombre", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &type_rows));
 
-        b.push_str("<h2>« Aller vers » : habitants rencontrés</h2>");
         let mut av_month: BTreeMap<String, Vec<f64>> = months.iter().map(|(m, _, _)| (m.clone(), vec![0.0, 0.0])).collect();
         for a in &av {
             if let Some(v) = av_month.get_mut(&Period::month_of(a.at)) {
@@ -120,31 +101,56 @@ pub async fn page(
             }
         }
         let av_cols: Vec<(String, Vec<f64>)> = av_month.into_iter().collect();
-        b.push_str(&svg::columns("Habitants rencontrés lors des sessions aller vers, par mois", &av_cols, &["Déjà connus", "Nouveaux"]));
-        let _ = write!(b, "<p class=\"muted\">{} session(s) sur la période ; les 50 plus récentes :</p>", av.len());
-        let srows: Vec<Vec<String>> = sessions
+        let srows: Vec<Vec<Markup>> = sessions
             .items
             .iter()
             .filter_map(|r| if let Record::Activity(a) = r { Some(a) } else { None })
             .map(|a| {
                 vec![
-                    a.started_at.map(datetime).unwrap_or_default(),
-                    esc(&l.sector(&a.sector)),
-                    esc(a.place.as_deref().unwrap_or("")),
-                    a.met_known.unwrap_or(0).to_string(),
-                    a.met_new.unwrap_or(0).to_string(),
-                    esc(&a.partners.join(", ")),
-                    esc(&a.topics.join(", ")),
+                    a.started_at.map(datetime).unwrap_or_default().render(),
+                    l.sector(&a.sector).render(),
+                    a.place.as_deref().unwrap_or("").render(),
+                    a.met_known.unwrap_or(0).render(),
+                    a.met_new.unwrap_or(0).render(),
+                    a.partners.join(", ").render(),
+                    a.topics.join(", ").render(),
                 ]
             })
             .collect();
-        b.push_str(&table(&["Date", "Secteur", "Lieu", "#Connus", "#Nouveaux", "Partenaires présentés", "Thèmes"], &srows));
 
-        b.push_str("<h2>Orientations vers les partenaires</h2>");
-        let mut rrows: Vec<Vec<String>> = partners.iter().map(|(name, n)| vec![esc(name), int(*n)]).collect();
-        rrows.push(vec![format!("<i>Notées sur les activités ({})</i>", esc(&activity_type_label("aller_vers")).to_lowercase() + ", permanences…"), int(referrals.max(0) as u64)]);
-        b.push_str(&table(&["Partenaire", "#Orientations"], &rrows));
-        Ok(html_response(ctx.page("Activité", "/activite", &b)))
+        let mut rrows: Vec<Vec<Markup>> = partners.iter().map(|(name, n)| vec![name.render(), int(*n).render()]).collect();
+        rrows.push(vec![
+            html! { i { "Notées sur les activités (" (activity_type_label("aller_vers").to_lowercase()) ", permanences…)" } },
+            int(referrals.max(0) as u64).render(),
+        ]);
+
+        let b = html! {
+            h1 { "Activité" }
+            form.filters method="get" { (p.form_fields()) button.btn { "Afficher" } }
+            p.muted { "Activités commencées " (p.label()) "." }
+            div.cards {
+                @for (label, n) in cards {
+                    div.card { (label) b { (int(n.max(0) as u64)) } }
+                }
+            }
+            h2 { "Par mois et type d'activité" }
+            (svg::columns("Activités par mois et par type", &cols, &series))
+            (table(&header, &month_rows))
+            h2 { "Par axe de mission" }
+            (svg::hbars("Activités par axe de mission", &axis_rows, &["Activités"]))
+            (table(&["Axe", "#Activités"], &axis_table))
+            h2 { "Par secteur" }
+            (table(&["Secteur", "#Activités", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &sector_rows))
+            h2 { "Par type d'activité" }
+            (table(&["Type", "#Nombre", "#Habitants connus", "#Habitants nouveaux", "#Orientations"], &type_rows))
+            h2 { "« Aller vers » : habitants rencontrés" }
+            (svg::columns("Habitants rencontrés lors des sessions aller vers, par mois", &av_cols, &["Déjà connus", "Nouveaux"]))
+            p.muted { (av.len()) " session(s) sur la période ; les 50 plus récentes :" }
+            (table(&["Date", "Secteur", "Lieu", "#Connus", "#Nouveaux", "Partenaires présentés", "Thèmes"], &srows))
+            h2 { "Orientations vers les partenaires" }
+            (table(&["Partenaire", "#Orientations"], &rrows))
+        };
+        Ok(html_response(ctx.page("Activité", "/activite", b)))
     })
     .await
 }

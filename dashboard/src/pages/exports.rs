@@ -6,8 +6,6 @@
 //! explicit confirmation. Every export writes the exported ids to the access
 //! log.
 
-use std::fmt::Write;
-
 use axum::extract::{Form, Path, Query as Q};
 use axum::response::Response;
 use carnet_core::store::Query;
@@ -15,7 +13,7 @@ use carnet_core::{Kind, Record, RecordId};
 use serde::Deserialize;
 
 use super::{Auth, CSV, JSON, State, XLSX, download, html_response, nonempty, with_store};
-use crate::html::{esc, options};
+use crate::html::{html, options};
 use crate::labels::{self, Labels};
 use crate::period::PeriodQuery;
 use crate::sheets::{self, CONTACT_HEADERS, LOG_HEADERS, Table};
@@ -128,29 +126,27 @@ pub async fn form(axum::extract::State(st): State, auth: Auth) -> Result<Respons
         let kinds = vec![("note".into(), "Observations".into()), ("report".into(), "Signalements".into()), ("activity".into(), "Activités".into())];
         let statuses: Vec<(String, String)> = carnet_core::ReportStatus::ALL.iter().map(|s| (s.code().to_string(), labels::status(*s).to_string())).collect();
         let acts: Vec<(String, String)> = ACTIVITY_TYPES.iter().map(|(c, l)| (c.to_string(), l.to_string())).collect();
-        let mut b = String::from("<h1>Exports du journal de l'équipe</h1><p>Observations, signalements et activités, filtrés. Les fiches de contact des habitants n'y figurent jamais : elles s'exportent à part, ci-dessous. Chaque export est inscrit au journal des accès.</p>");
-        let _ = write!(
-            b,
-            "<form class=\"filters\" method=\"get\" action=\"{MOUNT}/exports/journal.xlsx\">\
-             <label>Type<select name=\"type\">{}</select></label><label>Secteur<select name=\"secteur\">{}</select></label>\
-             <label>Axe<select name=\"axe\">{}</select></label><label>Statut<select name=\"statut\">{}</select></label>\
-             <label>Catégorie<select name=\"categorie\">{}</select></label><label>Type d'activité<select name=\"activite\">{}</select></label>\
-             <label>Du<input type=\"date\" name=\"du\"></label><label>Au<input type=\"date\" name=\"au\"></label><label>Mots<input type=\"search\" name=\"texte\"></label>\
-             <button class=\"btn\" type=\"submit\" formaction=\"{MOUNT}/exports/journal.xlsx\">XLSX</button>\
-             <button class=\"btn\" type=\"submit\" formaction=\"{MOUNT}/exports/journal.csv\">CSV</button>\
-             <button class=\"btn\" type=\"submit\" formaction=\"{MOUNT}/exports/journal.json\">JSON</button></form>",
-            options(&kinds, None, "Tous (sauf contacts)"),
-            options(&l.sectors(), None, "Tous"),
-            options(&l.axes(), None, "Tous"),
-            options(&statuses, None, "Tous"),
-            options(&l.categories(), None, "Toutes"),
-            options(&acts, None, "Tous")
-        );
-        let _ = write!(
-            b,
-            "<h2>Export des contacts d'habitants</h2><p class=\"warn\">Données personnelles (RGPD). <a href=\"{MOUNT}/exports/contacts\">Exporter les contacts d'habitants…</a></p>"
-        );
-        Ok(html_response(ctx.page("Exports", "/exports", &b)))
+        let b = html! {
+            h1 { "Exports du journal de l'équipe" }
+            p { "Observations, signalements et activités, filtrés. Les fiches de contact des habitants n'y figurent jamais : elles s'exportent à part, ci-dessous. Chaque export est inscrit au journal des accès." }
+            form.filters method="get" action={ (MOUNT) "/exports/journal.xlsx" } {
+                label { "Type" select name="type" { (options(&kinds, None, "Tous (sauf contacts)")) } }
+                label { "Secteur" select name="secteur" { (options(&l.sectors(), None, "Tous")) } }
+                label { "Axe" select name="axe" { (options(&l.axes(), None, "Tous")) } }
+                label { "Statut" select name="statut" { (options(&statuses, None, "Tous")) } }
+                label { "Catégorie" select name="categorie" { (options(&l.categories(), None, "Toutes")) } }
+                label { "Type d'activité" select name="activite" { (options(&acts, None, "Tous")) } }
+                label { "Du" input type="date" name="du"; }
+                label { "Au" input type="date" name="au"; }
+                label { "Mots" input type="search" name="texte"; }
+                @for format in ["xlsx", "csv", "json"] {
+                    button.btn type="submit" formaction={ (MOUNT) "/exports/journal." (format) } { (format.to_uppercase()) }
+                }
+            }
+            h2 { "Export des contacts d'habitants" }
+            p.warn { "Données personnelles (RGPD). " a href={ (MOUNT) "/exports/contacts" } { "Exporter les contacts d'habitants…" } }
+        };
+        Ok(html_response(ctx.page("Exports", "/exports", b)))
     })
     .await
 }
@@ -219,20 +215,31 @@ pub async fn contacts_form(
     with_store(st, auth, move |ctx| {
         let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
-        let mut b = String::from(
-            "<h1>Export des contacts d'habitants</h1><p class=\"warn\"><b>Données personnelles.</b> Ce fichier contient les noms, adresses, téléphones et le suivi des habitants. \
-             Ne l'exportez que pour une finalité prévue, conservez-le sur un poste protégé et supprimez-le après usage. L'export, votre nom et la liste des fiches exportées sont inscrits au journal des accès.</p>",
-        );
-        let _ = write!(
-            b,
-            "<form class=\"filters\" method=\"post\" action=\"{MOUNT}/exports/contacts\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <label>Secteur<select name=\"secteur\">{}</select></label><label>Format<select name=\"format\"><option value=\"xlsx\">XLSX</option><option value=\"csv\">CSV</option><option value=\"json\">JSON</option></select></label>\
-             <label style=\"flex-direction:row;gap:.4rem;align-items:center\"><input type=\"checkbox\" name=\"confirme\" value=\"oui\" required> Je confirme exporter des données personnelles d'habitants</label>\
-             <button class=\"btn\" type=\"submit\">Exporter les contacts</button></form>",
-            esc(&ctx.session.csrf),
-            options(&l.sectors(), None, "Tous")
-        );
-        Ok(html_response(ctx.page("Export des contacts", "/exports", &b)))
+        let b = html! {
+            h1 { "Export des contacts d'habitants" }
+            p.warn {
+                b { "Données personnelles." }
+                " Ce fichier contient les noms, adresses, téléphones et le suivi des habitants. Ne l'exportez que pour une finalité prévue, conservez-le sur un poste protégé et supprimez-le après usage. L'export, votre nom et la liste des fiches exportées sont inscrits au journal des accès."
+            }
+            form.filters method="post" action={ (MOUNT) "/exports/contacts" } {
+                input type="hidden" name="csrf" value=(ctx.session.csrf);
+                label { "Secteur" select name="secteur" { (options(&l.sectors(), None, "Tous")) } }
+                label {
+                    "Format"
+                    select name="format" {
+                        option value="xlsx" { "XLSX" }
+                        option value="csv" { "CSV" }
+                        option value="json" { "JSON" }
+                    }
+                }
+                label style="flex-direction:row;gap:.4rem;align-items:center" {
+                    input type="checkbox" name="confirme" value="oui" required;
+                    " Je confirme exporter des données personnelles d'habitants"
+                }
+                button.btn type="submit" { "Exporter les contacts" }
+            }
+        };
+        Ok(html_response(ctx.page("Export des contacts", "/exports", b)))
     })
     .await
 }

@@ -10,36 +10,44 @@ use carnet_core::csv::Dialect;
 
 use super::{Auth, CSV, JSON, State, download, html_response, with_store};
 use crate::access_log::{export_csv, export_json};
-use crate::html::{datetime, esc, table};
+use crate::html::{Markup, Render, datetime, html, table};
 use crate::{DashboardError, MOUNT};
 
 /// `/dashboard/journal`.
 pub async fn page(axum::extract::State(st): State, auth: Auth) -> Result<Response, DashboardError> {
     with_store(st, auth, move |ctx| {
         let entries = ctx.st.log.recent(&ctx.session.supervisor.team_id, 200)?;
-        let rows: Vec<Vec<String>> = entries
+        let rows: Vec<Vec<Markup>> = entries
             .iter()
             .map(|e| {
-                let ids: Vec<String> = e.record_ids.iter().take(3).map(|i| format!("<code>{i}</code>")).collect();
-                let more = if e.record_ids.len() > 3 { format!(" … (+{})", e.record_ids.len() - 3) } else { String::new() };
                 vec![
-                    datetime(e.at),
-                    esc(&e.person),
-                    format!("<code>{}</code>", esc(&e.device_id)),
-                    esc(&e.client),
-                    esc(&e.action),
-                    e.record_ids.len().to_string(),
-                    format!("{}{more}", ids.join(" ")),
+                    datetime(e.at).render(),
+                    e.person.render(),
+                    html! { code { (e.device_id) } },
+                    e.client.render(),
+                    e.action.render(),
+                    e.record_ids.len().render(),
+                    html! {
+                        @for (i, id) in e.record_ids.iter().take(3).enumerate() {
+                            @if i > 0 { " " }
+                            code { (id.to_string()) }
+                        }
+                        @if e.record_ids.len() > 3 { " … (+" (e.record_ids.len() - 3) ")" }
+                    },
                 ]
             })
             .collect();
-        let b = format!(
-            "<h1>Journal des accès</h1><p class=\"muted\">Les 200 dernières lectures et exportations de fiches de l'équipe, par le tableau de bord ou par l'API : qui (personne et appareil), quand, d'où, quelles fiches (jamais leur contenu). Conservé {} jours ; les entrées ne peuvent être ni modifiées ni effacées avant.</p>\
-             <p><a class=\"btn\" href=\"{MOUNT}/journal.csv\">Télécharger tout le journal (CSV)</a> <a class=\"btn\" href=\"{MOUNT}/journal.json\">JSON</a></p>{}",
-            ctx.st.log.retention_days(),
-            table(&["Date", "Personne", "Appareil", "Adresse", "Action", "#Fiches", "Identifiants"], &rows)
-        );
-        Ok(html_response(ctx.page("Journal des accès", "/journal", &b)))
+        let b = html! {
+            h1 { "Journal des accès" }
+            p.muted { "Les 200 dernières lectures et exportations de fiches de l'équipe, par le tableau de bord ou par l'API : qui (personne et appareil), quand, d'où, quelles fiches (jamais leur contenu). Conservé " (ctx.st.log.retention_days()) " jours ; les entrées ne peuvent être ni modifiées ni effacées avant." }
+            p {
+                a.btn href={ (MOUNT) "/journal.csv" } { "Télécharger tout le journal (CSV)" }
+                " "
+                a.btn href={ (MOUNT) "/journal.json" } { "JSON" }
+            }
+            (table(&["Date", "Personne", "Appareil", "Adresse", "Action", "#Fiches", "Identifiants"], &rows))
+        };
+        Ok(html_response(ctx.page("Journal des accès", "/journal", b)))
     })
     .await
 }

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use carnet_core::RecordId;
 
 use crate::access_log::{Access, AccessLogStore};
-use crate::html::{self, Viewer};
+use crate::html::{self, Markup, Viewer};
 use crate::session::{COOKIE, Session, SessionStore};
 use crate::{Backend, DashboardConfig, DashboardError, MOUNT, Names, TeamReads};
 
@@ -212,7 +212,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Wraps a page body in the frame.
-    pub fn page(&self, title: &str, active: &str, body: &str) -> String {
+    pub fn page(&self, title: &str, active: &str, body: Markup) -> Markup {
         let viewer = Viewer {
             name: &self.session.supervisor.name,
             team: &self.team_name,
@@ -306,7 +306,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })?
 }
 
-/// An HTML page with the security headers.
 /// The report a page's path names, or the French 404 a bad id gets.
 pub(crate) fn report_id(id: &str) -> Result<RecordId, DashboardError> {
     id.parse()
@@ -318,8 +317,9 @@ pub(crate) fn not_a_report() -> DashboardError {
     DashboardError::NotFound("cette fiche n'est pas un signalement de dégradation".into())
 }
 
-pub(crate) fn html_response(body: String) -> Response {
-    (html::security_headers(), Html(body)).into_response()
+/// An HTML page with the security headers.
+pub(crate) fn html_response(body: Markup) -> Response {
+    (html::security_headers(), Html(body.into_string())).into_response()
 }
 
 /// A file download.

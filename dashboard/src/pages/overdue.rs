@@ -4,7 +4,6 @@
 //! pass over the read model, and only the listed reports are loaded.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use axum::extract::Query as Q;
 use axum::response::Response;
@@ -14,7 +13,7 @@ use serde::Deserialize;
 
 use super::reports::report_rows;
 use super::{Auth, State, html_response, nonempty, with_store};
-use crate::html::{esc, int, options, table};
+use crate::html::{Markup, Render, html, int, options, table};
 use crate::labels::Labels;
 use crate::{DashboardError, TeamReads};
 use carnet_core::store::OpenRow;
@@ -81,21 +80,25 @@ pub async fn page(
         let ids: Vec<_> = list.iter().map(|r| r.header.id).collect();
         ctx.log(&format!("page retards secteur={}", sector.as_deref().unwrap_or("tous")), &ids)?;
 
-        let mut b = format!("<h1>Dégradations en retard</h1><div class=\"cards\"><div class=\"card\">En retard<b>{}</b></div></div>", int(total));
-        let rows: Vec<Vec<String>> = per_sector.iter().map(|(s, n)| vec![esc(&l.sector(s)), int(*n)]).collect();
-        b.push_str("<h2>Par secteur</h2>");
-        b.push_str(&table(&["Secteur", "#En retard"], &rows));
-        b.push_str("<h2>Délais par catégorie</h2><p class=\"muted\">Un signalement encore ouvert est en retard quand son âge dépasse le délai de sa catégorie. Ces délais se règlent dans la configuration de l'équipe, sur le serveur.</p>");
-        let delays: Vec<Vec<String>> = cfg.categories.iter().map(|c| vec![esc(&c.label), c.overdue_after_days.to_string()]).collect();
-        b.push_str(&table(&["Catégorie", "#Délai (jours)"], &delays));
-        let _ = write!(
-            b,
-            "<h2>Les plus anciens</h2><form class=\"filters\" method=\"get\"><label>Secteur<select name=\"secteur\">{}</select></label><button class=\"btn\">Filtrer</button></form>",
-            options(&l.sectors(), sector.as_deref(), "Tous les secteurs")
-        );
-        let _ = write!(b, "<p class=\"muted\">{} signalement(s) affiché(s), les plus anciens d'abord (200 au plus).</p>", list.len());
-        b.push_str(&report_rows(&list, &l, &cfg, now));
-        Ok(html_response(ctx.page("En retard", "/retards", &b)))
+        let rows: Vec<Vec<Markup>> = per_sector.iter().map(|(s, n)| vec![l.sector(s).render(), int(*n).render()]).collect();
+        let delays: Vec<Vec<Markup>> = cfg.categories.iter().map(|c| vec![c.label.render(), c.overdue_after_days.render()]).collect();
+        let b = html! {
+            h1 { "Dégradations en retard" }
+            div.cards { div.card { "En retard" b { (int(total)) } } }
+            h2 { "Par secteur" }
+            (table(&["Secteur", "#En retard"], &rows))
+            h2 { "Délais par catégorie" }
+            p.muted { "Un signalement encore ouvert est en retard quand son âge dépasse le délai de sa catégorie. Ces délais se règlent dans la configuration de l'équipe, sur le serveur." }
+            (table(&["Catégorie", "#Délai (jours)"], &delays))
+            h2 { "Les plus anciens" }
+            form.filters method="get" {
+                label { "Secteur" select name="secteur" { (options(&l.sectors(), sector.as_deref(), "Tous les secteurs")) } }
+                button.btn { "Filtrer" }
+            }
+            p.muted { (list.len()) " signalement(s) affiché(s), les plus anciens d'abord (200 au plus)." }
+            (report_rows(&list, &l, &cfg, now))
+        };
+        Ok(html_response(ctx.page("En retard", "/retards", b)))
     })
     .await
 }

@@ -9,8 +9,6 @@
 //! written to the access log; thumbnails are not, one by one: they show
 //! on the report's page, whose read is logged already.
 
-use std::fmt::Write;
-
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +16,7 @@ use carnet_core::photo::{PhotoHash, PhotoRef, Variant};
 use carnet_core::{Record, RecordId};
 
 use super::{Auth, Ctx, State, with_store};
-use crate::html::{date, esc};
+use crate::html::{Markup, date, html};
 use crate::{DashboardError, MOUNT};
 
 /// A record's photos, oldest first (the order they were taken in); none
@@ -50,43 +48,46 @@ pub(crate) fn gallery(
     ctx: &Ctx,
     id: RecordId,
     photos: &[PhotoRef],
-) -> Result<String, DashboardError> {
-    let mut s = format!("<h2>Photos ({})</h2>", photos.len());
-    if photos.is_empty() {
-        s.push_str("<p class=\"muted\">Aucune photo jointe à ce signalement.</p>");
-        return Ok(s);
-    }
-    s.push_str("<div class=\"photos\">");
+) -> Result<Markup, DashboardError> {
     let team = &ctx.session.supervisor.team_id;
-    let mut missing = false;
-    for (i, p) in photos.iter().enumerate() {
-        let n = i + 1;
-        let caption = format!("Photo {n} · ajoutée le {}", date(p.added_at));
-        if ctx.st.backend.photo(team, &p.thumb)?.is_some() {
-            let _ = write!(
-                s,
-                "<figure class=\"photo\"><a href=\"{}\" title=\"Voir la photo {n} en grand\"><img src=\"{}\" alt=\"Photo {n} du signalement (miniature)\"></a><figcaption>{}</figcaption></figure>",
-                url(id, &p.hash),
-                url(id, &p.thumb),
-                esc(&caption)
-            );
-        } else {
-            missing = true;
-            let _ = write!(
-                s,
-                "<figure class=\"photo missing\"><div class=\"placeholder\">photo pas encore reçue</div><figcaption>{}</figcaption></figure>",
-                esc(&caption)
-            );
+    // Which thumbnails the server has, looked up before the markup is written.
+    let shown = photos
+        .iter()
+        .map(|p| Ok(ctx.st.backend.photo(team, &p.thumb)?.is_some()))
+        .collect::<Result<Vec<bool>, DashboardError>>()?;
+    let missing = shown.iter().any(|s| !s);
+    Ok(html! {
+        h2 { "Photos (" (photos.len()) ")" }
+        @if photos.is_empty() {
+            p.muted { "Aucune photo jointe à ce signalement." }
+        } @else {
+            div.photos {
+                @for (i, (p, shown)) in photos.iter().zip(&shown).enumerate() {
+                    @let n = i + 1;
+                    @let caption = html! { "Photo " (n) " · ajoutée le " (date(p.added_at)) };
+                    @if *shown {
+                        figure.photo {
+                            a href=(url(id, &p.hash)) title={ "Voir la photo " (n) " en grand" } {
+                                img src=(url(id, &p.thumb)) alt={ "Photo " (n) " du signalement (miniature)" };
+                            }
+                            figcaption { (caption) }
+                        }
+                    } @else {
+                        figure.photo.missing {
+                            div.placeholder { "photo pas encore reçue" }
+                            figcaption { (caption) }
+                        }
+                    }
+                }
+            }
+            p.muted.noprint {
+                "Cliquez sur une miniature pour voir la photo en grand."
+                @if missing {
+                    " Les photos manquantes arriveront à la prochaine synchronisation du téléphone du médiateur."
+                }
+            }
         }
-    }
-    s.push_str(
-        "</div><p class=\"muted noprint\">Cliquez sur une miniature pour voir la photo en grand.",
-    );
-    if missing {
-        s.push_str(" Les photos manquantes arriveront à la prochaine synchronisation du téléphone du médiateur.");
-    }
-    s.push_str("</p>");
-    Ok(s)
+    })
 }
 
 /// `/dashboard/signalements/{id}/photos/{blob}`: one of the record's photos

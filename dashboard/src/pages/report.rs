@@ -2,13 +2,11 @@
 //! workbook (one sheet per section) and a CSV file. Counts and partner names
 //! only: no resident's personal data.
 
-use std::fmt::Write;
-
 use axum::extract::Query as Q;
 use axum::response::Response;
 
 use super::{Auth, CSV, State, XLSX, download, html_response, with_store};
-use crate::html::{esc, table};
+use crate::html::{Markup, Render, html, int, table};
 use crate::period::PeriodQuery;
 use crate::sheets::{self, cell_text};
 use crate::stats::{Cell, funders_report};
@@ -24,28 +22,32 @@ pub async fn page(
     with_store(st, auth, move |ctx| {
         let r = ctx.cached(&format!("rapport {}", p.query()), || funders_report(&*ctx.store, &p))?;
         ctx.log(&format!("rapport financeurs (page) {}", p.query()), &[])?;
-        let mut b = format!(
-            "<form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button>\
-             <a class=\"btn\" href=\"{MOUNT}/rapport.xlsx?{q}\">Télécharger (XLSX)</a><a class=\"btn\" href=\"{MOUNT}/rapport.csv?{q}\">Télécharger (CSV)</a></form>\
-             <h1>Rapport d'activité — {}</h1><p>Période {} · médiation sociale (adultes-relais, contrat de ville). Ce rapport ne contient aucune donnée personnelle d'habitant.</p>",
-            p.form_fields(),
-            esc(&r.team),
-            esc(&p.label()),
-            q = p.query()
-        );
-        for s in &r.sections {
-            let _ = write!(b, "<h2>{}</h2>", esc(s.title));
-            let headers: Vec<String> = s.headers.iter().enumerate().map(|(i, h)| if i == 0 { h.to_string() } else { format!("#{h}") }).collect();
-            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-            let rows: Vec<Vec<String>> = s
-                .rows
-                .iter()
-                .map(|row| row.iter().map(|c| match c { Cell::Int(n) => crate::html::int(*n), other => esc(&cell_text(other)) }).collect())
-                .collect();
-            b.push_str(&table(&headers, &rows));
-        }
-        b.push_str("<p class=\"noprint muted\">Pour l'imprimer ou l'enregistrer en PDF : Ctrl+P.</p>");
-        Ok(html_response(ctx.page("Rapport financeurs", "/rapport", &b)))
+        let q = p.query();
+        let sections: Vec<(&str, Vec<String>, Vec<Vec<Markup>>)> = r
+            .sections
+            .iter()
+            .map(|s| {
+                let headers = s.headers.iter().enumerate().map(|(i, h)| if i == 0 { h.to_string() } else { format!("#{h}") }).collect();
+                let rows = s.rows.iter().map(|row| row.iter().map(|c| match c { Cell::Int(n) => int(*n).render(), other => cell_text(other).render() }).collect()).collect();
+                (s.title, headers, rows)
+            })
+            .collect();
+        let b = html! {
+            form.filters method="get" {
+                (p.form_fields())
+                button.btn { "Afficher" }
+                a.btn href={ (MOUNT) "/rapport.xlsx?" (q) } { "Télécharger (XLSX)" }
+                a.btn href={ (MOUNT) "/rapport.csv?" (q) } { "Télécharger (CSV)" }
+            }
+            h1 { "Rapport d'activité — " (r.team) }
+            p { "Période " (p.label()) " · médiation sociale (adultes-relais, contrat de ville). Ce rapport ne contient aucune donnée personnelle d'habitant." }
+            @for (title, headers, rows) in &sections {
+                h2 { (title) }
+                (table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), rows))
+            }
+            p.noprint.muted { "Pour l'imprimer ou l'enregistrer en PDF : Ctrl+P." }
+        };
+        Ok(html_response(ctx.page("Rapport financeurs", "/rapport", b)))
     })
     .await
 }

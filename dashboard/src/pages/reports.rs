@@ -2,8 +2,6 @@
 //! status, and a report's full history. Counts come from grouped counts and
 //! the list is paged, so the page costs the same at 100 or 100,000 records.
 
-use std::fmt::Write;
-
 use axum::extract::{Path, Query as Q};
 use axum::response::Response;
 use carnet_core::lifecycle::StatusEvent;
@@ -15,7 +13,7 @@ use serde::Deserialize;
 use super::{
     Auth, State, html_response, nonempty, not_a_report, overdue, photos, report_id, with_store,
 };
-use crate::html::{date, datetime, esc, int, options, table, url_enc};
+use crate::html::{Markup, Render, date, datetime, html, int, options, table, url_enc};
 use crate::labels::{self, Labels};
 use crate::{DashboardError, LapsedDevice, MOUNT, svg};
 
@@ -27,75 +25,85 @@ fn last_applied(events: &[StatusEvent]) -> Option<&StatusEvent> {
 
 /// Rows of the open-report tables: age, dates, place, body, last status,
 /// and a link to the history. Overdue rows are highlighted.
-pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) -> String {
-    let mut s = String::from(
-        "<table><thead><tr><th class=\"n\">Âge (j)</th><th>Signalé le</th><th>Secteur</th><th>Quartier</th><th>Catégorie</th><th>Lieu</th><th>Organisme responsable</th><th>Dernier statut</th><th></th></tr></thead><tbody>",
-    );
-    if list.is_empty() {
-        s.push_str("<tr><td colspan=\"9\" class=\"muted\">Aucun signalement.</td></tr>");
+pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) -> Markup {
+    html! {
+        table {
+            thead {
+                tr {
+                    th.n { "Âge (j)" }
+                    th { "Signalé le" }
+                    th { "Secteur" }
+                    th { "Quartier" }
+                    th { "Catégorie" }
+                    th { "Lieu" }
+                    th { "Organisme responsable" }
+                    th { "Dernier statut" }
+                    th {}
+                }
+            }
+            tbody {
+                @if list.is_empty() {
+                    tr { td colspan="9" class="muted" { "Aucun signalement." } }
+                }
+                @for r in list {
+                    @let late = r.status.is_open() && cfg.is_overdue(&r.category, r.header.created_at, now);
+                    tr.late[late] {
+                        td.n {
+                            (TeamConfig::age_days(r.header.created_at, now))
+                            @if late { " " span.badge.late { "retard" } }
+                        }
+                        td { (date(r.header.created_at)) }
+                        td { (l.sector(&r.sector)) }
+                        td { (r.quartier.as_deref().map(|q| l.quartier(q)).unwrap_or_default()) }
+                        td {
+                            (l.category(&r.category))
+                            @if r.urgent { " " span.badge.late { "urgent" } }
+                        }
+                        td { (r.place) }
+                        td { (l.body(r.body.as_deref().unwrap_or(""))) }
+                        td {
+                            (labels::status(r.status))
+                            @if let Some(e) = last_applied(&r.events) {
+                                " " span.muted { "le " (date(e.at)) }
+                            }
+                        }
+                        td { a href={ (MOUNT) "/signalements/" (r.header.id.to_string()) } { "Historique" } }
+                    }
+                }
+            }
+        }
     }
-    for r in list {
-        let age = TeamConfig::age_days(r.header.created_at, now);
-        let late = r.status.is_open() && cfg.is_overdue(&r.category, r.header.created_at, now);
-        let last = last_applied(&r.events)
-            .map(|e| format!(" <span class=\"muted\">le {}</span>", date(e.at)))
-            .unwrap_or_default();
-        let _ = write!(
-            s,
-            "<tr{}><td class=\"n\">{age}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}{last}</td><td><a href=\"{MOUNT}/signalements/{}\">Historique</a></td></tr>",
-            if late { " class=\"late\"" } else { "" },
-            if late {
-                " <span class=\"badge late\">retard</span>"
-            } else {
-                ""
-            },
-            date(r.header.created_at),
-            esc(&l.sector(&r.sector)),
-            esc(&r
-                .quartier
-                .as_deref()
-                .map(|q| l.quartier(q))
-                .unwrap_or_default()),
-            esc(&l.category(&r.category)),
-            if r.urgent {
-                " <span class=\"badge late\">urgent</span>"
-            } else {
-                ""
-            },
-            esc(&r.place),
-            esc(&l.body(r.body.as_deref().unwrap_or(""))),
-            esc(labels::status(r.status)),
-            r.header.id
-        );
-    }
-    s.push_str("</tbody></table>");
-    s
 }
 
 /// The notice on the home page listing the team's devices the server
 /// revoked for inactivity: a lapsed phone is a mediator who can no longer
 /// sync, or a lost phone nobody reported; either way a supervisor acts.
-pub fn lapsed_notice(devices: &[LapsedDevice]) -> String {
-    if devices.is_empty() {
-        return String::new();
+pub fn lapsed_notice(devices: &[LapsedDevice]) -> Markup {
+    html! {
+        @if !devices.is_empty() {
+            div.warn role="status" {
+                p {
+                    b { "Appareils révoqués pour inactivité." }
+                    " Le serveur a révoqué ces appareils, restés trop longtemps sans se connecter : ils ne synchronisent plus. S'ils servent encore, inscrivez-les de nouveau avec un nouveau code ; s'ils sont perdus, il n'y a rien d'autre à faire."
+                }
+                ul {
+                    @for d in devices {
+                        li {
+                            (d.name) " "
+                            span.muted {
+                                "("
+                                @match d.last_seen {
+                                    Some(t) => { "vu pour la dernière fois le " (datetime(t)) }
+                                    None => { "jamais vu depuis son inscription" }
+                                }
+                                " ; révoqué le " (date(d.revoked_at)) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    let mut s = String::from(
-        "<div class=\"warn\" role=\"status\"><p><b>Appareils révoqués pour inactivité.</b> Le serveur a révoqué ces appareils, restés trop longtemps sans se connecter : ils ne synchronisent plus. S'ils servent encore, inscrivez-les de nouveau avec un nouveau code ; s'ils sont perdus, il n'y a rien d'autre à faire.</p><ul>",
-    );
-    for d in devices {
-        let seen = d
-            .last_seen
-            .map(|t| format!("vu pour la dernière fois le {}", datetime(t)))
-            .unwrap_or_else(|| "jamais vu depuis son inscription".into());
-        let _ = write!(
-            s,
-            "<li>{} <span class=\"muted\">({seen} ; révoqué le {})</span></li>",
-            esc(&d.name),
-            date(d.revoked_at)
-        );
-    }
-    s.push_str("</ul></div>");
-    s
 }
 
 #[derive(Deserialize, Default)]
@@ -134,48 +142,53 @@ pub async fn open(
         let ids: Vec<RecordId> = reports.iter().map(|r| r.header.id).collect();
         ctx.log(&format!("page dégradations ouvertes secteur={} catégorie={} page={page}", sector.as_deref().unwrap_or("tous"), category.as_deref().unwrap_or("toutes")), &ids)?;
 
-        let mut b = lapsed_notice(&ctx.st.backend.lapsed_devices(&ctx.session.supervisor.team_id)?);
-        b.push_str("<h1>Dégradations ouvertes</h1><div class=\"cards\">");
-        let _ = write!(b, "<div class=\"card\">Ouvertes<b>{}</b></div>", int(total));
-        let _ = write!(b, "<div class=\"card\"><a href=\"{MOUNT}/retards\">En retard</a><b>{}</b></div>", int(total_late));
-        for c in &by_status {
-            let _ = write!(b, "<div class=\"card\">{}<b>{}</b></div>", esc(&labels::status_code(&c.key)), int(c.count));
-        }
-        b.push_str("</div><h2>Par secteur</h2>");
+        let lapsed = lapsed_notice(&ctx.st.backend.lapsed_devices(&ctx.session.supervisor.team_id)?);
         let chart_rows: Vec<(String, Vec<f64>)> = by_sector
             .iter()
             .map(|c| (l.sector(&c.key), vec![c.count as f64, late.get(&c.key).copied().unwrap_or(0) as f64]))
             .collect();
-        b.push_str(&svg::hbars("Dégradations ouvertes et en retard par secteur", &chart_rows, &["Ouvertes", "En retard"]));
-        let rows: Vec<Vec<String>> = by_sector
+        let rows: Vec<Vec<Markup>> = by_sector
             .iter()
             .map(|c| {
                 vec![
-                    format!("<a href=\"{MOUNT}/degradations?secteur={}\">{}</a>", url_enc(&c.key), esc(&l.sector(&c.key))),
-                    int(c.count),
-                    int(late.get(&c.key).copied().unwrap_or(0)),
+                    html! { a href={ (MOUNT) "/degradations?secteur=" (url_enc(&c.key)) } { (l.sector(&c.key)) } },
+                    int(c.count).render(),
+                    int(late.get(&c.key).copied().unwrap_or(0)).render(),
                 ]
             })
             .collect();
-        b.push_str(&table(&["Secteur", "#Ouvertes", "#En retard"], &rows));
-        let _ = write!(
-            b,
-            "<h2>Liste, les plus anciennes d'abord</h2><form class=\"filters\" method=\"get\"><label>Secteur<select name=\"secteur\">{}</select></label><label>Catégorie<select name=\"categorie\">{}</select></label><button class=\"btn\">Filtrer</button></form>",
-            options(&l.sectors(), sector.as_deref(), "Tous les secteurs"),
-            options(&l.categories(), category.as_deref(), "Toutes les catégories")
-        );
-        b.push_str(&report_rows(&reports, &l, &cfg, now));
         let keep = format!("secteur={}&categorie={}", url_enc(sector.as_deref().unwrap_or("")), url_enc(category.as_deref().unwrap_or("")));
-        b.push_str("<p class=\"pager\">");
-        if page > 1 {
-            let _ = write!(b, "<a href=\"?{keep}&page={}\">← Page précédente</a>", page - 1);
-        }
-        let _ = write!(b, "Page {page}");
-        if list.has_more {
-            let _ = write!(b, " <a href=\"?{keep}&page={}\">Page suivante →</a>", page + 1);
-        }
-        b.push_str("</p>");
-        Ok(html_response(ctx.page("Dégradations ouvertes", "/degradations", &b)))
+        let b = html! {
+            (lapsed)
+            h1 { "Dégradations ouvertes" }
+            div.cards {
+                div.card { "Ouvertes" b { (int(total)) } }
+                div.card { a href={ (MOUNT) "/retards" } { "En retard" } b { (int(total_late)) } }
+                @for c in &by_status {
+                    div.card { (labels::status_code(&c.key)) b { (int(c.count)) } }
+                }
+            }
+            h2 { "Par secteur" }
+            (svg::hbars("Dégradations ouvertes et en retard par secteur", &chart_rows, &["Ouvertes", "En retard"]))
+            (table(&["Secteur", "#Ouvertes", "#En retard"], &rows))
+            h2 { "Liste, les plus anciennes d'abord" }
+            form.filters method="get" {
+                label { "Secteur" select name="secteur" { (options(&l.sectors(), sector.as_deref(), "Tous les secteurs")) } }
+                label { "Catégorie" select name="categorie" { (options(&l.categories(), category.as_deref(), "Toutes les catégories")) } }
+                button.btn { "Filtrer" }
+            }
+            (report_rows(&reports, &l, &cfg, now))
+            p.pager {
+                @if page > 1 {
+                    a href={ "?" (keep) "&page=" (page - 1) } { "← Page précédente" }
+                }
+                "Page " (page)
+                @if list.has_more {
+                    " " a href={ "?" (keep) "&page=" (page + 1) } { "Page suivante →" }
+                }
+            }
+        };
+        Ok(html_response(ctx.page("Dégradations ouvertes", "/degradations", b)))
     })
     .await
 }
@@ -201,51 +214,42 @@ pub async fn history(
         let l = Labels(&cfg);
         let now = carnet_core::now_ms();
         let age = (now - r.header.created_at).max(0) / 86_400_000;
-        let mut b = format!("<p class=\"noprint\"><a href=\"{MOUNT}/degradations\">← Dégradations ouvertes</a></p><h1>{} — {}</h1><p class=\"noprint\"><a class=\"btn\" href=\"{MOUNT}/signalements/{id}/fiche.pdf\">Fiche de signalement (PDF)</a> <span class=\"muted\">une page à envoyer à l'organisme responsable, avec les photos</span></p>", esc(&l.category(&r.category)), esc(&r.place));
+        let field = |name: &str, value: Markup| vec![name.render(), value];
         let fields = vec![
-            vec!["Statut actuel".into(), format!("<b>{}</b>", esc(labels::status(r.status)))],
-            vec!["Signalé le".into(), format!("{} par {} (il y a {age} j)", datetime(r.header.created_at), esc(&r.header.author))],
-            vec!["Secteur".into(), esc(&l.sector(&r.sector))],
-            vec!["Quartier".into(), esc(&r.quartier.as_deref().map(|q| l.quartier(q)).unwrap_or_default())],
-            vec!["Lieu".into(), esc(&r.place)],
-            vec!["Catégorie".into(), esc(&l.category(&r.category))],
-            vec!["Urgent (danger)".into(), if r.urgent { "oui".into() } else { "non".into() }],
-            vec!["Organisme responsable".into(), esc(&l.body(r.body.as_deref().unwrap_or("")))],
-            vec!["Axes".into(), esc(&r.axes.iter().map(|a| l.axis(a)).collect::<Vec<_>>().join(", "))],
-            vec!["Description".into(), esc(&r.text)],
-            vec!["Habitants concernés".into(), format!("{} (fiches non affichées ici)", r.contacts.len())],
-            vec!["Référence".into(), format!("<b>{}</b> <span class=\"muted\">(celle de la fiche PDF)</span>", esc(&labels::reference(id)))],
-            vec!["Identifiant".into(), format!("<code>{}</code>", r.header.id)],
+            field("Statut actuel", html! { b { (labels::status(r.status)) } }),
+            field("Signalé le", html! { (datetime(r.header.created_at)) " par " (r.header.author) " (il y a " (age) " j)" }),
+            field("Secteur", l.sector(&r.sector).render()),
+            field("Quartier", r.quartier.as_deref().map(|q| l.quartier(q)).unwrap_or_default().render()),
+            field("Lieu", r.place.render()),
+            field("Catégorie", l.category(&r.category).render()),
+            field("Urgent (danger)", (if r.urgent { "oui" } else { "non" }).render()),
+            field("Organisme responsable", l.body(r.body.as_deref().unwrap_or("")).render()),
+            field("Axes", r.axes.iter().map(|a| l.axis(a)).collect::<Vec<_>>().join(", ").render()),
+            field("Description", r.text.render()),
+            field("Habitants concernés", html! { (r.contacts.len()) " (fiches non affichées ici)" }),
+            field("Référence", html! { b { (labels::reference(id)) } " " span.muted { "(celle de la fiche PDF)" } }),
+            field("Identifiant", html! { code { (r.header.id.to_string()) } }),
         ];
-        b.push_str(&table(&["Champ", "Valeur"], &fields));
-        b.push_str(&photos::gallery(ctx, id, &photos::ordered(&r.photos))?);
-        b.push_str("<h2>Historique des statuts</h2>");
-        let evs: Vec<Vec<String>> = r
+        let evs: Vec<Vec<Markup>> = r
             .events
             .iter()
             .map(|e| {
                 vec![
-                    datetime(e.at),
-                    esc(labels::status(e.status)),
-                    esc(&e.by),
-                    esc(&e.to.as_deref().map(|t| l.body(t)).unwrap_or_default()),
-                    esc(e.reference.as_deref().unwrap_or("")),
-                    esc(e.comment.as_deref().unwrap_or("")),
-                    if e.applied { "oui".into() } else { "<span class=\"badge late\">non : changement simultané</span>".into() },
+                    datetime(e.at).render(),
+                    labels::status(e.status).render(),
+                    e.by.render(),
+                    e.to.as_deref().map(|t| l.body(t)).unwrap_or_default().render(),
+                    e.reference.as_deref().unwrap_or("").render(),
+                    e.comment.as_deref().unwrap_or("").render(),
+                    if e.applied { "oui".render() } else { html! { span.badge.late { "non : changement simultané" } } },
                 ]
             })
             .collect();
-        b.push_str(&table(&["Date", "Statut", "Par", "Transmis à", "Référence", "Commentaire", "Appliqué"], &evs));
-        if !d.conflicts.is_empty() {
-            b.push_str("<h2>Conflits à résoudre</h2><p class=\"muted\">Deux médiateurs ont écrit des valeurs différentes hors connexion ; la première est celle affichée.</p>");
-            let rows: Vec<Vec<String>> = d
-                .conflicts
-                .iter()
-                .map(|c| vec![esc(&c.field), esc(&c.values.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(" | "))])
-                .collect();
-            b.push_str(&table(&["Champ", "Valeurs"], &rows));
-        }
-        b.push_str("<h2>Journal des modifications</h2>");
+        let conflicts: Vec<Vec<Markup>> = d
+            .conflicts
+            .iter()
+            .map(|c| vec![c.field.render(), c.values.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(" | ").render()])
+            .collect();
         let op = |o: &str| match o {
             "create" => "création",
             "set" => "modification",
@@ -254,9 +258,28 @@ pub async fn history(
             other => other,
         }
         .to_string();
-        let hist: Vec<Vec<String>> = d.history.iter().map(|h| vec![datetime(h.at), esc(&h.by), esc(&op(&h.op)), esc(&h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", "))]).collect();
-        b.push_str(&table(&["Date", "Par", "Opération", "Champs"], &hist));
-        Ok(html_response(ctx.page("Historique du signalement", "/degradations", &b)))
+        let hist: Vec<Vec<Markup>> = d.history.iter().map(|h| vec![datetime(h.at).render(), h.by.render(), op(&h.op).render(), h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", ").render()]).collect();
+        let gallery = photos::gallery(ctx, id, &photos::ordered(&r.photos))?;
+        let b = html! {
+            p.noprint { a href={ (MOUNT) "/degradations" } { "← Dégradations ouvertes" } }
+            h1 { (l.category(&r.category)) " — " (r.place) }
+            p.noprint {
+                a.btn href={ (MOUNT) "/signalements/" (id.to_string()) "/fiche.pdf" } { "Fiche de signalement (PDF)" }
+                " " span.muted { "une page à envoyer à l'organisme responsable, avec les photos" }
+            }
+            (table(&["Champ", "Valeur"], &fields))
+            (gallery)
+            h2 { "Historique des statuts" }
+            (table(&["Date", "Statut", "Par", "Transmis à", "Référence", "Commentaire", "Appliqué"], &evs))
+            @if !conflicts.is_empty() {
+                h2 { "Conflits à résoudre" }
+                p.muted { "Deux médiateurs ont écrit des valeurs différentes hors connexion ; la première est celle affichée." }
+                (table(&["Champ", "Valeurs"], &conflicts))
+            }
+            h2 { "Journal des modifications" }
+            (table(&["Date", "Par", "Opération", "Champs"], &hist))
+        };
+        Ok(html_response(ctx.page("Historique du signalement", "/degradations", b)))
     })
     .await
 }

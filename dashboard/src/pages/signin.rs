@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{AppState, Auth, Client, State, blocking, cookie, html_response};
-use crate::html::{bare_page, esc, security_headers};
+use crate::html::{PreEscaped, bare_page_str as bare_page, esc, security_headers};
 use crate::session::{COOKIE, SIGNIN_COOKIE, random_token, same_secret};
 use crate::{DashboardError, MOUNT};
 
@@ -56,7 +56,7 @@ fn form_page(token: &str, error: Option<&str>) -> String {
 /// The sign-in form, with a fresh double-submit token in a cookie.
 pub async fn form(axum::extract::State(st): State) -> Response {
     let token = random_token();
-    let mut resp = html_response(form_page(&token, None));
+    let mut resp = html_response(PreEscaped(form_page(&token, None)));
     resp.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&st, SIGNIN_COOKIE, &token, 1800),

@@ -2,22 +2,27 @@
 //! and category, over a period: how long dégradations fixed in the period
 //! stayed open, from report to first `resolved` (or `closed`).
 
-use std::fmt::Write;
-
 use axum::extract::Query as Q;
 use axum::response::Response;
 
 use super::{Auth, State, html_response, with_store};
-use crate::html::{days, esc, table};
+use crate::html::{Markup, Render, days, html, table};
 use crate::labels::Labels;
 use crate::period::PeriodQuery;
 use crate::stats::{FixGroup, fix_groups, fix_overall};
 use crate::{DashboardError, svg};
 
-fn rows(groups: &[FixGroup]) -> Vec<Vec<String>> {
+fn rows(groups: &[FixGroup]) -> Vec<Vec<Markup>> {
     groups
         .iter()
-        .map(|g| vec![esc(&g.label), g.n.to_string(), days(g.median), days(g.p90)])
+        .map(|g| {
+            vec![
+                g.label.render(),
+                g.n.render(),
+                days(g.median).render(),
+                days(g.p90).render(),
+            ]
+        })
         .collect()
 }
 
@@ -38,30 +43,31 @@ pub async fn page(
         let cats = fix_groups(&fixes, |f| l.category(&f.category));
         let headers = ["", "#Résolus", "#Médiane (jours)", "#90e centile (jours)"];
 
-        let mut b = format!(
-            "<h1>Délais de résolution</h1><form class=\"filters\" method=\"get\">{}<button class=\"btn\">Afficher</button></form><p class=\"muted\">Signalements résolus (ou clos) {} : délai entre le signalement et la première résolution.</p>",
-            p.form_fields(),
-            esc(&p.label())
-        );
-        b.push_str("<div class=\"cards\">");
-        match fix_overall(&fixes) {
-            Some(g) => {
-                let _ = write!(b, "<div class=\"card\">Résolus<b>{}</b></div><div class=\"card\">Médiane<b>{} j</b></div><div class=\"card\">90e centile<b>{} j</b></div>", g.n, days(g.median), days(g.p90));
+        let groups = [("Par secteur", &sectors, "Secteur"), ("Par organisme responsable", &bodies, "Organisme"), ("Par catégorie", &cats, "Catégorie")];
+        let b = html! {
+            h1 { "Délais de résolution" }
+            form.filters method="get" { (p.form_fields()) button.btn { "Afficher" } }
+            p.muted { "Signalements résolus (ou clos) " (p.label()) " : délai entre le signalement et la première résolution." }
+            div.cards {
+                @match fix_overall(&fixes) {
+                    Some(g) => {
+                        div.card { "Résolus" b { (g.n) } }
+                        div.card { "Médiane" b { (days(g.median)) " j" } }
+                        div.card { "90e centile" b { (days(g.p90)) " j" } }
+                    }
+                    None => { div.card { "Résolus" b { "0" } } }
+                }
             }
-            None => b.push_str("<div class=\"card\">Résolus<b>0</b></div>"),
-        }
-        b.push_str("</div>");
-        for (title, groups, first) in [("Par secteur", &sectors, "Secteur"), ("Par organisme responsable", &bodies, "Organisme"), ("Par catégorie", &cats, "Catégorie")] {
-            let _ = write!(b, "<h2>{title}</h2>");
-            let chart: Vec<(String, Vec<f64>)> = groups.iter().map(|g| (g.label.clone(), vec![g.median, g.p90])).collect();
-            if !chart.is_empty() {
-                b.push_str(&svg::hbars(&format!("Délai de résolution {}", title.to_lowercase()), &chart, &["Médiane (j)", "90e centile (j)"]));
+            @for (title, groups, first) in groups {
+                h2 { (title) }
+                @if !groups.is_empty() {
+                    @let chart: Vec<(String, Vec<f64>)> = groups.iter().map(|g| (g.label.clone(), vec![g.median, g.p90])).collect();
+                    (svg::hbars(&format!("Délai de résolution {}", title.to_lowercase()), &chart, &["Médiane (j)", "90e centile (j)"]))
+                }
+                (table(&[first, headers[1], headers[2], headers[3]], &rows(groups)))
             }
-            let mut h = headers;
-            h[0] = first;
-            b.push_str(&table(&h, &rows(groups)));
-        }
-        Ok(html_response(ctx.page("Délais de résolution", "/delais", &b)))
+        };
+        Ok(html_response(ctx.page("Délais de résolution", "/delais", b)))
     })
     .await
 }
