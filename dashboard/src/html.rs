@@ -128,7 +128,7 @@ pub fn page(title: &str, active: &str, viewer: &Viewer<'_>, body: Markup) -> Mar
     let header = html! {
         span.brand { "Carnet · " (viewer.team) }
         @for (path, label) in NAV {
-            a.on[path == active] href={ (MOUNT) (path) } { (label) }
+            a href={ (MOUNT) (path) } class=[(path == active).then_some("on")] { (label) }
         }
         span.who {
             (viewer.name) " "
@@ -164,7 +164,7 @@ pub fn table(headers: &[&str], rows: &[Vec<Markup>]) -> Markup {
                 @for row in rows {
                     tr {
                         @for (i, cell) in row.iter().enumerate() {
-                            td.n[numeric.get(i).copied().unwrap_or(false)] { (cell) }
+                            td class=[numeric.get(i).copied().unwrap_or(false).then_some("n")] { (cell) }
                         }
                     }
                 }
@@ -276,7 +276,8 @@ mod tests {
         assert!(p.contains("Carnet · &lt;t&gt;") && p.contains("&lt;n&gt; <form"), "{p}");
         assert!(p.contains("name=\"csrf\" value=\"&quot;c\""), "{p}");
         assert!(p.contains("<main>&lt;body&gt;</main>"), "{p}");
-        assert!(p.contains("href=\"/dashboard/retards\">En retard</a>"), "{p}");
+        assert!(p.contains("href=\"/dashboard/retards\" class=\"on\">En retard</a>"), "{p}");
+        assert!(p.contains("href=\"/dashboard/delais\">Délais"), "{p}");
         assert_eq!(p.matches("class=\"on\"").count(), 1, "{p}");
     }
 }

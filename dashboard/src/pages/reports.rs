@@ -47,7 +47,7 @@ pub fn report_rows(list: &[Report], l: &Labels<'_>, cfg: &TeamConfig, now: i64) 
                 }
                 @for r in list {
                     @let late = r.status.is_open() && cfg.is_overdue(&r.category, r.header.created_at, now);
-                    tr.late[late] {
+                    tr class=[late.then_some("late")] {
                         td.n {
                             (TeamConfig::age_days(r.header.created_at, now))
                             @if late { " " span.badge.late { "retard" } }
