@@ -6,8 +6,8 @@
 use std::fmt::Write;
 use std::sync::OnceLock;
 
-pub use maud::{Markup, PreEscaped, Render, html};
 use maud::DOCTYPE;
+pub use maud::{Markup, PreEscaped, Render, html};
 
 use axum::http::{HeaderName, HeaderValue, header};
 use jiff::Timestamp;
@@ -82,11 +82,7 @@ fn frame(title: &str, header: Markup, body: Markup) -> Markup {
 
 /// A page without navigation: sign-in and errors.
 pub fn bare_page(title: &str, body: Markup) -> Markup {
-    frame(
-        title,
-        html! { span.brand { "Carnet · supervision" } },
-        body,
-    )
+    frame(title, html! { span.brand { "Carnet · supervision" } }, body)
 }
 
 /// Escapes text for HTML content and attribute values. Only signin.rs
@@ -254,10 +250,19 @@ mod tests {
     #[test]
     fn the_frame_tables_and_options_escape_what_they_are_given() {
         let t = table(&["#N", "<b>"], &[vec![1.render(), "<i>".render()]]).into_string();
-        assert!(t.contains("<th class=\"n\">N</th><th>&lt;b&gt;</th>"), "{t}");
-        assert!(t.contains("<td class=\"n\">1</td><td>&lt;i&gt;</td>"), "{t}");
+        assert!(
+            t.contains("<th class=\"n\">N</th><th>&lt;b&gt;</th>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("<td class=\"n\">1</td><td>&lt;i&gt;</td>"),
+            "{t}"
+        );
         let empty = table(&["A", "B"], &[]).into_string();
-        assert!(empty.contains("<td colspan=\"2\" class=\"muted\">Aucune donnée"), "{empty}");
+        assert!(
+            empty.contains("<td colspan=\"2\" class=\"muted\">Aucune donnée"),
+            "{empty}"
+        );
 
         let o = options(&[("a\"".into(), "<x>".into())], Some("a\""), "Tous").into_string();
         assert_eq!(
@@ -273,10 +278,16 @@ mod tests {
         let p = page("<p>", "/retards", &who, html! { "<body>" }).into_string();
         assert!(p.starts_with("<!DOCTYPE html><html lang=\"fr\">"), "{p}");
         assert!(p.contains("<title>&lt;p&gt; · Carnet</title>"), "{p}");
-        assert!(p.contains("Carnet · &lt;t&gt;") && p.contains("&lt;n&gt; <form"), "{p}");
+        assert!(
+            p.contains("Carnet · &lt;t&gt;") && p.contains("&lt;n&gt; <form"),
+            "{p}"
+        );
         assert!(p.contains("name=\"csrf\" value=\"&quot;c\""), "{p}");
         assert!(p.contains("<main>&lt;body&gt;</main>"), "{p}");
-        assert!(p.contains("href=\"/dashboard/retards\" class=\"on\">En retard</a>"), "{p}");
+        assert!(
+            p.contains("href=\"/dashboard/retards\" class=\"on\">En retard</a>"),
+            "{p}"
+        );
         assert!(p.contains("href=\"/dashboard/delais\">Délais"), "{p}");
         assert_eq!(p.matches("class=\"on\"").count(), 1, "{p}");
     }

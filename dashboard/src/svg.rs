@@ -150,7 +150,10 @@ mod tests {
         let cols = columns("t", &[("<m>".into(), vec![1.0, 2.0])], &["<a>", "b"]).into_string();
         assert!(cols.contains("&lt;m&gt; — &lt;a&gt; : 1") && !cols.contains("<a>"));
         // Every shape is closed, so nothing after it is swallowed.
-        assert_eq!(cols.matches("<rect").count(), cols.matches("</rect>").count());
+        assert_eq!(
+            cols.matches("<rect").count(),
+            cols.matches("</rect>").count()
+        );
         let empty = columns("t", &[], &["a"]).into_string();
         assert!(empty.ends_with("</svg>"));
     }

@@ -310,7 +310,10 @@ async fn values_typed_on_a_phone_show_escaped_never_as_markup() {
     let place = "Hall &quot;A&quot; &lt;img src=x onerror=alert(2)&gt;";
     for (path, wants) in [
         ("/dashboard/degradations".to_string(), vec![place]),
-        (format!("/dashboard/signalements/{report}"), vec![place, script]),
+        (
+            format!("/dashboard/signalements/{report}"),
+            vec![place, script],
+        ),
         ("/dashboard/activite".to_string(), vec![place, script]),
     ] {
         let r = get(&app, &path, c).await;
@@ -318,7 +321,10 @@ async fn values_typed_on_a_phone_show_escaped_never_as_markup() {
         // assert_page also checks that no `<script` made it to the page.
         assert_page(&r, &wants);
         let t = r.text();
-        assert!(!t.contains("<img src=x") && !t.contains("\"A\""), "{path}: {t}");
+        assert!(
+            !t.contains("<img src=x") && !t.contains("\"A\""),
+            "{path}: {t}"
+        );
     }
 }
 
@@ -984,10 +990,7 @@ async fn authors_and_changes_are_named_by_the_registry_not_the_document() {
         Some(&c),
     )
     .await;
-    assert_page(
-        &r,
-        &["par Tablette d'Awa", "<td>Tablette d'Awa</td>"],
-    );
+    assert_page(&r, &["par Tablette d'Awa", "<td>Tablette d'Awa</td>"]);
     assert!(
         !r.text().contains("awa"),
         "the documents' own author id is never shown"
