@@ -23,13 +23,15 @@ pub async fn page(
         let r = ctx.cached(&format!("rapport {}", p.query()), || funders_report(&*ctx.store, &p))?;
         ctx.log(&format!("rapport financeurs (page) {}", p.query()), &[])?;
         let q = p.query();
-        let sections: Vec<(&str, Vec<String>, Vec<Vec<Markup>>)> = r
+        // Each section's table: the first column names, the others count.
+        let sections: Vec<(&str, Markup)> = r
             .sections
             .iter()
             .map(|s| {
-                let headers = s.headers.iter().enumerate().map(|(i, h)| if i == 0 { h.to_string() } else { format!("#{h}") }).collect();
-                let rows = s.rows.iter().map(|row| row.iter().map(|c| match c { Cell::Int(n) => int(*n).render(), other => cell_text(other).render() }).collect()).collect();
-                (s.title, headers, rows)
+                let headers: Vec<String> = s.headers.iter().enumerate().map(|(i, h)| if i == 0 { h.to_string() } else { format!("#{h}") }).collect();
+                let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+                let rows: Vec<Vec<Markup>> = s.rows.iter().map(|row| row.iter().map(|c| match c { Cell::Int(n) => int(*n).render(), other => cell_text(other).render() }).collect()).collect();
+                (s.title, table(&headers, &rows))
             })
             .collect();
         let b = html! {
@@ -41,9 +43,9 @@ pub async fn page(
             }
             h1 { "Rapport d'activité — " (r.team) }
             p { "Période " (p.label()) " · médiation sociale (adultes-relais, contrat de ville). Ce rapport ne contient aucune donnée personnelle d'habitant." }
-            @for (title, headers, rows) in &sections {
+            @for (title, section) in sections {
                 h2 { (title) }
-                (table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), rows))
+                (section)
             }
             p.noprint.muted { "Pour l'imprimer ou l'enregistrer en PDF : Ctrl+P." }
         };
