@@ -32,6 +32,7 @@ use crate::DashboardError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_sessions_and_access_log.sql"),
     include_str!("../migrations/002_access_log_columns.sql"),
+    include_str!("../migrations/003_account_sessions.sql"),
 ];
 
 /// How long entries are kept unless configured otherwise: a year, the
