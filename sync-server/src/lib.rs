@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auth;
 pub mod backup;
 pub mod config;
