@@ -1,6 +1,7 @@
 -- dashboard.db, version 3: a session names a supervisor's account, no
 -- longer a device (device tokens stopped opening the dashboard): the
--- device sessions there were are ended.
+-- device sessions there were are ended. `pending`: the password was
+-- right, the TOTP code is awaited (such a session opens no page).
 DROP TABLE sessions;
 CREATE TABLE sessions (
     id_hash    TEXT PRIMARY KEY,
@@ -11,6 +12,7 @@ CREATE TABLE sessions (
     actor      TEXT NOT NULL,
     csrf       TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    pending    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_account ON sessions (account_id);

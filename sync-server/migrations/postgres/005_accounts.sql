@@ -29,4 +29,6 @@ DROP INDEX dashboard_sessions_by_device;
 ALTER TABLE dashboard_sessions RENAME COLUMN device_id TO account_id;
 ALTER TABLE dashboard_sessions ADD COLUMN email TEXT NOT NULL DEFAULT '';
 ALTER TABLE dashboard_sessions ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+-- The password was right, the TOTP code is awaited: opens no page.
+ALTER TABLE dashboard_sessions ADD COLUMN pending BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX dashboard_sessions_by_account ON dashboard_sessions (account_id);
