@@ -207,8 +207,9 @@ impl Supervisor {
 /// What an e-mail and password opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignIn {
-    /// Nothing (the form does not say which part was wrong).
-    Refused,
+    /// Nothing (the form does not say which part was wrong). Names the
+    /// account the e-mail belongs to, if any, for the access log only.
+    Refused(Option<Supervisor>),
     /// The password is right and the account has a second factor: the
     /// session starts once [`Backend::verify_totp`] accepts a code.
     NeedsTotp(Supervisor),

@@ -143,13 +143,9 @@ impl Backend for ServerBackend {
             Some(a) if a.totp_secret.is_some() => Ok(SignIn::NeedsTotp(supervisor(&a))),
             Some(a) => Ok(SignIn::Signed(supervisor(&a))),
             None => {
-                let id = self
-                    .storage
-                    .account_by_email(email)
-                    .map_err(internal)?
-                    .map(|a| a.id);
-                self.fail(client, id.as_deref());
-                Ok(SignIn::Refused)
+                let named = self.storage.account_by_email(email).map_err(internal)?;
+                self.fail(client, named.as_ref().map(|a| a.id.as_str()));
+                Ok(SignIn::Refused(named.as_ref().map(supervisor)))
             }
         }
     }
