@@ -133,8 +133,15 @@ impl Backend for ServerBackend {
         if let Some(a) = &account {
             self.check(&account_key(&a.id))?;
         }
+        let required = match &account {
+            Some(a) => self.storage.require_totp(&a.team_id).map_err(internal)?,
+            None => false,
+        };
+        // An account without a second factor in a team that requires one
+        // opens nothing until it enrols one through a new invitation.
         let opened = account.filter(|a| {
             a.disabled_at.is_none()
+                && (a.totp_secret.is_some() || !required)
                 && a.password_hash
                     .as_deref()
                     .is_some_and(|h| verify_password(h, password))
