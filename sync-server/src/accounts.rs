@@ -101,3 +101,91 @@ pub fn team_account(storage: &dyn Storage, team_id: &str, email: &str) -> Result
         })
 }
 
+
+/// The operator's account commands (`carnet-server user …`, `team
+/// require-totp`), over a state opened from the same settings as the
+/// server, so that they write to the same access log and end the same
+/// sessions. Each writes what it did to the access log, as the operator.
+pub mod admin {
+    use carnet_dashboard::Access;
+
+    use super::{Invitation, add_user, invite_again, team_account};
+    use crate::AppState;
+    use crate::error::{Result, ServerError};
+    use crate::storage::Account;
+
+    fn log(state: &AppState, team_id: &str, action: &str) -> Result<()> {
+        state
+            .access_log
+            .record(&Access {
+                team_id,
+                device_id: "admin",
+                person: "administrateur (commande carnet-server)",
+                client: "local",
+                action,
+                record_ids: &[],
+            })
+            .map_err(|e| ServerError::Internal(format!("access log: {e}")))
+    }
+
+    /// `user add`: a new account and its first invitation.
+    pub fn add(state: &AppState, team_id: &str, name: &str, email: &str) -> Result<Invitation> {
+        let team_id = team_id.trim();
+        let inv = add_user(&*state.storage, &state.config.public_url(), team_id, name, email)?;
+        log(
+            state,
+            team_id,
+            &format!("invitation émise (nouveau compte) [compte {}]", inv.account.id),
+        )?;
+        Ok(inv)
+    }
+
+    /// `user invite`: a reset invitation for an account of the team.
+    pub fn invite(state: &AppState, team_id: &str, email: &str) -> Result<Invitation> {
+        let team_id = team_id.trim();
+        let account = team_account(&*state.storage, team_id, email)?;
+        let inv = invite_again(&*state.storage, &state.config.public_url(), team_id, &account.id)?;
+        log(
+            state,
+            team_id,
+            &format!("invitation émise (réinitialisation) [compte {}]", account.id),
+        )?;
+        Ok(inv)
+    }
+
+    /// `user disable`: the account opens nothing any more; its sessions end.
+    pub fn disable(state: &AppState, team_id: &str, email: &str) -> Result<Account> {
+        let team_id = team_id.trim();
+        let account = team_account(&*state.storage, team_id, email)?;
+        let account = state
+            .storage
+            .disable_account(team_id, &account.id)?
+            .ok_or_else(|| ServerError::NotFound("no such account in this team".into()))?;
+        state
+            .sessions
+            .end_account(&account.id, None)
+            .map_err(|e| ServerError::Internal(format!("sessions: {e}")))?;
+        log(state, team_id, &format!("compte désactivé [compte {}]", account.id))?;
+        Ok(account)
+    }
+
+    /// `user list`: the team's accounts, oldest first.
+    pub fn list(state: &AppState, team_id: &str) -> Result<Vec<Account>> {
+        Ok(state.storage.accounts(team_id.trim())?)
+    }
+
+    /// `team require-totp`: whether the team's accounts need a second factor.
+    pub fn require_totp(state: &AppState, team_id: &str, on: bool) -> Result<()> {
+        let team_id = team_id.trim();
+        state.storage.set_require_totp(team_id, on)?;
+        log(
+            state,
+            team_id,
+            if on {
+                "double authentification exigée pour l'équipe"
+            } else {
+                "double authentification plus exigée pour l'équipe"
+            },
+        )
+    }
+}
