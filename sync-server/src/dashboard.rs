@@ -375,11 +375,12 @@ impl Backend for ServerBackend {
 }
 
 /// The dashboard's routes, already under `/dashboard`, to merge into the
-/// API: the state's storage and throttle behind them, its sessions, access
+/// API: the state's storage and throttle behind them, invitation links
+/// under `public_url`, its sessions, access
 /// log and permits shared, cookies `Secure` unless `config.insecure_cookies`.
 /// Purges the sessions and the log (opening `dashboard.db` on SQLite): call
 /// it on the blocking pool.
-pub fn router<S>(state: &AppState) -> Result<Router<S>>
+pub fn router<S>(state: &AppState, public_url: String) -> Result<Router<S>>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -388,7 +389,7 @@ where
         throttle: state.code_throttle.clone(),
         sessions: state.sessions.clone(),
         trusted_proxy: state.config.trusted_proxy,
-        public_url: state.config.public_url(),
+        public_url,
     };
     let mut dash = DashboardConfig::new(state.config.data_dir.clone());
     dash.secure_cookies = !state.config.insecure_cookies;

@@ -327,6 +327,10 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                     "More codes: carnet-server enroll --team {team_id} --role mediator {}",
                     store.flags()
                 );
+                println!(
+                    "Dashboard accounts: carnet-server user add --team {team_id} --name … --email … {}",
+                    store.flags()
+                );
             }
             Ok(())
         }
@@ -488,7 +492,7 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         );
     }
     println!(
-        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} access-log entries, {} photo file(s) ({} copied by this run, {}).",
+        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} accounts, {} access-log entries, {} photo file(s) ({} copied by this run, {}).",
         report.teams,
         report.changes,
         report.copied.changes,
@@ -496,6 +500,7 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         report.tombstones,
         report.devices,
         report.codes,
+        report.accounts,
         report.access_log_entries,
         report.photos,
         report.copied.photos,
