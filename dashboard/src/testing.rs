@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// The seeded account's e-mail ([`StaticBackend::single`]).
-pub const DEMO_EMAIL: &str = "awa@exemple.fr";
+pub const DEMO_EMAIL: &str = "superviseur@exemple.fr";
 /// The seeded account's password: tests and the demo server sign in with it.
 pub const DEMO_PASSWORD: &str = "tulipe orage quarante vélo";
 
@@ -69,20 +69,29 @@ pub struct StaticBackend {
 }
 
 impl StaticBackend {
-    /// One team, one supervisor account named `name`, signing in with
-    /// [`DEMO_EMAIL`] and [`DEMO_PASSWORD`].
+    /// One team, one supervisor account named `name` (its id is
+    /// `compte-<name in lowercase>`), signing in with [`DEMO_EMAIL`] and
+    /// [`DEMO_PASSWORD`].
     pub fn single(team_id: &str, store: Arc<Store>, name: &str) -> Self {
         let backend = StaticBackend {
             stores: HashMap::from([(team_id.to_string(), store)]),
             max_failures: 10,
             ..Default::default()
         };
-        let id = backend.add_account(team_id, name, DEMO_EMAIL);
+        backend.add_supervisor(team_id, name, DEMO_EMAIL);
+        backend
+    }
+
+    /// Adds a supervisor who has accepted their invitation: id
+    /// `compte-<name in lowercase>`, password [`DEMO_PASSWORD`]; returns the id.
+    pub fn add_supervisor(&self, team_id: &str, name: &str, email: &str) -> String {
+        let id = format!("compte-{}", name.to_lowercase());
+        self.insert_account(&id, team_id, name, email);
         let hash = crate::accounts::hash_password(DEMO_PASSWORD).ok();
-        if let Some(a) = backend.lock().by_id.get_mut(&id) {
+        if let Some(a) = self.lock().by_id.get_mut(&id) {
             a.password_hash = hash;
         }
-        backend
+        id
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Accounts> {
@@ -93,6 +102,12 @@ impl StaticBackend {
     /// its id.
     pub fn add_account(&self, team_id: &str, name: &str, email: &str) -> String {
         let id = format!("compte-{}", crate::session::random_token().get(..12).unwrap_or_default());
+        self.insert_account(&id, team_id, name, email);
+        id
+    }
+
+    fn insert_account(&self, id: &str, team_id: &str, name: &str, email: &str) {
+        let id = id.to_string();
         let who = Supervisor {
             team_id: team_id.into(),
             account_id: id.clone(),
@@ -110,7 +125,6 @@ impl StaticBackend {
                 disabled: false,
             },
         );
-        id
     }
 
     /// The account with this id, as kept.
@@ -118,9 +132,11 @@ impl StaticBackend {
         self.lock().by_id.get(account_id).cloned()
     }
 
-    /// The account signing in with [`DEMO_EMAIL`].
-    pub fn demo_account(&self) -> Option<MemAccount> {
-        self.lock().by_id.values().find(|a| a.who.email == DEMO_EMAIL).cloned()
+    /// Disables an account, as another supervisor would.
+    pub fn disable_account(&self, account_id: &str) {
+        if let Some(a) = self.lock().by_id.get_mut(account_id) {
+            a.disabled = true;
+        }
     }
 
     fn issue(&self, account_id: &str) -> String {

@@ -12,7 +12,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use carnet_core::Store;
-use carnet_dashboard::testing::{DemoFacts, StaticBackend, demo_records, sync_device};
+use carnet_dashboard::testing::{
+    DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
+};
 use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig, LapsedDevice};
 use tower::ServiceExt;
 
@@ -39,7 +41,7 @@ fn app_built(
     let team = Arc::new(Store::open_unencrypted(dir.path().join("team.db")).unwrap());
     let report = sync_device(&device, &team).unwrap();
     assert!(report.pushed > 0);
-    let mut b = StaticBackend::single("team1", team, "sup-token", "Claire");
+    let mut b = StaticBackend::single("team1", team, "Claire");
     b.names.insert(device.peer_id(), DEVICE_NAME.into());
     backend(&mut b);
     let config = config(DashboardConfig::new(dir.path().join("dash")));
@@ -135,8 +137,21 @@ fn hidden_csrf(html: &str) -> String {
     html[i..i + 64].to_string()
 }
 
-/// Signs in with `credential`; returns the sign-in answer and the pre-session cookie used.
-async fn try_sign_in(app: &App, credential: &str) -> Resp {
+/// A form value, percent-encoded.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Signs in with `password` (the seeded account's e-mail); returns the sign-in answer.
+async fn try_sign_in(app: &App, password: &str) -> Resp {
     let form = get(app, "/dashboard/connexion", None).await;
     assert_eq!(form.status, StatusCode::OK);
     let pre = cookie_value(&form.set_cookie("carnet_connexion").expect("sign-in cookie"));
@@ -145,13 +160,17 @@ async fn try_sign_in(app: &App, credential: &str) -> Resp {
         app,
         "/dashboard/connexion",
         &pre,
-        &format!("csrf={csrf}&credential={credential}"),
+        &format!(
+            "csrf={csrf}&email={}&password={}",
+            enc(DEMO_EMAIL),
+            enc(password)
+        ),
     )
     .await
 }
 
 async fn sign_in(app: &App) -> String {
-    let r = try_sign_in(app, "sup-token").await;
+    let r = try_sign_in(app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     cookie_value(&r.set_cookie("carnet_session").expect("session cookie"))
 }
@@ -169,23 +188,25 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
         "/dashboard/connexion"
     );
 
-    // A mediator's token (unknown to the backend as a supervisor) is refused.
+    // A wrong password (or a device token pasted as one) is refused, and
+    // the page says device tokens no longer open the dashboard.
     let r = try_sign_in(&app, "mediator-token").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.set_cookie("carnet_session").is_none());
-    assert!(r.text().contains("refusé"));
+    assert!(r.text().contains("incorrect"));
+    assert!(r.text().contains("jeton d&#39;appareil") || r.text().contains("jeton d'appareil"));
 
     // A sign-in posted without the form's token (cross-site) is refused.
     let r = post(
         &app,
         "/dashboard/connexion",
         "",
-        "csrf=x&credential=sup-token",
+        &format!("csrf=x&email={}&password={}", enc(DEMO_EMAIL), enc(DEMO_PASSWORD)),
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/dashboard/degradations");
     let c = r.set_cookie("carnet_session").unwrap();
@@ -200,7 +221,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
     assert_eq!(cookie_value(&c).len(), "carnet_session=".len() + 64);
 
     let secure = app_with(true);
-    let c = try_sign_in(&secure, "sup-token")
+    let c = try_sign_in(&secure, DEMO_PASSWORD)
         .await
         .set_cookie("carnet_session")
         .unwrap();
@@ -791,7 +812,7 @@ async fn reads_and_exports_are_in_the_access_log_by_id_only() {
     assert!(
         entries
             .iter()
-            .all(|e| e.who() == "Claire [device-claire]" && e.team_id == "team1")
+            .all(|e| e.who() == "Claire [compte-claire]" && e.team_id == "team1")
     );
     assert!(
         entries
@@ -839,7 +860,7 @@ async fn the_access_log_names_device_person_and_address_and_downloads_neutralise
             "Personne",
             "Appareil",
             "Adresse",
-            "device-claire",
+            "compte-claire",
             "192.0.2.44",
             "journal.csv",
         ],
@@ -863,7 +884,7 @@ async fn the_access_log_names_device_person_and_address_and_downloads_neutralise
         .iter()
         .find(|r| r[col("action")].starts_with("fiche signalement"))
         .unwrap();
-    assert_eq!(&row[col("device_id")], "device-claire");
+    assert_eq!(&row[col("device_id")], "compte-claire");
     assert_eq!(&row[col("person")], "Claire");
     assert_eq!(&row[col("client")], "192.0.2.44");
     assert_eq!(&row[col("record_ids")], f.open_report.to_string());
@@ -1033,7 +1054,7 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         r.text().contains("trop de tentatives de connexion"),
@@ -1051,7 +1072,7 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
 #[tokio::test]
 async fn cookies_are_secure_unless_configured_otherwise() {
     let app = app_built(|c| c, |_| {}, |_| {});
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert!(r.set_cookie("carnet_session").unwrap().contains("; Secure"));
 }
 
@@ -1089,7 +1110,7 @@ async fn storage_calls_hold_the_servers_permits() {
     permits.close();
     let r = get(&app, "/dashboard/degradations", Some(&session)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
     assert!(r.set_cookie("carnet_session").is_none());
     let r = get(&app, "/dashboard/degradations", None).await;
