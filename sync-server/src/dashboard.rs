@@ -200,21 +200,22 @@ impl Backend for ServerBackend {
         };
         check_password(password, &a.name, &a.email).map_err(DashboardError::Refused)?;
         let required = self.storage.require_totp(&a.team_id).map_err(internal)?;
-        let secret = match totp {
+        let (secret, step) = match totp {
             Some((secret, code)) => {
-                if totp_step(secret, &a.email, code, now_secs(carnet_core::now_ms())).is_none() {
+                let Some(step) = totp_step(secret, &a.email, code, now_secs(carnet_core::now_ms()))
+                else {
                     return Err(DashboardError::Refused(
                         "Code de l'application d'authentification incorrect : vérifiez l'heure du téléphone et saisissez le code affiché (6 chiffres).".into(),
                     ));
-                }
-                Some(secret)
+                };
+                (Some(secret), Some(step))
             }
             None if required => {
                 return Err(DashboardError::Refused(
                     "Votre équipe exige une double authentification : enregistrez le code dans votre application, puis saisissez le code à 6 chiffres qu'elle affiche.".into(),
                 ));
             }
-            None => None,
+            None => (None, None),
         };
         let hash = hash_password(password)?;
         let a = match self.storage.accept_invitation(token, &hash, secret) {
@@ -226,6 +227,10 @@ impl Backend for ServerBackend {
             }
             Err(e) => return Err(internal(e)),
         };
+        if let Some(step) = step {
+            // The code that confirmed the secret is spent like any other.
+            self.storage.use_totp_step(&a.id, step).map_err(internal)?;
+        }
         // A reset ends the sessions opened with the old password.
         self.sessions.end_account(&a.id, None)?;
         Ok(supervisor(&a))
