@@ -20,8 +20,7 @@ pub const MAX_PASSWORD: usize = 128;
 /// The least zxcvbn score (0 to 4) accepted: 3, "safely unguessable".
 const MIN_SCORE: u8 = 3;
 
-/// The TOTP step of a moment (ms since the epoch), for callers that
-/// remember steps.
+/// Seconds since the epoch of a moment in ms, as TOTP counts time.
 pub fn now_secs(now_ms: i64) -> u64 {
     u64::try_from(now_ms / 1000).unwrap_or_default()
 }
@@ -77,9 +76,13 @@ pub fn check_password(password: &str, name: &str, email: &str) -> std::result::R
             "Mot de passe trop long : {MAX_PASSWORD} caractères au plus."
         ));
     }
+    // Lowercased: zxcvbn matches words case-insensitively only against
+    // lowercase inputs.
+    let (name, email) = (name.to_lowercase(), email.to_lowercase());
     let local = email.split('@').next().unwrap_or_default();
-    let mut inputs: Vec<&str> = vec!["carnet", name, email, local];
+    let mut inputs: Vec<&str> = vec!["carnet", &name, &email, local];
     inputs.extend(name.split_whitespace());
+    inputs.extend(local.split(['.', '-', '_', '+']));
     let score = u8::from(zxcvbn::zxcvbn(password, &inputs).score());
     if score < MIN_SCORE {
         return Err(
@@ -180,7 +183,8 @@ mod tests {
         assert!(!verify_password("not a hash", "x"));
         assert!(check_password("court", "Awa", "awa@x.fr").is_err());
         assert!(check_password("carnetcarnet", "Awa", "awa@x.fr").is_err());
-        assert!(check_password("awa@x.fr-awa@x.fr", "Awa Diallo", "awa@x.fr").is_err());
+        assert!(check_password("password1234", "Awa Diallo", "awa@x.fr").is_err());
+        assert!(check_password("awa.diallo@exemple.fr", "Awa Diallo", "awa.diallo@exemple.fr").is_err());
         assert!(check_password(&"x".repeat(129), "Awa", "awa@x.fr").is_err());
         assert!(check_password("tulipe orage 47 vélo bleu", "Awa", "awa@x.fr").is_ok());
     }

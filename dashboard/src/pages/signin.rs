@@ -139,7 +139,7 @@ pub async fn submit(
                 Ok(Outcome::NeedsTotp(id))
             }
             SignIn::Refused(named) => {
-                let who = named.unwrap_or_else(|| unknown_account());
+                let who = named.unwrap_or_else(unknown_account);
                 audit(&*st2.log, &who, &from, "connexion refusée")?;
                 Ok(Outcome::Refused)
             }
@@ -308,7 +308,6 @@ pub async fn totp_submit(
             )),
         )
             .into_response()),
-        Err(DashboardError::TooManyAttempts(secs)) => Err(DashboardError::TooManyAttempts(secs)),
         Err(e) => Err(e),
     }
 }
