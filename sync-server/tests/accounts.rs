@@ -192,6 +192,8 @@ fn an_account_from_invitation_to_reset() {
         carnet_server::Config {
             data_dir: data.path().to_path_buf(),
             insecure_cookies: true,
+            // This test fails on purpose more than the default ten times.
+            code_failures: 50,
             ..carnet_server::Config::default()
         },
         "127.0.0.1:0".parse().unwrap(),
