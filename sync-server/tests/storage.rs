@@ -455,7 +455,7 @@ fn enrollment_codes_and_devices(b: &Backend) {
         Err(StorageError::Unauthorized)
     ));
     let devices = s.devices(&team).unwrap();
-    assert_eq!(devices.len(), 3);
+    assert_eq!(devices.len(), 2);
     assert!(s.devices(&elsewhere).unwrap().is_empty());
     // Every device in good standing was seen just now or enrolled just now.
     assert!(s.revoke_inactive(3_600_000).unwrap().is_empty());
