@@ -7,6 +7,7 @@ use carnet_core::store::{Entry, Payload};
 use carnet_core::sync::client::{Client, Retry};
 use carnet_core::sync::{PushHeader, wire};
 use carnet_core::{Kind, RecordId};
+use carnet_server::Storage;
 use common::*;
 use serde_json::{Value, json};
 

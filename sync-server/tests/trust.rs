@@ -14,7 +14,7 @@ use axum::http::{Request, StatusCode};
 use carnet_core::Store;
 use carnet_core::sync::client::Client;
 use carnet_core::sync::{PushHeader, wire};
-use carnet_server::storage::{Device, Role};
+use carnet_server::storage::Role;
 use carnet_server::{AppState, Config, SqliteStorage, Storage};
 use common::*;
 use serde_json::{Value, json};
