@@ -168,8 +168,6 @@ pub fn totp_step(secret: &str, email: &str, code: &str, now_secs: u64) -> Option
         })
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +182,14 @@ mod tests {
         assert!(check_password("court", "Awa", "awa@x.fr").is_err());
         assert!(check_password("carnetcarnet", "Awa", "awa@x.fr").is_err());
         assert!(check_password("password1234", "Awa Diallo", "awa@x.fr").is_err());
-        assert!(check_password("awa.diallo@exemple.fr", "Awa Diallo", "awa.diallo@exemple.fr").is_err());
+        assert!(
+            check_password(
+                "awa.diallo@exemple.fr",
+                "Awa Diallo",
+                "awa.diallo@exemple.fr"
+            )
+            .is_err()
+        );
         assert!(check_password(&"x".repeat(129), "Awa", "awa@x.fr").is_err());
         assert!(check_password("tulipe orage 47 vélo bleu", "Awa", "awa@x.fr").is_ok());
     }
@@ -197,10 +202,22 @@ mod tests {
         let t = totp(&s.secret, "awa@x.fr").unwrap();
         let now = 1_000_000_020;
         let step = (now / 30) as i64;
-        assert_eq!(totp_step(&s.secret, "awa@x.fr", &t.generate(now), now), Some(step));
-        assert_eq!(totp_step(&s.secret, "awa@x.fr", &t.generate(now - 30), now), Some(step - 1));
-        assert_eq!(totp_step(&s.secret, "awa@x.fr", &t.generate(now + 30), now), Some(step + 1));
-        assert_eq!(totp_step(&s.secret, "awa@x.fr", &t.generate(now - 90), now), None);
+        assert_eq!(
+            totp_step(&s.secret, "awa@x.fr", &t.generate(now), now),
+            Some(step)
+        );
+        assert_eq!(
+            totp_step(&s.secret, "awa@x.fr", &t.generate(now - 30), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            totp_step(&s.secret, "awa@x.fr", &t.generate(now + 30), now),
+            Some(step + 1)
+        );
+        assert_eq!(
+            totp_step(&s.secret, "awa@x.fr", &t.generate(now - 90), now),
+            None
+        );
         assert_eq!(totp_step(&s.secret, "awa@x.fr", "12a456", now), None);
     }
 }

@@ -82,13 +82,16 @@ pub trait Backend: Send + Sync + 'static {
     /// past its limit, so that passwords cannot be guessed through the
     /// form. A disabled account, an unknown e-mail, an account without a
     /// password yet and a wrong password are all [`SignIn::Refused`].
-    fn sign_in(&self, email: &str, password: &str, client: &str)
-    -> Result<SignIn, DashboardError>;
+    fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignIn, DashboardError>;
     /// The second step of a sign-in that answered [`SignIn::NeedsTotp`]:
     /// whether `code` is the account's current TOTP code, not used before
     /// (throttled like [`Backend::sign_in`]).
-    fn verify_totp(&self, who: &Supervisor, code: &str, client: &str)
-    -> Result<bool, DashboardError>;
+    fn verify_totp(
+        &self,
+        who: &Supervisor,
+        code: &str,
+        client: &str,
+    ) -> Result<bool, DashboardError>;
     /// Who an invitation link is for, if it still works (unused, not
     /// expired, its account not disabled).
     fn invitation(&self, token: &str) -> Result<Option<InvitationInfo>, DashboardError>;
@@ -117,8 +120,7 @@ pub trait Backend: Send + Sync + 'static {
         client: &str,
     ) -> Result<(), DashboardError>;
     /// Enrols a second factor once `code` checks against `secret`.
-    fn enrol_totp(&self, who: &Supervisor, secret: &str, code: &str)
-    -> Result<(), DashboardError>;
+    fn enrol_totp(&self, who: &Supervisor, secret: &str, code: &str) -> Result<(), DashboardError>;
     /// Removes the second factor, unless the team requires one.
     fn remove_totp(&self, who: &Supervisor) -> Result<(), DashboardError>;
     /// The team's accounts, oldest first.

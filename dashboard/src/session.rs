@@ -78,8 +78,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Ends every session of an account but the one with cookie id
     /// `except` (a password change keeps the session it was made from; a
     /// disabled account keeps none); returns how many.
-    fn end_account(&self, account_id: &str, except: Option<&str>)
-    -> Result<usize, DashboardError>;
+    fn end_account(&self, account_id: &str, except: Option<&str>) -> Result<usize, DashboardError>;
 
     /// Deletes expired sessions (they already open nothing); returns how
     /// many, or `None` when another instance sharing the store is doing it.
@@ -260,11 +259,7 @@ impl SessionStore for Sessions {
         })
     }
 
-    fn end_account(
-        &self,
-        account_id: &str,
-        except: Option<&str>,
-    ) -> Result<usize, DashboardError> {
+    fn end_account(&self, account_id: &str, except: Option<&str>) -> Result<usize, DashboardError> {
         let keep = except.map(hash).unwrap_or_default();
         self.with_conn(|conn| {
             Ok(conn.execute(
@@ -308,7 +303,10 @@ mod tests {
         let (id, sess) = s.create(&who, ttl).unwrap();
         assert_eq!(id.len(), 64);
         let got = s.get(&id).unwrap().unwrap();
-        assert_eq!((got.csrf, got.supervisor, got.pending), (sess.csrf, who.clone(), false));
+        assert_eq!(
+            (got.csrf, got.supervisor, got.pending),
+            (sess.csrf, who.clone(), false)
+        );
         let stored: String = s
             .with_conn(|c| Ok(c.query_row("SELECT id_hash FROM sessions", [], |r| r.get(0))?))
             .unwrap();
@@ -331,7 +329,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Sessions::open(dir.path()).unwrap();
         let t0 = carnet_core::now_ms();
-        let (id, sess) = s.create_at(&awa(), Duration::from_secs(3600), true, t0).unwrap();
+        let (id, sess) = s
+            .create_at(&awa(), Duration::from_secs(3600), true, t0)
+            .unwrap();
         assert_eq!(sess.expires_at, t0 + 3_600_000);
         assert!(s.get_at(&id, t0 + 3_599_999).unwrap().unwrap().pending);
         assert!(s.get_at(&id, t0 + 3_600_000).unwrap().is_none());

@@ -101,7 +101,10 @@ impl StaticBackend {
     /// Adds an account without a password (invite it to set one); returns
     /// its id.
     pub fn add_account(&self, team_id: &str, name: &str, email: &str) -> String {
-        let id = format!("compte-{}", crate::session::random_token().get(..12).unwrap_or_default());
+        let id = format!(
+            "compte-{}",
+            crate::session::random_token().get(..12).unwrap_or_default()
+        );
         self.insert_account(&id, team_id, name, email);
         id
     }
@@ -143,7 +146,8 @@ impl StaticBackend {
         let token = crate::session::random_token();
         let mut acc = self.lock();
         acc.invitations.retain(|_, id| id != account_id);
-        acc.invitations.insert(token.clone(), account_id.to_string());
+        acc.invitations
+            .insert(token.clone(), account_id.to_string());
         format!("{}/invitation/{token}", crate::MOUNT)
     }
 
@@ -155,7 +159,8 @@ impl StaticBackend {
 
     fn throttled(&self, client: &str) -> Result<(), DashboardError> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if self.max_failures > 0 && failures.get(client).copied().unwrap_or(0) >= self.max_failures {
+        if self.max_failures > 0 && failures.get(client).copied().unwrap_or(0) >= self.max_failures
+        {
             return Err(DashboardError::TooManyAttempts(60));
         }
         Ok(())
@@ -206,7 +211,12 @@ impl Backend for StaticBackend {
     fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignIn, DashboardError> {
         self.throttled(client)?;
         let email = email.trim().to_lowercase();
-        let found = self.lock().by_id.values().find(|a| a.who.email == email).cloned();
+        let found = self
+            .lock()
+            .by_id
+            .values()
+            .find(|a| a.who.email == email)
+            .cloned();
         let required = found
             .as_ref()
             .is_some_and(|a| self.lock().require_totp.contains(&a.who.team_id));
@@ -214,8 +224,7 @@ impl Backend for StaticBackend {
             Some(a)
                 if !a.disabled
                     && (a.totp_secret.is_some() || !required)
-                    && a
-                        .password_hash
+                    && a.password_hash
                         .as_deref()
                         .is_some_and(|h| crate::accounts::verify_password(h, password)) =>
             {
@@ -232,7 +241,12 @@ impl Backend for StaticBackend {
         }
     }
 
-    fn verify_totp(&self, who: &Supervisor, code: &str, client: &str) -> Result<bool, DashboardError> {
+    fn verify_totp(
+        &self,
+        who: &Supervisor,
+        code: &str,
+        client: &str,
+    ) -> Result<bool, DashboardError> {
         self.throttled(client)?;
         let a = self.live(who)?;
         let ok = a
@@ -266,14 +280,15 @@ impl Backend for StaticBackend {
         totp: Option<(&str, &str)>,
         _client: &str,
     ) -> Result<Supervisor, DashboardError> {
-        let info = self
-            .invitation(token)?
-            .ok_or_else(|| DashboardError::Refused("Cette invitation ne fonctionne plus.".into()))?;
+        let info = self.invitation(token)?.ok_or_else(|| {
+            DashboardError::Refused("Cette invitation ne fonctionne plus.".into())
+        })?;
         crate::accounts::check_password(password, &info.name, &info.email)
             .map_err(DashboardError::Refused)?;
         let secret = match totp {
             Some((secret, code)) => {
-                if crate::accounts::totp_step(secret, &info.email, code, Self::now_secs()).is_none() {
+                if crate::accounts::totp_step(secret, &info.email, code, Self::now_secs()).is_none()
+                {
                     return Err(DashboardError::Refused("Code incorrect.".into()));
                 }
                 Some(secret.to_string())
@@ -287,10 +302,9 @@ impl Backend for StaticBackend {
         };
         let hash = crate::accounts::hash_password(password)?;
         let mut acc = self.lock();
-        let id = acc
-            .invitations
-            .remove(token)
-            .ok_or_else(|| DashboardError::Refused("Cette invitation ne fonctionne plus.".into()))?;
+        let id = acc.invitations.remove(token).ok_or_else(|| {
+            DashboardError::Refused("Cette invitation ne fonctionne plus.".into())
+        })?;
         let a = acc.by_id.get_mut(&id).ok_or(DashboardError::Unauthorized)?;
         a.password_hash = Some(hash);
         a.totp_secret = secret;
@@ -321,7 +335,9 @@ impl Backend for StaticBackend {
             .is_some_and(|h| crate::accounts::verify_password(h, current))
         {
             self.failed(client)?;
-            return Err(DashboardError::Refused("Mot de passe actuel incorrect.".into()));
+            return Err(DashboardError::Refused(
+                "Mot de passe actuel incorrect.".into(),
+            ));
         }
         crate::accounts::check_password(new, &a.who.name, &a.who.email)
             .map_err(DashboardError::Refused)?;
@@ -346,7 +362,9 @@ impl Backend for StaticBackend {
 
     fn remove_totp(&self, who: &Supervisor) -> Result<(), DashboardError> {
         if self.account_state(who)?.totp_required {
-            return Err(DashboardError::Refused("Votre équipe exige la double authentification.".into()));
+            return Err(DashboardError::Refused(
+                "Votre équipe exige la double authentification.".into(),
+            ));
         }
         if let Some(a) = self.lock().by_id.get_mut(&who.account_id) {
             a.totp_secret = None;
@@ -376,7 +394,9 @@ impl Backend for StaticBackend {
     fn invite(&self, team_id: &str, name: &str, email: &str) -> Result<String, DashboardError> {
         let email = email.trim().to_lowercase();
         if self.lock().by_id.values().any(|a| a.who.email == email) {
-            return Err(DashboardError::Refused("Un compte utilise déjà cette adresse e-mail.".into()));
+            return Err(DashboardError::Refused(
+                "Un compte utilise déjà cette adresse e-mail.".into(),
+            ));
         }
         let id = self.add_account(team_id, name.trim(), &email);
         Ok(self.issue(&id))
@@ -385,7 +405,9 @@ impl Backend for StaticBackend {
     fn reinvite(&self, team_id: &str, account_id: &str) -> Result<String, DashboardError> {
         match self.account(account_id) {
             Some(a) if a.who.team_id == team_id && !a.disabled => Ok(self.issue(account_id)),
-            _ => Err(DashboardError::NotFound("ce compte n'existe pas dans votre équipe".into())),
+            _ => Err(DashboardError::NotFound(
+                "ce compte n'existe pas dans votre équipe".into(),
+            )),
         }
     }
 

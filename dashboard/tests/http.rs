@@ -201,7 +201,11 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
         &app,
         "/dashboard/connexion",
         "",
-        &format!("csrf=x&email={}&password={}", enc(DEMO_EMAIL), enc(DEMO_PASSWORD)),
+        &format!(
+            "csrf=x&email={}&password={}",
+            enc(DEMO_EMAIL),
+            enc(DEMO_PASSWORD)
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

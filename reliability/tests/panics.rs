@@ -169,12 +169,17 @@ impl Storage for PanickingStorage {
         password_hash: &str,
         totp_secret: Option<&str>,
     ) -> carnet_server::storage::Result<Account> {
-        self.inner.accept_invitation(token, password_hash, totp_secret)
+        self.inner
+            .accept_invitation(token, password_hash, totp_secret)
     }
     fn set_password(&self, account_id: &str, hash: &str) -> carnet_server::storage::Result<()> {
         self.inner.set_password(account_id, hash)
     }
-    fn set_totp(&self, account_id: &str, secret: Option<&str>) -> carnet_server::storage::Result<()> {
+    fn set_totp(
+        &self,
+        account_id: &str,
+        secret: Option<&str>,
+    ) -> carnet_server::storage::Result<()> {
         self.inner.set_totp(account_id, secret)
     }
     fn use_totp_step(&self, account_id: &str, step: i64) -> carnet_server::storage::Result<bool> {

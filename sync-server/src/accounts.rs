@@ -18,7 +18,12 @@ pub fn accept_totp(storage: &dyn Storage, account: &Account, code: &str) -> Resu
     let Some(secret) = &account.totp_secret else {
         return Ok(false);
     };
-    match totp_step(secret, &account.email, code, now_secs(carnet_core::now_ms())) {
+    match totp_step(
+        secret,
+        &account.email,
+        code,
+        now_secs(carnet_core::now_ms()),
+    ) {
         Some(step) => Ok(storage.use_totp_step(&account.id, step)?),
         None => Ok(false),
     }
@@ -101,7 +106,6 @@ pub fn team_account(storage: &dyn Storage, team_id: &str, email: &str) -> Result
         })
 }
 
-
 /// The operator's account commands (`carnet-server user …`, `team
 /// require-totp`), over a state opened from the same settings as the
 /// server, so that they write to the same access log and end the same
@@ -131,11 +135,20 @@ pub mod admin {
     /// `user add`: a new account and its first invitation.
     pub fn add(state: &AppState, team_id: &str, name: &str, email: &str) -> Result<Invitation> {
         let team_id = team_id.trim();
-        let inv = add_user(&*state.storage, &state.config.public_url(), team_id, name, email)?;
+        let inv = add_user(
+            &*state.storage,
+            &state.config.public_url(),
+            team_id,
+            name,
+            email,
+        )?;
         log(
             state,
             team_id,
-            &format!("invitation émise (nouveau compte) [compte {}]", inv.account.id),
+            &format!(
+                "invitation émise (nouveau compte) [compte {}]",
+                inv.account.id
+            ),
         )?;
         Ok(inv)
     }
@@ -144,11 +157,19 @@ pub mod admin {
     pub fn invite(state: &AppState, team_id: &str, email: &str) -> Result<Invitation> {
         let team_id = team_id.trim();
         let account = team_account(&*state.storage, team_id, email)?;
-        let inv = invite_again(&*state.storage, &state.config.public_url(), team_id, &account.id)?;
+        let inv = invite_again(
+            &*state.storage,
+            &state.config.public_url(),
+            team_id,
+            &account.id,
+        )?;
         log(
             state,
             team_id,
-            &format!("invitation émise (réinitialisation) [compte {}]", account.id),
+            &format!(
+                "invitation émise (réinitialisation) [compte {}]",
+                account.id
+            ),
         )?;
         Ok(inv)
     }
@@ -165,7 +186,11 @@ pub mod admin {
             .sessions
             .end_account(&account.id, None)
             .map_err(|e| ServerError::Internal(format!("sessions: {e}")))?;
-        log(state, team_id, &format!("compte désactivé [compte {}]", account.id))?;
+        log(
+            state,
+            team_id,
+            &format!("compte désactivé [compte {}]", account.id),
+        )?;
         Ok(account)
     }
 

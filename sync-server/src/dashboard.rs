@@ -15,7 +15,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::request::Parts;
 use carnet_core::photo::PhotoHash;
-use carnet_dashboard::accounts::{check_password, hash_password, now_secs, totp_step, verify_password};
+use carnet_dashboard::accounts::{
+    check_password, hash_password, now_secs, totp_step, verify_password,
+};
 use carnet_dashboard::{
     AccountState, AccountSummary, Backend, DashboardConfig, DashboardError, InvitationInfo,
     LapsedDevice, SessionStore, SignIn, Supervisor, TeamReads,
@@ -58,15 +60,15 @@ fn account_key(account_id: &str) -> String {
 /// A refusal the pages show as it is (French), or a server failure.
 fn refused(e: ServerError) -> DashboardError {
     match e {
-        ServerError::Conflict(_) => DashboardError::Refused(
-            "Un compte utilise déjà cette adresse e-mail.".into(),
-        ),
+        ServerError::Conflict(_) => {
+            DashboardError::Refused("Un compte utilise déjà cette adresse e-mail.".into())
+        }
         ServerError::BadRequest(m) if m.starts_with("email") => DashboardError::Refused(
             "Adresse e-mail invalide : écrivez-la sous la forme nom@exemple.fr.".into(),
         ),
-        ServerError::BadRequest(m) if m.starts_with("name") => DashboardError::Refused(
-            "Nom invalide : entre 1 et 100 caractères.".into(),
-        ),
+        ServerError::BadRequest(m) if m.starts_with("name") => {
+            DashboardError::Refused("Nom invalide : entre 1 et 100 caractères.".into())
+        }
         ServerError::NotFound(_) => {
             DashboardError::NotFound("ce compte n'existe pas dans votre équipe".into())
         }
@@ -122,12 +124,7 @@ impl Backend for ServerBackend {
         blobs.read(team_id, blob, 0, size).map_err(internal)
     }
 
-    fn sign_in(
-        &self,
-        email: &str,
-        password: &str,
-        client: &str,
-    ) -> Result<SignIn, DashboardError> {
+    fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignIn, DashboardError> {
         self.check(client)?;
         let account = self.storage.account_by_email(email).map_err(internal)?;
         if let Some(a) = &account {
@@ -277,7 +274,9 @@ impl Backend for ServerBackend {
                 "Code incorrect : vérifiez l'heure du téléphone et saisissez le code à 6 chiffres affiché par l'application.".into(),
             ));
         };
-        self.storage.set_totp(&a.id, Some(secret)).map_err(internal)?;
+        self.storage
+            .set_totp(&a.id, Some(secret))
+            .map_err(internal)?;
         // The code that confirmed the secret is spent like any other.
         self.storage.use_totp_step(&a.id, step).map_err(internal)?;
         Ok(())
@@ -287,7 +286,8 @@ impl Backend for ServerBackend {
         let a = self.live_account(who)?;
         if self.storage.require_totp(&a.team_id).map_err(internal)? {
             return Err(DashboardError::Refused(
-                "Votre équipe exige la double authentification : elle ne peut pas être retirée.".into(),
+                "Votre équipe exige la double authentification : elle ne peut pas être retirée."
+                    .into(),
             ));
         }
         self.storage.set_totp(&a.id, None).map_err(internal)

@@ -383,7 +383,11 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                             } else {
                                 "invited"
                             };
-                            let totp = if a.totp_secret.is_some() { ", TOTP" } else { "" };
+                            let totp = if a.totp_secret.is_some() {
+                                ", TOTP"
+                            } else {
+                                ""
+                            };
                             println!("{}  {} <{}>  {state}{totp}", a.id, a.name, a.email);
                         }
                     }

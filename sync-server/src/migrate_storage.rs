@@ -638,7 +638,13 @@ fn copy_devices_and_codes(
     {
         tx.execute(
             &upsert_invitation,
-            &[&i.hash, &i.account_id, &i.created_at, &i.expires_at, &i.used_at],
+            &[
+                &i.hash,
+                &i.account_id,
+                &i.created_at,
+                &i.expires_at,
+                &i.used_at,
+            ],
         )?;
     }
     for c in directory.codes.iter().filter(|c| c.team_id == team.id) {

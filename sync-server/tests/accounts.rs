@@ -34,14 +34,27 @@ fn cli(args: &[&str]) -> String {
 fn user_add(server: &TestServer, team: &str, name: &str, email: &str) -> String {
     let data = server.data.to_str().unwrap();
     let out = cli(&[
-        "user", "add", "--team", team, "--name", name, "--email", email, "--data", data,
-        "--public-url", &server.url(), "--json",
+        "user",
+        "add",
+        "--team",
+        team,
+        "--name",
+        name,
+        "--email",
+        email,
+        "--data",
+        data,
+        "--public-url",
+        &server.url(),
+        "--json",
     ]);
     let url = serde_json::from_str::<serde_json::Value>(&out).unwrap()["invitation_url"]
         .as_str()
         .unwrap()
         .to_string();
-    url.strip_prefix(&server.url()).expect("under the public URL").to_string()
+    url.strip_prefix(&server.url())
+        .expect("under the public URL")
+        .to_string()
 }
 
 /// A browser without cookie jar nor redirects: cookies are sent by hand.
@@ -63,7 +76,10 @@ fn cookie(r: &Response, name: &str) -> Option<String> {
 /// The value of the hidden field `name` in a page.
 fn field(html: &str, name: &str) -> String {
     let at = format!("name=\"{name}\" value=\"");
-    let i = html.find(&at).unwrap_or_else(|| panic!("no {name} in {html}")) + at.len();
+    let i = html
+        .find(&at)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + at.len();
     html[i..].split('"').next().unwrap().to_string()
 }
 
@@ -123,7 +139,10 @@ impl Browser {
     fn invitation(&self, path: &str) -> (String, String) {
         let r = self.get(path, "");
         assert_eq!(r.status().as_u16(), 200);
-        let pre = format!("carnet_connexion={}", cookie(&r, "carnet_connexion").unwrap());
+        let pre = format!(
+            "carnet_connexion={}",
+            cookie(&r, "carnet_connexion").unwrap()
+        );
         (r.text().unwrap(), pre)
     }
 
@@ -131,7 +150,11 @@ impl Browser {
     fn accept(&self, path: &str, password: &str, with_code: bool) -> Response {
         let (page, pre) = self.invitation(path);
         let secret = field(&page, "totp_secret");
-        let code = if with_code { code(&secret, 0) } else { String::new() };
+        let code = if with_code {
+            code(&secret, 0)
+        } else {
+            String::new()
+        };
         self.post(
             path,
             &pre,
@@ -176,7 +199,10 @@ impl Browser {
 
     /// The CSRF token of a signed-in page.
     fn csrf(&self, session: &str) -> String {
-        field(&self.get("/dashboard/compte", session).text().unwrap(), "csrf")
+        field(
+            &self.get("/dashboard/compte", session).text().unwrap(),
+            "csrf",
+        )
     }
 }
 
@@ -223,7 +249,10 @@ fn an_account_from_invitation_to_reset() {
     assert_eq!(b.status("/dashboard/degradations", &s1), 200);
     assert_eq!(b.get(&invite, "").status().as_u16(), 404);
     let listed = cli(&["user", "list", "--team", &team, "--data", d, "--json"]);
-    assert!(listed.contains("\"active\":true") && listed.contains("Awa Diallo"), "{listed}");
+    assert!(
+        listed.contains("\"active\":true") && listed.contains("Awa Diallo"),
+        "{listed}"
+    );
 
     // A device token or an enrollment code opens nothing.
     let phone = enroll(&server, &team, "supervisor", "bureau");
@@ -240,7 +269,12 @@ fn an_account_from_invitation_to_reset() {
         b.post(
             "/dashboard/compte/mot-de-passe",
             &s1,
-            &[("csrf", &csrf), ("current", current), ("password", new), ("confirm", new)],
+            &[
+                ("csrf", &csrf),
+                ("current", current),
+                ("password", new),
+                ("confirm", new),
+            ],
         )
     };
     let r = change("pas le bon", STRONGER);
@@ -269,7 +303,11 @@ fn an_account_from_invitation_to_reset() {
     let r = b.post(
         "/dashboard/compte/double-authentification",
         &s3,
-        &[("csrf", &csrf), ("totp_secret", &secret), ("code", "000000")],
+        &[
+            ("csrf", &csrf),
+            ("totp_secret", &secret),
+            ("code", "000000"),
+        ],
     );
     assert_eq!(r.status().as_u16(), 422);
     let r = b.post(
@@ -278,7 +316,11 @@ fn an_account_from_invitation_to_reset() {
         &[("csrf", &csrf), ("totp_secret", &secret), ("code", &first)],
     );
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.text().unwrap().contains("Double authentification activée"));
+    assert!(
+        r.text()
+            .unwrap()
+            .contains("Double authentification activée")
+    );
 
     // Now the password alone opens a pending step only.
     let r = b.sign_in("awa@exemple.fr", STRONGER);
@@ -294,11 +336,19 @@ fn an_account_from_invitation_to_reset() {
     let form = b.get("/dashboard/connexion/code", &pending).text().unwrap();
     let pcsrf = field(&form, "csrf");
     // The code already used at enrolment is refused (a replay); the next one works.
-    let r = b.post("/dashboard/connexion/code", &pending, &[("csrf", &pcsrf), ("code", &first)]);
+    let r = b.post(
+        "/dashboard/connexion/code",
+        &pending,
+        &[("csrf", &pcsrf), ("code", &first)],
+    );
     assert_eq!(r.status().as_u16(), 401);
     assert!(r.text().unwrap().contains("déjà utilisé"));
     let next = code(&secret, 1);
-    let r = b.post("/dashboard/connexion/code", &pending, &[("csrf", &pcsrf), ("code", &next)]);
+    let r = b.post(
+        "/dashboard/connexion/code",
+        &pending,
+        &[("csrf", &pcsrf), ("code", &next)],
+    );
     assert_eq!(r.status().as_u16(), 303);
     let s4 = format!("carnet_session={}", cookie(&r, "carnet_session").unwrap());
     assert_eq!(b.status("/dashboard/degradations", &s4), 200);
@@ -308,8 +358,15 @@ fn an_account_from_invitation_to_reset() {
         "carnet_second_facteur={}",
         cookie(&r, "carnet_second_facteur").unwrap()
     );
-    let pcsrf = field(&b.get("/dashboard/connexion/code", &pending).text().unwrap(), "csrf");
-    let r = b.post("/dashboard/connexion/code", &pending, &[("csrf", &pcsrf), ("code", &next)]);
+    let pcsrf = field(
+        &b.get("/dashboard/connexion/code", &pending).text().unwrap(),
+        "csrf",
+    );
+    let r = b.post(
+        "/dashboard/connexion/code",
+        &pending,
+        &[("csrf", &pcsrf), ("code", &next)],
+    );
     assert_eq!(r.status().as_u16(), 401);
 
     // The team requires a second factor (the command); Awa invites Bruno
@@ -319,7 +376,11 @@ fn an_account_from_invitation_to_reset() {
     let r = b.post(
         "/dashboard/equipe/inviter",
         &s4,
-        &[("csrf", &csrf), ("name", "Bruno"), ("email", "bruno@exemple.fr")],
+        &[
+            ("csrf", &csrf),
+            ("name", "Bruno"),
+            ("email", "bruno@exemple.fr"),
+        ],
     );
     assert_eq!(r.status().as_u16(), 200);
     let page = r.text().unwrap();
@@ -329,21 +390,43 @@ fn an_account_from_invitation_to_reset() {
     assert!(page.contains("Votre équipe l&#39;exige") || page.contains("Votre équipe l'exige"));
     let r = b.accept(&bruno_invite, STRONG, false);
     assert_eq!(r.status().as_u16(), 422);
-    assert!(r.text().unwrap().contains("exige une double authentification"));
+    assert!(
+        r.text()
+            .unwrap()
+            .contains("exige une double authentification")
+    );
     let r = b.accept(&bruno_invite, STRONG, true);
     assert_eq!(r.status().as_u16(), 303);
     let bruno = format!("carnet_session={}", cookie(&r, "carnet_session").unwrap());
     assert_eq!(b.status("/dashboard/equipe", &bruno), 200);
 
     // Disabling Bruno (the command) ends his open session at its next request.
-    cli(&["user", "disable", "--team", &team, "--email", "bruno@exemple.fr", "--data", d]);
+    cli(&[
+        "user",
+        "disable",
+        "--team",
+        &team,
+        "--email",
+        "bruno@exemple.fr",
+        "--data",
+        d,
+    ]);
     assert_eq!(b.status("/dashboard/degradations", &bruno), 303);
     assert_eq!(b.sign_in("bruno@exemple.fr", STRONG).status().as_u16(), 401);
 
     // A reset invitation: the new password works, the old one does not.
     let out = cli(&[
-        "user", "invite", "--team", &team, "--email", "awa@exemple.fr", "--data", d,
-        "--public-url", &server.url(), "--json",
+        "user",
+        "invite",
+        "--team",
+        &team,
+        "--email",
+        "awa@exemple.fr",
+        "--data",
+        d,
+        "--public-url",
+        &server.url(),
+        "--json",
     ]);
     let url = serde_json::from_str::<serde_json::Value>(&out).unwrap()["invitation_url"]
         .as_str()
@@ -352,7 +435,11 @@ fn an_account_from_invitation_to_reset() {
     let reset = url.strip_prefix(&server.url()).unwrap().to_string();
     let r = b.accept(&reset, NEWEST, true);
     assert_eq!(r.status().as_u16(), 303);
-    assert_eq!(b.status("/dashboard/degradations", &s4), 303, "a reset ends old sessions");
+    assert_eq!(
+        b.status("/dashboard/degradations", &s4),
+        303,
+        "a reset ends old sessions"
+    );
     assert_eq!(b.sign_in("awa@exemple.fr", STRONGER).status().as_u16(), 401);
     let r = b.sign_in("awa@exemple.fr", NEWEST);
     assert_eq!(r.headers()["location"], "/dashboard/connexion/code");
@@ -386,7 +473,11 @@ fn an_account_from_invitation_to_reset() {
     for secret in [STRONG, STRONGER, NEWEST, &first, &next, &secret] {
         assert!(!all.contains(secret), "a secret in the access log");
     }
-    assert!(entries.iter().all(|e| e.client == "127.0.0.1" || e.client == "local"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.client == "127.0.0.1" || e.client == "local")
+    );
 }
 
 #[test]
@@ -411,20 +502,49 @@ fn every_form_refuses_a_post_without_its_csrf_token() {
             let r = b.post(
                 &path,
                 &session,
-                &[("csrf", csrf), ("current", PASSWORD), ("password", "x"), ("confirm", "x"), ("name", "X"), ("email", "x@exemple.fr"), ("on", "oui")],
+                &[
+                    ("csrf", csrf),
+                    ("current", PASSWORD),
+                    ("password", "x"),
+                    ("confirm", "x"),
+                    ("name", "X"),
+                    ("email", "x@exemple.fr"),
+                    ("on", "oui"),
+                ],
             );
-            assert_eq!(r.status().as_u16(), 400, "{path} took a post without its token");
+            assert_eq!(
+                r.status().as_u16(),
+                400,
+                "{path} took a post without its token"
+            );
         }
     }
     // The session's token from another page does not open the forms that
     // have no session: sign-in, its code step, an invitation.
     let invite = user_add(&server, &team, "Bruno", "bruno@exemple.fr");
     for path in ["/dashboard/connexion", invite.as_str()] {
-        let r = b.post(path, "", &[("csrf", ""), ("email", "awa@exemple.fr"), ("password", PASSWORD), ("confirm", PASSWORD)]);
+        let r = b.post(
+            path,
+            "",
+            &[
+                ("csrf", ""),
+                ("email", "awa@exemple.fr"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        );
         assert_eq!(r.status().as_u16(), 400, "{path}");
     }
-    let r = b.post("/dashboard/connexion/code", "", &[("csrf", ""), ("code", "123456")]);
-    assert_eq!(r.status().as_u16(), 303, "no pending sign-in: back to the form");
+    let r = b.post(
+        "/dashboard/connexion/code",
+        "",
+        &[("csrf", ""), ("code", "123456")],
+    );
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "no pending sign-in: back to the form"
+    );
     // Nothing changed: the session still works, the invitation too.
     assert_eq!(b.status("/dashboard/degradations", &session), 200);
     assert_eq!(b.get(&invite, "").status().as_u16(), 200);

@@ -584,7 +584,10 @@ fn device_tokens_open_no_dashboard_and_a_disabled_account_is_out_at_once() {
     // does every later one; it cannot sign in again.
     assert_eq!(dashboard_status(&server, &session), 303);
     assert_eq!(dashboard_status(&server, &session), 303);
-    assert_eq!(dashboard_session(&server, "bruno@exemple.fr", PASSWORD), None);
+    assert_eq!(
+        dashboard_session(&server, "bruno@exemple.fr", PASSWORD),
+        None
+    );
     // The other supervisor's dashboard still works.
     let session = dashboard_session(&server, "awa@exemple.fr", PASSWORD).expect("signed in");
     assert_eq!(dashboard_status(&server, &session), 200);

@@ -130,7 +130,10 @@ fn a_restore_from_an_older_backup_loses_nothing_a_device_holds() {
             PASSWORD
         ));
         assert!(lite.require_totp(&team_id).unwrap());
-        assert_eq!(lite.invitation(&invitation.code).unwrap().unwrap().id, invited.id);
+        assert_eq!(
+            lite.invitation(&invitation.code).unwrap().unwrap().id,
+            invited.id
+        );
     }
     let server = TestServer::start(data.path());
     // `a` builds on a change of its own the server lost before it syncs.

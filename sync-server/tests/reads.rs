@@ -300,7 +300,10 @@ fn device_tokens_and_codes_open_nothing_accounts_do_with_secure_cookies() {
         }
     }
     let code_still_works = enroll_with_code(&server, &sup_code, "bureau 2");
-    assert_eq!(code_still_works.enrollment.role, carnet_core::Role::Supervisor);
+    assert_eq!(
+        code_still_works.enrollment.role,
+        carnet_core::Role::Supervisor
+    );
 
     // The account opens a session, with Secure cookies (the default).
     let r = browser.sign_in(" AWA@exemple.fr ", PASSWORD);

@@ -266,9 +266,7 @@ fn failed_codes_count_against_one_budget_across_instances() {
     assert_eq!(enroll_at(&pair.b, "BBBB-BBBB-BBBB-BBBB"), 400);
     // A failed dashboard sign-in is one more try of a secret.
     assert_eq!(
-        Browser::at(&pair.a)
-            .sign_in("x@exemple.fr", "CCCC-CCCC")
-            .0,
+        Browser::at(&pair.a).sign_in("x@exemple.fr", "CCCC-CCCC").0,
         401
     );
     // Even a good code now waits, at either instance.

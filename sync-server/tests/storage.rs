@@ -95,7 +95,10 @@ fn accounts_invitations_and_second_factors(b: &Backend) {
     let a = s
         .create_account(&team, " Awa Diallo ", "  Awa@Exemple.FR ")
         .unwrap();
-    assert_eq!((a.name.as_str(), a.email.as_str()), ("Awa Diallo", "awa@exemple.fr"));
+    assert_eq!(
+        (a.name.as_str(), a.email.as_str()),
+        ("Awa Diallo", "awa@exemple.fr")
+    );
     assert_eq!(a.actor.len(), 32);
     assert!(a.password_hash.is_none() && a.totp_secret.is_none() && a.disabled_at.is_none());
     assert!(s.teams_without_accounts().unwrap().is_empty());
@@ -111,7 +114,10 @@ fn accounts_invitations_and_second_factors(b: &Backend) {
         s.create_account(&uuid(), "X", "x@exemple.fr"),
         Err(StorageError::NotFound(_))
     ));
-    assert_eq!(s.account_by_email(" AWA@exemple.fr").unwrap().unwrap().id, a.id);
+    assert_eq!(
+        s.account_by_email(" AWA@exemple.fr").unwrap().unwrap().id,
+        a.id
+    );
     assert_eq!(s.account(&a.id).unwrap().unwrap(), a);
     assert!(s.account_by_email("nobody@exemple.fr").unwrap().is_none());
     let names = s.actor_names(&team).unwrap();
@@ -152,25 +158,37 @@ fn accounts_invitations_and_second_factors(b: &Backend) {
     // A reset invitation removes the second factor it does not set again.
     s.set_totp(&a.id, Some("JBSWY3DPEHPK3PXP")).unwrap();
     let reset = s.issue_invitation(&a.id, 60_000).unwrap();
-    let after = s.accept_invitation(&reset.code, "$argon2id$third", None).unwrap();
+    let after = s
+        .accept_invitation(&reset.code, "$argon2id$third", None)
+        .unwrap();
     assert!(after.totp_secret.is_none());
 
     // The team's requirement.
     assert!(!s.require_totp(&team).unwrap());
     s.set_require_totp(&team, true).unwrap();
     assert!(s.require_totp(&team).unwrap() && !s.require_totp(&other).unwrap());
-    assert!(matches!(s.require_totp(&uuid()), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.require_totp(&uuid()),
+        Err(StorageError::NotFound(_))
+    ));
 
     // Disabling: only within the team; a disabled account's invitation
     // opens nothing; listing keeps it.
-    let b2 = s.create_account(&team, "Bruno", "bruno@exemple.fr").unwrap();
+    let b2 = s
+        .create_account(&team, "Bruno", "bruno@exemple.fr")
+        .unwrap();
     let pending = s.issue_invitation(&b2.id, 60_000).unwrap();
     assert!(s.disable_account(&other, &b2.id).unwrap().is_none());
     assert!(s.invitation(&pending.code).unwrap().is_some());
     let disabled = s.disable_account(&team, &b2.id).unwrap().unwrap();
     assert!(disabled.disabled_at.is_some());
     assert!(s.invitation(&pending.code).unwrap().is_none());
-    let listed: Vec<String> = s.accounts(&team).unwrap().into_iter().map(|a| a.email).collect();
+    let listed: Vec<String> = s
+        .accounts(&team)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.email)
+        .collect();
     assert_eq!(listed, ["awa@exemple.fr", "bruno@exemple.fr"]);
     assert!(s.accounts(&other).unwrap().is_empty());
     // Another instance sees the same.

@@ -43,7 +43,12 @@ pub(crate) fn notice(n: Option<&Notice>) -> Markup {
     }
 }
 
-fn render(ctx: &Ctx, state: AccountState, secret: Option<&str>, n: Option<&Notice>) -> Result<Response, DashboardError> {
+fn render(
+    ctx: &Ctx,
+    state: AccountState,
+    secret: Option<&str>,
+    n: Option<&Notice>,
+) -> Result<Response, DashboardError> {
     let who = &ctx.session.supervisor;
     let csrf = &ctx.session.csrf;
     let setup = match secret.map(|s| totp_setup(s, &who.email)) {
@@ -159,10 +164,18 @@ pub async fn change_password(
             .change_password(who, &f.current, &f.password, &ctx.client)
             .inspect_err(|e| {
                 if matches!(e, DashboardError::Refused(_)) {
-                    let _ = audit(&*ctx.st.log, who, &ctx.client, "changement de mot de passe refusé");
+                    let _ = audit(
+                        &*ctx.st.log,
+                        who,
+                        &ctx.client,
+                        "changement de mot de passe refusé",
+                    );
                 }
             })?;
-        let ended = ctx.st.sessions.end_account(&who.account_id, Some(&cookie_id))?;
+        let ended = ctx
+            .st
+            .sessions
+            .end_account(&who.account_id, Some(&cookie_id))?;
         audit(&*ctx.st.log, who, &ctx.client, "mot de passe changé")?;
         Ok(format!(
             "Mot de passe changé. Sessions fermées sur d'autres appareils ou navigateurs : {ended}."
@@ -192,7 +205,12 @@ pub async fn enrol_totp(
     act(st, auth, &csrf, Some(secret.clone()), move |ctx| {
         let who = &ctx.session.supervisor;
         ctx.st.backend.enrol_totp(who, &secret, f.code.trim())?;
-        audit(&*ctx.st.log, who, &ctx.client, "double authentification activée")?;
+        audit(
+            &*ctx.st.log,
+            who,
+            &ctx.client,
+            "double authentification activée",
+        )?;
         Ok("Double authentification activée : la prochaine connexion demandera un code.".into())
     })
     .await
@@ -213,7 +231,12 @@ pub async fn remove_totp(
     act(st, auth, &f.csrf, None, move |ctx| {
         let who = &ctx.session.supervisor;
         ctx.st.backend.remove_totp(who)?;
-        audit(&*ctx.st.log, who, &ctx.client, "double authentification retirée")?;
+        audit(
+            &*ctx.st.log,
+            who,
+            &ctx.client,
+            "double authentification retirée",
+        )?;
         Ok("Double authentification retirée.".into())
     })
     .await

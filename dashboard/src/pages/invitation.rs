@@ -44,7 +44,13 @@ pub(crate) fn totp_block(setup: &TotpSetup, required: bool) -> maud::Markup {
     }
 }
 
-fn page(token: &str, csrf: &str, info: &InvitationInfo, setup: &TotpSetup, error: Option<&str>) -> String {
+fn page(
+    token: &str,
+    csrf: &str,
+    info: &InvitationInfo,
+    setup: &TotpSetup,
+    error: Option<&str>,
+) -> String {
     let body = html! {
         h1 { "Bienvenue, " (info.name) }
         p { "Choisissez le mot de passe de votre compte superviseur. Vous vous connecterez avec l'adresse " strong { (info.email) } "." }
@@ -84,12 +90,19 @@ pub async fn form(
 ) -> Result<Response, DashboardError> {
     let st2 = st.clone();
     let t = token.clone();
-    let info = blocking(&st.config.storage_permits, move || st2.backend.invitation(&t))
-        .await?
-        .ok_or_else(gone)?;
+    let info = blocking(&st.config.storage_permits, move || {
+        st2.backend.invitation(&t)
+    })
+    .await?
+    .ok_or_else(gone)?;
     let setup = new_totp(&info.email)?;
     let csrf = random_token();
-    Ok(respond(&st, StatusCode::OK, page(&token, &csrf, &info, &setup, None), &csrf))
+    Ok(respond(
+        &st,
+        StatusCode::OK,
+        page(&token, &csrf, &info, &setup, None),
+        &csrf,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -133,11 +146,17 @@ pub async fn submit(
             ))
         } else {
             let totp = (!code.is_empty()).then_some((secret.as_str(), code.as_str()));
-            st2.backend.accept_invitation(&t, &f.password, totp, &client)
+            st2.backend
+                .accept_invitation(&t, &f.password, totp, &client)
         };
         match outcome {
             Ok(who) => {
-                audit(&*st2.log, &who, &client, "invitation acceptée : mot de passe choisi")?;
+                audit(
+                    &*st2.log,
+                    &who,
+                    &client,
+                    "invitation acceptée : mot de passe choisi",
+                )?;
                 if !code.is_empty() {
                     audit(&*st2.log, &who, &client, "double authentification activée")?;
                 }

@@ -7,12 +7,12 @@ mod account;
 mod activity;
 mod exports;
 mod fiche;
+mod invitation;
 mod journal;
 mod overdue;
 mod photos;
 mod report;
 mod reports;
-mod invitation;
 mod signin;
 mod team;
 mod time_to_fix;
@@ -74,14 +74,20 @@ pub(crate) fn router(
         )
         .route(&r("/compte"), get(account::page))
         .route(&r("/compte/mot-de-passe"), post(account::change_password))
-        .route(&r("/compte/double-authentification"), post(account::enrol_totp))
+        .route(
+            &r("/compte/double-authentification"),
+            post(account::enrol_totp),
+        )
         .route(
             &r("/compte/double-authentification/retirer"),
             post(account::remove_totp),
         )
         .route(&r("/equipe"), get(team::page))
         .route(&r("/equipe/inviter"), post(team::invite))
-        .route(&r("/equipe/double-authentification"), post(team::require_totp))
+        .route(
+            &r("/equipe/double-authentification"),
+            post(team::require_totp),
+        )
         .route(&r("/equipe/comptes/{id}/reinviter"), post(team::reinvite))
         .route(&r("/equipe/comptes/{id}/desactiver"), post(team::disable))
         .route(&r("/degradations"), get(reports::open))

@@ -135,7 +135,12 @@ pub async fn submit(
                 let (id, _) =
                     st2.sessions
                         .create_at(&who, PENDING_TTL, true, carnet_core::now_ms())?;
-                audit(&*st2.log, &who, &from, "connexion : mot de passe accepté, code attendu")?;
+                audit(
+                    &*st2.log,
+                    &who,
+                    &from,
+                    "connexion : mot de passe accepté, code attendu",
+                )?;
                 Ok(Outcome::NeedsTotp(id))
             }
             SignIn::Refused(named) => {
@@ -182,7 +187,9 @@ pub async fn submit(
                 form_page(
                     &token,
                     f.email.trim(),
-                    Some("Adresse e-mail ou mot de passe incorrect, ou compte désactivé. Un jeton d'appareil ou un code d'inscription n'ouvre pas le tableau de bord."),
+                    Some(
+                        "Adresse e-mail ou mot de passe incorrect, ou compte désactivé. Un jeton d'appareil ou un code d'inscription n'ouvre pas le tableau de bord.",
+                    ),
                 ),
                 &token,
             ))
@@ -288,7 +295,12 @@ pub async fn totp_submit(
     let opened = blocking(&st.config.storage_permits, move || {
         let who = session.supervisor;
         if !st2.backend.verify_totp(&who, &f.code, &client)? {
-            audit(&*st2.log, &who, &client, "connexion refusée : code incorrect ou déjà utilisé")?;
+            audit(
+                &*st2.log,
+                &who,
+                &client,
+                "connexion refusée : code incorrect ou déjà utilisé",
+            )?;
             return Ok(None);
         }
         st2.sessions.delete(&pending_id)?;
@@ -328,7 +340,12 @@ pub async fn sign_out(
     let st2 = st.clone();
     blocking(&st.config.storage_permits, move || {
         st2.sessions.delete(&auth.cookie_id)?;
-        audit(&*st2.log, &auth.session.supervisor, &auth.client, "déconnexion")
+        audit(
+            &*st2.log,
+            &auth.session.supervisor,
+            &auth.client,
+            "déconnexion",
+        )
     })
     .await?;
     let mut resp = Redirect::to(&format!("{MOUNT}/connexion")).into_response();

@@ -18,7 +18,11 @@ use crate::{DashboardError, MOUNT};
 fn render(ctx: &Ctx, link: Option<&str>, n: Option<&Notice>) -> Result<Response, DashboardError> {
     let team_id = &ctx.session.supervisor.team_id;
     let accounts = ctx.st.backend.accounts(team_id)?;
-    let required = ctx.st.backend.account_state(&ctx.session.supervisor)?.totp_required;
+    let required = ctx
+        .st
+        .backend
+        .account_state(&ctx.session.supervisor)?
+        .totp_required;
     let csrf = &ctx.session.csrf;
     let me = &ctx.session.supervisor.account_id;
     let body = html! {
@@ -129,12 +133,21 @@ pub struct InviteForm {
 }
 
 /// Creates an account for a new person and shows its invitation link.
-pub async fn invite(st: State, auth: Auth, Form(f): Form<InviteForm>) -> Result<Response, DashboardError> {
+pub async fn invite(
+    st: State,
+    auth: Auth,
+    Form(f): Form<InviteForm>,
+) -> Result<Response, DashboardError> {
     let csrf = f.csrf.clone();
     act(st, auth, &csrf, move |ctx| {
         let who = &ctx.session.supervisor;
         let link = ctx.st.backend.invite(&who.team_id, &f.name, &f.email)?;
-        audit(&*ctx.st.log, who, &ctx.client, "invitation émise (nouveau compte)")?;
+        audit(
+            &*ctx.st.log,
+            who,
+            &ctx.client,
+            "invitation émise (nouveau compte)",
+        )?;
         Ok(("Compte créé.".into(), Some(link)))
     })
     .await
@@ -161,7 +174,12 @@ pub async fn reinvite(
     act(st, auth, &f.csrf, move |ctx| {
         let who = &ctx.session.supervisor;
         let link = ctx.st.backend.reinvite(&who.team_id, &id)?;
-        audit(&*ctx.st.log, who, &ctx.client, &target("invitation émise (réinitialisation)", &id))?;
+        audit(
+            &*ctx.st.log,
+            who,
+            &ctx.client,
+            &target("invitation émise (réinitialisation)", &id),
+        )?;
         Ok((
             "Nouvelle invitation créée : les liens précédents ne fonctionnent plus.".into(),
             Some(link),

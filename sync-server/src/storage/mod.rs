@@ -198,8 +198,9 @@ pub fn normalise_email(email: &str) -> Result<String> {
     let e = email.trim().to_lowercase();
     let ok = e.len() <= 254
         && !e.chars().any(char::is_whitespace)
-        && e.split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.contains('@'));
+        && e.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.contains('@')
+        });
     if ok {
         Ok(e)
     } else {

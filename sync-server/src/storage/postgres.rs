@@ -33,8 +33,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::blobs::{BlobStore, Collected, PgBlobStore};
 use super::postgres_state::{Round, run_alone};
 use super::secrets::{
-    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id,
-    new_code, normalise_code, seal, token_hash,
+    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id, new_code, normalise_code, seal,
+    token_hash,
 };
 use super::{Account, Device, Enrolled, IssuedCode, Role, Storage};
 use super::{Result, StorageError};
@@ -157,12 +157,7 @@ impl PostgresStorage {
         Ok(config)
     }
 
-    fn redeem(
-        &self,
-        code: &str,
-        device_name: &str,
-        actor: Option<&str>,
-    ) -> Result<Enrolled> {
+    fn redeem(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
             return Err(StorageError::InvalidCode);
@@ -344,7 +339,12 @@ fn account_where(c: &mut impl GenericClient, clause: &str, arg: &str) -> Result<
 
 /// The account of an unused, unexpired invitation whose account is not
 /// disabled; `lock` takes the invitation's row for the transaction.
-fn invited(c: &mut impl GenericClient, token: &str, now: i64, lock: bool) -> Result<Option<Account>> {
+fn invited(
+    c: &mut impl GenericClient,
+    token: &str,
+    now: i64,
+    lock: bool,
+) -> Result<Option<Account>> {
     let sql = if lock {
         "SELECT account_id FROM invitations WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 FOR UPDATE"
     } else {

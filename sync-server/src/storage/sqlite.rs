@@ -17,8 +17,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::blobs::{BlobStore, FilesBlobStore};
 use super::secrets::{
-    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id,
-    new_code, normalise_code, seal, token_hash,
+    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id, new_code, normalise_code, seal,
+    token_hash,
 };
 use super::{Account, Device, Enrolled, IssuedCode, Role, Storage};
 use super::{Result, StorageError};
@@ -320,12 +320,7 @@ impl SqliteStorage {
     }
 
     /// Redeems a code for a phone or CLI (replayable within the window).
-    fn redeem(
-        &self,
-        code: &str,
-        device_name: &str,
-        actor: Option<&str>,
-    ) -> Result<Enrolled> {
+    fn redeem(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
             return Err(StorageError::InvalidCode);
@@ -427,12 +422,7 @@ impl SqliteStorage {
         let sealed = seal(&token, &norm);
         tx.execute(
             "UPDATE codes SET used_at = ?2, device_id = ?3, sealed_token = ?4 WHERE hash = ?1",
-            params![
-                hash.as_slice(),
-                now,
-                device_id,
-                sealed.as_slice()
-            ],
+            params![hash.as_slice(), now, device_id, sealed.as_slice()],
         )?;
         tx.commit()?;
         Ok(Enrolled {
@@ -512,7 +502,9 @@ impl Storage for SqliteStorage {
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let team: Option<String> = tx
-            .query_row("SELECT id FROM teams WHERE id = ?1", [team_id], |r| r.get(0))
+            .query_row("SELECT id FROM teams WHERE id = ?1", [team_id], |r| {
+                r.get(0)
+            })
             .optional()?;
         if team.is_none() {
             return Err(StorageError::NotFound("no such team".into()));

@@ -315,7 +315,12 @@ pub const PASSWORD: &str = "tulipe orage quarante vélo";
 
 /// A supervisor's account in `team` of `storage` whose invitation was
 /// accepted with [`PASSWORD`]; returns its id.
-pub fn account(storage: &dyn carnet_server::Storage, team: &str, name: &str, email: &str) -> String {
+pub fn account(
+    storage: &dyn carnet_server::Storage,
+    team: &str,
+    name: &str,
+    email: &str,
+) -> String {
     let a = storage.create_account(team, name, email).unwrap();
     let hash = carnet_dashboard::accounts::hash_password(PASSWORD).unwrap();
     storage.set_password(&a.id, &hash).unwrap();
@@ -324,5 +329,10 @@ pub fn account(storage: &dyn carnet_server::Storage, team: &str, name: &str, ema
 
 /// [`account`] in the SQLite deployment under `data`.
 pub fn account_in(data: &Path, team: &str, name: &str, email: &str) -> String {
-    account(&carnet_server::SqliteStorage::open(data).unwrap(), team, name, email)
+    account(
+        &carnet_server::SqliteStorage::open(data).unwrap(),
+        team,
+        name,
+        email,
+    )
 }
