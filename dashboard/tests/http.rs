@@ -1124,3 +1124,81 @@ async fn storage_calls_hold_the_servers_permits() {
         "no session: no storage needed"
     );
 }
+
+/// The value of the hidden field `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = format!("name=\"{name}\" value=\"");
+    let i = html.find(&at).expect("the field") + at.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// The team page invites a person (the link shown once), whose invitation
+/// refuses a weak password with its reason and accepts a good one, which
+/// then signs in; disabling the account ends its session at once.
+#[tokio::test]
+async fn a_supervisor_invites_a_person_who_sets_a_password_and_can_be_disabled() {
+    let app = app();
+    let c = sign_in(&app).await;
+    let team = get(&app, "/dashboard/equipe", Some(&c)).await;
+    assert_page(&team, &["Équipe : comptes superviseurs", "Claire"]);
+    let csrf = hidden_csrf(&team.text());
+    let r = post(
+        &app,
+        "/dashboard/equipe/inviter",
+        &c,
+        &format!("csrf={csrf}&name=Bruno&email=bruno%40exemple.fr"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.text();
+    let at = page.find("/dashboard/invitation/").expect("the link, once");
+    let link = page[at..].split('"').next().unwrap().to_string();
+    assert!(
+        !get(&app, "/dashboard/equipe", Some(&c))
+            .await
+            .text()
+            .contains(&link)
+    );
+
+    let form = get(&app, &link, None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let pre = cookie_value(&form.set_cookie("carnet_connexion").unwrap());
+    let html = form.text();
+    let accept = |password: &str| {
+        format!(
+            "csrf={}&password={p}&confirm={p}&totp_secret={}&code=",
+            hidden_csrf(&html),
+            hidden(&html, "totp_secret"),
+            p = enc(password)
+        )
+    };
+    let r = post(&app, &link, &pre, &accept("password1234")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("trop facile à deviner"), "{}", r.text());
+    let r = post(&app, &link, &pre, &accept(DEMO_PASSWORD)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let bruno = cookie_value(&r.set_cookie("carnet_session").unwrap());
+    assert_eq!(
+        get(&app, "/dashboard/compte", Some(&bruno)).await.status,
+        StatusCode::OK
+    );
+
+    let team = get(&app, "/dashboard/equipe", Some(&c)).await.text();
+    let at = team.find("/desactiver").expect("a disable button");
+    let start = team[..at].rfind("/dashboard/equipe/comptes/").unwrap();
+    let r = post(
+        &app,
+        &team[start..at + "/desactiver".len()],
+        &c,
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("Compte désactivé"));
+    assert_eq!(
+        get(&app, "/dashboard/degradations", Some(&bruno))
+            .await
+            .location(),
+        "/dashboard/connexion"
+    );
+}
