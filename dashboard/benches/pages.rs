@@ -19,7 +19,7 @@ use carnet_core::doc::RecordDoc;
 use carnet_core::store::{Batch, Entry, Payload};
 use carnet_core::{Kind, RecordId, Store, now_ms};
 use carnet_dashboard::DashboardConfig;
-use carnet_dashboard::testing::StaticBackend;
+use carnet_dashboard::testing::{DEMO_EMAIL, DEMO_PASSWORD, StaticBackend};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -225,7 +225,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let backend = StaticBackend::single("team", store.clone(), "token", "Bench");
+    let backend = StaticBackend::single("team", store.clone(), "Bench");
     let config = DashboardConfig {
         secure_cookies: false,
         ..DashboardConfig::new(dir.path().join("dash"))
@@ -266,7 +266,11 @@ fn main() {
             Request::post("/dashboard/connexion")
                 .header(header::COOKIE, pre)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={csrf}&credential=token")))
+                .body(Body::from(format!(
+                    "csrf={csrf}&email={}&password={}",
+                    DEMO_EMAIL.replace('@', "%40"),
+                    DEMO_PASSWORD.replace(' ', "+").replace('é', "%C3%A9")
+                )))
                 .unwrap(),
         )
         .await;

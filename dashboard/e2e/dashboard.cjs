@@ -42,11 +42,15 @@ function check(cond, what) {
     check(page.url().endsWith('/dashboard/connexion'), 'signed out, the dashboard sends to the sign-in page');
     await shot('01-connexion');
 
-    await page.fill('input[name=credential]', 'mediator-token');
+    // The seeded account of the demo server (dashboard/src/testing.rs).
+    await page.fill('input[name=email]', 'superviseur@exemple.fr');
+    await page.fill('input[name=password]', 'mediator-token');
     await page.click('button[type=submit]');
-    check((await page.textContent('body')).includes('refusé'), "a mediator's token is refused");
+    const refused = await page.textContent('body');
+    check(refused.includes('incorrect') && refused.includes("jeton d'appareil"), 'a wrong password (or a device token) is refused, and the page says tokens no longer open the dashboard');
 
-    await page.fill('input[name=credential]', 'e2e-supervisor');
+    await page.fill('input[name=email]', 'superviseur@exemple.fr');
+    await page.fill('input[name=password]', 'tulipe orage quarante vélo');
     await Promise.all([page.waitForURL('**/dashboard/degradations'), page.click('button[type=submit]')]);
     const body = await page.textContent('main');
     check(body.includes('Tour 5, ascenseur'), 'the open report synced from the device is listed');

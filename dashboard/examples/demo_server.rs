@@ -3,8 +3,9 @@
 //!
 //! `cargo run -p carnet-dashboard --example demo_server -- DATA_DIR PORT`
 //! A device store records the demo team's week and syncs it into the team's
-//! store, as a phone would; the supervisor credential is `e2e-supervisor`,
-//! and `mediator-token` is a mediator's (refused). The demo's expected
+//! store, as a phone would; the supervisor signs in with the seeded
+//! account (`testing::DEMO_EMAIL`, `testing::DEMO_PASSWORD`); any other
+//! password is refused. The demo's expected
 //! numbers are written to `DATA_DIR/facts.json` for the XLSX check.
 
 use std::path::PathBuf;
@@ -41,8 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_vec_pretty(&facts_json)?,
     )?;
 
-    // Signs in Claire, device "device-claire"; the demo device is Awa's.
-    let mut backend = StaticBackend::single("demo", team, "e2e-supervisor", "Claire");
+    // Signs in Claire, account "compte-claire"; the demo device is Awa's.
+    let mut backend = StaticBackend::single("demo", team, "Claire");
     backend.names.insert(device.peer_id(), "Awa".to_string());
     // Secure cookies, as in production: the browser test shows that a
     // browser keeps them from http://127.0.0.1 (a trustworthy origin).

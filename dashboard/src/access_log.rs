@@ -32,6 +32,7 @@ use crate::DashboardError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_sessions_and_access_log.sql"),
     include_str!("../migrations/002_access_log_columns.sql"),
+    include_str!("../migrations/003_account_sessions.sql"),
 ];
 
 /// How long entries are kept unless configured otherwise: a year, the
@@ -76,9 +77,12 @@ fn migrate(conn: &mut Connection) -> Result<(), DashboardError> {
 pub struct Access<'a> {
     /// The team whose records were read.
     pub team_id: &'a str,
-    /// The reader's device, as the server's registry knows it.
+    /// Who read: a device (the API) or a supervisor's account (the
+    /// dashboard), by its id as the server knows it. The column keeps its
+    /// first name, `device_id`, so that older entries read the same.
     pub device_id: &'a str,
-    /// The reader: the device's name in the registry (a supervisor's name).
+    /// The reader: the device's name in the registry, or the account's
+    /// person.
     pub person: &'a str,
     /// The client's address, as the server reads it (`unknown` without one).
     pub client: &'a str,
@@ -98,7 +102,7 @@ pub struct AccessEntry {
     pub at: i64,
     /// The team whose records were read.
     pub team_id: String,
-    /// The reader's device.
+    /// The reader's device or account id.
     pub device_id: String,
     /// The reader's name.
     pub person: String,

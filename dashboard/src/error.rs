@@ -14,16 +14,21 @@ pub enum DashboardError {
     /// A malformed request (bad date, unknown filter, bad CSRF token).
     #[error("{0}")]
     BadRequest(String),
+    /// The request was understood and refused (a weak password, a wrong
+    /// code, an e-mail already taken): the French reason is shown.
+    #[error("{0}")]
+    Refused(String),
     /// No such record or page.
     #[error("{0}")]
     NotFound(String),
     /// The request needs a session it does not have.
     #[error("session absente ou expirée")]
     Unauthorized,
-    /// Too many failed sign-ins from this address: the backend refuses
-    /// further attempts for this many seconds, so codes cannot be guessed.
+    /// Too many failed sign-ins from this address or on this account: the
+    /// backend refuses further attempts for this many seconds, so
+    /// passwords and codes cannot be guessed.
     #[error(
-        "trop de tentatives de connexion depuis cette adresse : réessayez dans {} minute(s)",
+        "trop de tentatives de connexion depuis cette adresse ou sur ce compte : réessayez dans {} minute(s)",
         .0.div_ceil(60).max(1)
     )]
     TooManyAttempts(u64),
@@ -54,6 +59,7 @@ impl IntoResponse for DashboardError {
                 (StatusCode::BAD_REQUEST, "Requête invalide", m.clone())
             }
             DashboardError::NotFound(m) => (StatusCode::NOT_FOUND, "Introuvable", m.clone()),
+            DashboardError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Refusé", m.clone()),
             DashboardError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "Connexion nécessaire",

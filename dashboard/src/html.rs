@@ -85,21 +85,8 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
     frame(title, html! { span.brand { "Carnet · supervision" } }, body)
 }
 
-/// Escapes text for HTML content and attribute values. Only signin.rs
-/// still builds its markup by hand, until the accounts work moves it to
-/// `html!`; every other page is escaped by maud.
-pub fn esc(s: &str) -> String {
-    html! { (s) }.into_string()
-}
-
-/// [`bare_page`] for a body already written as markup by hand: only
-/// signin.rs, until the accounts work moves it to `html!`.
-pub fn bare_page_str(title: &str, body: &str) -> String {
-    bare_page(title, PreEscaped(body.to_string())).into_string()
-}
-
 /// The navigation entries: path under [`MOUNT`] and label.
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 9] = [
     ("/degradations", "Dégradations ouvertes"),
     ("/retards", "En retard"),
     ("/delais", "Délais de résolution"),
@@ -107,6 +94,8 @@ const NAV: [(&str, &str); 7] = [
     ("/rapport", "Rapport financeurs"),
     ("/exports", "Exports"),
     ("/journal", "Journal des accès"),
+    ("/equipe", "Équipe"),
+    ("/compte", "Mon compte"),
 ];
 
 /// Who is looking, for the header and its sign-out form.
@@ -241,7 +230,6 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_formats_french() {
-        assert_eq!(esc("<b a=\"1\">&"), "&lt;b a=&quot;1&quot;&gt;&amp;");
         assert_eq!(days(2.25), "2,2");
         assert_eq!(int(1234567), "1\u{202f}234\u{202f}567");
         assert_eq!(url_enc("a b&é"), "a%20b%26%C3%A9");

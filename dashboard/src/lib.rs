@@ -6,10 +6,10 @@
 //! with inline CSS and inline SVG charts, so it works on an office network cut
 //! from the internet.
 //!
-//! The server it is mounted in is reached only through [`Backend`] (who is
-//! signing in, the device registry, and each team's records as
-//! [`TeamReads`]), so this crate never sees device tokens' storage, the sync
-//! protocol, nor which database holds the teams. Every call that waits on
+//! The server it is mounted in is reached only through [`Backend`]
+//! (supervisors' accounts, the device registry, and each team's records as
+//! [`TeamReads`]), so this crate never sees where accounts, device tokens
+//! or teams are stored, nor the sync protocol. Every call that waits on
 //! storage (the backend's, the sessions', the access log's) runs on tokio's
 //! blocking pool behind a semaphore the server shares with its API
 //! ([`DashboardConfig::storage_permits`]), never on the async threads.
@@ -18,6 +18,7 @@
 //! - [`reads`]: [`TeamReads`], the core queries the pages read a team through;
 //! - [`session`]: sign-in sessions and their CSRF tokens, behind
 //!   [`SessionStore`] (in `dashboard.db`, or the server's shared database);
+//! - [`accounts`]: the password and TOTP rules of supervisors' accounts;
 //! - [`access_log`]: who read or exported which records, when and from where
 //!   (never their content), behind [`AccessLogStore`]; shared with the
 //!   server's API;
@@ -35,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod accounts;
 mod cache;
 mod error;
 mod fiche;
@@ -74,25 +76,75 @@ pub const MOUNT: &str = "/dashboard";
 /// but [`Backend::client_address`] may block on storage: the dashboard calls
 /// them on the blocking pool, behind [`DashboardConfig::storage_permits`].
 pub trait Backend: Send + Sync + 'static {
-    /// Exchanges a supervisor's credential (a device token, or an unused
-    /// supervisor enrollment code) for who they are; `None` if invalid,
-    /// revoked, already used, or not a supervisor's (a mediator's token or
-    /// code never opens the dashboard, and a mediator's code is not spent).
-    /// `client` is the address the attempt comes from: the backend throttles
-    /// failures per address and answers
-    /// [`DashboardError::TooManyAttempts`] past its limit, so that codes
-    /// cannot be guessed through the sign-in form.
-    fn sign_in(&self, credential: &str, client: &str)
-    -> Result<Option<Supervisor>, DashboardError>;
+    /// Checks a supervisor's e-mail and password. `client` is the address
+    /// the attempt comes from: the backend throttles failures per address
+    /// and per account, and answers [`DashboardError::TooManyAttempts`]
+    /// past its limit, so that passwords cannot be guessed through the
+    /// form. A disabled account, an unknown e-mail, an account without a
+    /// password yet and a wrong password are all [`SignIn::Refused`].
+    fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignIn, DashboardError>;
+    /// The second step of a sign-in that answered [`SignIn::NeedsTotp`]:
+    /// whether `code` is the account's current TOTP code, not used before
+    /// (throttled like [`Backend::sign_in`]).
+    fn verify_totp(
+        &self,
+        who: &Supervisor,
+        code: &str,
+        client: &str,
+    ) -> Result<bool, DashboardError>;
+    /// Who an invitation link is for, if it still works (unused, not
+    /// expired, its account not disabled).
+    fn invitation(&self, token: &str) -> Result<Option<InvitationInfo>, DashboardError>;
+    /// Spends an invitation: sets the password (refused with the rule it
+    /// breaks, in French: [`DashboardError::Refused`]) and, when `totp` is
+    /// given as (secret, code), enrols that second factor once the code
+    /// checks; a team that requires one refuses an acceptance without it.
+    /// Any TOTP enrolled before is removed otherwise (a reset).
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        totp: Option<(&str, &str)>,
+        client: &str,
+    ) -> Result<Supervisor, DashboardError>;
+    /// The signed-in account's second factor, and whether its team
+    /// requires one.
+    fn account_state(&self, who: &Supervisor) -> Result<AccountState, DashboardError>;
+    /// Replaces the password after checking the current one (throttled
+    /// like a sign-in); [`DashboardError::Refused`] says why not.
+    fn change_password(
+        &self,
+        who: &Supervisor,
+        current: &str,
+        new: &str,
+        client: &str,
+    ) -> Result<(), DashboardError>;
+    /// Enrols a second factor once `code` checks against `secret`.
+    fn enrol_totp(&self, who: &Supervisor, secret: &str, code: &str) -> Result<(), DashboardError>;
+    /// Removes the second factor, unless the team requires one.
+    fn remove_totp(&self, who: &Supervisor) -> Result<(), DashboardError>;
+    /// The team's accounts, oldest first.
+    fn accounts(&self, team_id: &str) -> Result<Vec<AccountSummary>, DashboardError>;
+    /// Creates an account for a new person of the team; returns its
+    /// one-time invitation link (shown once).
+    fn invite(&self, team_id: &str, name: &str, email: &str) -> Result<String, DashboardError>;
+    /// A new invitation link for an account of the team (a reset: a new
+    /// password, the second factor enrolled again); older links stop working.
+    fn reinvite(&self, team_id: &str, account_id: &str) -> Result<String, DashboardError>;
+    /// Disables an account of the team: it opens nothing any more, and its
+    /// sessions end at their next request. `false`: no such account.
+    fn disable(&self, team_id: &str, account_id: &str) -> Result<bool, DashboardError>;
+    /// Sets whether the team's accounts must have a second factor.
+    fn set_require_totp(&self, team_id: &str, on: bool) -> Result<(), DashboardError>;
     /// The team's records, read-only, through the core's queries (the
     /// embedded server hands its team's [`carnet_core::Store`]).
     fn team(&self, team_id: &str) -> Result<Arc<dyn TeamReads>, DashboardError>;
-    /// Whether a signed-in supervisor's device may still read: asked on
-    /// every request, so that revoking the device (or ordering it wiped)
-    /// ends its dashboard sessions at once.
+    /// Whether a signed-in supervisor's account may still read: asked on
+    /// every request, so that disabling the account ends its dashboard
+    /// sessions at once.
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError>;
-    /// The team's device registry as automerge actor (hex) → device name:
-    /// the names pages and exports show, since a document's own `author`
+    /// The team's device registry and accounts as automerge actor (hex) →
+    /// device's or person's name: the names pages and exports show, since a document's own `author`
     /// is whatever the writing device chose to put there (see [`names`]).
     fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>, DashboardError>;
     /// The team's devices revoked because they went unseen too long, so
@@ -132,22 +184,76 @@ pub struct LapsedDevice {
     pub revoked_at: i64,
 }
 
-/// A signed-in supervisor.
+/// A signed-in supervisor: their own account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supervisor {
     /// Their team: every page shows this team's records only.
     pub team_id: String,
-    /// Their device, as the server knows it: what the access log names.
-    pub device_id: String,
+    /// Their account, as the server knows it: what the access log names.
+    pub account_id: String,
     /// Their name, shown in the header and the access log.
     pub name: String,
+    /// What they sign in with.
+    pub email: String,
+    /// The automerge actor their changes to records are signed with.
+    pub actor: String,
 }
 
 impl Supervisor {
-    /// How the access log names them: name and device, never a token.
+    /// How the access log names them: name and account, never a secret.
     pub fn who(&self) -> String {
-        format!("{} [{}]", self.name, self.device_id)
+        format!("{} [{}]", self.name, self.account_id)
     }
+}
+
+/// What an e-mail and password opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    /// Nothing (the form does not say which part was wrong). Names the
+    /// account the e-mail belongs to, if any, for the access log only.
+    Refused(Option<Supervisor>),
+    /// The password is right and the account has a second factor: the
+    /// session starts once [`Backend::verify_totp`] accepts a code.
+    NeedsTotp(Supervisor),
+    /// Signed in.
+    Signed(Supervisor),
+}
+
+/// Who an invitation is for, as its page shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationInfo {
+    /// The person's name.
+    pub name: String,
+    /// Their e-mail (what they will sign in with).
+    pub email: String,
+    /// Their team requires a second factor: it is enrolled here.
+    pub totp_required: bool,
+}
+
+/// The signed-in account's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    /// A TOTP secret is enrolled.
+    pub totp_enrolled: bool,
+    /// The team requires one (it cannot be removed).
+    pub totp_required: bool,
+}
+
+/// An account as the team page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// Its id.
+    pub account_id: String,
+    /// The person's name.
+    pub name: String,
+    /// Their e-mail.
+    pub email: String,
+    /// A password is set (the invitation was accepted).
+    pub active: bool,
+    /// A second factor is enrolled.
+    pub totp: bool,
+    /// Disabled: it opens nothing.
+    pub disabled: bool,
 }
 
 /// How the dashboard runs.

@@ -1,6 +1,7 @@
 //! An in-memory [`Backend`] and a small demo team, for tests, the benchmark
 //! and the browser test's server. Not used by the real server, which
-//! implements [`Backend`] over its own device registry.
+//! implements [`Backend`] over its own storage. Its throttle counts
+//! failures per client address for good (tests need no clock).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,13 +13,45 @@ use carnet_core::sync::{SyncOptions, SyncSummary};
 use carnet_core::{Kind, RecordId, ReportStatus, Store};
 use serde_json::{Map, Value, json};
 
-use crate::{Backend, DashboardError, LapsedDevice, Supervisor, TeamReads};
+use crate::{
+    AccountState, AccountSummary, Backend, DashboardError, InvitationInfo, LapsedDevice, SignIn,
+    Supervisor, TeamReads,
+};
 
-/// A backend with fixed credentials and one store per team.
+/// The seeded account's e-mail ([`StaticBackend::single`]).
+pub const DEMO_EMAIL: &str = "superviseur@exemple.fr";
+/// The seeded account's password: tests and the demo server sign in with it.
+pub const DEMO_PASSWORD: &str = "tulipe orage quarante vélo";
+
+/// An account as the in-memory backend keeps it.
+#[derive(Debug, Clone)]
+pub struct MemAccount {
+    /// Who it signs in.
+    pub who: Supervisor,
+    /// argon2id PHC string, `None` until an invitation is accepted.
+    pub password_hash: Option<String>,
+    /// Base32 TOTP secret, if enrolled.
+    pub totp_secret: Option<String>,
+    /// The last TOTP step accepted.
+    pub totp_last_step: Option<i64>,
+    /// Disabled accounts open nothing.
+    pub disabled: bool,
+}
+
+#[derive(Default)]
+struct Accounts {
+    /// account id → account.
+    by_id: HashMap<String, MemAccount>,
+    /// invitation token → account id (removed once used).
+    invitations: HashMap<String, String>,
+    /// teams requiring a second factor.
+    require_totp: std::collections::HashSet<String>,
+}
+
+/// A backend with accounts in memory (the same password and TOTP rules as
+/// the server's, [`crate::accounts`]) and one store per team.
 #[derive(Default)]
 pub struct StaticBackend {
-    /// Credential → who it signs in.
-    pub credentials: HashMap<String, Supervisor>,
     /// Team id → its store.
     pub stores: HashMap<String, Arc<Store>>,
     /// The registry: actor (hex) → device name, for every team.
@@ -29,25 +62,134 @@ pub struct StaticBackend {
     /// (0: no limit). Counted for good: tests need no clock.
     pub max_failures: u32,
     failures: Mutex<HashMap<String, u32>>,
+    accounts: Mutex<Accounts>,
     /// The photo blobs the server holds, by team and hash (see
     /// [`StaticBackend::put_blob`]).
     blobs: Mutex<HashMap<(String, PhotoHash), Vec<u8>>>,
 }
 
 impl StaticBackend {
-    /// One team, one supervisor credential.
-    pub fn single(team_id: &str, store: Arc<Store>, credential: &str, name: &str) -> Self {
-        let who = Supervisor {
-            team_id: team_id.into(),
-            device_id: format!("device-{name}").to_lowercase(),
-            name: name.into(),
-        };
-        StaticBackend {
-            credentials: HashMap::from([(credential.to_string(), who)]),
+    /// One team, one supervisor account named `name` (its id is
+    /// `compte-<name in lowercase>`), signing in with [`DEMO_EMAIL`] and
+    /// [`DEMO_PASSWORD`].
+    pub fn single(team_id: &str, store: Arc<Store>, name: &str) -> Self {
+        let backend = StaticBackend {
             stores: HashMap::from([(team_id.to_string(), store)]),
             max_failures: 10,
             ..Default::default()
+        };
+        backend.add_supervisor(team_id, name, DEMO_EMAIL);
+        backend
+    }
+
+    /// Adds a supervisor who has accepted their invitation: id
+    /// `compte-<name in lowercase>`, password [`DEMO_PASSWORD`]; returns the id.
+    pub fn add_supervisor(&self, team_id: &str, name: &str, email: &str) -> String {
+        let id = format!("compte-{}", name.to_lowercase());
+        self.insert_account(&id, team_id, name, email);
+        let hash = crate::accounts::hash_password(DEMO_PASSWORD).ok();
+        if let Some(a) = self.lock().by_id.get_mut(&id) {
+            a.password_hash = hash;
         }
+        id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Accounts> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds an account without a password (invite it to set one); returns
+    /// its id.
+    pub fn add_account(&self, team_id: &str, name: &str, email: &str) -> String {
+        let id = format!(
+            "compte-{}",
+            crate::session::random_token().get(..12).unwrap_or_default()
+        );
+        self.insert_account(&id, team_id, name, email);
+        id
+    }
+
+    fn insert_account(&self, id: &str, team_id: &str, name: &str, email: &str) {
+        let id = id.to_string();
+        let who = Supervisor {
+            team_id: team_id.into(),
+            account_id: id.clone(),
+            name: name.into(),
+            email: email.trim().to_lowercase(),
+            actor: hex::encode(rand::random::<[u8; 16]>()),
+        };
+        self.lock().by_id.insert(
+            id.clone(),
+            MemAccount {
+                who,
+                password_hash: None,
+                totp_secret: None,
+                totp_last_step: None,
+                disabled: false,
+            },
+        );
+    }
+
+    /// The account with this id, as kept.
+    pub fn account(&self, account_id: &str) -> Option<MemAccount> {
+        self.lock().by_id.get(account_id).cloned()
+    }
+
+    /// Disables an account, as another supervisor would.
+    pub fn disable_account(&self, account_id: &str) {
+        if let Some(a) = self.lock().by_id.get_mut(account_id) {
+            a.disabled = true;
+        }
+    }
+
+    fn issue(&self, account_id: &str) -> String {
+        let token = crate::session::random_token();
+        let mut acc = self.lock();
+        acc.invitations.retain(|_, id| id != account_id);
+        acc.invitations
+            .insert(token.clone(), account_id.to_string());
+        format!("{}/invitation/{token}", crate::MOUNT)
+    }
+
+    fn failed(&self, client: &str) -> Result<(), DashboardError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        *failures.entry(client.to_string()).or_default() += 1;
+        Ok(())
+    }
+
+    fn throttled(&self, client: &str) -> Result<(), DashboardError> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_failures > 0 && failures.get(client).copied().unwrap_or(0) >= self.max_failures
+        {
+            return Err(DashboardError::TooManyAttempts(60));
+        }
+        Ok(())
+    }
+
+    fn live(&self, who: &Supervisor) -> Result<MemAccount, DashboardError> {
+        self.account(&who.account_id)
+            .filter(|a| !a.disabled)
+            .ok_or(DashboardError::Unauthorized)
+    }
+
+    fn now_secs() -> u64 {
+        crate::accounts::now_secs(carnet_core::now_ms())
+    }
+
+    /// Checks a code against a secret and spends its step.
+    fn spend(&self, account_id: &str, secret: &str, email: &str, code: &str) -> bool {
+        let Some(step) = crate::accounts::totp_step(secret, email, code, Self::now_secs()) else {
+            return false;
+        };
+        let mut acc = self.lock();
+        let Some(a) = acc.by_id.get_mut(account_id) else {
+            return false;
+        };
+        if a.totp_last_step.is_some_and(|last| last >= step) {
+            return false;
+        }
+        a.totp_last_step = Some(step);
+        true
     }
 }
 
@@ -66,21 +208,228 @@ impl StaticBackend {
 }
 
 impl Backend for StaticBackend {
-    fn sign_in(
+    fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SignIn, DashboardError> {
+        self.throttled(client)?;
+        let email = email.trim().to_lowercase();
+        let found = self
+            .lock()
+            .by_id
+            .values()
+            .find(|a| a.who.email == email)
+            .cloned();
+        let required = found
+            .as_ref()
+            .is_some_and(|a| self.lock().require_totp.contains(&a.who.team_id));
+        match found {
+            Some(a)
+                if !a.disabled
+                    && (a.totp_secret.is_some() || !required)
+                    && a.password_hash
+                        .as_deref()
+                        .is_some_and(|h| crate::accounts::verify_password(h, password)) =>
+            {
+                Ok(if a.totp_secret.is_some() {
+                    SignIn::NeedsTotp(a.who)
+                } else {
+                    SignIn::Signed(a.who)
+                })
+            }
+            other => {
+                self.failed(client)?;
+                Ok(SignIn::Refused(other.map(|a| a.who)))
+            }
+        }
+    }
+
+    fn verify_totp(
         &self,
-        credential: &str,
+        who: &Supervisor,
+        code: &str,
         client: &str,
-    ) -> Result<Option<Supervisor>, DashboardError> {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let failed = failures.entry(client.to_string()).or_default();
-        if self.max_failures > 0 && *failed >= self.max_failures {
-            return Err(DashboardError::TooManyAttempts(60));
+    ) -> Result<bool, DashboardError> {
+        self.throttled(client)?;
+        let a = self.live(who)?;
+        let ok = a
+            .totp_secret
+            .as_deref()
+            .is_some_and(|s| self.spend(&a.who.account_id, s, &a.who.email, code));
+        if !ok {
+            self.failed(client)?;
         }
-        let who = self.credentials.get(credential).cloned();
-        if who.is_none() {
-            *failed += 1;
+        Ok(ok)
+    }
+
+    fn invitation(&self, token: &str) -> Result<Option<InvitationInfo>, DashboardError> {
+        let acc = self.lock();
+        Ok(acc
+            .invitations
+            .get(token)
+            .and_then(|id| acc.by_id.get(id))
+            .filter(|a| !a.disabled)
+            .map(|a| InvitationInfo {
+                name: a.who.name.clone(),
+                email: a.who.email.clone(),
+                totp_required: acc.require_totp.contains(&a.who.team_id),
+            }))
+    }
+
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        totp: Option<(&str, &str)>,
+        _client: &str,
+    ) -> Result<Supervisor, DashboardError> {
+        let info = self.invitation(token)?.ok_or_else(|| {
+            DashboardError::Refused("Cette invitation ne fonctionne plus.".into())
+        })?;
+        crate::accounts::check_password(password, &info.name, &info.email)
+            .map_err(DashboardError::Refused)?;
+        let secret = match totp {
+            Some((secret, code)) => {
+                if crate::accounts::totp_step(secret, &info.email, code, Self::now_secs()).is_none()
+                {
+                    return Err(DashboardError::Refused("Code incorrect.".into()));
+                }
+                Some(secret.to_string())
+            }
+            None if info.totp_required => {
+                return Err(DashboardError::Refused(
+                    "Votre équipe exige une double authentification.".into(),
+                ));
+            }
+            None => None,
+        };
+        let hash = crate::accounts::hash_password(password)?;
+        let mut acc = self.lock();
+        let id = acc.invitations.remove(token).ok_or_else(|| {
+            DashboardError::Refused("Cette invitation ne fonctionne plus.".into())
+        })?;
+        let a = acc.by_id.get_mut(&id).ok_or(DashboardError::Unauthorized)?;
+        a.password_hash = Some(hash);
+        a.totp_secret = secret;
+        a.totp_last_step = None;
+        Ok(a.who.clone())
+    }
+
+    fn account_state(&self, who: &Supervisor) -> Result<AccountState, DashboardError> {
+        let a = self.live(who)?;
+        Ok(AccountState {
+            totp_enrolled: a.totp_secret.is_some(),
+            totp_required: self.lock().require_totp.contains(&who.team_id),
+        })
+    }
+
+    fn change_password(
+        &self,
+        who: &Supervisor,
+        current: &str,
+        new: &str,
+        client: &str,
+    ) -> Result<(), DashboardError> {
+        self.throttled(client)?;
+        let a = self.live(who)?;
+        if !a
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| crate::accounts::verify_password(h, current))
+        {
+            self.failed(client)?;
+            return Err(DashboardError::Refused(
+                "Mot de passe actuel incorrect.".into(),
+            ));
         }
-        Ok(who)
+        crate::accounts::check_password(new, &a.who.name, &a.who.email)
+            .map_err(DashboardError::Refused)?;
+        let hash = crate::accounts::hash_password(new)?;
+        if let Some(a) = self.lock().by_id.get_mut(&who.account_id) {
+            a.password_hash = Some(hash);
+        }
+        Ok(())
+    }
+
+    fn enrol_totp(&self, who: &Supervisor, secret: &str, code: &str) -> Result<(), DashboardError> {
+        let a = self.live(who)?;
+        if crate::accounts::totp_step(secret, &a.who.email, code, Self::now_secs()).is_none() {
+            return Err(DashboardError::Refused("Code incorrect.".into()));
+        }
+        if let Some(a) = self.lock().by_id.get_mut(&who.account_id) {
+            a.totp_secret = Some(secret.to_string());
+            a.totp_last_step = None;
+        }
+        Ok(())
+    }
+
+    fn remove_totp(&self, who: &Supervisor) -> Result<(), DashboardError> {
+        if self.account_state(who)?.totp_required {
+            return Err(DashboardError::Refused(
+                "Votre équipe exige la double authentification.".into(),
+            ));
+        }
+        if let Some(a) = self.lock().by_id.get_mut(&who.account_id) {
+            a.totp_secret = None;
+        }
+        Ok(())
+    }
+
+    fn accounts(&self, team_id: &str) -> Result<Vec<AccountSummary>, DashboardError> {
+        let mut list: Vec<AccountSummary> = self
+            .lock()
+            .by_id
+            .values()
+            .filter(|a| a.who.team_id == team_id)
+            .map(|a| AccountSummary {
+                account_id: a.who.account_id.clone(),
+                name: a.who.name.clone(),
+                email: a.who.email.clone(),
+                active: a.password_hash.is_some(),
+                totp: a.totp_secret.is_some(),
+                disabled: a.disabled,
+            })
+            .collect();
+        list.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(list)
+    }
+
+    fn invite(&self, team_id: &str, name: &str, email: &str) -> Result<String, DashboardError> {
+        let email = email.trim().to_lowercase();
+        if self.lock().by_id.values().any(|a| a.who.email == email) {
+            return Err(DashboardError::Refused(
+                "Un compte utilise déjà cette adresse e-mail.".into(),
+            ));
+        }
+        let id = self.add_account(team_id, name.trim(), &email);
+        Ok(self.issue(&id))
+    }
+
+    fn reinvite(&self, team_id: &str, account_id: &str) -> Result<String, DashboardError> {
+        match self.account(account_id) {
+            Some(a) if a.who.team_id == team_id && !a.disabled => Ok(self.issue(account_id)),
+            _ => Err(DashboardError::NotFound(
+                "ce compte n'existe pas dans votre équipe".into(),
+            )),
+        }
+    }
+
+    fn disable(&self, team_id: &str, account_id: &str) -> Result<bool, DashboardError> {
+        let mut acc = self.lock();
+        match acc.by_id.get_mut(account_id) {
+            Some(a) if a.who.team_id == team_id => {
+                a.disabled = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn set_require_totp(&self, team_id: &str, on: bool) -> Result<(), DashboardError> {
+        let mut acc = self.lock();
+        if on {
+            acc.require_totp.insert(team_id.to_string());
+        } else {
+            acc.require_totp.remove(team_id);
+        }
+        Ok(())
     }
 
     fn team(&self, team_id: &str) -> Result<Arc<dyn TeamReads>, DashboardError> {
@@ -91,11 +440,18 @@ impl Backend for StaticBackend {
     }
 
     fn still_allowed(&self, who: &Supervisor) -> Result<bool, DashboardError> {
-        Ok(self.credentials.values().any(|s| s == who))
+        Ok(self.live(who).is_ok())
     }
 
     fn actor_names(&self, _team_id: &str) -> Result<HashMap<String, String>, DashboardError> {
-        Ok(self.names.clone())
+        let mut names = self.names.clone();
+        names.extend(
+            self.lock()
+                .by_id
+                .values()
+                .map(|a| (a.who.actor.clone(), a.who.name.clone())),
+        );
+        Ok(names)
     }
 
     fn lapsed_devices(&self, _team_id: &str) -> Result<Vec<LapsedDevice>, DashboardError> {

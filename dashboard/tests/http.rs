@@ -12,7 +12,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use carnet_core::Store;
-use carnet_dashboard::testing::{DemoFacts, StaticBackend, demo_records, sync_device};
+use carnet_dashboard::testing::{
+    DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
+};
 use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig, LapsedDevice};
 use tower::ServiceExt;
 
@@ -39,7 +41,7 @@ fn app_built(
     let team = Arc::new(Store::open_unencrypted(dir.path().join("team.db")).unwrap());
     let report = sync_device(&device, &team).unwrap();
     assert!(report.pushed > 0);
-    let mut b = StaticBackend::single("team1", team, "sup-token", "Claire");
+    let mut b = StaticBackend::single("team1", team, "Claire");
     b.names.insert(device.peer_id(), DEVICE_NAME.into());
     backend(&mut b);
     let config = config(DashboardConfig::new(dir.path().join("dash")));
@@ -135,8 +137,21 @@ fn hidden_csrf(html: &str) -> String {
     html[i..i + 64].to_string()
 }
 
-/// Signs in with `credential`; returns the sign-in answer and the pre-session cookie used.
-async fn try_sign_in(app: &App, credential: &str) -> Resp {
+/// A form value, percent-encoded.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Signs in with `password` (the seeded account's e-mail); returns the sign-in answer.
+async fn try_sign_in(app: &App, password: &str) -> Resp {
     let form = get(app, "/dashboard/connexion", None).await;
     assert_eq!(form.status, StatusCode::OK);
     let pre = cookie_value(&form.set_cookie("carnet_connexion").expect("sign-in cookie"));
@@ -145,13 +160,17 @@ async fn try_sign_in(app: &App, credential: &str) -> Resp {
         app,
         "/dashboard/connexion",
         &pre,
-        &format!("csrf={csrf}&credential={credential}"),
+        &format!(
+            "csrf={csrf}&email={}&password={}",
+            enc(DEMO_EMAIL),
+            enc(password)
+        ),
     )
     .await
 }
 
 async fn sign_in(app: &App) -> String {
-    let r = try_sign_in(app, "sup-token").await;
+    let r = try_sign_in(app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     cookie_value(&r.set_cookie("carnet_session").expect("session cookie"))
 }
@@ -169,23 +188,29 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
         "/dashboard/connexion"
     );
 
-    // A mediator's token (unknown to the backend as a supervisor) is refused.
+    // A wrong password (or a device token pasted as one) is refused, and
+    // the page says device tokens no longer open the dashboard.
     let r = try_sign_in(&app, "mediator-token").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.set_cookie("carnet_session").is_none());
-    assert!(r.text().contains("refusé"));
+    assert!(r.text().contains("incorrect"));
+    assert!(r.text().contains("jeton d&#39;appareil") || r.text().contains("jeton d'appareil"));
 
     // A sign-in posted without the form's token (cross-site) is refused.
     let r = post(
         &app,
         "/dashboard/connexion",
         "",
-        "csrf=x&credential=sup-token",
+        &format!(
+            "csrf=x&email={}&password={}",
+            enc(DEMO_EMAIL),
+            enc(DEMO_PASSWORD)
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/dashboard/degradations");
     let c = r.set_cookie("carnet_session").unwrap();
@@ -200,7 +225,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
     assert_eq!(cookie_value(&c).len(), "carnet_session=".len() + 64);
 
     let secure = app_with(true);
-    let c = try_sign_in(&secure, "sup-token")
+    let c = try_sign_in(&secure, DEMO_PASSWORD)
         .await
         .set_cookie("carnet_session")
         .unwrap();
@@ -842,7 +867,7 @@ async fn reads_and_exports_are_in_the_access_log_by_id_only() {
     assert!(
         entries
             .iter()
-            .all(|e| e.who() == "Claire [device-claire]" && e.team_id == "team1")
+            .all(|e| e.who() == "Claire [compte-claire]" && e.team_id == "team1")
     );
     assert!(
         entries
@@ -890,7 +915,7 @@ async fn the_access_log_names_device_person_and_address_and_downloads_neutralise
             "Personne",
             "Appareil",
             "Adresse",
-            "device-claire",
+            "compte-claire",
             "192.0.2.44",
             "journal.csv",
         ],
@@ -914,7 +939,7 @@ async fn the_access_log_names_device_person_and_address_and_downloads_neutralise
         .iter()
         .find(|r| r[col("action")].starts_with("fiche signalement"))
         .unwrap();
-    assert_eq!(&row[col("device_id")], "device-claire");
+    assert_eq!(&row[col("device_id")], "compte-claire");
     assert_eq!(&row[col("person")], "Claire");
     assert_eq!(&row[col("client")], "192.0.2.44");
     assert_eq!(&row[col("record_ids")], f.open_report.to_string());
@@ -1081,7 +1106,7 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         r.text().contains("trop de tentatives de connexion"),
@@ -1099,7 +1124,7 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
 #[tokio::test]
 async fn cookies_are_secure_unless_configured_otherwise() {
     let app = app_built(|c| c, |_| {}, |_| {});
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert!(r.set_cookie("carnet_session").unwrap().contains("; Secure"));
 }
 
@@ -1137,7 +1162,7 @@ async fn storage_calls_hold_the_servers_permits() {
     permits.close();
     let r = get(&app, "/dashboard/degradations", Some(&session)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
-    let r = try_sign_in(&app, "sup-token").await;
+    let r = try_sign_in(&app, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
     assert!(r.set_cookie("carnet_session").is_none());
     let r = get(&app, "/dashboard/degradations", None).await;
@@ -1145,5 +1170,83 @@ async fn storage_calls_hold_the_servers_permits() {
         r.status,
         StatusCode::SEE_OTHER,
         "no session: no storage needed"
+    );
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = format!("name=\"{name}\" value=\"");
+    let i = html.find(&at).expect("the field") + at.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// The team page invites a person (the link shown once), whose invitation
+/// refuses a weak password with its reason and accepts a good one, which
+/// then signs in; disabling the account ends its session at once.
+#[tokio::test]
+async fn a_supervisor_invites_a_person_who_sets_a_password_and_can_be_disabled() {
+    let app = app();
+    let c = sign_in(&app).await;
+    let team = get(&app, "/dashboard/equipe", Some(&c)).await;
+    assert_page(&team, &["Équipe : comptes superviseurs", "Claire"]);
+    let csrf = hidden_csrf(&team.text());
+    let r = post(
+        &app,
+        "/dashboard/equipe/inviter",
+        &c,
+        &format!("csrf={csrf}&name=Bruno&email=bruno%40exemple.fr"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.text();
+    let at = page.find("/dashboard/invitation/").expect("the link, once");
+    let link = page[at..].split('"').next().unwrap().to_string();
+    assert!(
+        !get(&app, "/dashboard/equipe", Some(&c))
+            .await
+            .text()
+            .contains(&link)
+    );
+
+    let form = get(&app, &link, None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let pre = cookie_value(&form.set_cookie("carnet_connexion").unwrap());
+    let html = form.text();
+    let accept = |password: &str| {
+        format!(
+            "csrf={}&password={p}&confirm={p}&totp_secret={}&code=",
+            hidden_csrf(&html),
+            hidden(&html, "totp_secret"),
+            p = enc(password)
+        )
+    };
+    let r = post(&app, &link, &pre, &accept("password1234")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("trop facile à deviner"), "{}", r.text());
+    let r = post(&app, &link, &pre, &accept(DEMO_PASSWORD)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let bruno = cookie_value(&r.set_cookie("carnet_session").unwrap());
+    assert_eq!(
+        get(&app, "/dashboard/compte", Some(&bruno)).await.status,
+        StatusCode::OK
+    );
+
+    let team = get(&app, "/dashboard/equipe", Some(&c)).await.text();
+    let at = team.find("/desactiver").expect("a disable button");
+    let start = team[..at].rfind("/dashboard/equipe/comptes/").unwrap();
+    let r = post(
+        &app,
+        &team[start..at + "/desactiver".len()],
+        &c,
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("Compte désactivé"));
+    assert_eq!(
+        get(&app, "/dashboard/degradations", Some(&bruno))
+            .await
+            .location(),
+        "/dashboard/connexion"
     );
 }

@@ -12,8 +12,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use carnet_core::photo::{PhotoHash, PhotoRef, Variant};
 use carnet_core::{Kind, RecordId, Store};
-use carnet_dashboard::testing::{DemoFacts, StaticBackend, demo_records, sync_device};
-use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig, Supervisor};
+use carnet_dashboard::testing::{
+    DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
+};
+use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig};
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use serde_json::json;
@@ -72,16 +74,9 @@ fn app(attach: impl FnOnce(&Store, &DemoFacts), attach2: impl FnOnce(&Store, Rec
     let store2 = Arc::new(Store::open_unencrypted(dir.path().join("team2.db")).unwrap());
     sync_device(&device2, &store2).unwrap();
 
-    let mut backend = StaticBackend::single("team1", store1, "sup1", "Claire");
+    let mut backend = StaticBackend::single("team1", store1, "Claire");
     backend.stores.insert("team2".into(), store2);
-    backend.credentials.insert(
-        "sup2".into(),
-        Supervisor {
-            team_id: "team2".into(),
-            device_id: "device-bruno".into(),
-            name: "Bruno".into(),
-        },
-    );
+    backend.add_supervisor("team2", "Bruno", BRUNO);
     let backend = Arc::new(backend);
     let mut config = DashboardConfig::new(dir.path().join("dash"));
     config.secure_cookies = false;
@@ -179,7 +174,24 @@ fn set_cookie(r: &Resp, name: &str) -> String {
         .to_string()
 }
 
-async fn sign_in(app: &App, credential: &str) -> String {
+/// The second team's supervisor's e-mail.
+const BRUNO: &str = "bruno@exemple.fr";
+
+/// A form value, percent-encoded.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Signs in the account of `email` (password [`DEMO_PASSWORD`]).
+async fn sign_in(app: &App, email: &str) -> String {
     let form = get(app, "/dashboard/connexion", None).await;
     let pre = set_cookie(&form, "carnet_connexion");
     let html = form.text();
@@ -188,7 +200,11 @@ async fn sign_in(app: &App, credential: &str) -> String {
     let req = Request::post("/dashboard/connexion")
         .header(header::COOKIE, pre)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("csrf={csrf}&credential={credential}")))
+        .body(Body::from(format!(
+            "csrf={csrf}&email={}&password={}",
+            enc(email),
+            enc(DEMO_PASSWORD)
+        )))
         .unwrap();
     let r = send(app, req).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
@@ -262,7 +278,7 @@ async fn thumbnails_link_to_full_photos_for_the_team_s_signed_in_supervisor_only
         assert!(r.body.is_empty());
     }
 
-    let c = sign_in(&app, "sup1").await;
+    let c = sign_in(&app, DEMO_EMAIL).await;
     let html = get(&app, &page, Some(&c)).await.text();
     assert!(html.contains("Photos (3)"), "{html}");
     let link = |p: &PhotoRef| {
@@ -340,7 +356,7 @@ async fn no_photo_nor_fiche_opens_to_another_team_nor_under_another_record() {
         app.upload(photo, Variant::Full);
     }
 
-    let c2 = sign_in(&app, "sup2").await;
+    let c2 = sign_in(&app, BRUNO).await;
     for path in [
         photo_url(id, &p.thumb),
         photo_url(id, &p.hash),
@@ -368,7 +384,7 @@ async fn no_photo_nor_fiche_opens_to_another_team_nor_under_another_record() {
     .text();
     assert!(html.contains("photo pas encore reçue"));
 
-    let c1 = sign_in(&app, "sup1").await;
+    let c1 = sign_in(&app, DEMO_EMAIL).await;
     for (path, why) in [
         (photo_url(id, &other.hash), "another record's photo"),
         (photo_url(id, &other.thumb), "another record's thumbnail"),
@@ -403,7 +419,7 @@ async fn the_fiche_is_one_french_page_with_the_report_and_its_photos() {
         .iter()
         .map(|p| app.upload(p, Variant::Full))
         .collect();
-    let c = sign_in(&app, "sup1").await;
+    let c = sign_in(&app, DEMO_EMAIL).await;
     let r = get(
         &app,
         &format!("/dashboard/signalements/{id}/fiche.pdf"),
@@ -474,7 +490,7 @@ async fn a_fiche_without_photos_or_with_too_many_still_fits_one_page() {
     for p in app.photos(app.facts.open_report) {
         app.upload(&p, Variant::Full);
     }
-    let c = sign_in(&app, "sup1").await;
+    let c = sign_in(&app, DEMO_EMAIL).await;
 
     // The fixed lighting report: no photo, forwarded with the body's reference.
     let id = app.facts.resolved_report;

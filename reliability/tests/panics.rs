@@ -11,7 +11,7 @@ use carnet_core::sync::client::{Client, Retry};
 use carnet_core::{Kind, RecordId, Store, TeamConfig};
 use carnet_reliability::server::{Device, InProcess, test_retry};
 use carnet_reliability::work::{check_log, check_store};
-use carnet_server::storage::{Device as ServerDevice, Enrolled, IssuedCode};
+use carnet_server::storage::{Account, Device as ServerDevice, Enrolled, IssuedCode};
 use carnet_server::{AppState, Config, Role, SqliteStorage, Storage};
 use serde_json::json;
 
@@ -136,8 +136,70 @@ impl Storage for PanickingStorage {
     ) -> carnet_server::storage::Result<Enrolled> {
         self.inner.redeem_code(code, device_name, actor)
     }
-    fn redeem_dashboard_code(&self, code: &str) -> carnet_server::storage::Result<Enrolled> {
-        self.inner.redeem_dashboard_code(code)
+    fn create_account(
+        &self,
+        team_id: &str,
+        name: &str,
+        email: &str,
+    ) -> carnet_server::storage::Result<Account> {
+        self.inner.create_account(team_id, name, email)
+    }
+    fn account(&self, account_id: &str) -> carnet_server::storage::Result<Option<Account>> {
+        self.inner.account(account_id)
+    }
+    fn account_by_email(&self, email: &str) -> carnet_server::storage::Result<Option<Account>> {
+        self.inner.account_by_email(email)
+    }
+    fn accounts(&self, team_id: &str) -> carnet_server::storage::Result<Vec<Account>> {
+        self.inner.accounts(team_id)
+    }
+    fn issue_invitation(
+        &self,
+        account_id: &str,
+        ttl_ms: i64,
+    ) -> carnet_server::storage::Result<IssuedCode> {
+        self.inner.issue_invitation(account_id, ttl_ms)
+    }
+    fn invitation(&self, token: &str) -> carnet_server::storage::Result<Option<Account>> {
+        self.inner.invitation(token)
+    }
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password_hash: &str,
+        totp_secret: Option<&str>,
+    ) -> carnet_server::storage::Result<Account> {
+        self.inner
+            .accept_invitation(token, password_hash, totp_secret)
+    }
+    fn set_password(&self, account_id: &str, hash: &str) -> carnet_server::storage::Result<()> {
+        self.inner.set_password(account_id, hash)
+    }
+    fn set_totp(
+        &self,
+        account_id: &str,
+        secret: Option<&str>,
+    ) -> carnet_server::storage::Result<()> {
+        self.inner.set_totp(account_id, secret)
+    }
+    fn use_totp_step(&self, account_id: &str, step: i64) -> carnet_server::storage::Result<bool> {
+        self.inner.use_totp_step(account_id, step)
+    }
+    fn disable_account(
+        &self,
+        team_id: &str,
+        account_id: &str,
+    ) -> carnet_server::storage::Result<Option<Account>> {
+        self.inner.disable_account(team_id, account_id)
+    }
+    fn require_totp(&self, team_id: &str) -> carnet_server::storage::Result<bool> {
+        self.inner.require_totp(team_id)
+    }
+    fn set_require_totp(&self, team_id: &str, on: bool) -> carnet_server::storage::Result<()> {
+        self.inner.set_require_totp(team_id, on)
+    }
+    fn teams_without_accounts(&self) -> carnet_server::storage::Result<Vec<String>> {
+        self.inner.teams_without_accounts()
     }
     fn bind_actor(&self, device_id: &str, actor: &str) -> carnet_server::storage::Result<()> {
         self.inner.bind_actor(device_id, actor)

@@ -36,6 +36,10 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Where people reach the server (`https://carnet.example.org`): the
+    /// base of invitation links. `None`: `http://127.0.0.1:<port>`, for a
+    /// server tried on its own machine ([`Config::public_url`]).
+    pub public_url_base: Option<String>,
     /// How long an enrollment code stays valid.
     pub code_ttl: Duration,
     /// Requests per second a token may sustain (0 disables the limit).
@@ -95,6 +99,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url_base: None,
             code_ttl: Duration::from_secs(24 * 3600),
             rate_per_second: 20.0,
             rate_burst: 200,
@@ -136,7 +141,11 @@ pub struct ConfigArgs {
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// A TOML file with any of: data_dir, database, database_pool, tls_cert, tls_key, listen, code_ttl_hours,
+    /// Where people reach the server (https://carnet.example.org): the base
+    /// of invitation links (default http://127.0.0.1:<port>).
+    #[arg(long, env = "CARNET_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// A TOML file with any of: data_dir, database, database_pool, tls_cert, tls_key, listen, public_url, code_ttl_hours,
     /// rate_per_second, rate_burst, request_timeout_secs, log_format,
     /// insecure_cookies, trusted_proxy, metrics_listen,
     /// device_inactivity_days, code_failures, photo_quota_bytes,
@@ -194,6 +203,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    public_url: Option<String>,
     code_ttl_hours: Option<f64>,
     rate_per_second: Option<f64>,
     rate_burst: Option<u32>,
@@ -211,6 +221,14 @@ struct FileConfig {
 }
 
 impl Config {
+    /// The base of invitation links: the configured public URL, or this
+    /// machine's loopback at the listening port.
+    pub fn public_url(&self) -> String {
+        self.public_url_base
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.listen.port()))
+    }
+
     /// How long a device may stay unseen before it is revoked; `None` when
     /// [`Config::device_inactivity_days`] is 0.
     pub fn device_inactivity(&self) -> Option<Duration> {
@@ -289,6 +307,12 @@ impl Config {
             tls_cert,
             tls_key,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            public_url_base: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
             code_ttl: Duration::from_secs_f64(hours * 3600.0),
             rate_per_second: rate,
             rate_burst: args

@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auth;
 pub mod backup;
 pub mod config;
@@ -209,6 +210,19 @@ pub async fn serve(
     serve_state(listener, state, shutdown).await
 }
 
+/// Logs the teams whose supervisors used to sign in to the dashboard with
+/// their device and have no account yet (ids only: no person's data), so
+/// that the operator runs `carnet-server user add` for each of them.
+fn warn_teams_without_accounts(storage: &dyn Storage) -> Result<()> {
+    for team in storage.teams_without_accounts()? {
+        tracing::warn!(
+            %team,
+            "this team has supervisor devices but no dashboard account: device tokens no longer open the dashboard; run `carnet-server user add --team {team} --name … --email …` for each supervisor"
+        );
+    }
+    Ok(())
+}
+
 /// Like [`serve`], over a state the caller opened (a storage of its own).
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
@@ -229,9 +243,20 @@ pub(crate) async fn serve_loaded(
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, data = %state.config.data_dir.display(), "carnet-server listening");
+    // Invitation links name the port actually bound (the settings may say 0).
+    let public_url = state
+        .config
+        .public_url_base
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{}", addr.port()));
     // Building the dashboard opens (and may migrate) `dashboard.db`.
     let st = state.clone();
-    let pages: Router = state.blocking(move || dashboard::router(&st)).await?;
+    let pages: Router = state
+        .blocking(move || {
+            warn_teams_without_accounts(&*st.storage)?;
+            dashboard::router(&st, public_url)
+        })
+        .await?;
     let router: Router = app(state.clone()).merge(pages);
 
     // One shutdown signal for every listener.

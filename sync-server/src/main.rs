@@ -55,6 +55,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Supervisors' own accounts for the dashboard.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// A team's settings.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
     /// Copies every database of the deployment into one file (a tar
     /// archive), consistently, while the server runs.
     Backup {
@@ -113,6 +123,139 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates a supervisor's account and prints its one-time invitation
+    /// link (7 days), with which the person chooses a password.
+    Add {
+        /// The team's id.
+        #[arg(long)]
+        team: String,
+        /// The person's name, as pages and the access log show it.
+        #[arg(long)]
+        name: String,
+        /// The e-mail they sign in with.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: AccountArgs,
+        /// Print {"invitation_url", "account_id", "expires_at"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a new invitation link for an account (a reset: new password,
+    /// second factor enrolled again); older links stop working.
+    Invite {
+        /// The team's id.
+        #[arg(long)]
+        team: String,
+        /// The account's e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: AccountArgs,
+        /// Print {"invitation_url", "account_id", "expires_at"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disables an account: it opens nothing any more, its sessions end.
+    Disable {
+        /// The team's id.
+        #[arg(long)]
+        team: String,
+        /// The account's e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: AccountArgs,
+    },
+    /// Lists a team's accounts.
+    List {
+        /// The team's id.
+        #[arg(long)]
+        team: String,
+        #[command(flatten)]
+        store: AccountArgs,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    /// Requires (on) or not (off) a TOTP second factor for the team's
+    /// accounts.
+    RequireTotp {
+        /// The team's id.
+        #[arg(long)]
+        team: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[command(flatten)]
+        store: AccountArgs,
+    },
+}
+
+/// Where the accounts are, and the base of invitation links.
+#[derive(clap::Args)]
+struct AccountArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Where people reach the server (https://carnet.example.org).
+    #[arg(long, env = "CARNET_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// The server's address, for the default public URL.
+    #[arg(long, env = "CARNET_LISTEN", value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+}
+
+impl AccountArgs {
+    /// The server's state as the commands need it: storage, sessions and
+    /// access log, from the same settings as `serve`.
+    fn open(&self) -> Result<carnet_server::AppState, ServerError> {
+        let config = Config::load(&ConfigArgs {
+            data_dir: Some(self.store.data_dir.clone()),
+            database: self.store.database.clone(),
+            database_pool: Some(2),
+            public_url: self.public_url.clone(),
+            listen: self.listen,
+            ..Default::default()
+        })?;
+        carnet_server::AppState::open(config)
+    }
+}
+
+fn account_json(a: &carnet_server::storage::Account) -> serde_json::Value {
+    serde_json::json!({
+        "account_id": a.id,
+        "name": a.name,
+        "email": a.email,
+        "active": a.password_hash.is_some(),
+        "totp": a.totp_secret.is_some(),
+        "disabled": a.disabled_at.is_some(),
+    })
+}
+
+fn print_invitation(inv: &carnet_server::accounts::Invitation, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "invitation_url": inv.url,
+                "account_id": inv.account.id,
+                "expires_at": inv.expires_at,
+            })
+        );
+    } else {
+        println!(
+            "Invitation for {} (single use, 7 days): {}",
+            inv.account.email, inv.url
+        );
+    }
 }
 
 /// Where the teams are: a data directory (SQLite, the default) or a
@@ -184,6 +327,10 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                     "More codes: carnet-server enroll --team {team_id} --role mediator {}",
                     store.flags()
                 );
+                println!(
+                    "Dashboard accounts: carnet-server user add --team {team_id} --name … --email … {}",
+                    store.flags()
+                );
             }
             Ok(())
         }
@@ -200,6 +347,63 @@ fn run(cli: Cli) -> Result<(), ServerError> {
             } else {
                 println!("Enrollment code for a {role} (single use, 24 h): {code}");
             }
+            Ok(())
+        }
+        Command::User { command } => {
+            use carnet_server::accounts::admin;
+            match command {
+                UserCommand::Add {
+                    team,
+                    name,
+                    email,
+                    store,
+                    json,
+                } => print_invitation(&admin::add(&store.open()?, &team, &name, &email)?, json),
+                UserCommand::Invite {
+                    team,
+                    email,
+                    store,
+                    json,
+                } => print_invitation(&admin::invite(&store.open()?, &team, &email)?, json),
+                UserCommand::Disable { team, email, store } => {
+                    let a = admin::disable(&store.open()?, &team, &email)?;
+                    println!("Account {} disabled; its sessions are ended.", a.email);
+                }
+                UserCommand::List { team, store, json } => {
+                    let accounts = admin::list(&store.open()?, &team)?;
+                    if json {
+                        let list: Vec<_> = accounts.iter().map(account_json).collect();
+                        println!("{}", serde_json::Value::Array(list));
+                    } else {
+                        for a in &accounts {
+                            let state = if a.disabled_at.is_some() {
+                                "disabled"
+                            } else if a.password_hash.is_some() {
+                                "active"
+                            } else {
+                                "invited"
+                            };
+                            let totp = if a.totp_secret.is_some() {
+                                ", TOTP"
+                            } else {
+                                ""
+                            };
+                            println!("{}  {} <{}>  {state}{totp}", a.id, a.name, a.email);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Team {
+            command: TeamCommand::RequireTotp { team, state, store },
+        } => {
+            let on = state == "on";
+            carnet_server::accounts::admin::require_totp(&store.open()?, &team, on)?;
+            println!(
+                "Team {team}: a second factor is {}required.",
+                if on { "" } else { "no longer " }
+            );
             Ok(())
         }
         Command::Backup { to, data_dir, json } => {
@@ -292,7 +496,7 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         );
     }
     println!(
-        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} access-log entries, {} photo file(s) ({} copied by this run, {}).",
+        "{} team(s) verified: {} log entries ({} copied by this run), {} records, {} tombstones, {} devices, {} codes, {} accounts, {} access-log entries, {} photo file(s) ({} copied by this run, {}).",
         report.teams,
         report.changes,
         report.copied.changes,
@@ -300,6 +504,7 @@ fn print_migration(report: &carnet_server::migrate_storage::MigrationReport) {
         report.tombstones,
         report.devices,
         report.codes,
+        report.accounts,
         report.access_log_entries,
         report.photos,
         report.copied.photos,

@@ -55,8 +55,9 @@ use crate::error::{Result, ServerError};
 use crate::storage::blobs::{BlobStore, FilesBlobStore, delete_blob};
 use crate::storage::{PostgresStorage, RowWriter, erase_record, is_team_id};
 
-/// The `server.db` schema this reads: version 3 gave teams their lineage.
-const SERVER_DB_VERSION: i64 = 3;
+/// The `server.db` schema this reads: version 4 added supervisors'
+/// accounts.
+const SERVER_DB_VERSION: i64 = 4;
 /// The `dashboard.db` schema whose access log this reads.
 const DASHBOARD_DB_VERSION: i64 = 2;
 /// Entries read per query when the PostgreSQL log is hashed.
@@ -79,6 +80,8 @@ pub struct MigrationReport {
     pub devices: u64,
     /// Enrollment codes copied or updated.
     pub codes: u64,
+    /// Supervisors' accounts copied or updated.
+    pub accounts: u64,
     /// Access-log entries PostgreSQL holds of the SQLite access log.
     pub access_log_entries: u64,
     /// What this run copied (a re-run copies only what was added since).
@@ -138,6 +141,28 @@ struct TeamRow {
     config: String,
     created_at: i64,
     lineage: String,
+    require_totp: bool,
+}
+
+struct AccountRow {
+    id: String,
+    team_id: String,
+    name: String,
+    email: String,
+    password_hash: Option<String>,
+    totp_secret: Option<String>,
+    totp_last_step: Option<i64>,
+    created_at: i64,
+    disabled_at: Option<i64>,
+    actor: String,
+}
+
+struct InvitationRow {
+    hash: Vec<u8>,
+    account_id: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
 }
 
 struct DeviceRow {
@@ -171,6 +196,8 @@ struct Directory {
     teams: Vec<TeamRow>,
     devices: Vec<DeviceRow>,
     codes: Vec<CodeRow>,
+    accounts: Vec<AccountRow>,
+    invitations: Vec<InvitationRow>,
 }
 
 fn failed(message: impl Into<String>) -> ServerError {
@@ -194,6 +221,7 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         photos: 0,
         devices: 0,
         codes: 0,
+        accounts: 0,
         access_log_entries: 0,
         copied: Copied::default(),
         verified: false,
@@ -218,6 +246,7 @@ pub fn migrate(from: &Path, to: &str) -> Result<MigrationReport> {
         report.team_reports.push(team_report);
     }
     report.codes = directory.codes.len() as u64;
+    report.accounts = directory.accounts.len() as u64;
     let (held, copied) = copy_access_log(&mut pg, from)?;
     report.access_log_entries = held;
     report.copied.access_log_entries = copied;
@@ -265,7 +294,7 @@ fn read_directory(from: &Path) -> Result<Directory> {
         )));
     }
     let teams = tx
-        .prepare("SELECT id, name, config, created_at, lineage FROM teams ORDER BY created_at, id")?
+        .prepare("SELECT id, name, config, created_at, lineage, require_totp FROM teams ORDER BY created_at, id")?
         .query_map([], |r| {
             Ok(TeamRow {
                 id: r.get(0)?,
@@ -273,6 +302,7 @@ fn read_directory(from: &Path) -> Result<Directory> {
                 config: r.get(2)?,
                 created_at: r.get(3)?,
                 lineage: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                require_totp: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -327,11 +357,46 @@ fn read_directory(from: &Path) -> Result<Directory> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let accounts = tx
+        .prepare(
+            "SELECT id, team_id, name, email, password_hash, totp_secret, totp_last_step,
+                    created_at, disabled_at, actor
+             FROM accounts ORDER BY created_at, id",
+        )?
+        .query_map([], |r| {
+            Ok(AccountRow {
+                id: r.get(0)?,
+                team_id: r.get(1)?,
+                name: r.get(2)?,
+                email: r.get(3)?,
+                password_hash: r.get(4)?,
+                totp_secret: r.get(5)?,
+                totp_last_step: r.get(6)?,
+                created_at: r.get(7)?,
+                disabled_at: r.get(8)?,
+                actor: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let invitations = tx
+        .prepare("SELECT hash, account_id, created_at, expires_at, used_at FROM invitations ORDER BY created_at")?
+        .query_map([], |r| {
+            Ok(InvitationRow {
+                hash: r.get(0)?,
+                account_id: r.get(1)?,
+                created_at: r.get(2)?,
+                expires_at: r.get(3)?,
+                used_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
     Ok(Directory {
         teams,
         devices,
         codes,
+        accounts,
+        invitations,
     })
 }
 
@@ -479,7 +544,10 @@ fn check_not_diverged(
 }
 
 /// The team itself on PostgreSQL: its devices (token hashes as stored, so
-/// that tokens keep working) and codes, added or brought up to date.
+/// that tokens keep working), codes, supervisors' accounts (password
+/// hashes and TOTP secrets as stored, so that passwords keep working) with
+/// their invitations, and whether it requires a second factor, added or
+/// brought up to date.
 fn copy_devices_and_codes(
     tx: &mut Transaction<'_>,
     team: &TeamRow,
@@ -522,6 +590,63 @@ fn copy_devices_and_codes(
              expires_at = excluded.expires_at, used_at = excluded.used_at,
              device_id = excluded.device_id, sealed_token = excluded.sealed_token",
     )?;
+    tx.execute(
+        "UPDATE teams SET require_totp = $2 WHERE id = $1",
+        &[&team.id, &team.require_totp],
+    )?;
+    let upsert_account = tx.prepare(
+        "INSERT INTO accounts (id, team_id, name, email, password_hash, totp_secret, totp_last_step,
+                               created_at, disabled_at, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET
+             name = excluded.name, email = excluded.email,
+             password_hash = excluded.password_hash, totp_secret = excluded.totp_secret,
+             totp_last_step = greatest(accounts.totp_last_step, excluded.totp_last_step),
+             disabled_at = coalesce(accounts.disabled_at, excluded.disabled_at)",
+    )?;
+    let mine: Vec<&AccountRow> = directory
+        .accounts
+        .iter()
+        .filter(|a| a.team_id == team.id)
+        .collect();
+    for a in &mine {
+        tx.execute(
+            &upsert_account,
+            &[
+                &a.id,
+                &a.team_id,
+                &a.name,
+                &a.email,
+                &a.password_hash,
+                &a.totp_secret,
+                &a.totp_last_step,
+                &a.created_at,
+                &a.disabled_at,
+                &a.actor,
+            ],
+        )?;
+    }
+    let upsert_invitation = tx.prepare(
+        "INSERT INTO invitations (hash, account_id, created_at, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (hash) DO UPDATE SET used_at = coalesce(invitations.used_at, excluded.used_at)",
+    )?;
+    for i in directory
+        .invitations
+        .iter()
+        .filter(|i| mine.iter().any(|a| a.id == i.account_id))
+    {
+        tx.execute(
+            &upsert_invitation,
+            &[
+                &i.hash,
+                &i.account_id,
+                &i.created_at,
+                &i.expires_at,
+                &i.used_at,
+            ],
+        )?;
+    }
     for c in directory.codes.iter().filter(|c| c.team_id == team.id) {
         tx.execute(
             &upsert,

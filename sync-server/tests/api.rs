@@ -7,6 +7,7 @@ use carnet_core::store::{Entry, Payload};
 use carnet_core::sync::client::{Client, Retry};
 use carnet_core::sync::{PushHeader, wire};
 use carnet_core::{Kind, RecordId};
+use carnet_server::Storage;
 use common::*;
 use serde_json::{Value, json};
 
@@ -517,8 +518,8 @@ fn past_the_rate_limit_a_device_is_told_when_to_come_back() {
         .unwrap();
 }
 
-/// Signs a credential into the dashboard; returns the session cookie.
-fn dashboard_session(server: &TestServer, credential: &str) -> Option<String> {
+/// Signs an account into the dashboard; returns the session cookie.
+fn dashboard_session(server: &TestServer, email: &str, password: &str) -> Option<String> {
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -539,7 +540,11 @@ fn dashboard_session(server: &TestServer, credential: &str) -> Option<String> {
     let signed = client
         .post(format!("{}/dashboard/connexion", server.url()))
         .header("cookie", format!("carnet_connexion={csrf}"))
-        .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
         .send()
         .unwrap();
     cookie_value(&signed, "carnet_session").filter(|c| !c.is_empty())
@@ -559,55 +564,32 @@ fn dashboard_status(server: &TestServer, session: &str) -> u16 {
 }
 
 #[test]
-fn revoking_a_supervisor_device_ends_its_dashboard_session_at_once() {
+fn device_tokens_open_no_dashboard_and_a_disabled_account_is_out_at_once() {
     let data = tempfile::tempdir().unwrap();
-    let (_team_id, code) = team(data.path(), "t");
+    let (team_id, code) = team(data.path(), "t");
     let server = TestServer::start(data.path());
     let boss = enroll_with_code(&server, &code, "bureau");
-    let (status, body) = post(
-        &server,
-        "/v1/admin/codes",
-        boss.token(),
-        json!({"role": "supervisor", "name": "portable"})
-            .to_string()
-            .into(),
-    );
-    assert_eq!(status, 200);
-    let other = enroll_with_code(
-        &server,
-        json_of(&body)["code"].as_str().unwrap(),
-        "portable",
-    );
-    let (status, body) = post(
-        &server,
-        "/v1/admin/codes",
-        boss.token(),
-        json!({"role": "mediator", "name": "m"}).to_string().into(),
-    );
-    assert_eq!(status, 200);
-    let mediator = enroll_with_code(&server, json_of(&body)["code"].as_str().unwrap(), "m");
     assert_eq!(
-        dashboard_session(&server, mediator.token()),
+        dashboard_session(&server, boss.token(), boss.token()),
         None,
-        "a mediator's token opened the dashboard"
+        "a supervisor's device token opened the dashboard"
     );
-
-    let session = dashboard_session(&server, other.token()).expect("signed in");
+    let storage = carnet_server::SqliteStorage::open(data.path()).unwrap();
+    let other = account(&storage, &team_id, "Bruno", "bruno@exemple.fr");
+    account(&storage, &team_id, "Awa", "awa@exemple.fr");
+    let session = dashboard_session(&server, "bruno@exemple.fr", PASSWORD).expect("signed in");
     assert_eq!(dashboard_status(&server, &session), 200);
-    let (status, _) = post(
-        &server,
-        &format!("/v1/admin/devices/{}/revoke", other.enrollment.device_id),
-        boss.token(),
-        Vec::new(),
+    storage.disable_account(&team_id, &other).unwrap().unwrap();
+    // The next page sends the disabled account back to sign-in, and so
+    // does every later one; it cannot sign in again.
+    assert_eq!(dashboard_status(&server, &session), 303);
+    assert_eq!(dashboard_status(&server, &session), 303);
+    assert_eq!(
+        dashboard_session(&server, "bruno@exemple.fr", PASSWORD),
+        None
     );
-    assert_eq!(status, 200);
-    // The next page sends the revoked device back to sign-in, and so does
-    // every later one.
-    assert_eq!(dashboard_status(&server, &session), 303);
-    assert_eq!(dashboard_status(&server, &session), 303);
-    assert_eq!(dashboard_session(&server, other.token()), None);
     // The other supervisor's dashboard still works.
-    let session = dashboard_session(&server, boss.token()).expect("signed in");
+    let session = dashboard_session(&server, "awa@exemple.fr", PASSWORD).expect("signed in");
     assert_eq!(dashboard_status(&server, &session), 200);
 }
 
@@ -618,9 +600,10 @@ fn revoking_a_supervisor_device_ends_its_dashboard_session_at_once() {
 #[test]
 fn the_dashboard_reads_the_storage_the_server_was_given() {
     let registry = tempfile::tempdir().unwrap();
-    let (_team_id, code) = team(registry.path(), "t");
+    let (team_id, _) = team(registry.path(), "t");
     let elsewhere = tempfile::tempdir().unwrap();
     let storage = carnet_server::SqliteStorage::open(registry.path()).unwrap();
+    account(&storage, &team_id, "Awa", "awa@exemple.fr");
     let state = carnet_server::AppState::with_storage(
         std::sync::Arc::new(storage),
         carnet_server::Config {
@@ -629,8 +612,8 @@ fn the_dashboard_reads_the_storage_the_server_was_given() {
         },
     );
     let server = TestServer::with_state(state, registry.path());
-    let boss = enroll_with_code(&server, &code, "bureau");
-    let session = dashboard_session(&server, boss.token()).expect("the supervisor signs in");
+    let session =
+        dashboard_session(&server, "awa@exemple.fr", PASSWORD).expect("the supervisor signs in");
     assert_eq!(dashboard_status(&server, &session), 200);
     assert!(
         !elsewhere.path().join("server.db").exists(),

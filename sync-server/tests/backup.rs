@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use carnet_core::Kind;
+use carnet_server::Storage;
 use common::*;
 use serde_json::json;
 
@@ -75,6 +76,16 @@ fn a_restore_from_an_older_backup_loses_nothing_a_device_holds() {
         d.sync(&server.url()).unwrap();
     }
 
+    // A supervisor's account, a pending invitation, the team's TOTP rule.
+    let lite = carnet_server::SqliteStorage::open(data.path()).unwrap();
+    let awa = account(&lite, &team_id, "Awa", "awa@exemple.fr");
+    lite.set_require_totp(&team_id, true).unwrap();
+    let invited = lite
+        .create_account(&team_id, "Bruno", "bruno@exemple.fr")
+        .unwrap();
+    let invitation = lite.issue_invitation(&invited.id, 60_000).unwrap();
+    drop(lite);
+
     // Backed up while it runs.
     let file = out.path().join("carnet.backup");
     let backed = carnet_server::backup::backup(data.path(), &file).unwrap();
@@ -111,6 +122,19 @@ fn a_restore_from_an_older_backup_loses_nothing_a_device_holds() {
     let restored = carnet_server::backup::restore(&file, data.path(), true).unwrap();
     assert_eq!(restored.teams, 1);
     assert_eq!(server_records(data.path(), &team_id).len(), 3, "older");
+    {
+        let lite = carnet_server::SqliteStorage::open(data.path()).unwrap();
+        let back = lite.account(&awa).unwrap().unwrap();
+        assert!(carnet_dashboard::accounts::verify_password(
+            back.password_hash.as_deref().unwrap(),
+            PASSWORD
+        ));
+        assert!(lite.require_totp(&team_id).unwrap());
+        assert_eq!(
+            lite.invitation(&invitation.code).unwrap().unwrap().id,
+            invited.id
+        );
+    }
     let server = TestServer::start(data.path());
     // `a` builds on a change of its own the server lost before it syncs.
     a.store

@@ -100,10 +100,43 @@ fn a_served_deployment_moves_to_postgresql_and_devices_carry_on() {
         d.sync(&server.url()).unwrap();
     }
 
+    // A supervisor's account with a second factor, a pending invitation,
+    // and a team that requires the second factor.
+    let lite = SqliteStorage::open(data.path()).unwrap();
+    let awa = account(&lite, &team_a, "Awa", "awa@exemple.fr");
+    lite.set_totp(&awa, Some("JBSWY3DPEHPK3PXP")).unwrap();
+    lite.use_totp_step(&awa, 42).unwrap();
+    lite.set_require_totp(&team_a, true).unwrap();
+    let invited = lite
+        .create_account(&team_b, "Bruno", "bruno@exemple.fr")
+        .unwrap();
+    let invitation = lite.issue_invitation(&invited.id, 60_000).unwrap();
+    let awa_before = lite.account(&awa).unwrap().unwrap();
+    drop(lite);
+
     // First run, while the server serves.
     let first = migrate(data.path(), &db.url).unwrap();
     assert!(first.verified);
     assert_eq!(first.teams, 2);
+    assert_eq!(first.accounts, 2);
+    let pg_storage = PostgresStorage::connect(&db.url, 1).unwrap();
+    assert_eq!(pg_storage.account(&awa).unwrap().unwrap(), awa_before);
+    assert!(
+        pg_storage.require_totp(&team_a).unwrap() && !pg_storage.require_totp(&team_b).unwrap()
+    );
+    assert_eq!(
+        pg_storage.invitation(&invitation.code).unwrap().unwrap().id,
+        invited.id
+    );
+    assert_eq!(
+        pg_storage
+            .actor_names(&team_a)
+            .unwrap()
+            .get(&awa_before.actor)
+            .map(String::as_str),
+        Some("Awa")
+    );
+    drop(pg_storage);
     assert_eq!(first.devices, 3);
     assert_eq!(first.codes, 6, "two init codes, three enrollments, a spare");
     assert_eq!(first.tombstones, 1);

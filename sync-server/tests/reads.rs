@@ -233,8 +233,8 @@ impl Browser {
         }
     }
 
-    /// Posts `credential` to the sign-in form.
-    fn sign_in(&self, credential: &str) -> reqwest::blocking::Response {
+    /// Posts an e-mail and password to the sign-in form.
+    fn sign_in(&self, email: &str, password: &str) -> reqwest::blocking::Response {
         let form = self
             .client
             .get(format!("{}/dashboard/connexion", self.base))
@@ -245,7 +245,11 @@ impl Browser {
         self.client
             .post(format!("{}/dashboard/connexion", self.base))
             .header("cookie", format!("carnet_connexion={csrf}"))
-            .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
             .send()
             .unwrap()
     }
@@ -276,43 +280,33 @@ fn session_of(r: &reqwest::blocking::Response) -> Option<String> {
 }
 
 #[test]
-fn the_dashboard_takes_only_unused_supervisor_codes_with_secure_cookies() {
+fn device_tokens_and_codes_open_nothing_accounts_do_with_secure_cookies() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, sup_code) = team(data.path(), "t");
+    account_in(data.path(), &team_id, "Awa", "awa@exemple.fr");
     let server = TestServer::start(data.path());
     let browser = Browser::new(&server);
 
-    // A mediator's code typed at the dashboard opens nothing and is not
-    // spent: the phone it was issued for still enrolls with it.
-    let mediator_code = carnet_server::issue_code(
-        &server.data,
-        &team_id,
-        carnet_server::Role::Mediator,
-        Some("m"),
-    )
-    .unwrap();
-    let r = browser.sign_in(&mediator_code);
-    assert_eq!(r.status().as_u16(), 401);
-    assert!(session_of(&r).is_none());
-    let m = enroll_with_code(&server, &mediator_code, "m");
-    assert_eq!(m.enrollment.role, carnet_core::Role::Mediator);
+    // An unused supervisor code, a supervisor's device token, typed as the
+    // e-mail or the password: nothing, and the code is not spent.
+    let phone = enroll(&server, &team_id, "supervisor", "bureau");
+    for secret in [sup_code.as_str(), phone.token()] {
+        for (email, password) in [(secret, secret), ("awa@exemple.fr", secret)] {
+            let r = browser.sign_in(email, password);
+            assert_eq!(r.status().as_u16(), 401);
+            assert!(session_of(&r).is_none());
+            let page = r.text().unwrap();
+            assert!(page.contains("n'ouvrent plus le tableau de bord"), "{page}");
+        }
+    }
+    let code_still_works = enroll_with_code(&server, &sup_code, "bureau 2");
+    assert_eq!(
+        code_still_works.enrollment.role,
+        carnet_core::Role::Supervisor
+    );
 
-    // A supervisor code a phone already redeemed opens nothing either.
-    let phone = enroll_with_code(&server, &sup_code, "bureau");
-    let r = browser.sign_in(&sup_code);
-    assert_eq!(r.status().as_u16(), 401);
-    assert!(session_of(&r).is_none());
-
-    // An unused supervisor code opens a session, once, with Secure cookies
-    // (the default), and a device named for the dashboard.
-    let code = carnet_server::issue_code(
-        &server.data,
-        &team_id,
-        carnet_server::Role::Supervisor,
-        None,
-    )
-    .unwrap();
-    let r = browser.sign_in(&code);
+    // The account opens a session, with Secure cookies (the default).
+    let r = browser.sign_in(" AWA@exemple.fr ", PASSWORD);
     assert_eq!(r.status().as_u16(), 303);
     let cookie = set_cookie(&r, "carnet_session").unwrap();
     assert!(
@@ -327,17 +321,13 @@ fn the_dashboard_takes_only_unused_supervisor_codes_with_secure_cookies() {
             .as_u16(),
         200
     );
-    assert_eq!(browser.sign_in(&code).status().as_u16(), 401);
-
-    // A supervisor's token signs in too; a mediator's never does.
-    assert_eq!(browser.sign_in(phone.token()).status().as_u16(), 303);
-    assert_eq!(browser.sign_in(m.token()).status().as_u16(), 401);
 }
 
 #[test]
 fn insecure_cookies_only_when_configured() {
     let data = tempfile::tempdir().unwrap();
-    let (_team_id, sup_code) = team(data.path(), "t");
+    let (team_id, _) = team(data.path(), "t");
+    account_in(data.path(), &team_id, "Awa", "awa@exemple.fr");
     let server = TestServer::start_with(
         Config {
             data_dir: data.path().to_path_buf(),
@@ -346,7 +336,7 @@ fn insecure_cookies_only_when_configured() {
         },
         "127.0.0.1:0".parse().unwrap(),
     );
-    let r = Browser::new(&server).sign_in(&sup_code);
+    let r = Browser::new(&server).sign_in("awa@exemple.fr", PASSWORD);
     assert_eq!(r.status().as_u16(), 303);
     assert!(!set_cookie(&r, "carnet_session").unwrap().contains("Secure"));
 }
@@ -354,7 +344,8 @@ fn insecure_cookies_only_when_configured() {
 #[test]
 fn failed_dashboard_sign_ins_are_throttled_per_address() {
     let data = tempfile::tempdir().unwrap();
-    let (_team_id, sup_code) = team(data.path(), "t");
+    let (team_id, _) = team(data.path(), "t");
+    account_in(data.path(), &team_id, "Awa", "awa@exemple.fr");
     let server = TestServer::start_with(
         Config {
             data_dir: data.path().to_path_buf(),
@@ -365,10 +356,16 @@ fn failed_dashboard_sign_ins_are_throttled_per_address() {
     );
     let browser = Browser::new(&server);
     for _ in 0..3 {
-        assert_eq!(browser.sign_in("NOT-A-CODE").status().as_u16(), 401);
+        assert_eq!(
+            browser
+                .sign_in("nobody@exemple.fr", "NOT-A-CODE")
+                .status()
+                .as_u16(),
+            401
+        );
     }
-    // Even the right code waits: the address has used its attempts.
-    let r = browser.sign_in(&sup_code);
+    // Even the right password waits: the address has used its attempts.
+    let r = browser.sign_in("awa@exemple.fr", PASSWORD);
     assert_eq!(r.status().as_u16(), 429);
     assert!(r.headers().contains_key("retry-after"));
     assert!(session_of(&r).is_none());
@@ -406,8 +403,9 @@ fn the_dashboard_logs_its_reads_in_the_shared_log_and_lists_lapsed_devices() {
     let revoked = storage.revoke_inactive(86_400_000).unwrap();
     assert_eq!(revoked.len(), 1);
 
+    let account_id = account_in(data.path(), &team_id, "Awa", "awa@exemple.fr");
     let browser = Browser::new(&server);
-    let session = session_of(&browser.sign_in(sup.token())).unwrap();
+    let session = session_of(&browser.sign_in("awa@exemple.fr", PASSWORD)).unwrap();
     let home = browser
         .get("/dashboard/degradations", &session)
         .text()
@@ -438,5 +436,6 @@ fn the_dashboard_logs_its_reads_in_the_shared_log_and_lists_lapsed_devices() {
         .expect("the history page is logged");
     assert_eq!(ids_of(read), [report.to_string()]);
     assert_eq!(read["client"], "127.0.0.1");
-    assert_eq!(read["device_id"], sup.enrollment.device_id.as_str());
+    assert_eq!(read["device_id"], account_id.as_str());
+    assert_eq!(read["person"], "Awa");
 }

@@ -86,9 +86,9 @@ impl<'a> Browser<'a> {
         format!("{}{path}", self.server.url())
     }
 
-    /// Posts `credential` to the sign-in form; the answer's status and
-    /// session cookie, if any.
-    fn sign_in(&self, credential: &str) -> (u16, Option<String>) {
+    /// Posts an e-mail and password to the sign-in form; the answer's
+    /// status and session cookie, if any.
+    fn sign_in(&self, email: &str, password: &str) -> (u16, Option<String>) {
         let form = self
             .client
             .get(self.url("/dashboard/connexion"))
@@ -99,7 +99,11 @@ impl<'a> Browser<'a> {
             .client
             .post(self.url("/dashboard/connexion"))
             .header("cookie", format!("carnet_connexion={csrf}"))
-            .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
             .send()
             .unwrap();
         (
@@ -149,9 +153,10 @@ fn csrf_of(html: &str) -> String {
 fn a_session_opened_through_one_instance_works_and_ends_through_the_other() {
     let pair = Pair::start(|c| c);
     let (team, _) = pair.team();
+    account(&pair.storage, &team, "Awa", "awa@exemple.fr");
     let (a, b) = (Browser::at(&pair.a), Browser::at(&pair.b));
 
-    let (status, session) = a.sign_in(&pair.code(&team, Role::Supervisor));
+    let (status, session) = a.sign_in("awa@exemple.fr", PASSWORD);
     assert_eq!(status, 303);
     let session = session.expect("a session cookie");
     let page = b.get("/dashboard/degradations", &session);
@@ -188,8 +193,9 @@ fn an_access_logged_through_one_instance_is_listed_through_the_other() {
     // The API's read through A, the dashboard's page through A.
     let (status, _) = get(&pair.a, &format!("/v1/records/{contact}"), sup.token());
     assert_eq!(status, 200);
+    account(&pair.storage, &team, "Awa", "awa@exemple.fr");
     let browser = Browser::at(&pair.a);
-    let (_, session) = browser.sign_in(sup.token());
+    let (_, session) = browser.sign_in("awa@exemple.fr", PASSWORD);
     let session = session.unwrap();
     assert_eq!(
         browser
@@ -258,13 +264,16 @@ fn failed_codes_count_against_one_budget_across_instances() {
     };
     assert_eq!(enroll_at(&pair.a, "AAAA-AAAA-AAAA-AAAA"), 400);
     assert_eq!(enroll_at(&pair.b, "BBBB-BBBB-BBBB-BBBB"), 400);
-    // A failed dashboard sign-in is one more try of a code.
-    assert_eq!(Browser::at(&pair.a).sign_in("CCCC-CCCC").0, 401);
+    // A failed dashboard sign-in is one more try of a secret.
+    assert_eq!(
+        Browser::at(&pair.a).sign_in("x@exemple.fr", "CCCC-CCCC").0,
+        401
+    );
     // Even a good code now waits, at either instance.
     let good = pair.code(&team, Role::Mediator);
     assert_eq!(enroll_at(&pair.b, &good), 429);
     assert_eq!(enroll_at(&pair.a, &good), 429);
-    assert_eq!(Browser::at(&pair.b).sign_in(&good).0, 429);
+    assert_eq!(Browser::at(&pair.b).sign_in("x@exemple.fr", &good).0, 429);
 }
 
 /// An instance's storage on `db`.
@@ -377,11 +386,7 @@ fn periodic_rounds_run_on_one_instance_at_a_time() {
     let log = PgAccessLog::new(other.pool(), 2).unwrap();
     let sessions = PgSessions::new(other.pool());
     old_entry(&other.pool(), 3);
-    let who = Supervisor {
-        team_id: "t".into(),
-        device_id: "d".into(),
-        name: "Awa".into(),
-    };
+    let who = awa();
     let (expired, _) = sessions.create(&who, std::time::Duration::ZERO).unwrap();
     let (team, _) = carnet_server::init_team_in(&one, "t").unwrap();
     let lost = carnet_server::issue_code_in(&one, &team, Role::Mediator, None).unwrap();
@@ -425,4 +430,35 @@ fn periodic_rounds_run_on_one_instance_at_a_time() {
     assert_eq!(swept.len(), 1);
     assert_eq!(swept[0].id, lost);
     assert_eq!(one.sweep_inactive(day).unwrap(), Some(Vec::new()));
+}
+
+fn awa() -> Supervisor {
+    Supervisor {
+        team_id: "t".into(),
+        account_id: "a".into(),
+        name: "Awa".into(),
+        email: "awa@exemple.fr".into(),
+        actor: "0".repeat(32),
+    }
+}
+
+/// The shared sessions keep the account, end at their fixed time by an
+/// explicit clock, and end per account but for the one kept.
+#[test]
+fn shared_sessions_end_per_account_and_at_their_time() {
+    let db = pg::TestDatabase::create();
+    let sessions = PgSessions::new(instance(&db).pool());
+    let t0 = carnet_core::now_ms();
+    let ttl = std::time::Duration::from_secs(3600);
+    let (pending, s) = sessions.create_at(&awa(), ttl, true, t0).unwrap();
+    assert_eq!(s.expires_at, t0 + 3_600_000);
+    let got = sessions.get_at(&pending, t0 + 3_599_999).unwrap().unwrap();
+    assert!(got.pending && got.supervisor == awa());
+    assert!(sessions.get_at(&pending, t0 + 3_600_000).unwrap().is_none());
+    let (keep, _) = sessions.create(&awa(), ttl).unwrap();
+    let (other, _) = sessions.create(&awa(), ttl).unwrap();
+    assert_eq!(sessions.end_account("a", Some(&keep)).unwrap(), 2);
+    assert!(sessions.get(&keep).unwrap().is_some());
+    assert!(sessions.get(&other).unwrap().is_none());
+    assert_eq!(sessions.end_account("a", None).unwrap(), 1);
 }

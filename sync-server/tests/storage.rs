@@ -74,7 +74,130 @@ both!(
     positions_follow_commit_order_under_concurrent_pushes,
     lineages_change_only_when_renewed,
     photo_erasures_travel_and_stale_photos_stay_out,
+    accounts_invitations_and_second_factors,
 );
+
+/// Supervisors' accounts: e-mails normalised and unique, invitations by
+/// hash, once, the newest only, expiring; TOTP steps used once; disabling
+/// scoped to the team; the team's TOTP requirement; accounts' actors named;
+/// teams with supervisor devices but no account listed.
+fn accounts_invitations_and_second_factors(b: &Backend) {
+    let s = &*b.storage;
+    let team = team(s);
+    let other = self::team(s);
+    let sup = s
+        .issue_code(&team, Role::Supervisor, None, 60_000)
+        .unwrap()
+        .code;
+    s.redeem_code(&sup, "tablette", None).unwrap();
+    assert_eq!(s.teams_without_accounts().unwrap(), vec![team.clone()]);
+
+    let a = s
+        .create_account(&team, " Awa Diallo ", "  Awa@Exemple.FR ")
+        .unwrap();
+    assert_eq!(
+        (a.name.as_str(), a.email.as_str()),
+        ("Awa Diallo", "awa@exemple.fr")
+    );
+    assert_eq!(a.actor.len(), 32);
+    assert!(a.password_hash.is_none() && a.totp_secret.is_none() && a.disabled_at.is_none());
+    assert!(s.teams_without_accounts().unwrap().is_empty());
+    assert!(matches!(
+        s.create_account(&other, "Autre", "AWA@exemple.fr"),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_account(&team, "X", "pas une adresse"),
+        Err(StorageError::BadRequest(_))
+    ));
+    assert!(matches!(
+        s.create_account(&uuid(), "X", "x@exemple.fr"),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(
+        s.account_by_email(" AWA@exemple.fr").unwrap().unwrap().id,
+        a.id
+    );
+    assert_eq!(s.account(&a.id).unwrap().unwrap(), a);
+    assert!(s.account_by_email("nobody@exemple.fr").unwrap().is_none());
+    let names = s.actor_names(&team).unwrap();
+    assert_eq!(names.get(&a.actor).map(String::as_str), Some("Awa Diallo"));
+
+    // Invitations: the newest works once; an expired one never.
+    let first = s.issue_invitation(&a.id, 60_000).unwrap();
+    let second = s.issue_invitation(&a.id, 60_000).unwrap();
+    assert_eq!(second.code.len(), 64);
+    assert!(s.invitation(&first.code).unwrap().is_none());
+    assert_eq!(s.invitation(&second.code).unwrap().unwrap().id, a.id);
+    assert!(matches!(
+        s.accept_invitation(&first.code, "$argon2id$x", None),
+        Err(StorageError::InvalidCode)
+    ));
+    let accepted = s
+        .accept_invitation(&second.code, "$argon2id$first", Some("JBSWY3DPEHPK3PXP"))
+        .unwrap();
+    assert_eq!(accepted.password_hash.as_deref(), Some("$argon2id$first"));
+    assert_eq!(accepted.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+    assert!(s.invitation(&second.code).unwrap().is_none());
+    let expired = s.issue_invitation(&a.id, -1).unwrap();
+    assert!(s.invitation(&expired.code).unwrap().is_none());
+
+    // TOTP steps: each accepted once, never an older one.
+    assert!(s.use_totp_step(&a.id, 100).unwrap());
+    assert!(!s.use_totp_step(&a.id, 100).unwrap());
+    assert!(!s.use_totp_step(&a.id, 99).unwrap());
+    assert!(s.use_totp_step(&a.id, 101).unwrap());
+    s.set_totp(&a.id, None).unwrap();
+    assert!(s.account(&a.id).unwrap().unwrap().totp_last_step.is_none());
+    s.set_password(&a.id, "$argon2id$second").unwrap();
+    assert_eq!(
+        s.account(&a.id).unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$second")
+    );
+
+    // A reset invitation removes the second factor it does not set again.
+    s.set_totp(&a.id, Some("JBSWY3DPEHPK3PXP")).unwrap();
+    let reset = s.issue_invitation(&a.id, 60_000).unwrap();
+    let after = s
+        .accept_invitation(&reset.code, "$argon2id$third", None)
+        .unwrap();
+    assert!(after.totp_secret.is_none());
+
+    // The team's requirement.
+    assert!(!s.require_totp(&team).unwrap());
+    s.set_require_totp(&team, true).unwrap();
+    assert!(s.require_totp(&team).unwrap() && !s.require_totp(&other).unwrap());
+    assert!(matches!(
+        s.require_totp(&uuid()),
+        Err(StorageError::NotFound(_))
+    ));
+
+    // Disabling: only within the team; a disabled account's invitation
+    // opens nothing; listing keeps it.
+    let b2 = s
+        .create_account(&team, "Bruno", "bruno@exemple.fr")
+        .unwrap();
+    let pending = s.issue_invitation(&b2.id, 60_000).unwrap();
+    assert!(s.disable_account(&other, &b2.id).unwrap().is_none());
+    assert!(s.invitation(&pending.code).unwrap().is_some());
+    let disabled = s.disable_account(&team, &b2.id).unwrap().unwrap();
+    assert!(disabled.disabled_at.is_some());
+    assert!(s.invitation(&pending.code).unwrap().is_none());
+    let listed: Vec<String> = s
+        .accounts(&team)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.email)
+        .collect();
+    assert_eq!(listed, ["awa@exemple.fr", "bruno@exemple.fr"]);
+    assert!(s.accounts(&other).unwrap().is_empty());
+    // Another instance sees the same.
+    assert_eq!(b.instance().account(&b2.id).unwrap().unwrap(), disabled);
+}
+
+fn uuid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// A small camera-like JPEG, larger than a thumbnail.
 fn photo_jpeg() -> Vec<u8> {
@@ -310,25 +433,10 @@ fn enrollment_codes_and_devices(b: &Backend) {
         s.redeem_code("AAAA-BBBB-CCCC-DDDD", "x", None),
         Err(StorageError::InvalidCode)
     ));
-    // A mediator's code does not open the dashboard, and is not spent.
     let m = s
         .issue_code(&team, Role::Mediator, None, 60_000)
         .unwrap()
         .code;
-    assert!(matches!(
-        s.redeem_dashboard_code(&m),
-        Err(StorageError::Forbidden(_))
-    ));
-    let sup = s
-        .issue_code(&team, Role::Supervisor, None, 60_000)
-        .unwrap()
-        .code;
-    let dash = s.redeem_dashboard_code(&sup).unwrap();
-    assert_eq!(dash.role, Role::Supervisor);
-    assert!(matches!(
-        s.redeem_dashboard_code(&sup),
-        Err(StorageError::InvalidCode)
-    ));
     let m_dev = s.redeem_code(&m, "phone", None).unwrap();
     s.bind_actor(&m_dev.device_id, &"cd".repeat(16)).unwrap();
     s.bind_actor(&m_dev.device_id, &"CD".repeat(16)).unwrap();
@@ -365,7 +473,7 @@ fn enrollment_codes_and_devices(b: &Backend) {
         Err(StorageError::Unauthorized)
     ));
     let devices = s.devices(&team).unwrap();
-    assert_eq!(devices.len(), 3);
+    assert_eq!(devices.len(), 2);
     assert!(s.devices(&elsewhere).unwrap().is_empty());
     // Every device in good standing was seen just now or enrolled just now.
     assert!(s.revoke_inactive(3_600_000).unwrap().is_empty());

@@ -14,7 +14,7 @@ use axum::http::{Request, StatusCode};
 use carnet_core::Store;
 use carnet_core::sync::client::Client;
 use carnet_core::sync::{PushHeader, wire};
-use carnet_server::storage::{Device, Role};
+use carnet_server::storage::Role;
 use carnet_server::{AppState, Config, SqliteStorage, Storage};
 use common::*;
 use serde_json::{Value, json};
@@ -174,58 +174,6 @@ fn actors_are_bound_once_and_named_by_their_newest_device() {
     assert_eq!(names[&actor.to_lowercase()], "nouveau");
     assert!(names.values().all(|n| n != "autre"));
     let _ = newer;
-}
-
-#[test]
-fn dashboard_codes_are_supervisors_unused_ones_only() {
-    let data = tempfile::tempdir().unwrap();
-    let (team_id, sup_code) = team(data.path(), "t");
-    let s = SqliteStorage::open(data.path()).unwrap();
-
-    // A mediator's code is refused without being spent: it still enrolls
-    // the phone it was issued for.
-    let med_code =
-        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Mediator, None)
-            .unwrap();
-    assert!(matches!(
-        s.redeem_dashboard_code(&med_code),
-        Err(carnet_server::storage::StorageError::Forbidden(_))
-    ));
-    s.redeem_code(&med_code, "tel", None).unwrap();
-
-    // A supervisor's code signs in once; the device is the dashboard's.
-    let signed = s.redeem_dashboard_code(&sup_code).unwrap();
-    assert_eq!(signed.role, Role::Supervisor);
-    let dash: Vec<Device> = s.devices(&team_id).unwrap();
-    assert_eq!(
-        dash.iter().find(|d| d.id == signed.device_id).unwrap().name,
-        "tableau de bord"
-    );
-    // Used: refused at once, by the dashboard and by the enrollment replay
-    // (nothing was kept to replay a dashboard sign-in).
-    assert!(matches!(
-        s.redeem_dashboard_code(&sup_code),
-        Err(carnet_server::storage::StorageError::InvalidCode)
-    ));
-    assert!(matches!(
-        s.redeem_code(&sup_code, "tel", None),
-        Err(carnet_server::storage::StorageError::InvalidCode)
-    ));
-
-    // A code a phone redeemed is refused by the dashboard, even within the
-    // window in which the phone may replay it.
-    let phone_code =
-        carnet_server::issue_code(data.path(), &team_id, carnet_server::Role::Supervisor, None)
-            .unwrap();
-    let phone = s.redeem_code(&phone_code, "tel", None).unwrap();
-    assert!(matches!(
-        s.redeem_dashboard_code(&phone_code),
-        Err(carnet_server::storage::StorageError::InvalidCode)
-    ));
-    assert_eq!(
-        s.redeem_code(&phone_code, "tel", None).unwrap().token,
-        phone.token
-    );
 }
 
 #[tokio::test]

@@ -3,15 +3,18 @@
 //! behind the shared permits, answer
 //! HTML or a download with the security headers.
 
+mod account;
 mod activity;
 mod exports;
 mod fiche;
+mod invitation;
 mod journal;
 mod overdue;
 mod photos;
 mod report;
 mod reports;
 mod signin;
+mod team;
 mod time_to_fix;
 
 use std::sync::Arc;
@@ -60,7 +63,33 @@ pub(crate) fn router(
         .route(MOUNT, get(signin::home))
         .route(&r("/"), get(signin::home))
         .route(&r("/connexion"), get(signin::form).post(signin::submit))
+        .route(
+            &r("/connexion/code"),
+            get(signin::totp_form).post(signin::totp_submit),
+        )
         .route(&r("/deconnexion"), post(signin::sign_out))
+        .route(
+            &r("/invitation/{token}"),
+            get(invitation::form).post(invitation::submit),
+        )
+        .route(&r("/compte"), get(account::page))
+        .route(&r("/compte/mot-de-passe"), post(account::change_password))
+        .route(
+            &r("/compte/double-authentification"),
+            post(account::enrol_totp),
+        )
+        .route(
+            &r("/compte/double-authentification/retirer"),
+            post(account::remove_totp),
+        )
+        .route(&r("/equipe"), get(team::page))
+        .route(&r("/equipe/inviter"), post(team::invite))
+        .route(
+            &r("/equipe/double-authentification"),
+            post(team::require_totp),
+        )
+        .route(&r("/equipe/comptes/{id}/reinviter"), post(team::reinvite))
+        .route(&r("/equipe/comptes/{id}/desactiver"), post(team::disable))
         .route(&r("/degradations"), get(reports::open))
         .route(&r("/signalements/{id}"), get(reports::history))
         .route(&r("/signalements/{id}/fiche.pdf"), get(fiche::pdf))
@@ -163,16 +192,18 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         let client = st.backend.client_address(parts);
         let st2 = st.clone();
         let cookie_id = id.clone();
-        // The session, then the device behind it: both wait on SQLite.
+        // The session, then the account behind it: both wait on storage.
         let session = blocking(&st.config.storage_permits, move || {
-            let Some(session) = st2.sessions.get(&cookie_id)? else {
+            // A pending session (awaiting its TOTP code) opens no page.
+            let Some(session) = st2.sessions.get(&cookie_id)?.filter(|s| !s.pending) else {
                 return Ok(None);
             };
             if st2.backend.still_allowed(&session.supervisor)? {
                 return Ok(Some(session));
             }
-            // A revoked device's session ends here, for good.
-            st2.sessions.revoke_device(&session.supervisor.device_id)?;
+            // A disabled account's sessions end here, for good.
+            st2.sessions
+                .end_account(&session.supervisor.account_id, None)?;
             Ok(None)
         })
         .await
@@ -236,14 +267,14 @@ impl Ctx {
         )
     }
 
-    /// Writes a read or an export to the access log: who (device and
+    /// Writes a read or an export to the access log: who (account and
     /// name), from where, what. A page fails rather than show records
     /// unlogged.
     pub fn log(&self, action: &str, ids: &[RecordId]) -> Result<(), DashboardError> {
         let who = &self.session.supervisor;
         self.st.log.record(&Access {
             team_id: &who.team_id,
-            device_id: &who.device_id,
+            device_id: &who.account_id,
             person: &who.name,
             client: &self.client,
             action,
@@ -260,6 +291,24 @@ impl Ctx {
                 .actor_names(&self.session.supervisor.team_id)?,
         ))
     }
+}
+
+/// Writes an account event (a sign-in, a failure, a password change…) to
+/// the access log: who, from where, what; never a password or a code.
+pub(crate) fn audit(
+    log: &dyn AccessLogStore,
+    who: &crate::Supervisor,
+    client: &str,
+    action: &str,
+) -> Result<(), DashboardError> {
+    log.record(&Access {
+        team_id: &who.team_id,
+        device_id: &who.account_id,
+        person: &who.name,
+        client,
+        action,
+        record_ids: &[],
+    })
 }
 
 /// Runs `f` with the team's records on the blocking pool (see [`blocking`]).

@@ -148,6 +148,68 @@ pub struct IssuedCode {
     pub expires_at: i64,
 }
 
+/// A supervisor's own account for the dashboard. Passwords and TOTP are
+/// checked in [`crate::accounts`]; storage only keeps what it is handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its id (a UUID).
+    pub id: String,
+    /// Its team: the pages it opens show this team's records only.
+    pub team_id: String,
+    /// The person's name, shown in pages and the access log.
+    pub name: String,
+    /// What the person signs in with: trimmed, lowercased, unique.
+    pub email: String,
+    /// The argon2id PHC string; `None` until an invitation is accepted.
+    pub password_hash: Option<String>,
+    /// The TOTP secret (base32); `None` unless enrolled.
+    pub totp_secret: Option<String>,
+    /// The last TOTP step a code was accepted for (a code works once).
+    pub totp_last_step: Option<i64>,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at: i64,
+    /// When it was disabled: it opens nothing any more.
+    pub disabled_at: Option<i64>,
+    /// The automerge actor (32 lowercase hex) its changes are signed with,
+    /// so that pages name them by the person.
+    pub actor: String,
+}
+
+/// Checks a person's name as accounts keep it (trimmed, 1 to 100
+/// characters).
+pub(crate) fn account_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 {
+        return Err(StorageError::BadRequest(
+            "name: must be 1 to 100 characters".into(),
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// A new account's automerge actor: 32 lowercase hex characters, random.
+pub(crate) fn new_actor() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Normalises an e-mail address as accounts store it (trimmed,
+/// lowercased), or refuses what cannot be one.
+pub fn normalise_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && !e.chars().any(char::is_whitespace)
+        && e.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.contains('@')
+        });
+    if ok {
+        Ok(e)
+    } else {
+        Err(StorageError::BadRequest(
+            "email: expected an e-mail address such as nom@exemple.fr".into(),
+        ))
+    }
+}
+
 /// The server's storage. See the module documentation for the contracts.
 pub trait Storage: Send + Sync + 'static {
     // Teams, codes and devices.
@@ -173,13 +235,6 @@ pub trait Storage: Send + Sync + 'static {
     /// one device.
     fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled>;
 
-    /// Exchanges a supervisor's code for a dashboard sign-in (a device named
-    /// "tableau de bord"). Stricter than [`Storage::redeem_code`], because a
-    /// browser has no reason to retry: only an unused, unexpired supervisor
-    /// code works; a mediator's code is refused without being spent, and a
-    /// used code is refused even within the replay window.
-    fn redeem_dashboard_code(&self, code: &str) -> Result<Enrolled>;
-
     /// Binds `actor` to a device enrolled without one (trust on first use,
     /// at its first push). Succeeds if it is already bound to that actor;
     /// a [`StorageError::Conflict`] if it is
@@ -188,7 +243,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Actor (hex) → device name for every device of the team with an
     /// actor, revoked ones included (their past changes still need a name);
-    /// if two devices share an actor, the newest enrolled wins.
+    /// if two devices share an actor, the newest enrolled wins. Accounts'
+    /// actors → the person's name are included too (disabled ones as well).
     fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>>;
 
     /// Gives a device in good standing a new token; the old one stops
@@ -224,6 +280,67 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Orders a device of the team wiped; `None` if the team has no such device.
     fn order_wipe(&self, team_id: &str, device_id: &str) -> Result<Option<Device>>;
+
+    // Supervisors' accounts.
+
+    /// Creates an account for a team (no password yet, a fresh random
+    /// actor); a [`StorageError::Conflict`] if the e-mail is taken, a
+    /// [`StorageError::NotFound`] for an unknown team.
+    fn create_account(&self, team_id: &str, name: &str, email: &str) -> Result<Account>;
+
+    /// The account with this id, disabled or not.
+    fn account(&self, account_id: &str) -> Result<Option<Account>>;
+
+    /// The account signing in with this e-mail (normalised here).
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
+
+    /// The team's accounts, oldest first.
+    fn accounts(&self, team_id: &str) -> Result<Vec<Account>>;
+
+    /// Issues an invitation (first password or reset) for an account,
+    /// valid `ttl_ms`; only its hash is kept. Earlier unused invitations of
+    /// the account stop working: the newest link is the one that counts.
+    fn issue_invitation(&self, account_id: &str, ttl_ms: i64) -> Result<IssuedCode>;
+
+    /// The account an unused, unexpired invitation is for; `None` if the
+    /// token is unknown, used, expired, or its account disabled.
+    fn invitation(&self, token: &str) -> Result<Option<Account>>;
+
+    /// Spends an invitation: sets the password hash, and the TOTP secret
+    /// (`None` removes it: a reset lets it be enrolled again), all at once.
+    /// [`StorageError::InvalidCode`] if the invitation no longer works.
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password_hash: &str,
+        totp_secret: Option<&str>,
+    ) -> Result<Account>;
+
+    /// Replaces an account's password hash.
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<()>;
+
+    /// Enrols (`Some`) or removes (`None`) an account's TOTP secret; the
+    /// remembered step is forgotten with the old secret.
+    fn set_totp(&self, account_id: &str, secret: Option<&str>) -> Result<()>;
+
+    /// Records that a TOTP code of `step` was accepted, atomically: `false`
+    /// if a code of that step or a later one already was (a replay).
+    fn use_totp_step(&self, account_id: &str, step: i64) -> Result<bool>;
+
+    /// Disables an account of the team (idempotent); `None` if the team has
+    /// no such account.
+    fn disable_account(&self, team_id: &str, account_id: &str) -> Result<Option<Account>>;
+
+    /// Whether the team's accounts must have a second factor.
+    fn require_totp(&self, team_id: &str) -> Result<bool>;
+
+    /// Sets whether the team's accounts must have a second factor.
+    fn set_require_totp(&self, team_id: &str, on: bool) -> Result<()>;
+
+    /// The teams with a supervisor device in good standing but no account:
+    /// their supervisors signed in with their device before accounts, and
+    /// need an invitation now.
+    fn teams_without_accounts(&self) -> Result<Vec<String>>;
 
     // The team's log.
 

@@ -33,10 +33,10 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::blobs::{BlobStore, Collected, PgBlobStore};
 use super::postgres_state::{Round, run_alone};
 use super::secrets::{
-    DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
-    new_code, normalise_code, seal, token_hash,
+    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id, new_code, normalise_code, seal,
+    token_hash,
 };
-use super::{Device, Enrolled, IssuedCode, Role, Storage};
+use super::{Account, Device, Enrolled, IssuedCode, Role, Storage};
 use super::{Result, StorageError};
 
 /// The schema's migrations, in order: never edit a shipped one, add a file.
@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/002_sessions_access_log_limits.sql"),
     include_str!("../../migrations/postgres/003_photos.sql"),
     include_str!("../../migrations/postgres/004_blobs.sql"),
+    include_str!("../../migrations/postgres/005_accounts.sql"),
 ];
 
 /// Team configurations kept per instance (they change only with a team's
@@ -156,13 +157,7 @@ impl PostgresStorage {
         Ok(config)
     }
 
-    fn redeem(
-        &self,
-        code: &str,
-        device_name: &str,
-        actor: Option<&str>,
-        how: Redemption,
-    ) -> Result<Enrolled> {
+    fn redeem(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
             return Err(StorageError::InvalidCode);
@@ -194,16 +189,6 @@ impl PostgresStorage {
         let used_at: Option<i64> = row.get(4);
         let used_by: Option<String> = row.get(5);
         let sealed: Option<Vec<u8>> = row.get(6);
-        if how == Redemption::Dashboard {
-            if used_at.is_some() || expires_at <= now {
-                return Err(StorageError::InvalidCode);
-            }
-            if role != Role::Supervisor {
-                return Err(StorageError::Forbidden(
-                    "this is a mediator's enrollment code: it enrolls a phone, not the dashboard; sign in with a supervisor's code",
-                ));
-            }
-        }
         let config = self.config(&team_id)?;
         if used_at.is_some() {
             let (Some(device_id), Some(sealed)) = (used_by, sealed) else {
@@ -259,7 +244,7 @@ impl PostgresStorage {
         if let Some(actor) = actor {
             set_actor(&mut tx, &device_id, actor)?;
         }
-        let sealed = (how == Redemption::Device).then(|| seal(&token, &norm).to_vec());
+        let sealed = Some(seal(&token, &norm).to_vec());
         tx.execute(
             "UPDATE codes SET used_at = $2, device_id = $3, sealed_token = $4 WHERE hash = $1",
             &[&hash.as_slice(), &now, &device_id, &sealed],
@@ -326,6 +311,51 @@ fn revoke_inactive(c: &mut impl GenericClient, unseen_for_ms: i64) -> Result<Vec
 }
 
 const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
+
+const ACCOUNT_COLUMNS: &str = "id, team_id, name, email, password_hash, totp_secret, totp_last_step, created_at, disabled_at, actor";
+
+fn account_from_row(r: &Row) -> Account {
+    Account {
+        id: r.get(0),
+        team_id: r.get(1),
+        name: r.get(2),
+        email: r.get(3),
+        password_hash: r.get(4),
+        totp_secret: r.get(5),
+        totp_last_step: r.get(6),
+        created_at: r.get(7),
+        disabled_at: r.get(8),
+        actor: r.get(9),
+    }
+}
+
+fn account_where(c: &mut impl GenericClient, clause: &str, arg: &str) -> Result<Option<Account>> {
+    Ok(c.query_opt(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {clause}"),
+        &[&arg],
+    )?
+    .map(|r| account_from_row(&r)))
+}
+
+/// The account of an unused, unexpired invitation whose account is not
+/// disabled; `lock` takes the invitation's row for the transaction.
+fn invited(
+    c: &mut impl GenericClient,
+    token: &str,
+    now: i64,
+    lock: bool,
+) -> Result<Option<Account>> {
+    let sql = if lock {
+        "SELECT account_id FROM invitations WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 FOR UPDATE"
+    } else {
+        "SELECT account_id FROM invitations WHERE hash = $1 AND used_at IS NULL AND expires_at > $2"
+    };
+    let Some(row) = c.query_opt(sql, &[&token_hash(token).as_slice(), &now])? else {
+        return Ok(None);
+    };
+    let id: String = row.get(0);
+    Ok(account_where(c, "id = $1", &id)?.filter(|a| a.disabled_at.is_none()))
+}
 
 fn device_from_row(r: &Row) -> Device {
     Device {
@@ -422,13 +452,186 @@ impl Storage for PostgresStorage {
         Ok(IssuedCode { code, expires_at })
     }
 
-    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
-        let actor = actor.map(super::parse_actor).transpose()?;
-        self.redeem(code, device_name, actor.as_deref(), Redemption::Device)
+    fn create_account(&self, team_id: &str, name: &str, email: &str) -> Result<Account> {
+        let name = super::account_name(name)?;
+        let email = super::normalise_email(email)?;
+        let mut conn = self.conn()?;
+        if conn
+            .query_opt("SELECT 1 FROM teams WHERE id = $1", &[&team_id])?
+            .is_none()
+        {
+            return Err(StorageError::NotFound("no such team".into()));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let inserted = conn.execute(
+            "INSERT INTO accounts (id, team_id, name, email, created_at, actor)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
+            &[&id, &team_id, &name, &email, &now_ms(), &super::new_actor()],
+        )?;
+        if inserted == 0 {
+            return Err(StorageError::Conflict(
+                "an account already signs in with this e-mail address".into(),
+            ));
+        }
+        account_where(&mut *conn, "id = $1", &id)?
+            .ok_or_else(|| StorageError::Internal("account not written".into()))
     }
 
-    fn redeem_dashboard_code(&self, code: &str) -> Result<Enrolled> {
-        self.redeem(code, DASHBOARD_DEVICE_NAME, None, Redemption::Dashboard)
+    fn account(&self, account_id: &str) -> Result<Option<Account>> {
+        account_where(&mut *self.conn()?, "id = $1", account_id)
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let Ok(email) = super::normalise_email(email) else {
+            return Ok(None);
+        };
+        account_where(&mut *self.conn()?, "email = $1", &email)
+    }
+
+    fn accounts(&self, team_id: &str) -> Result<Vec<Account>> {
+        Ok(self
+            .conn()?
+            .query(
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE team_id = $1 ORDER BY created_at, id"
+                ),
+                &[&team_id],
+            )?
+            .iter()
+            .map(account_from_row)
+            .collect())
+    }
+
+    fn issue_invitation(&self, account_id: &str, ttl_ms: i64) -> Result<IssuedCode> {
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let now = now_ms();
+        let expires_at = now.saturating_add(ttl_ms);
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        if account_where(&mut tx, "id = $1", account_id)?.is_none() {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        tx.execute(
+            "UPDATE invitations SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
+            &[&account_id, &now],
+        )?;
+        tx.execute(
+            "INSERT INTO invitations (hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            &[&token_hash(&token).as_slice(), &account_id, &now, &expires_at],
+        )?;
+        tx.commit()?;
+        Ok(IssuedCode {
+            code: token,
+            expires_at,
+        })
+    }
+
+    fn invitation(&self, token: &str) -> Result<Option<Account>> {
+        invited(&mut *self.conn()?, token, now_ms(), false)
+    }
+
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password_hash: &str,
+        totp_secret: Option<&str>,
+    ) -> Result<Account> {
+        let now = now_ms();
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let Some(account) = invited(&mut tx, token, now, true)? else {
+            return Err(StorageError::InvalidCode);
+        };
+        tx.execute(
+            "UPDATE invitations SET used_at = $2 WHERE hash = $1",
+            &[&token_hash(token).as_slice(), &now],
+        )?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = NULL WHERE id = $1",
+            &[&account.id, &password_hash, &totp_secret],
+        )?;
+        let account = account_where(&mut tx, "id = $1", &account.id)?
+            .ok_or_else(|| StorageError::Internal("account vanished".into()))?;
+        tx.commit()?;
+        Ok(account)
+    }
+
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET password_hash = $2 WHERE id = $1",
+            &[&account_id, &password_hash],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        Ok(())
+    }
+
+    fn set_totp(&self, account_id: &str, secret: Option<&str>) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET totp_secret = $2, totp_last_step = NULL WHERE id = $1",
+            &[&account_id, &secret],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        Ok(())
+    }
+
+    fn use_totp_step(&self, account_id: &str, step: i64) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET totp_last_step = $2
+             WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            &[&account_id, &step],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn disable_account(&self, team_id: &str, account_id: &str) -> Result<Option<Account>> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "UPDATE accounts SET disabled_at = coalesce(disabled_at, $3) WHERE id = $1 AND team_id = $2",
+            &[&account_id, &team_id, &now_ms()],
+        )?;
+        Ok(account_where(&mut *conn, "id = $1", account_id)?.filter(|a| a.team_id == team_id))
+    }
+
+    fn require_totp(&self, team_id: &str) -> Result<bool> {
+        self.conn()?
+            .query_opt("SELECT require_totp FROM teams WHERE id = $1", &[&team_id])?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))
+    }
+
+    fn set_require_totp(&self, team_id: &str, on: bool) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE teams SET require_totp = $2 WHERE id = $1",
+            &[&team_id, &on],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such team".into()));
+        }
+        Ok(())
+    }
+
+    fn teams_without_accounts(&self) -> Result<Vec<String>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT DISTINCT d.team_id FROM devices d
+                 WHERE d.role = 'supervisor' AND d.revoked_at IS NULL AND d.wipe_ordered_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.team_id = d.team_id)
+                 ORDER BY d.team_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
+        let actor = actor.map(super::parse_actor).transpose()?;
+        self.redeem(code, device_name, actor.as_deref())
     }
 
     fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()> {
@@ -461,7 +664,14 @@ impl Storage for PostgresStorage {
             &[&team_id],
         )?;
         // Oldest first: a newer device with the same actor overwrites.
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let mut names: HashMap<String, String> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let accounts = self.conn()?.query(
+            "SELECT actor, name FROM accounts WHERE team_id = $1",
+            &[&team_id],
+        )?;
+        names.extend(accounts.iter().map(|r| (r.get(0), r.get(1))));
+        Ok(names)
     }
 
     fn rotate_token(&self, device_id: &str) -> Result<String> {

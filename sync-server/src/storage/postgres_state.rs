@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use carnet_dashboard::access_log::{pack_ids, unpack_ids};
-use carnet_dashboard::session::{Session, id_hash, new_session};
+use carnet_dashboard::session::{Session, hash_of, id_hash, new_session};
 use carnet_dashboard::{
     Access, AccessEntry, AccessLogStore, DashboardError, SessionStore, Supervisor,
 };
@@ -100,50 +100,58 @@ impl PgSessions {
 }
 
 impl SessionStore for PgSessions {
-    fn create(
+    fn create_at(
         &self,
         who: &Supervisor,
         ttl: Duration,
+        pending: bool,
+        now: i64,
     ) -> std::result::Result<(String, Session), DashboardError> {
-        let new = new_session(who, ttl);
+        let new = new_session(who, ttl, pending, now);
         self.conn()?
             .execute(
-                "INSERT INTO dashboard_sessions (id_hash, team_id, device_id, name, csrf, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO dashboard_sessions (id_hash, team_id, account_id, name, email, actor, csrf, created_at, expires_at, pending)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &new.id_hash,
                     &who.team_id,
-                    &who.device_id,
+                    &who.account_id,
                     &who.name,
+                    &who.email,
+                    &who.actor,
                     &new.session.csrf,
                     &new.created_at,
                     &new.session.expires_at,
+                    &pending,
                 ],
             )
             .map_err(dashboard)?;
         Ok((new.id, new.session))
     }
 
-    fn get(&self, id: &str) -> std::result::Result<Option<Session>, DashboardError> {
+    fn get_at(&self, id: &str, now: i64) -> std::result::Result<Option<Session>, DashboardError> {
         let Some(hash) = id_hash(id) else {
             return Ok(None);
         };
         let row = self
             .conn()?
             .query_opt(
-                "SELECT team_id, device_id, name, csrf, expires_at FROM dashboard_sessions
-                 WHERE id_hash = $1 AND expires_at > $2",
-                &[&hash, &carnet_core::now_ms()],
+                "SELECT team_id, account_id, name, email, actor, csrf, expires_at, pending
+                 FROM dashboard_sessions WHERE id_hash = $1 AND expires_at > $2",
+                &[&hash, &now],
             )
             .map_err(dashboard)?;
         Ok(row.map(|r| Session {
             supervisor: Supervisor {
                 team_id: r.get(0),
-                device_id: r.get(1),
+                account_id: r.get(1),
                 name: r.get(2),
+                email: r.get(3),
+                actor: r.get(4),
             },
-            csrf: r.get(3),
-            expires_at: r.get(4),
+            csrf: r.get(5),
+            expires_at: r.get(6),
+            pending: r.get(7),
         }))
     }
 
@@ -159,12 +167,17 @@ impl SessionStore for PgSessions {
         Ok(())
     }
 
-    fn revoke_device(&self, device_id: &str) -> std::result::Result<usize, DashboardError> {
+    fn end_account(
+        &self,
+        account_id: &str,
+        except: Option<&str>,
+    ) -> std::result::Result<usize, DashboardError> {
+        let keep = except.map(hash_of).unwrap_or_default();
         let n = self
             .conn()?
             .execute(
-                "DELETE FROM dashboard_sessions WHERE device_id = $1",
-                &[&device_id],
+                "DELETE FROM dashboard_sessions WHERE account_id = $1 AND id_hash <> $2",
+                &[&account_id, &keep],
             )
             .map_err(dashboard)?;
         Ok(n as usize)

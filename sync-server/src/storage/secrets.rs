@@ -65,15 +65,3 @@ pub(super) fn new_code() -> String {
 pub(crate) fn is_team_id(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
-
-/// Who redeems a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Redemption {
-    /// A phone or the command line, which may retry after a lost answer.
-    Device,
-    /// The dashboard's sign-in.
-    Dashboard,
-}
-
-/// The name of the device a dashboard sign-in creates.
-pub(super) const DASHBOARD_DEVICE_NAME: &str = "tableau de bord";

@@ -17,10 +17,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::blobs::{BlobStore, FilesBlobStore};
 use super::secrets::{
-    DASHBOARD_DEVICE_NAME, REPLAY_WINDOW_MS, Redemption, TOUCH_EVERY_MS, code_hash, is_team_id,
-    new_code, normalise_code, seal, token_hash,
+    REPLAY_WINDOW_MS, TOUCH_EVERY_MS, code_hash, is_team_id, new_code, normalise_code, seal,
+    token_hash,
 };
-use super::{Device, Enrolled, IssuedCode, Role, Storage};
+use super::{Account, Device, Enrolled, IssuedCode, Role, Storage};
 use super::{Result, StorageError};
 
 /// `server.db`'s migrations, in order (see [`carnet_core::migrate`]): never
@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_device_actors.sql"),
     include_str!("../../migrations/003_lineage.sql"),
+    include_str!("../../migrations/004_accounts.sql"),
 ];
 
 /// Team logs kept open at once. Each holds a writing connection, a few
@@ -170,6 +171,49 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     })
 }
 
+const ACCOUNT_COLUMNS: &str = "id, team_id, name, email, password_hash, totp_secret, totp_last_step, created_at, disabled_at, actor";
+
+fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        team_id: r.get(1)?,
+        name: r.get(2)?,
+        email: r.get(3)?,
+        password_hash: r.get(4)?,
+        totp_secret: r.get(5)?,
+        totp_last_step: r.get(6)?,
+        created_at: r.get(7)?,
+        disabled_at: r.get(8)?,
+        actor: r.get(9)?,
+    })
+}
+
+fn account_where(conn: &Connection, clause: &str, arg: &str) -> Result<Option<Account>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {clause}"),
+            [arg],
+            account_from_row,
+        )
+        .optional()?)
+}
+
+/// The account of an unused, unexpired invitation whose account is not
+/// disabled.
+fn invited(conn: &Connection, token: &str, now: i64) -> Result<Option<Account>> {
+    let account_id: Option<String> = conn
+        .query_row(
+            "SELECT account_id FROM invitations WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![token_hash(token).as_slice(), now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = account_id else {
+        return Ok(None);
+    };
+    Ok(account_where(conn, "id = ?1", &id)?.filter(|a| a.disabled_at.is_none()))
+}
+
 const DEVICE_COLUMNS: &str = "id, team_id, role, name, enrolled_at, last_seen, revoked_at, wipe_ordered_at, actor, revoked_reason";
 
 impl SqliteStorage {
@@ -275,16 +319,8 @@ impl SqliteStorage {
         Ok(log)
     }
 
-    /// Redeems a code for a phone or CLI (`Redemption::Device`: replayable
-    /// within the window) or for the dashboard (`Redemption::Dashboard`:
-    /// supervisor codes only, never replayed, nothing sealed for a replay).
-    fn redeem(
-        &self,
-        code: &str,
-        device_name: &str,
-        actor: Option<&str>,
-        how: Redemption,
-    ) -> Result<Enrolled> {
+    /// Redeems a code for a phone or CLI (replayable within the window).
+    fn redeem(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
         let norm = normalise_code(code);
         if norm.len() != 16 {
             return Err(StorageError::InvalidCode);
@@ -319,18 +355,6 @@ impl SqliteStorage {
         let role: Role = role
             .parse()
             .map_err(|_| StorageError::Internal("bad role in codes".into()))?;
-        if how == Redemption::Dashboard {
-            if used_at.is_some() || expires_at <= now {
-                return Err(StorageError::InvalidCode);
-            }
-            if role != Role::Supervisor {
-                // Refused before anything is written: the code still
-                // enrolls the mediator's phone it was issued for.
-                return Err(StorageError::Forbidden(
-                    "this is a mediator's enrollment code: it enrolls a phone, not the dashboard; sign in with a supervisor's code",
-                ));
-            }
-        }
         let config_json: String =
             tx.query_row("SELECT config FROM teams WHERE id = ?1", [&team_id], |r| {
                 r.get(0)
@@ -395,16 +419,10 @@ impl SqliteStorage {
         if let Some(actor) = actor {
             set_actor(&tx, &device_id, actor)?;
         }
-        // The dashboard never retries: nothing is kept to replay it.
-        let sealed = (how == Redemption::Device).then(|| seal(&token, &norm));
+        let sealed = seal(&token, &norm);
         tx.execute(
             "UPDATE codes SET used_at = ?2, device_id = ?3, sealed_token = ?4 WHERE hash = ?1",
-            params![
-                hash.as_slice(),
-                now,
-                device_id,
-                sealed.as_ref().map(|s| s.as_slice())
-            ],
+            params![hash.as_slice(), now, device_id, sealed.as_slice()],
         )?;
         tx.commit()?;
         Ok(Enrolled {
@@ -478,13 +496,187 @@ impl Storage for SqliteStorage {
         Ok(IssuedCode { code, expires_at })
     }
 
-    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
-        let actor = actor.map(super::parse_actor).transpose()?;
-        self.redeem(code, device_name, actor.as_deref(), Redemption::Device)
+    fn create_account(&self, team_id: &str, name: &str, email: &str) -> Result<Account> {
+        let name = super::account_name(name)?;
+        let email = super::normalise_email(email)?;
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let team: Option<String> = tx
+            .query_row("SELECT id FROM teams WHERE id = ?1", [team_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if team.is_none() {
+            return Err(StorageError::NotFound("no such team".into()));
+        }
+        if account_where(&tx, "email = ?1", &email)?.is_some() {
+            return Err(StorageError::Conflict(
+                "an account already signs in with this e-mail address".into(),
+            ));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO accounts (id, team_id, name, email, created_at, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, team_id, name, email, now_ms(), super::new_actor()],
+        )?;
+        let account = account_where(&tx, "id = ?1", &id)?
+            .ok_or_else(|| StorageError::Internal("account not written".into()))?;
+        tx.commit()?;
+        Ok(account)
     }
 
-    fn redeem_dashboard_code(&self, code: &str) -> Result<Enrolled> {
-        self.redeem(code, DASHBOARD_DEVICE_NAME, None, Redemption::Dashboard)
+    fn account(&self, account_id: &str) -> Result<Option<Account>> {
+        account_where(&self.db(), "id = ?1", account_id)
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let Ok(email) = super::normalise_email(email) else {
+            return Ok(None);
+        };
+        account_where(&self.db(), "email = ?1", &email)
+    }
+
+    fn accounts(&self, team_id: &str) -> Result<Vec<Account>> {
+        let conn = self.db();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE team_id = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([team_id], account_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn issue_invitation(&self, account_id: &str, ttl_ms: i64) -> Result<IssuedCode> {
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let now = now_ms();
+        let expires_at = now.saturating_add(ttl_ms);
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if account_where(&tx, "id = ?1", account_id)?.is_none() {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        tx.execute(
+            "UPDATE invitations SET used_at = ?2 WHERE account_id = ?1 AND used_at IS NULL",
+            params![account_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO invitations (hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash(&token).as_slice(), account_id, now, expires_at],
+        )?;
+        tx.commit()?;
+        Ok(IssuedCode {
+            code: token,
+            expires_at,
+        })
+    }
+
+    fn invitation(&self, token: &str) -> Result<Option<Account>> {
+        invited(&self.db(), token, now_ms())
+    }
+
+    fn accept_invitation(
+        &self,
+        token: &str,
+        password_hash: &str,
+        totp_secret: Option<&str>,
+    ) -> Result<Account> {
+        let now = now_ms();
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(account) = invited(&tx, token, now)? else {
+            return Err(StorageError::InvalidCode);
+        };
+        tx.execute(
+            "UPDATE invitations SET used_at = ?2 WHERE hash = ?1",
+            params![token_hash(token).as_slice(), now],
+        )?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = ?2, totp_secret = ?3, totp_last_step = NULL WHERE id = ?1",
+            params![account.id, password_hash, totp_secret],
+        )?;
+        let account = account_where(&tx, "id = ?1", &account.id)?
+            .ok_or_else(|| StorageError::Internal("account vanished".into()))?;
+        tx.commit()?;
+        Ok(account)
+    }
+
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<()> {
+        let n = self.db().execute(
+            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+            params![account_id, password_hash],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        Ok(())
+    }
+
+    fn set_totp(&self, account_id: &str, secret: Option<&str>) -> Result<()> {
+        let n = self.db().execute(
+            "UPDATE accounts SET totp_secret = ?2, totp_last_step = NULL WHERE id = ?1",
+            params![account_id, secret],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such account".into()));
+        }
+        Ok(())
+    }
+
+    fn use_totp_step(&self, account_id: &str, step: i64) -> Result<bool> {
+        let n = self.db().execute(
+            "UPDATE accounts SET totp_last_step = ?2
+             WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![account_id, step],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn disable_account(&self, team_id: &str, account_id: &str) -> Result<Option<Account>> {
+        let conn = self.db();
+        conn.execute(
+            "UPDATE accounts SET disabled_at = coalesce(disabled_at, ?3) WHERE id = ?1 AND team_id = ?2",
+            params![account_id, team_id, now_ms()],
+        )?;
+        Ok(account_where(&conn, "id = ?1", account_id)?.filter(|a| a.team_id == team_id))
+    }
+
+    fn require_totp(&self, team_id: &str) -> Result<bool> {
+        let on: Option<bool> = self
+            .db()
+            .query_row(
+                "SELECT require_totp FROM teams WHERE id = ?1",
+                [team_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        on.ok_or_else(|| StorageError::NotFound("no such team".into()))
+    }
+
+    fn set_require_totp(&self, team_id: &str, on: bool) -> Result<()> {
+        let n = self.db().execute(
+            "UPDATE teams SET require_totp = ?2 WHERE id = ?1",
+            params![team_id, on],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound("no such team".into()));
+        }
+        Ok(())
+    }
+
+    fn teams_without_accounts(&self) -> Result<Vec<String>> {
+        let conn = self.db();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT d.team_id FROM devices d
+             WHERE d.role = 'supervisor' AND d.revoked_at IS NULL AND d.wipe_ordered_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.team_id = d.team_id)
+             ORDER BY d.team_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn redeem_code(&self, code: &str, device_name: &str, actor: Option<&str>) -> Result<Enrolled> {
+        let actor = actor.map(super::parse_actor).transpose()?;
+        self.redeem(code, device_name, actor.as_deref())
     }
 
     fn bind_actor(&self, device_id: &str, actor: &str) -> Result<()> {
@@ -524,6 +716,11 @@ impl Storage for SqliteStorage {
         for row in rows {
             let (actor, name): (String, String) = row?;
             // Oldest first: a newer device with the same actor overwrites.
+            names.insert(actor, name);
+        }
+        let mut stmt = conn.prepare("SELECT actor, name FROM accounts WHERE team_id = ?1")?;
+        for row in stmt.query_map([team_id], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            let (actor, name): (String, String) = row?;
             names.insert(actor, name);
         }
         Ok(names)

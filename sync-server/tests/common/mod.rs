@@ -308,3 +308,31 @@ pub fn files_under(dir: &Path) -> usize {
         .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
         .sum()
 }
+
+/// The password test accounts are given ([`account`]): strong enough for
+/// the rules.
+pub const PASSWORD: &str = "tulipe orage quarante vélo";
+
+/// A supervisor's account in `team` of `storage` whose invitation was
+/// accepted with [`PASSWORD`]; returns its id.
+pub fn account(
+    storage: &dyn carnet_server::Storage,
+    team: &str,
+    name: &str,
+    email: &str,
+) -> String {
+    let a = storage.create_account(team, name, email).unwrap();
+    let hash = carnet_dashboard::accounts::hash_password(PASSWORD).unwrap();
+    storage.set_password(&a.id, &hash).unwrap();
+    a.id
+}
+
+/// [`account`] in the SQLite deployment under `data`.
+pub fn account_in(data: &Path, team: &str, name: &str, email: &str) -> String {
+    account(
+        &carnet_server::SqliteStorage::open(data).unwrap(),
+        team,
+        name,
+        email,
+    )
+}
