@@ -23,7 +23,7 @@ fn every_kind_round_trips() {
     let contact = s
         .create_contact(NewContact {
             name: "Mme Exemple".into(),
-            consents: HashMap::from([("contact".to_string(), 1_764_000_000_000)]),
+            consents: HashMap::from([("telephone".to_string(), 1_764_000_000_000)]),
             ..Default::default()
         })
         .unwrap();
