@@ -82,6 +82,23 @@ impl FromStr for Purpose {
     }
 }
 
+/// When the consent rules began (2026-12-01T00:00:00Z). A change its
+/// author's clock dates before it was made by a version that recorded
+/// consents as bare topics and phones without them: the rules do not judge
+/// it, so that a device pulling a team's older history still takes it.
+/// (A tampered app could backdate its clock, and gain nothing it could not
+/// already write into a free-text field.)
+pub const RULES_SINCE: i64 = 1_796_083_200_000;
+
+/// Whether the consent rules judge the step to `after` (a record's view):
+/// its newest change is dated after [`RULES_SINCE`].
+pub fn judged(after: &Value) -> bool {
+    after
+        .get("updated_at")
+        .and_then(Value::as_i64)
+        .is_none_or(|t| t >= RULES_SINCE)
+}
+
 /// The consent entry of `purpose` in a record's view (or a new record's
 /// validated fields), if any.
 fn entry(view: &Value, purpose: Purpose) -> Option<&Value> {

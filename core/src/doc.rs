@@ -419,18 +419,21 @@ impl RecordDoc {
         let map = self
             .obj(CONSENTS)
             .ok_or_else(|| Error::invalid(CONSENTS, "this consent was not given"))?;
-        let current = self.doc.get(&map, purpose.code())?;
+        // The entry as a map, or the time of an entry in the old shape.
+        let current = match self.doc.get(&map, purpose.code())? {
+            Some((AmValue::Object(ObjType::Map), id)) => Ok(id),
+            Some((AmValue::Scalar(s), _)) => Err(scalar_json(&s).as_i64().unwrap_or_default()),
+            _ => return Err(Error::invalid(CONSENTS, "this consent was not given")),
+        };
         let mut tx = self.doc.transaction();
         let entry = match current {
-            Some((AmValue::Object(ObjType::Map), id)) => id,
+            Ok(id) => id,
             // The old shape (a time): rewritten as a map that keeps it.
-            Some((AmValue::Scalar(s), _)) => {
-                let at = scalar_json(&s).as_i64().unwrap_or_default();
+            Err(at) => {
                 let id = tx.put_object(&map, purpose.code(), ObjType::Map)?;
                 tx.put(&id, "at", ScalarValue::Int(at))?;
                 id
             }
-            _ => return Err(Error::invalid(CONSENTS, "this consent was not given")),
         };
         tx.put(&entry, "withdrawn_at", ScalarValue::Int(now))?;
         tx.put(&entry, "withdrawn_by", by)?;
@@ -882,10 +885,11 @@ impl RecordDoc {
                     .map_range(id, ..)
                     .map(|item| {
                         let key = item.key.to_string();
+                        let id = item.id();
                         let v = match AmValue::from(item.value) {
                             // The old shape: topic → time.
                             AmValue::Scalar(s) => scalar_json(&s),
-                            AmValue::Object(_) => self.item_json(&item.id()),
+                            AmValue::Object(_) => self.item_json(&id),
                         };
                         (key, v)
                     })

@@ -68,7 +68,9 @@ pub fn check_step(
                     return Err("keep_until: a new contact has none".into());
                 }
                 check_consents(None, after)?;
-                consent::check_phone(None, after).map_err(|e| e.to_string())?;
+                if consent::judged(after) {
+                    consent::check_phone(None, after).map_err(|e| e.to_string())?;
+                }
             }
         }
         Some(before) => {
@@ -88,7 +90,9 @@ pub fn check_step(
             }
             if kind == Kind::Contact {
                 check_consents(Some(before), after)?;
-                consent::check_phone(Some(before), after).map_err(|e| e.to_string())?;
+                if consent::judged(after) {
+                    consent::check_phone(Some(before), after).map_err(|e| e.to_string())?;
+                }
                 check_interactions(before, after)?;
                 check_keep_until(before, after)?;
             }
@@ -324,7 +328,7 @@ fn check_interactions(before: &Value, after: &Value) -> Result<(), Reason> {
         check_item_header(it, "interactions")?;
         short(it, "text", 5000, true)?;
         short(it, "referral", 100, false)?;
-        if it.get("referral").is_some_and(|r| !r.is_null()) {
+        if it.get("referral").is_some_and(|r| !r.is_null()) && consent::judged(after) {
             consent::check_referral(after).map_err(|e| e.to_string())?;
         }
     }
@@ -346,7 +350,8 @@ fn check_comments(before: &Value, after: &Value) -> Result<(), Reason> {
 
 /// Consents: each entry that is new or changed is one a device's consent
 /// actions write (a known purpose, the time given, who, and a withdrawal
-/// with both its time and who); none ever removed.
+/// with both its time and who), or, in a change older than the consent
+/// rules, a topic and a time; none ever removed.
 fn check_consents(before: Option<&Value>, after: &Value) -> Result<(), Reason> {
     let empty = Map::new();
     let map = |v: Option<&Value>| -> Result<Map<String, Value>, Reason> {
@@ -358,10 +363,15 @@ fn check_consents(before: Option<&Value>, after: &Value) -> Result<(), Reason> {
     };
     let old = map(before)?;
     let new = map(Some(after))?;
-    if old.keys().any(|k| !new.contains_key(k)) {
+    if consent::judged(after) && old.keys().any(|k| !new.contains_key(k)) {
         return Err("consents: withdrawn, never removed".into());
     }
     for (purpose, entry) in new.iter().filter(|(k, v)| old.get(*k) != Some(*v)) {
+        // What older versions wrote: topic → time.
+        if entry.is_i64() && !consent::judged(after) {
+            check_text("consents", purpose, 60).map_err(|e| e.to_string())?;
+            continue;
+        }
         if purpose.parse::<Purpose>().ok().map(Purpose::code) != Some(purpose.as_str()) {
             return Err("consents: unknown purpose".into());
         }
