@@ -502,7 +502,10 @@ fn contacts_consent_log_and_erasure() {
     assert!(d["record"]["phone"].is_null(), "{d}");
     let text = s.run(&["show", &id]).ok().to_string();
     assert!(text.contains("contact par téléphone: given"), "{text}");
-    assert!(text.contains("withdrawn") && text.contains("by karim"), "{text}");
+    assert!(
+        text.contains("withdrawn") && text.contains("by karim"),
+        "{text}"
+    );
     s.run(&["consent", "give", &id, "newsletter"]).fails(1);
     assert_eq!(
         s.json(&["list", "contacts", "--search", "Exemple"])["items"]

@@ -74,10 +74,7 @@ impl FromStr for Purpose {
             _ => None,
         };
         found.ok_or_else(|| {
-            Error::invalid(
-                "purpose",
-                "expected one of suivi, orientation, telephone",
-            )
+            Error::invalid("purpose", "expected one of suivi, orientation, telephone")
         })
     }
 }
@@ -132,10 +129,7 @@ pub fn check_phone(before: Option<&Value>, after: &Value) -> Result<(), Error> {
             .map(str::to_string)
     };
     let now = phone(after);
-    if now.is_some()
-        && before.and_then(phone) != now
-        && !is_active(after, Purpose::Telephone)
-    {
+    if now.is_some() && before.and_then(phone) != now && !is_active(after, Purpose::Telephone) {
         return Err(Error::invalid(
             "phone",
             "a phone number is kept only with the resident's consent to be called (telephone)",
@@ -171,7 +165,10 @@ mod tests {
             Purpose::Orientation
         );
         assert!("newsletter".parse::<Purpose>().is_err());
-        assert_eq!(serde_json::to_value(Purpose::Telephone).unwrap(), "telephone");
+        assert_eq!(
+            serde_json::to_value(Purpose::Telephone).unwrap(),
+            "telephone"
+        );
     }
 
     #[test]

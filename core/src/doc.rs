@@ -186,7 +186,13 @@ fn put_scalars<'v>(
 
 /// Commits a transaction with its history message; None when it made no
 /// change.
-fn commit(tx: Transaction<'_>, by: &str, op: &str, fields: Vec<String>, now: i64) -> Option<ChangeHash> {
+fn commit(
+    tx: Transaction<'_>,
+    by: &str,
+    op: &str,
+    fields: Vec<String>,
+    now: i64,
+) -> Option<ChangeHash> {
     let msg = Message {
         by: by.into(),
         op: op.into(),
@@ -846,7 +852,10 @@ impl RecordDoc {
         let key = |v: &Value| {
             (
                 v.get("at").and_then(Value::as_i64).unwrap_or_default(),
-                v.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+                v.get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             )
         };
         out.sort_by_key(key);

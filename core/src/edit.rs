@@ -212,7 +212,11 @@ pub fn apply(
             doc.append(COMMENTS, &c, "comment", author, now).map(Some)
         }
         Action::Interaction { text: t, referral } => {
-            expect(doc, Kind::Contact, "interactions belong to resident contacts")?;
+            expect(
+                doc,
+                Kind::Contact,
+                "interactions belong to resident contacts",
+            )?;
             let mut it = item(author, now);
             it.insert("text".into(), json!(text("text", t, 5000)?));
             if let Some(r) = optional("referral", referral.as_deref(), 100)? {
@@ -235,8 +239,7 @@ pub fn apply(
                 return Err(Error::invalid("purpose", "this consent is not given"));
             }
             let clear = (*purpose == Purpose::Telephone).then_some("phone");
-            doc.withdraw_consent(*purpose, clear, author, now)
-                .map(Some)
+            doc.withdraw_consent(*purpose, clear, author, now).map(Some)
         }
         Action::KeepUntil { until } => {
             expect(doc, Kind::Contact, "retention applies to resident contacts")?;
@@ -278,7 +281,11 @@ fn status(
     author: &str,
     now: i64,
 ) -> Result<ChangeHash> {
-    expect(doc, Kind::Report, "status changes apply to dégradation reports only")?;
+    expect(
+        doc,
+        Kind::Report,
+        "status changes apply to dégradation reports only",
+    )?;
     let to = change
         .status
         .ok_or_else(|| Error::invalid("status", "is required"))?;

@@ -90,7 +90,8 @@ fn matches(text: &str, name: &str) -> Vec<std::ops::Range<usize>> {
             let (Ok(si), Ok(ei)) = (starts.binary_search(&at), ends.binary_search(&end)) else {
                 continue;
             };
-            if word_char(folded[..at].chars().next_back()) || word_char(folded[end..].chars().next())
+            if word_char(folded[..at].chars().next_back())
+                || word_char(folded[end..].chars().next())
             {
                 continue;
             }
@@ -160,7 +161,10 @@ mod tests {
         assert!(!mentions("M. Reynaud est venu", "Rey"));
         assert!(mentions("M. Rey est venu", "Rey"));
         // "Li" alone is too short to look for; the full name is found.
-        assert_eq!(redact("Li et Li Na", "Li Na").unwrap(), "Li et [nom effacé]");
+        assert_eq!(
+            redact("Li et Li Na", "Li Na").unwrap(),
+            "Li et [nom effacé]"
+        );
         assert_eq!(redact("Rien à voir", "Éloïse Dupré"), None);
     }
 }

@@ -623,7 +623,10 @@ pub fn validate_field(
             let mut out = Map::new();
             for (p, at) in given {
                 let purpose: Purpose = p.parse().map_err(|_| {
-                    Error::invalid(name, "unknown purpose; known: suivi, orientation, telephone")
+                    Error::invalid(
+                        name,
+                        "unknown purpose; known: suivi, orientation, telephone",
+                    )
                 })?;
                 out.insert(purpose.code().into(), json!({ "at": at }));
             }

@@ -132,7 +132,13 @@ fn a_supervisors_change_is_made_by_their_actor_and_judged_like_a_push() {
         ..Default::default()
     };
     let err = server
-        .act_as("dashboard", SUPERVISOR, "Mme Garcia", r, &Action::Status(closed))
+        .act_as(
+            "dashboard",
+            SUPERVISOR,
+            "Mme Garcia",
+            r,
+            &Action::Status(closed),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::InvalidTransition { .. }), "{err}");
     // An allowed one is an event by the supervisor.
@@ -141,7 +147,13 @@ fn a_supervisors_change_is_made_by_their_actor_and_judged_like_a_push() {
         ..Default::default()
     };
     server
-        .act_as("dashboard", SUPERVISOR, "Mme Garcia", r, &Action::Status(resolved))
+        .act_as(
+            "dashboard",
+            SUPERVISOR,
+            "Mme Garcia",
+            r,
+            &Action::Status(resolved),
+        )
         .unwrap();
     let Record::Report(rep) = server.get(r).unwrap() else {
         panic!("not a report")
@@ -215,12 +227,27 @@ fn comments_are_made_at_the_first_and_concurrent_first_comments_all_stay() {
     let (a, b) = (store(&dir, "a"), store(&dir, "b"));
     let r = report(&a);
     // What an older version reads: no comments key until the first one.
-    assert!(raw_doc(&a, r, "00").get(ROOT, "comments").unwrap().is_none());
+    assert!(
+        raw_doc(&a, r, "00")
+            .get(ROOT, "comments")
+            .unwrap()
+            .is_none()
+    );
     relay(&a, &b);
-    a.act(r, &Action::Comment { text: "Vu sur place".into() })
-        .unwrap();
-    b.act(r, &Action::Comment { text: "Appelé la mairie".into() })
-        .unwrap();
+    a.act(
+        r,
+        &Action::Comment {
+            text: "Vu sur place".into(),
+        },
+    )
+    .unwrap();
+    b.act(
+        r,
+        &Action::Comment {
+            text: "Appelé la mairie".into(),
+        },
+    )
+    .unwrap();
     relay(&a, &b);
     relay(&b, &a);
     for s in [&a, &b] {
@@ -231,14 +258,23 @@ fn comments_are_made_at_the_first_and_concurrent_first_comments_all_stay() {
         texts.sort();
         assert_eq!(texts, ["Appelé la mairie", "Vu sur place"]);
     }
-    a.act(r, &Action::Comment { text: "Réparé".into() }).unwrap();
+    a.act(
+        r,
+        &Action::Comment {
+            text: "Réparé".into(),
+        },
+    )
+    .unwrap();
     let Record::Report(rep) = a.get(r).unwrap() else {
         panic!("not a report")
     };
     assert_eq!(rep.comments.len(), 3);
     for bad in ["   ", &"x".repeat(2001)] {
         let err = a.act(r, &Action::Comment { text: bad.into() }).unwrap_err();
-        assert!(matches!(err, Error::Invalid { ref field, .. } if field == "text"), "{err}");
+        assert!(
+            matches!(err, Error::Invalid { ref field, .. } if field == "text"),
+            "{err}"
+        );
     }
     // Only reports take comments.
     let c = contact(&a, json!({"name": "Awa"}));
@@ -274,7 +310,10 @@ fn consents_given_withdrawn_and_the_rules_that_depend_on_them() {
             &fields(json!({"name": "Awa", "phone": "06 12 34 56 78"})),
         )
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "phone"), "{err}");
+    assert!(
+        matches!(err, Error::Invalid { ref field, .. } if field == "phone"),
+        "{err}"
+    );
     let c = contact(
         &s,
         json!({"name": "Awa", "phone": "06 12 34 56 78", "consents": ["telephone", "suivi"]}),
@@ -287,32 +326,70 @@ fn consents_given_withdrawn_and_the_rules_that_depend_on_them() {
     let err = s
         .add_interaction(c, "Dossier CAF", Some("CAF"))
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "referral"), "{err}");
-    s.add_interaction(c, "Passée à la permanence", None).unwrap();
-    s.act(c, &Action::GiveConsent { purpose: Purpose::Orientation })
+    assert!(
+        matches!(err, Error::Invalid { ref field, .. } if field == "referral"),
+        "{err}"
+    );
+    s.add_interaction(c, "Passée à la permanence", None)
         .unwrap();
+    s.act(
+        c,
+        &Action::GiveConsent {
+            purpose: Purpose::Orientation,
+        },
+    )
+    .unwrap();
     s.add_interaction(c, "Dossier CAF", Some("CAF")).unwrap();
     // Withdrawing `telephone` clears the phone in the same change.
     let head = s.log_head().unwrap();
-    s.act(c, &Action::WithdrawConsent { purpose: Purpose::Telephone })
-        .unwrap();
+    s.act(
+        c,
+        &Action::WithdrawConsent {
+            purpose: Purpose::Telephone,
+        },
+    )
+    .unwrap();
     assert_eq!(s.log_head().unwrap(), head + 1);
     let got = get_contact(&s, c);
     assert_eq!(got.phone, None);
     assert!(!got.has_consent(Purpose::Telephone));
-    let tel = got.consents.iter().find(|x| x.purpose == "telephone").unwrap();
-    assert_eq!(tel.withdrawn_by.as_deref(), Some("a"));
-    let err = s.set_field(c, "phone", &json!("06 00 00 00 00")).unwrap_err();
-    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "phone"), "{err}");
-    // Withdrawing again: nothing to withdraw.
-    assert!(s
-        .act(c, &Action::WithdrawConsent { purpose: Purpose::Telephone })
-        .is_err());
-    // Given again: active, the withdrawal gone.
-    s.act(c, &Action::GiveConsent { purpose: Purpose::Telephone })
+    let tel = got
+        .consents
+        .iter()
+        .find(|x| x.purpose == "telephone")
         .unwrap();
+    assert_eq!(tel.withdrawn_by.as_deref(), Some("a"));
+    let err = s
+        .set_field(c, "phone", &json!("06 00 00 00 00"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Invalid { ref field, .. } if field == "phone"),
+        "{err}"
+    );
+    // Withdrawing again: nothing to withdraw.
+    assert!(
+        s.act(
+            c,
+            &Action::WithdrawConsent {
+                purpose: Purpose::Telephone
+            }
+        )
+        .is_err()
+    );
+    // Given again: active, the withdrawal gone.
+    s.act(
+        c,
+        &Action::GiveConsent {
+            purpose: Purpose::Telephone,
+        },
+    )
+    .unwrap();
     let got = get_contact(&s, c);
-    let tel = got.consents.iter().find(|x| x.purpose == "telephone").unwrap();
+    let tel = got
+        .consents
+        .iter()
+        .find(|x| x.purpose == "telephone")
+        .unwrap();
     assert!(tel.is_active() && tel.withdrawn_by.is_none());
     s.set_field(c, "phone", &json!("06 00 00 00 00")).unwrap();
     // Consents are not set as a field.
@@ -354,8 +431,13 @@ fn forged_phone_or_referral_without_consent_is_refused() {
     );
     assert_eq!(server.log_head().unwrap(), head);
     // With the consent given by the app, the same phone passes.
-    a.act(c, &Action::GiveConsent { purpose: Purpose::Telephone })
-        .unwrap();
+    a.act(
+        c,
+        &Action::GiveConsent {
+            purpose: Purpose::Telephone,
+        },
+    )
+    .unwrap();
     relay(&a, &server);
     let phone = forge(&a, c, &a.peer_id(), |tx| {
         tx.put(ROOT, "phone", "06 12 34 56 78").unwrap();
@@ -376,7 +458,10 @@ fn retention_lists_then_dues_a_contact_and_an_extension_keeps_it() {
     let created = got.header.created_at;
     let due = due_at(&got, &cfg);
     // Twelve calendar months: between 365 and 366 days.
-    assert!((365 * DAY..=366 * DAY).contains(&(due - created)), "{due} {created}");
+    assert!(
+        (365 * DAY..=366 * DAY).contains(&(due - created)),
+        "{due} {created}"
+    );
     assert_eq!(retention(&got, &cfg, created + DAY), Retention::Kept);
     assert_eq!(
         retention(&got, &cfg, due - NOTICE_DAYS * DAY + 1),
@@ -393,7 +478,10 @@ fn retention_lists_then_dues_a_contact_and_an_extension_keeps_it() {
     // Not in the past, not beyond five years.
     for bad in [created - DAY, created + 6 * 365 * DAY] {
         let err = s.act(c, &Action::KeepUntil { until: bad }).unwrap_err();
-        assert!(matches!(err, Error::Invalid { ref field, .. } if field == "until"), "{err}");
+        assert!(
+            matches!(err, Error::Invalid { ref field, .. } if field == "until"),
+            "{err}"
+        );
     }
     assert!(s.set_field(c, "keep_until", &json!(until)).is_err());
     // Older configurations load with the default.
@@ -418,8 +506,13 @@ fn a_name_is_redacted_from_free_text_and_concurrent_edits_survive() {
     relay(&a, &b);
     b.set_field(n, "text", &json!("eloise DUPRE est passée. Hall propre."))
         .unwrap();
-    a.act(n, &Action::Redact { name: "Éloïse Dupré".into() })
-        .unwrap();
+    a.act(
+        n,
+        &Action::Redact {
+            name: "Éloïse Dupré".into(),
+        },
+    )
+    .unwrap();
     relay(&a, &b);
     relay(&b, &a);
     for s in [&a, &b] {
@@ -430,8 +523,16 @@ fn a_name_is_redacted_from_free_text_and_concurrent_edits_survive() {
     }
     // Nothing left to redact: an error naming the field, never the name.
     let err = a
-        .act(n, &Action::Redact { name: "Éloïse Dupré".into() })
+        .act(
+            n,
+            &Action::Redact {
+                name: "Éloïse Dupré".into(),
+            },
+        )
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "text"), "{err}");
+    assert!(
+        matches!(err, Error::Invalid { ref field, .. } if field == "text"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("Dupr"), "{err}");
 }

@@ -283,7 +283,10 @@ fn erasure_replicates_and_refuses_stale_changes() {
     let a = store(&dir, "a");
     let b = store(&dir, "b");
     let c = a
-        .create(Kind::Contact, &fields(json!({"name": "Résident X", "consents": ["telephone"]})))
+        .create(
+            Kind::Contact,
+            &fields(json!({"name": "Résident X", "consents": ["telephone"]})),
+        )
         .unwrap();
     let n = a
         .create(
@@ -512,7 +515,10 @@ fn aggregates_count_fixes_forwardings_residents_and_referrals_without_views() {
     )
     .unwrap();
     let contact = s
-        .create(Kind::Contact, &fields(json!({"name": "Résident Test", "consents": ["orientation"]})))
+        .create(
+            Kind::Contact,
+            &fields(json!({"name": "Résident Test", "consents": ["orientation"]})),
+        )
         .unwrap();
     s.add_interaction(contact, "Orienté", Some("CCAS")).unwrap();
     s.add_interaction(contact, "Suivi", Some("CCAS")).unwrap();

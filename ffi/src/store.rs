@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use carnet_core::sync::client::Client;
 use carnet_core::edit::Action;
+use carnet_core::sync::client::Client;
 use carnet_core::{RecordId, Store};
 use serde_json::Value;
 
@@ -208,9 +208,7 @@ impl CarnetStore {
 
     /// Adds a comment to a report (1 to 2000 characters).
     pub fn add_comment(&self, id: String, text: String) -> Result<()> {
-        Ok(self
-            .inner
-            .act(record_id(&id)?, &Action::Comment { text })?)
+        Ok(self.inner.act(record_id(&id)?, &Action::Comment { text })?)
     }
 
     /// Records that the resident gives `purpose` (again, after a

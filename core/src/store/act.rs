@@ -4,9 +4,9 @@
 
 use automerge::ActorId;
 
+use super::Store;
 use super::log_store::{LogStore, SqliteLog, apply_pushed_to};
 use super::replication::{ApplyReport, Batch, Entry, Payload};
-use super::Store;
 use crate::doc::RecordDoc;
 use crate::edit::{self, Action};
 use crate::{Error, RecordId, Result, TeamConfig, now_ms};

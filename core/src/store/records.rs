@@ -223,7 +223,8 @@ impl Store {
                     check_linkable(tx, linked)?;
                 }
             }
-            if let Some(hash) = edit::apply(ctx.config, &mut doc, id, action, ctx.author, now_ms())? {
+            if let Some(hash) = edit::apply(ctx.config, &mut doc, id, action, ctx.author, now_ms())?
+            {
                 log_local(tx, id, &doc, &hash)?;
                 index_doc(tx, id, &doc, tail + 1, false)?;
             }
