@@ -358,6 +358,16 @@ fn report_lifecycle_through_the_command_line() {
         "Ascenseur en panne",
         "--urgent",
     ]);
+    // Comments: appended, shown with who wrote them.
+    s.json(&["comment", &id, "Bailleur prévenu par téléphone"]);
+    let d = s.json(&["show", &id]);
+    assert_eq!(d["record"]["comments"][0]["by"], "karim");
+    let text = s.run(&["show", &id]).ok().to_string();
+    assert!(
+        text.contains("Comments:") && text.contains("by karim  Bailleur prévenu"),
+        "{text}"
+    );
+    s.run(&["comment", &id, "   "]).fails(1);
     let r = &s.list("reports")[0];
     assert_eq!(r["status"], "reported");
     assert_eq!(r["urgent"], true);
