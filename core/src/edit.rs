@@ -336,3 +336,63 @@ fn status(
     }
     doc.append("events", &ev, "status", author, now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_as_tagged_json() {
+        let a: Action = serde_json::from_value(
+            json!({"action": "status", "status": "forwarded", "to": "bailleur"}),
+        )
+        .unwrap();
+        assert!(matches!(&a, Action::Status(c) if c.to.as_deref() == Some("bailleur")));
+        let a: Action =
+            serde_json::from_value(json!({"action": "give_consent", "purpose": "telephone"}))
+                .unwrap();
+        assert_eq!(
+            a,
+            Action::GiveConsent {
+                purpose: Purpose::Telephone
+            }
+        );
+        let back = serde_json::to_value(Action::KeepUntil { until: 5 }).unwrap();
+        assert_eq!(back, json!({"action": "keep_until", "until": 5}));
+    }
+
+    #[test]
+    fn a_new_contacts_phone_needs_its_consent_and_consents_name_their_author() {
+        let cfg = TeamConfig::carcassonne();
+        let input = |v: Value| v.as_object().cloned().unwrap();
+        let err = new_fields(
+            &cfg,
+            Kind::Contact,
+            &input(json!({"name": "x", "phone": "0600000000", "consents": ["suivi"]})),
+            "karim",
+            1,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { ref field, .. } if field == "phone"));
+        let ok = new_fields(
+            &cfg,
+            Kind::Contact,
+            &input(json!({"name": "x", "phone": "0600000000", "consents": {"téléphone": 7}})),
+            "karim",
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            ok["consents"],
+            json!({"telephone": {"at": 7, "by": "karim"}})
+        );
+        let unknown = new_fields(
+            &cfg,
+            Kind::Contact,
+            &input(json!({"name": "x", "consents": ["newsletter"]})),
+            "karim",
+            1,
+        );
+        assert!(unknown.is_err());
+    }
+}

@@ -78,3 +78,54 @@ pub fn retention(c: &Contact, cfg: &TeamConfig, now: i64) -> Retention {
         Retention::Kept
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Consent, Interaction};
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn contact(created: i64) -> Contact {
+        let v = serde_json::json!({
+            "id": crate::RecordId::new(), "author": "a", "created_at": created,
+            "updated_at": created, "name": "x",
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn calendar_months_clamp_to_the_end_of_a_shorter_month() {
+        assert_eq!(
+            add_months(ms("2026-01-31T10:00:00Z"), 1),
+            ms("2026-02-28T10:00:00Z")
+        );
+        assert_eq!(add_months(i64::MAX - 1, 24), i64::MAX);
+    }
+
+    #[test]
+    fn the_last_activity_counts_interactions_and_consents() {
+        let mut c = contact(ms("2026-01-01T00:00:00Z"));
+        c.interactions.push(Interaction {
+            id: "i".into(),
+            at: ms("2026-03-01T00:00:00Z"),
+            by: "a".into(),
+            actor: None,
+            text: "t".into(),
+            referral: None,
+        });
+        c.consents.push(Consent {
+            purpose: "suivi".into(),
+            given_at: ms("2026-02-01T00:00:00Z"),
+            given_by: "a".into(),
+            actor: None,
+            withdrawn_at: Some(ms("2026-04-01T00:00:00Z")),
+            withdrawn_by: Some("a".into()),
+        });
+        assert_eq!(last_activity(&c), ms("2026-04-01T00:00:00Z"));
+        let cfg = TeamConfig::carcassonne();
+        assert_eq!(due_at(&c, &cfg), ms("2028-04-01T00:00:00Z"));
+    }
+}
