@@ -2,11 +2,9 @@
 //! [`crate::edit::apply`], by an actor bound to the supervisor's account,
 //! then judged like any change a device pushes ([`apply_pushed_to`]).
 
-use automerge::ActorId;
-
 use super::Store;
 use super::log_store::{LogStore, SqliteLog, apply_pushed_to};
-use super::replication::{ApplyReport, Batch, Entry, Payload};
+use super::replication::{ApplyReport, Batch, Entry, Payload, parse_actor};
 use crate::doc::RecordDoc;
 use crate::edit::{self, Action};
 use crate::{Error, RecordId, Result, TeamConfig, now_ms};
@@ -29,10 +27,7 @@ pub fn act_in(
     id: RecordId,
     action: &Action,
 ) -> Result<ApplyReport> {
-    let actor_id = hex::decode(actor)
-        .ok()
-        .filter(|a| a.len() == 16)
-        .map(|a| ActorId::from(a.as_slice()))
+    let actor_id = parse_actor(Some(actor))?
         .ok_or_else(|| Error::invalid("actor", "expected 32 hexadecimal digits"))?;
     let Some((bytes, _)) = log.stored_doc(id)? else {
         return Err(if log.is_erased(id)? {
