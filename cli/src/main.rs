@@ -70,6 +70,12 @@ enum Command {
     Photo(PhotoCmd),
     /// Change one field of any record (`carnet show ID` lists them).
     Set(SetArgs),
+    /// Comment on a report.
+    Comment(CommentArgs),
+    /// A resident's consents: suivi, orientation (needed for a referral),
+    /// telephone (needed to keep a phone number).
+    #[command(subcommand)]
+    Consent(ConsentCmd),
     /// List records of one kind, newest first.
     List(ListArgs),
     /// Show a record: its fields, status history, conflicts and change history.
@@ -255,12 +261,38 @@ struct ContactAdd {
     /// Topic followed (repeatable): housing, energy, health, rights…
     #[arg(long = "topic", value_name = "TOPIC")]
     topics: Vec<String>,
-    /// What the resident consented to, given now (repeatable).
-    #[arg(long = "consent", value_name = "TOPIC")]
+    /// What the resident consents to, given now (repeatable): suivi,
+    /// orientation, telephone (needed with --phone).
+    #[arg(long = "consent", value_name = "PURPOSE")]
     consents: Vec<String>,
     /// The new-tenant welcome visit was done.
     #[arg(long)]
     new_tenant_visit: bool,
+}
+
+#[derive(Debug, Args)]
+struct CommentArgs {
+    /// The report's id.
+    id: String,
+    /// The comment (up to 2000 characters).
+    text: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsentCmd {
+    /// The resident gives a consent (again, after withdrawing it).
+    Give(ConsentArgs),
+    /// The resident withdraws a consent; withdrawing telephone also
+    /// clears the phone number.
+    Withdraw(ConsentArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConsentArgs {
+    /// The contact's id.
+    id: String,
+    /// suivi, orientation or telephone.
+    purpose: String,
 }
 
 #[derive(Debug, Args)]

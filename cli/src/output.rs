@@ -190,7 +190,7 @@ pub fn details_text(cfg: &TeamConfig, d: &RecordDetails) -> String {
         names.insert(0, "status");
     }
     for name in names {
-        if matches!(name, "events" | "interactions") {
+        if matches!(name, "events" | "interactions" | "comments" | "consents") {
             continue;
         }
         let v = &view[name];
@@ -258,6 +258,45 @@ pub fn details_text(cfg: &TeamConfig, d: &RecordDetails) -> String {
                         .as_deref()
                         .map(|r| format!("  → referred to {r}"))
                         .unwrap_or_default()
+                );
+            }
+        }
+        _ => {}
+    }
+    match &d.record {
+        Record::Report(r) if !r.comments.is_empty() => {
+            let _ = writeln!(s, "\nComments:");
+            for c in &r.comments {
+                let _ = writeln!(s, "  {}  by {}  {}", time(c.at), c.by, c.text);
+            }
+        }
+        Record::Contact(c) if !c.consents.is_empty() => {
+            let _ = writeln!(s, "\nConsents:");
+            for x in &c.consents {
+                let label = x
+                    .purpose
+                    .parse::<carnet_core::consent::Purpose>()
+                    .map_or(x.purpose.as_str(), |p| p.label());
+                let by = |who: &str| {
+                    if who.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" by {who}")
+                    }
+                };
+                let withdrawn = match x.withdrawn_at {
+                    Some(at) => format!(
+                        ", withdrawn {}{}",
+                        time(at),
+                        by(x.withdrawn_by.as_deref().unwrap_or(""))
+                    ),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "  {label}: given {}{}{withdrawn}",
+                    time(x.given_at),
+                    by(&x.given_by)
                 );
             }
         }

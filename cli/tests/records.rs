@@ -358,6 +358,16 @@ fn report_lifecycle_through_the_command_line() {
         "Ascenseur en panne",
         "--urgent",
     ]);
+    // Comments: appended, shown with who wrote them.
+    s.json(&["comment", &id, "Bailleur prévenu par téléphone"]);
+    let d = s.json(&["show", &id]);
+    assert_eq!(d["record"]["comments"][0]["by"], "karim");
+    let text = s.run(&["show", &id]).ok().to_string();
+    assert!(
+        text.contains("Comments:") && text.contains("by karim  Bailleur prévenu"),
+        "{text}"
+    );
+    s.run(&["comment", &id, "   "]).fails(1);
     let r = &s.list("reports")[0];
     assert_eq!(r["status"], "reported");
     assert_eq!(r["urgent"], true);
@@ -470,9 +480,9 @@ fn contacts_consent_log_and_erasure() {
         "--address",
         "3 rue X",
         "--consent",
-        "suivi-energie",
+        "telephone",
         "--consent",
-        "photos",
+        "orientation",
         "--topic",
         "énergie",
         "--sector",
@@ -496,6 +506,17 @@ fn contacts_consent_log_and_erasure() {
     assert_eq!(c["consents"].as_array().unwrap().len(), 2);
     assert_eq!(c["new_tenant_visit"], true);
     assert_eq!(c["interactions"][0]["referral"], "France Services");
+    // Withdrawing `telephone` clears the number; show says who did what.
+    s.json(&["consent", "withdraw", &id, "téléphone"]);
+    let d = s.json(&["show", &id]);
+    assert!(d["record"]["phone"].is_null(), "{d}");
+    let text = s.run(&["show", &id]).ok().to_string();
+    assert!(text.contains("contact par téléphone: given"), "{text}");
+    assert!(
+        text.contains("withdrawn") && text.contains("by karim"),
+        "{text}"
+    );
+    s.run(&["consent", "give", &id, "newsletter"]).fails(1);
     assert_eq!(
         s.json(&["list", "contacts", "--search", "Exemple"])["items"]
             .as_array()

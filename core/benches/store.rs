@@ -59,7 +59,7 @@ fn fields(i: usize) -> (Kind, Map<String, Value>) {
         ),
         _ => (
             Kind::Contact,
-            json!({"name": format!("Résident {i}"), "phone": "06 12 34 56 78", "address": format!("{} rue des Lilas", i % 90), "topics": ["logement"]}),
+            json!({"name": format!("Résident {i}"), "phone": "06 12 34 56 78", "consents": ["telephone"], "address": format!("{} rue des Lilas", i % 90), "topics": ["logement"]}),
         ),
     };
     (v.0, v.1.as_object().cloned().unwrap_or_default())

@@ -54,6 +54,22 @@ pub struct TeamConfig {
     /// configurations: the defaults).
     #[serde(default)]
     pub photos: PhotoSettings,
+    /// Months a resident's contact is kept after the last thing that
+    /// happened with them ([`crate::retention`]); absent from older
+    /// configurations: [`DEFAULT_RETENTION_MONTHS`].
+    #[serde(default = "default_retention_months")]
+    pub retention_months: u32,
+}
+
+/// The retention of a configuration that names none: two years, what the
+/// CNIL's guidance for social follow-up suggests.
+pub const DEFAULT_RETENTION_MONTHS: u32 = 24;
+
+/// The retentions a team may choose, in months.
+pub const RETENTION_MONTHS: std::ops::RangeInclusive<u32> = 1..=120;
+
+fn default_retention_months() -> u32 {
+    DEFAULT_RETENTION_MONTHS
 }
 
 fn entry(code: &str, label: &str) -> Entry {
@@ -140,7 +156,24 @@ impl TeamConfig {
                 entry("other", "Autre"),
             ],
             photos: PhotoSettings::default(),
+            retention_months: DEFAULT_RETENTION_MONTHS,
         }
+    }
+
+    /// Checks what a supervisor may set: the retention within
+    /// [`RETENTION_MONTHS`].
+    pub fn check(&self) -> crate::Result<()> {
+        if !RETENTION_MONTHS.contains(&self.retention_months) {
+            return Err(crate::Error::invalid(
+                "retention_months",
+                format!(
+                    "must be {} to {} months",
+                    RETENTION_MONTHS.start(),
+                    RETENTION_MONTHS.end()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The sector with this code or label.

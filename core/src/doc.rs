@@ -13,9 +13,16 @@
 //!   device edits the same text object and concurrent edits interleave;
 //! - sets (axes, tags, contacts) as maps `item → true`: concurrent additions
 //!   both stay;
-//! - consents as a map `topic → time`;
+//! - consents as a map `purpose → {at, by, withdrawn_at?, withdrawn_by?}`
+//!   (older versions wrote `topic → time`, still read; see [`crate::consent`]);
 //! - report status events and contact interactions as lists of maps, only
 //!   ever appended;
+//! - report comments as such a list too, made at the first comment (so that
+//!   documents of reports without comments stay what older versions read);
+//!   comments appended concurrently to two copies that both made the list
+//!   are all kept (every concurrent list is read);
+//! - a contact's `keep_until` (retention extension) as a scalar, made when
+//!   first set;
 //! - photos (reports and notes) under the root key `photos`: a map from the
 //!   full image's hash (hex) to a map `{thumb, size, thumb_size, width,
 //!   height, added_at}`, made at the first photo (so that documents of
@@ -37,6 +44,7 @@ use automerge::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::consent::Purpose;
 use crate::lifecycle::{StatusEvent, current_body, derive_status};
 use crate::photo::{PhotoHash, PhotoRef, takes_photos};
 use crate::schema::{Field, FieldType, Kind};
@@ -47,6 +55,12 @@ const HEADER_KEYS: [&str; 4] = ["id", "kind", "author", "created_at"];
 
 /// The root key of a report's or note's photos.
 pub const PHOTOS: &str = "photos";
+
+/// The root key of a report's comments.
+pub const COMMENTS: &str = "comments";
+
+/// The root key of a contact's consents.
+pub const CONSENTS: &str = "consents";
 
 /// A record's automerge document.
 pub struct RecordDoc {
@@ -144,6 +158,16 @@ fn json_scalar(ty: FieldType, v: &Value) -> Result<ScalarValue> {
 fn put_list_item(tx: &mut Transaction<'_>, list: &ObjId, item: &Map<String, Value>) -> Result<()> {
     let len = tx.length(list);
     let obj = tx.insert_object(list, len, ObjType::Map)?;
+    put_scalars(tx, &obj, item)
+}
+
+/// Writes a JSON map's scalar values into a map object (nulls and nested
+/// values left out).
+fn put_scalars<'v>(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    item: impl IntoIterator<Item = (&'v String, &'v Value)>,
+) -> Result<()> {
     for (k, v) in item {
         if v.is_null() {
             continue;
@@ -155,9 +179,31 @@ fn put_list_item(tx: &mut Transaction<'_>, list: &ObjId, item: &Map<String, Valu
             Value::String(s) => ScalarValue::Str(s.as_str().into()),
             _ => continue,
         };
-        tx.put(&obj, k.as_str(), s)?;
+        tx.put(obj, k.as_str(), s)?;
     }
     Ok(())
+}
+
+/// Commits a transaction with its history message; None when it made no
+/// change.
+fn commit(
+    tx: Transaction<'_>,
+    by: &str,
+    op: &str,
+    fields: Vec<String>,
+    now: i64,
+) -> Option<ChangeHash> {
+    let msg = Message {
+        by: by.into(),
+        op: op.into(),
+        fields,
+    };
+    tx.commit_with(
+        CommitOptions::default()
+            .with_message(json(&msg))
+            .with_time(now),
+    )
+    .0
 }
 
 impl RecordDoc {
@@ -321,7 +367,8 @@ impl RecordDoc {
         Ok(hash)
     }
 
-    /// Appends an item (status event, interaction) to a list field.
+    /// Appends an item (status event, interaction, comment) to a list
+    /// field, making the list if the document has none yet (comments).
     pub fn append(
         &mut self,
         list: &str,
@@ -330,10 +377,12 @@ impl RecordDoc {
         by: &str,
         now: i64,
     ) -> Result<ChangeHash> {
-        let obj = self
-            .obj(list)
-            .ok_or_else(|| Error::Internal(format!("document has no {list} list")))?;
+        let existing = self.obj(list);
         let mut tx = self.doc.transaction();
+        let obj = match existing {
+            Some(obj) => obj,
+            None => tx.put_object(ROOT, list, ObjType::List)?,
+        };
         put_list_item(&mut tx, &obj, item)?;
         let msg = Message {
             by: by.into(),
@@ -346,6 +395,63 @@ impl RecordDoc {
                 .with_time(now),
         );
         hash.ok_or_else(|| Error::Internal("append made no change".into()))
+    }
+
+    /// Records that the resident gives `purpose` (again, after a
+    /// withdrawal: a fresh entry replaces the withdrawn one).
+    pub fn give_consent(&mut self, purpose: Purpose, by: &str, now: i64) -> Result<ChangeHash> {
+        let existing = self.obj(CONSENTS);
+        let mut tx = self.doc.transaction();
+        let map = match existing {
+            Some(m) => m,
+            None => tx.put_object(ROOT, CONSENTS, ObjType::Map)?,
+        };
+        let entry = tx.put_object(&map, purpose.code(), ObjType::Map)?;
+        tx.put(&entry, "at", ScalarValue::Int(now))?;
+        tx.put(&entry, "by", by)?;
+        commit(tx, by, "consent-give", vec![CONSENTS.into()], now)
+            .ok_or_else(|| Error::Internal("giving a consent made no change".into()))
+    }
+
+    /// Records that the resident withdraws `purpose`, and in the same
+    /// change removes `clear` (the phone number goes with `telephone`).
+    pub fn withdraw_consent(
+        &mut self,
+        purpose: Purpose,
+        clear: Option<&str>,
+        by: &str,
+        now: i64,
+    ) -> Result<ChangeHash> {
+        let map = self
+            .obj(CONSENTS)
+            .ok_or_else(|| Error::invalid(CONSENTS, "this consent was not given"))?;
+        // The entry as a map, or the time of an entry in the old shape.
+        let current = match self.doc.get(&map, purpose.code())? {
+            Some((AmValue::Object(ObjType::Map), id)) => Ok(id),
+            Some((AmValue::Scalar(s), _)) => Err(scalar_json(&s).as_i64().unwrap_or_default()),
+            _ => return Err(Error::invalid(CONSENTS, "this consent was not given")),
+        };
+        let mut tx = self.doc.transaction();
+        let entry = match current {
+            Ok(id) => id,
+            // The old shape (a time): rewritten as a map that keeps it.
+            Err(at) => {
+                let id = tx.put_object(&map, purpose.code(), ObjType::Map)?;
+                tx.put(&id, "at", ScalarValue::Int(at))?;
+                id
+            }
+        };
+        tx.put(&entry, "withdrawn_at", ScalarValue::Int(now))?;
+        tx.put(&entry, "withdrawn_by", by)?;
+        let mut fields = vec![CONSENTS.to_string()];
+        if let Some(key) = clear
+            && tx.get(ROOT, key)?.is_some()
+        {
+            tx.delete(ROOT, key)?;
+            fields.push(key.into());
+        }
+        commit(tx, by, "consent-withdraw", fields, now)
+            .ok_or_else(|| Error::Internal("withdrawing a consent made no change".into()))
     }
 
     /// Adds a photo (a reference to it: its bytes are the store's) and
@@ -713,13 +819,66 @@ impl RecordDoc {
             .collect()
     }
 
+    /// A list item or a consent: its scalars and the actor of the op that
+    /// made it (who appended it, as the registry knows them).
+    fn item_json(&self, id: &ObjId) -> Value {
+        let mut m = self.scalars_of(id);
+        if let ObjId::Id(_, actor, _) = id {
+            m.insert("actor".into(), Value::String(actor.to_hex_string()));
+        }
+        Value::Object(m)
+    }
+
+    /// The map items of a list object.
+    fn list_items(&self, list: &ObjId) -> Vec<Value> {
+        self.doc
+            .list_range(list, ..)
+            .filter(|item| matches!(item.value, ValueRef::Object(_)))
+            .map(|item| self.item_json(&item.id()))
+            .collect()
+    }
+
+    /// Every concurrent `comments` list's items, oldest first (then by id):
+    /// two devices' first comments each made a list, and both are kept.
+    fn comments_json(&self) -> Value {
+        let mut out: Vec<Value> = self
+            .doc
+            .get_all(ROOT, COMMENTS)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(v, _)| matches!(v, AmValue::Object(ObjType::List)))
+            .flat_map(|(_, id)| self.list_items(&id))
+            .collect();
+        let key = |v: &Value| {
+            (
+                v.get("at").and_then(Value::as_i64).unwrap_or_default(),
+                v.get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        };
+        out.sort_by_key(key);
+        Value::Array(out)
+    }
+
     fn read_field(&self, field: &Field, entry: Option<&RootEntry<'_>>) -> Result<Value> {
+        if field.ty == FieldType::Comments {
+            return Ok(match entry.map(|e| &e.value) {
+                None | Some(AmValue::Object(ObjType::List)) => self.comments_json(),
+                // A forged change put something else there: shown as it is,
+                // and refused by the rules.
+                Some(AmValue::Scalar(s)) => scalar_json(s),
+                Some(AmValue::Object(_)) => Value::String("not a list".into()),
+            });
+        }
         let Some(RootEntry { value: v, id, .. }) = entry else {
             return Ok(match field.ty {
                 FieldType::Axes
                 | FieldType::Set { .. }
                 | FieldType::ContactRefs
                 | FieldType::StatusEvents
+                | FieldType::Comments
                 | FieldType::Interactions => Value::Array(vec![]),
                 FieldType::Consents => Value::Object(Map::new()),
                 FieldType::Text { .. } => Value::String(String::new()),
@@ -730,24 +889,23 @@ impl RecordDoc {
         Ok(match (field.ty, v) {
             (_, AmValue::Scalar(s)) => scalar_json(s),
             (FieldType::Text { .. }, AmValue::Object(_)) => Value::String(self.doc.text(id)?),
-            (FieldType::Consents, AmValue::Object(_)) => Value::Object(self.scalars_of(id)),
+            (FieldType::Consents, AmValue::Object(_)) => Value::Object(
+                self.doc
+                    .map_range(id, ..)
+                    .map(|item| {
+                        let key = item.key.to_string();
+                        let id = item.id();
+                        let v = match AmValue::from(item.value) {
+                            // The old shape: topic → time.
+                            AmValue::Scalar(s) => scalar_json(&s),
+                            AmValue::Object(_) => self.item_json(&id),
+                        };
+                        (key, v)
+                    })
+                    .collect(),
+            ),
             (FieldType::StatusEvents | FieldType::Interactions, AmValue::Object(_)) => {
-                Value::Array(
-                    self.doc
-                        .list_range(id, ..)
-                        .filter(|item| matches!(item.value, ValueRef::Object(_)))
-                        .map(|item| {
-                            let id = item.id();
-                            let mut m = self.scalars_of(&id);
-                            // Who appended it, as the registry knows them:
-                            // the actor of the op that made the item.
-                            if let ObjId::Id(_, actor, _) = &id {
-                                m.insert("actor".into(), Value::String(actor.to_hex_string()));
-                            }
-                            Value::Object(m)
-                        })
-                        .collect(),
-                )
+                Value::Array(self.list_items(id))
             }
             (_, AmValue::Object(_)) => Value::Array(self.doc.keys(id).map(Value::String).collect()),
         })
@@ -757,7 +915,18 @@ impl RecordDoc {
 /// Writes a non-text field inside a transaction.
 fn write_field(tx: &mut Transaction<'_>, field: &Field, v: &Value) -> Result<()> {
     match field.ty {
-        FieldType::Axes | FieldType::Set { .. } | FieldType::ContactRefs | FieldType::Consents => {
+        FieldType::Consents => {
+            // Written at creation only: each purpose given, as a map.
+            let obj = match tx.get(ROOT, field.name)? {
+                Some((AmValue::Object(ObjType::Map), id)) => id,
+                _ => tx.put_object(ROOT, field.name, ObjType::Map)?,
+            };
+            for (purpose, given) in v.as_object().into_iter().flatten() {
+                let entry = tx.put_object(&obj, purpose.as_str(), ObjType::Map)?;
+                put_scalars(tx, &entry, given.as_object().into_iter().flatten())?;
+            }
+        }
+        FieldType::Axes | FieldType::Set { .. } | FieldType::ContactRefs => {
             let obj = match tx.get(ROOT, field.name)? {
                 Some((AmValue::Object(ObjType::Map), id)) => id,
                 _ => tx.put_object(ROOT, field.name, ObjType::Map)?,
@@ -786,7 +955,10 @@ fn write_field(tx: &mut Transaction<'_>, field: &Field, v: &Value) -> Result<()>
                 }
             }
         }
-        FieldType::Text { .. } | FieldType::StatusEvents | FieldType::Interactions => {
+        FieldType::Text { .. }
+        | FieldType::StatusEvents
+        | FieldType::Interactions
+        | FieldType::Comments => {
             return Err(Error::Internal(format!(
                 "{} is not written as a scalar",
                 field.name

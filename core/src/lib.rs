@@ -2,6 +2,9 @@
 //! network, keep it encrypted, and merge it with the rest of the team's.
 //!
 //! - [`schema`], [`model`], [`lifecycle`], [`config`]: the records and their rules;
+//! - [`edit`]: every change to an existing record, as one typed action;
+//! - [`consent`], [`retention`], [`redact`]: residents' rights (consent
+//!   per purpose, how long a contact is kept, names out of free text);
 //!   [`labels`]: the French words for their codes;
 //! - [`doc`]: one automerge document per record, and how fields map onto it;
 //! - [`photo`]: photos attached to reports and notes;
@@ -12,8 +15,10 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod consent;
 pub mod csv;
 pub mod doc;
+pub mod edit;
 mod error;
 mod id;
 pub mod labels;
@@ -21,6 +26,8 @@ pub mod lifecycle;
 pub mod migrate;
 pub mod model;
 pub mod photo;
+pub mod redact;
+pub mod retention;
 mod role;
 pub mod rules;
 pub mod schema;

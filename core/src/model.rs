@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::consent::Purpose;
 use crate::lifecycle::{ReportStatus, StatusEvent};
 use crate::photo::PhotoRef;
 use crate::{Error, RecordId, Result};
@@ -128,15 +129,56 @@ pub struct Report {
     /// Every status change, in replay order.
     #[serde(default)]
     pub events: Vec<StatusEvent>,
+    /// Comments, oldest first.
+    #[serde(default)]
+    pub comments: Vec<Comment>,
 }
 
-/// A consent given by a resident.
+/// A comment on a report (a mediator's or a supervisor's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// Unique id of the comment.
+    pub id: String,
+    /// When, ms since the Unix epoch (the author's clock).
+    pub at: i64,
+    /// The author's name, as their device wrote it.
+    pub by: String,
+    /// The automerge actor (hex) that appended it: the server names the
+    /// author from its registry by it.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// The comment.
+    #[serde(default)]
+    pub text: String,
+}
+
+/// A consent given by a resident (see [`crate::consent`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
-    /// What it covers.
-    pub topic: String,
-    /// When it was given, ms since the Unix epoch.
-    pub at: i64,
+    /// The purpose's code ([`Purpose::code`]); older records may hold
+    /// other topics, kept readable.
+    pub purpose: String,
+    /// When it was (last) given, ms since the Unix epoch.
+    pub given_at: i64,
+    /// Who recorded it; empty when an older version did (it did not say).
+    #[serde(default)]
+    pub given_by: String,
+    /// The automerge actor (hex) that recorded it, when known.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// When it was withdrawn, if it was.
+    #[serde(default)]
+    pub withdrawn_at: Option<i64>,
+    /// Who recorded the withdrawal.
+    #[serde(default)]
+    pub withdrawn_by: Option<String>,
+}
+
+impl Consent {
+    /// Given and not withdrawn.
+    pub fn is_active(&self) -> bool {
+        self.withdrawn_at.is_none()
+    }
 }
 
 /// One entry of a contact's log.
@@ -197,6 +239,19 @@ pub struct Contact {
     /// Interactions and referrals.
     #[serde(default)]
     pub interactions: Vec<Interaction>,
+    /// Kept past the team's retention until then (ms), if a supervisor
+    /// said so (see [`crate::retention`]).
+    #[serde(default)]
+    pub keep_until: Option<i64>,
+}
+
+impl Contact {
+    /// Whether the resident has given `purpose` and not withdrawn it.
+    pub fn has_consent(&self, purpose: Purpose) -> bool {
+        self.consents
+            .iter()
+            .any(|c| c.purpose == purpose.code() && c.is_active())
+    }
 }
 
 /// A shift, permanence, *aller vers* session, meeting, school outing or
@@ -303,7 +358,21 @@ fn normalise(m: &mut Map<String, Value>) {
     if let Some(Value::Object(c)) = m.get("consents") {
         let list: Vec<Value> = c
             .iter()
-            .map(|(t, at)| serde_json::json!({"topic": t, "at": at}))
+            .map(|(purpose, entry)| match entry {
+                Value::Object(e) => serde_json::json!({
+                    "purpose": purpose,
+                    "given_at": e.get("at").and_then(Value::as_i64).unwrap_or_default(),
+                    "given_by": e.get("by").and_then(Value::as_str).unwrap_or_default(),
+                    "actor": e.get("actor"),
+                    "withdrawn_at": e.get("withdrawn_at").and_then(Value::as_i64),
+                    "withdrawn_by": e.get("withdrawn_by").and_then(Value::as_str),
+                }),
+                // The old shape: topic → time.
+                at => serde_json::json!({
+                    "purpose": purpose,
+                    "given_at": at.as_i64().unwrap_or_default(),
+                }),
+            })
             .collect();
         m.insert("consents".into(), Value::Array(list));
     }

@@ -15,6 +15,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::consent::{self, Purpose};
+use crate::edit;
 use crate::lifecycle::ReportStatus;
 use crate::photo::{PhotoRef, takes_photos};
 use crate::schema::{Field, FieldType, Kind, check_text, validate_field};
@@ -52,13 +54,22 @@ pub fn check_step(
             for field in kind.fields().iter().filter(|f| f.editable()) {
                 check_value(cfg, field, after.get(field.name), sector)?;
             }
-            for list in ["events", "interactions", "photos"] {
+            for list in ["events", "interactions", "photos", "comments"] {
                 if after
                     .get(list)
                     .and_then(Value::as_array)
                     .is_some_and(|l| !l.is_empty())
                 {
                     return Err(format!("{list}: a new record starts with none"));
+                }
+            }
+            if kind == Kind::Contact {
+                if !after.get("keep_until").is_none_or(Value::is_null) {
+                    return Err("keep_until: a new contact has none".into());
+                }
+                check_consents(None, after)?;
+                if consent::judged(after) {
+                    consent::check_phone(None, after).map_err(|e| e.to_string())?;
                 }
             }
         }
@@ -75,9 +86,15 @@ pub fn check_step(
             }
             if kind == Kind::Report {
                 check_events(cfg, id, before, after)?;
+                check_comments(before, after)?;
             }
             if kind == Kind::Contact {
+                check_consents(Some(before), after)?;
+                if consent::judged(after) {
+                    consent::check_phone(Some(before), after).map_err(|e| e.to_string())?;
+                }
                 check_interactions(before, after)?;
+                check_keep_until(before, after)?;
             }
         }
     }
@@ -304,12 +321,95 @@ fn check_events(
     Ok(())
 }
 
-/// New interactions: text and referral within their limits.
+/// New interactions: text and referral within their limits, a referral
+/// only with the resident's consent to it.
 fn check_interactions(before: &Value, after: &Value) -> Result<(), Reason> {
     for it in appended(before, after, "interactions", &[])? {
         check_item_header(it, "interactions")?;
         short(it, "text", 5000, true)?;
         short(it, "referral", 100, false)?;
+        if it.get("referral").is_some_and(|r| !r.is_null()) && consent::judged(after) {
+            consent::check_referral(after).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// New comments: appended only, each with its header and a text of 1 to
+/// [`edit::COMMENT_MAX_CHARS`] characters.
+fn check_comments(before: &Value, after: &Value) -> Result<(), Reason> {
+    if !after.get("comments").is_some_and(Value::is_array) {
+        return Err("comments: not a list of comments".into());
+    }
+    for c in appended(before, after, "comments", &[])? {
+        check_item_header(c, "comments")?;
+        short(c, "text", edit::COMMENT_MAX_CHARS, true)?;
+    }
+    Ok(())
+}
+
+/// Consents: each entry that is new or changed is one a device's consent
+/// actions write (a known purpose, the time given, who, and a withdrawal
+/// with both its time and who), or, in a change older than the consent
+/// rules, a topic and a time; none ever removed.
+fn check_consents(before: Option<&Value>, after: &Value) -> Result<(), Reason> {
+    let empty = Map::new();
+    let map = |v: Option<&Value>| -> Result<Map<String, Value>, Reason> {
+        match v.and_then(|v| v.get("consents")) {
+            None | Some(Value::Null) => Ok(empty.clone()),
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(_) => Err("consents: not a map of purposes".into()),
+        }
+    };
+    let old = map(before)?;
+    let new = map(Some(after))?;
+    if consent::judged(after) && old.keys().any(|k| !new.contains_key(k)) {
+        return Err("consents: withdrawn, never removed".into());
+    }
+    for (purpose, entry) in new.iter().filter(|(k, v)| old.get(*k) != Some(*v)) {
+        // What older versions wrote: topic → time.
+        if entry.is_i64() && !consent::judged(after) {
+            check_text("consents", purpose, 60).map_err(|e| e.to_string())?;
+            continue;
+        }
+        if purpose.parse::<Purpose>().ok().map(Purpose::code) != Some(purpose.as_str()) {
+            return Err("consents: unknown purpose".into());
+        }
+        let e = entry
+            .as_object()
+            .ok_or("consents: an entry is not in the form the app writes")?;
+        if !e.get("at").is_some_and(Value::is_i64) {
+            return Err("consents: an entry needs the time it was given".into());
+        }
+        short(e, "by", 100, false)?;
+        let withdrawn = e.get("withdrawn_at");
+        if withdrawn.is_some_and(|w| !w.is_i64()) {
+            return Err("consents: a withdrawal needs its time".into());
+        }
+        short(e, "withdrawn_by", 100, withdrawn.is_some())?;
+        if before.is_none() && withdrawn.is_some() {
+            return Err("consents: a new contact's consents are given, not withdrawn".into());
+        }
+    }
+    Ok(())
+}
+
+/// A retention extension: a time after the contact's creation and within
+/// [`edit::MAX_KEEP_MS`] of the change (its author's clock, the newest
+/// change's time in the view).
+fn check_keep_until(before: &Value, after: &Value) -> Result<(), Reason> {
+    let until = after.get("keep_until").filter(|v| !v.is_null());
+    if until == before.get("keep_until").filter(|v| !v.is_null()) {
+        return Ok(());
+    }
+    let Some(until) = until else {
+        return Err("keep_until: extended, never removed".into());
+    };
+    let until = until.as_i64().ok_or("keep_until: not a time")?;
+    let created = after.get("created_at").and_then(Value::as_i64).unwrap_or(0);
+    let changed = after.get("updated_at").and_then(Value::as_i64).unwrap_or(0);
+    if until <= created || until > changed.saturating_add(edit::MAX_KEEP_MS) {
+        return Err("keep_until: must be in the future and within 5 years".into());
     }
     Ok(())
 }

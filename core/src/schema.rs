@@ -5,8 +5,9 @@
 //! same way everywhere.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use crate::consent::Purpose;
 use crate::{Error, RecordId, Result, TeamConfig};
 
 /// The kinds of records a team keeps.
@@ -152,8 +153,15 @@ pub enum FieldType {
     Set { max_items: usize, max_chars: usize },
     /// A set of contact ids: references, never copies of personal data.
     ContactRefs,
-    /// Consents: topic → when it was given.
+    /// Consents: purpose → when and by whom it was given (and withdrawn),
+    /// changed through [`crate::edit::Action::GiveConsent`] and
+    /// [`crate::edit::Action::WithdrawConsent`] after creation.
     Consents,
+    /// A report's comments (appended only, made at the first one).
+    Comments,
+    /// A time until which a contact is kept past the team's retention,
+    /// written through [`crate::edit::Action::KeepUntil`] only.
+    Until,
     /// The report's status events (changed through transitions only).
     StatusEvents,
     /// The contact's log of interactions and referrals (appended only).
@@ -178,7 +186,14 @@ impl Field {
     /// Whether `set ID FIELD VALUE` may write it (lists with their own
     /// operations are appended through those).
     pub fn editable(&self) -> bool {
-        !matches!(self.ty, FieldType::StatusEvents | FieldType::Interactions)
+        !matches!(
+            self.ty,
+            FieldType::StatusEvents
+                | FieldType::Interactions
+                | FieldType::Comments
+                | FieldType::Consents
+                | FieldType::Until
+        )
     }
 
     /// Whether the field is a single scalar whose concurrent writes conflict.
@@ -192,6 +207,7 @@ impl Field {
                 | FieldType::Consents
                 | FieldType::StatusEvents
                 | FieldType::Interactions
+                | FieldType::Comments
         )
     }
 }
@@ -254,6 +270,7 @@ static REPORT: &[Field] = &[
         false,
     ),
     f("events", "Statut", FieldType::StatusEvents, false),
+    f("comments", "Commentaires", FieldType::Comments, false),
 ];
 
 static CONTACT: &[Field] = &[
@@ -290,6 +307,7 @@ static CONTACT: &[Field] = &[
         FieldType::Interactions,
         false,
     ),
+    f("keep_until", "Conservé jusqu'au", FieldType::Until, false),
 ];
 
 static ACTIVITY: &[Field] = &[
@@ -588,26 +606,36 @@ pub fn validate_field(
             sorted_set(ids)
         }
         FieldType::Consents => {
-            let mut out = Map::new();
-            match v {
-                Value::Object(m) => {
-                    for (topic, at) in m {
-                        let topic = strip_invisible(topic);
-                        check_text(name, &topic, 60)?;
-                        out.insert(topic.trim().to_string(), Value::from(parse_time(name, at)?));
-                    }
-                }
+            // Purposes given now (a list), or given earlier (purpose → time).
+            let given: Vec<(String, i64)> = match v {
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(p, at)| Ok((p.clone(), parse_time(name, at)?)))
+                    .collect::<Result<_>>()?,
                 _ => {
                     let now = crate::now_ms();
-                    for topic in string_list(name, v)? {
-                        check_text(name, &topic, 60)?;
-                        out.insert(topic, Value::from(now));
-                    }
+                    string_list(name, v)?
+                        .into_iter()
+                        .map(|p| (p, now))
+                        .collect()
                 }
+            };
+            let mut out = Map::new();
+            for (p, at) in given {
+                let purpose: Purpose = p.parse().map_err(|_| {
+                    Error::invalid(
+                        name,
+                        "unknown purpose; known: suivi, orientation, telephone",
+                    )
+                })?;
+                out.insert(purpose.code().into(), json!({ "at": at }));
             }
             Value::Object(out)
         }
-        FieldType::StatusEvents | FieldType::Interactions => {
+        FieldType::StatusEvents
+        | FieldType::Interactions
+        | FieldType::Comments
+        | FieldType::Until => {
             return Err(Error::invalid(
                 name,
                 "is changed through its own operation, not set directly",
@@ -669,7 +697,8 @@ pub fn validate_new(
         .map(|s| s.code.clone());
     let mut out = Map::new();
     for field in kind.fields() {
-        if !field.editable() {
+        // Consents are given at creation, then through their own actions.
+        if !field.editable() && field.ty != FieldType::Consents {
             continue;
         }
         let v = input.get(field.name).cloned().unwrap_or(Value::Null);
@@ -684,7 +713,6 @@ pub fn validate_new(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn cfg() -> TeamConfig {
         TeamConfig::carcassonne()

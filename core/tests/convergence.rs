@@ -267,7 +267,9 @@ fn run(n: usize, ops: Vec<Op>, weather: Weather) {
                 let id = stores[store]
                     .create(
                         Kind::Contact,
-                        &fields(json!({"name": format!("Resident {c}")})),
+                        &fields(
+                            json!({"name": format!("Resident {c}"), "consents": ["telephone"]}),
+                        ),
                     )
                     .unwrap();
                 l.contacts.push(id);

@@ -27,7 +27,7 @@ fn erased_contact_leaves_no_byte_on_disk() {
     let store = Store::open_unencrypted(dir.path().join("store.db")).unwrap();
     store.set_author("samia").unwrap();
     let contact = store
-        .create(Kind::Contact, json!({"name": NAME, "phone": PHONE, "address": "12 rue des Lilas", "topics": ["energie"]}).as_object().unwrap())
+        .create(Kind::Contact, json!({"name": NAME, "phone": PHONE, "consents": ["telephone", "orientation"], "address": "12 rue des Lilas", "topics": ["energie"]}).as_object().unwrap())
         .unwrap();
     store
         .add_interaction(

@@ -50,7 +50,7 @@ fn encrypted_store_refuses_the_wrong_key_and_accepts_a_new_one() {
 fn every_kind_is_created_read_and_listed() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, "samia");
-    let c = s.create(Kind::Contact, &fields(json!({"name": "Mme A.", "phone": "06 12 34 56 78", "topics": ["energie"], "consents": ["suivi"]}))).unwrap();
+    let c = s.create(Kind::Contact, &fields(json!({"name": "Mme A.", "phone": "06 12 34 56 78", "topics": ["energie"], "consents": ["suivi", "telephone"]}))).unwrap();
     let n = s
         .create(Kind::Note, &fields(json!({"sector": "Viguier + Saint Jacques", "quartier": "viguier", "text": "Regroupement de jeunes près du city stade", "axes": ["tranquillite", "jeunesse"], "residents_met": "4", "contacts": [c.to_string()]})))
         .unwrap();
@@ -283,7 +283,10 @@ fn erasure_replicates_and_refuses_stale_changes() {
     let a = store(&dir, "a");
     let b = store(&dir, "b");
     let c = a
-        .create(Kind::Contact, &fields(json!({"name": "Résident X"})))
+        .create(
+            Kind::Contact,
+            &fields(json!({"name": "Résident X", "consents": ["telephone"]})),
+        )
         .unwrap();
     let n = a
         .create(
@@ -512,7 +515,10 @@ fn aggregates_count_fixes_forwardings_residents_and_referrals_without_views() {
     )
     .unwrap();
     let contact = s
-        .create(Kind::Contact, &fields(json!({"name": "Résident Test"})))
+        .create(
+            Kind::Contact,
+            &fields(json!({"name": "Résident Test", "consents": ["orientation"]})),
+        )
         .unwrap();
     s.add_interaction(contact, "Orienté", Some("CCAS")).unwrap();
     s.add_interaction(contact, "Suivi", Some("CCAS")).unwrap();

@@ -107,7 +107,7 @@ fn record(actor: &ActorId, i: usize, now: i64) -> Vec<Entry> {
         _ => (
             Kind::Contact,
             obj(
-                json!({"name": format!("Résident {i}"), "phone": "06 12 34 56 78", "address": format!("{} rue des Lilas", i % 90), "sector": sector, "topics": ["logement"]}),
+                json!({"name": format!("Résident {i}"), "consents": ["telephone", "orientation"], "phone": "06 12 34 56 78", "address": format!("{} rue des Lilas", i % 90), "sector": sector, "topics": ["logement"]}),
             ),
         ),
     };

@@ -472,7 +472,7 @@ pub fn contact_row(c: &Contact, l: &Labels<'_>) -> Vec<Cell> {
         t(c.topics.join(", ")),
         t(c.consents
             .iter()
-            .map(|x| format!("{} ({})", x.topic, date(x.at)))
+            .map(|x| format!("{} ({})", x.purpose, date(x.given_at)))
             .collect::<Vec<_>>()
             .join(", ")),
         t(if c.new_tenant_visit { "oui" } else { "non" }),

@@ -551,7 +551,7 @@ pub fn demo_records(device: &Store) -> Result<DemoFacts, DashboardError> {
     let contact = device.create(
         Kind::Contact,
         &fields(
-            json!({"name": "Mme Exemple", "phone": "06 00 00 00 00", "sector": "conte-joliot"}),
+            json!({"name": "Mme Exemple", "consents": ["telephone", "orientation"], "phone": "06 00 00 00 00", "sector": "conte-joliot"}),
         ),
     )?;
     device.add_interaction(contact, "Dossier APL à refaire", Some("CAF"))?;

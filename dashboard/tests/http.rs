@@ -975,7 +975,7 @@ async fn dashboard_csv_downloads_neutralise_formulas_from_the_field() {
             device
                 .create(
                     carnet_core::Kind::Contact,
-                    &fields(serde_json::json!({"name": "@SUM(A1)", "phone": "-1+2", "sector": "conte-joliot"})),
+                    &fields(serde_json::json!({"name": "@SUM(A1)", "consents": ["telephone", "orientation"], "phone": "-1+2", "sector": "conte-joliot"})),
                 )
                 .unwrap();
         },

@@ -152,7 +152,8 @@ pub struct NewContact {
     #[uniffi(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<String>,
-    /// Consents given: topic → when (ms since the Unix epoch).
+    /// Consents given: purpose (`suivi`, `orientation`, `telephone`) → when
+    /// (ms since the Unix epoch). A phone number needs `telephone`.
     #[uniffi(default)]
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub consents: HashMap<String, i64>,

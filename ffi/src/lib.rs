@@ -27,7 +27,7 @@ mod types;
 
 pub use error::CarnetError;
 pub use inputs::{NewActivity, NewContact, NewNote, NewReport};
-pub use labels::{kind_label, status_label};
+pub use labels::{kind_label, purpose_label, status_label};
 pub use photos::{PhotoInfo, PhotoRef, PhotoSettings};
 pub use store::CarnetStore;
 pub use sync::{SyncCancel, SyncProgress, allowed_next};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use carnet_core::edit::Action;
 use carnet_core::sync::client::Client;
 use carnet_core::{RecordId, Store};
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use crate::error::{CarnetError, Result};
 use crate::inputs::{NewActivity, NewContact, NewNote, NewReport, fields};
 use crate::types::{
-    Conflict, Count, DeviceEnrollment, GroupBy, Kind, OpenReport, Page, Query, Record,
+    Conflict, Count, DeviceEnrollment, GroupBy, Kind, OpenReport, Page, Purpose, Query, Record,
     RecordDetails, StatusChange, SyncSummary, TeamConfig,
 };
 use crate::{SyncCancel, SyncProgress};
@@ -203,6 +204,33 @@ impl CarnetStore {
         Ok(self
             .inner
             .add_interaction(record_id(&id)?, &text, referral.as_deref())?)
+    }
+
+    /// Adds a comment to a report (1 to 2000 characters).
+    pub fn add_comment(&self, id: String, text: String) -> Result<()> {
+        Ok(self.inner.act(record_id(&id)?, &Action::Comment { text })?)
+    }
+
+    /// Records that the resident gives `purpose` (again, after a
+    /// withdrawal); nothing changes if it is already given.
+    pub fn give_consent(&self, id: String, purpose: Purpose) -> Result<()> {
+        Ok(self.inner.act(
+            record_id(&id)?,
+            &Action::GiveConsent {
+                purpose: purpose.into(),
+            },
+        )?)
+    }
+
+    /// Records that the resident withdraws `purpose`; withdrawing
+    /// `Telephone` also clears the phone number.
+    pub fn withdraw_consent(&self, id: String, purpose: Purpose) -> Result<()> {
+        Ok(self.inner.act(
+            record_id(&id)?,
+            &Action::WithdrawConsent {
+                purpose: purpose.into(),
+            },
+        )?)
     }
 
     /// Erases a resident contact for good (RGPD art. 17): its data and whole

@@ -2,7 +2,7 @@
 //! conversions. Ids are strings (UUIDv7), times are milliseconds since the
 //! Unix epoch (`Long` / `Int64`).
 
-use carnet_core::{config, doc, lifecycle, model, schema, store, sync};
+use carnet_core::{config, consent, doc, lifecycle, model, schema, store, sync};
 
 use crate::photos::{PhotoRef, PhotoSettings, refs};
 
@@ -284,6 +284,55 @@ pub struct Report {
     pub events: Vec<StatusEvent>,
     /// Photos, oldest first (their bytes: [`crate::CarnetStore::photos`]).
     pub photos: Vec<PhotoRef>,
+    /// Comments, oldest first.
+    pub comments: Vec<Comment>,
+}
+
+/// A comment on a report, a mediator's or a supervisor's.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Comment {
+    /// Unique id of the comment.
+    pub id: String,
+    /// When.
+    pub at: i64,
+    /// Who wrote it (the name their device or the dashboard wrote).
+    pub by: String,
+    /// The comment.
+    pub text: String,
+}
+
+impl From<model::Comment> for Comment {
+    fn from(c: model::Comment) -> Self {
+        Comment {
+            id: c.id,
+            at: c.at,
+            by: c.by,
+            text: c.text,
+        }
+    }
+}
+
+/// What a resident may consent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum Purpose {
+    /// Individual follow-up ("suivi individuel").
+    Suivi,
+    /// Referral to a partner ("orientation vers un partenaire"): needed
+    /// for an interaction's referral.
+    Orientation,
+    /// Being called ("contact par téléphone"): needed to keep a phone
+    /// number; withdrawing it clears the number.
+    Telephone,
+}
+
+impl From<Purpose> for consent::Purpose {
+    fn from(p: Purpose) -> Self {
+        match p {
+            Purpose::Suivi => consent::Purpose::Suivi,
+            Purpose::Orientation => consent::Purpose::Orientation,
+            Purpose::Telephone => consent::Purpose::Telephone,
+        }
+    }
 }
 
 impl From<model::Report> for Report {
@@ -304,17 +353,25 @@ impl From<model::Report> for Report {
             status: r.status.into(),
             events: r.events.into_iter().map(Into::into).collect(),
             photos: refs(r.photos),
+            comments: r.comments.into_iter().map(Into::into).collect(),
         }
     }
 }
 
-/// A consent given by a resident.
+/// A consent given by a resident, and its withdrawal.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Consent {
-    /// What it covers.
-    pub topic: String,
-    /// When it was given.
-    pub at: i64,
+    /// The purpose's code (`suivi`, `orientation`, `telephone`; older
+    /// records may hold other topics).
+    pub purpose: String,
+    /// When it was (last) given.
+    pub given_at: i64,
+    /// Who recorded it; empty when an older version did.
+    pub given_by: String,
+    /// When it was withdrawn, if it was.
+    pub withdrawn_at: Option<i64>,
+    /// Who recorded the withdrawal.
+    pub withdrawn_by: Option<String>,
 }
 
 /// One entry of a contact's log.
@@ -363,6 +420,8 @@ pub struct Contact {
     pub new_tenant_visit: bool,
     /// Interactions and referrals.
     pub interactions: Vec<Interaction>,
+    /// Kept past the team's retention until then, if a supervisor said so.
+    pub keep_until: Option<i64>,
 }
 
 impl From<model::Contact> for Contact {
@@ -383,8 +442,11 @@ impl From<model::Contact> for Contact {
                 .consents
                 .into_iter()
                 .map(|x| Consent {
-                    topic: x.topic,
-                    at: x.at,
+                    purpose: x.purpose,
+                    given_at: x.given_at,
+                    given_by: x.given_by,
+                    withdrawn_at: x.withdrawn_at,
+                    withdrawn_by: x.withdrawn_by,
                 })
                 .collect(),
             new_tenant_visit: c.new_tenant_visit,
@@ -399,6 +461,7 @@ impl From<model::Contact> for Contact {
                     referral: i.referral,
                 })
                 .collect(),
+            keep_until: c.keep_until,
         }
     }
 }
@@ -831,6 +894,10 @@ pub struct TeamConfig {
     pub bodies: Vec<ConfigEntry>,
     /// Photo sizes and limits, and whether syncs bring full photos.
     pub photos: PhotoSettings,
+    /// Months a resident's contact is kept after the last thing that
+    /// happened with them.
+    #[uniffi(default = 24)]
+    pub retention_months: u32,
 }
 
 fn entries<A: Into<B>, B>(v: Vec<A>) -> Vec<B> {
@@ -862,6 +929,7 @@ impl From<config::TeamConfig> for TeamConfig {
                 .collect(),
             bodies: entries(c.bodies),
             photos: c.photos.into(),
+            retention_months: c.retention_months,
         }
     }
 }
@@ -891,6 +959,7 @@ impl From<TeamConfig> for config::TeamConfig {
                 .collect(),
             bodies: entries(c.bodies),
             photos: c.photos.into(),
+            retention_months: c.retention_months,
         }
     }
 }

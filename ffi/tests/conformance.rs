@@ -240,7 +240,13 @@ fields!(StatusEvent {
     duplicate_of,
     applied
 });
-fields!(Consent { topic, at });
+fields!(Consent {
+    purpose,
+    given_at,
+    given_by,
+    withdrawn_at,
+    withdrawn_by
+});
 fields!(Interaction {
     id,
     at,

@@ -23,7 +23,7 @@ fn every_kind_round_trips() {
     let contact = s
         .create_contact(NewContact {
             name: "Mme Exemple".into(),
-            consents: HashMap::from([("contact".to_string(), 1_764_000_000_000)]),
+            consents: HashMap::from([("telephone".to_string(), 1_764_000_000_000)]),
             ..Default::default()
         })
         .unwrap();
@@ -590,4 +590,57 @@ fn a_photo_reaches_another_device_and_its_removal_erases_it_there() {
         karim.photo_thumbnail(photo.hash.clone()),
         Err(CarnetError::PhotoErased { .. })
     ));
+}
+
+#[test]
+fn consents_and_comments_through_the_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let contact = s
+        .create_contact(NewContact {
+            name: "Mme Exemple".into(),
+            phone: Some("06 00 00 00 00".into()),
+            consents: HashMap::from([("telephone".to_string(), 1_764_000_000_000)]),
+            ..Default::default()
+        })
+        .unwrap();
+    // A referral needs `orientation`.
+    let err = s
+        .add_interaction(contact.clone(), "Dossier".into(), Some("CAF".into()))
+        .unwrap_err();
+    assert!(matches!(err, CarnetError::InvalidInput { ref field, .. } if field == "referral"));
+    s.give_consent(contact.clone(), Purpose::Orientation)
+        .unwrap();
+    s.add_interaction(contact.clone(), "Dossier".into(), Some("CAF".into()))
+        .unwrap();
+    s.withdraw_consent(contact.clone(), Purpose::Telephone)
+        .unwrap();
+    let Record::Contact { contact: c } = s.get(contact).unwrap() else {
+        panic!("not a contact")
+    };
+    assert_eq!(c.phone, None);
+    let tel = c
+        .consents
+        .iter()
+        .find(|x| x.purpose == "telephone")
+        .unwrap();
+    assert!(tel.withdrawn_at.is_some());
+    assert_eq!(purpose_label(Purpose::Telephone), "contact par téléphone");
+
+    let report = s
+        .create_report(NewReport {
+            sector: "conte-joliot".into(),
+            category: "lift".into(),
+            place: "Bât. C".into(),
+            text: "y".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    s.add_comment(report.clone(), "Bailleur relancé".into())
+        .unwrap();
+    let Record::Report { report: r } = s.get(report).unwrap() else {
+        panic!("not a report")
+    };
+    assert_eq!(r.comments.len(), 1);
+    assert_eq!(r.comments[0].text, "Bailleur relancé");
 }

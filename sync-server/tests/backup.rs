@@ -69,7 +69,7 @@ fn a_restore_from_an_older_backup_loses_nothing_a_device_holds() {
         .store
         .create(
             Kind::Contact,
-            &fields(json!({"name": "Mme Exemple", "phone": "0600000000"})),
+            &fields(json!({"name": "Mme Exemple", "consents": ["telephone", "orientation"], "phone": "0600000000"})),
         )
         .unwrap();
     for d in [a, b, c, a, b] {

@@ -185,7 +185,7 @@ fn an_erased_contact_leaves_no_byte_in_any_file_of_the_running_server() {
         .store
         .create(
             Kind::Contact,
-            &fields(json!({"name": NAME, "phone": PHONE, "address": ADDRESS})),
+            &fields(json!({"name": NAME, "consents": ["telephone", "orientation"], "phone": PHONE, "address": ADDRESS})),
         )
         .unwrap();
     a.store

@@ -41,7 +41,7 @@ fn api_reads_that_can_carry_contacts_are_logged_with_who_what_and_where() {
         .create(
             Kind::Contact,
             &fields(
-                json!({"name": "Mme Exemple", "phone": "06 00 00 00 00", "sector": "conte-joliot"}),
+                json!({"name": "Mme Exemple", "consents": ["telephone", "orientation"], "phone": "06 00 00 00 00", "sector": "conte-joliot"}),
             ),
         )
         .unwrap();

@@ -571,7 +571,7 @@ fn contact(d: &Device, name: &str) -> RecordId {
     d.store
         .create(
             Kind::Contact,
-            &fields(json!({"sector": "conte-joliot", "name": name, "phone": "0601020304"})),
+            &fields(json!({"sector": "conte-joliot", "name": name, "consents": ["telephone", "orientation"], "phone": "0601020304"})),
         )
         .unwrap()
 }
@@ -848,7 +848,7 @@ fn both_storages_answer_reads_alike() {
         .create(
             Kind::Contact,
             &fields(
-                json!({"sector": "ozanam-albignac", "name": "Mme Durand", "phone": "0601020304"}),
+                json!({"sector": "ozanam-albignac", "name": "Mme Durand", "consents": ["telephone", "orientation"], "phone": "0601020304"}),
             ),
         )
         .unwrap();

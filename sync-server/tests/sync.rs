@@ -58,7 +58,7 @@ fn three_devices_converge_after_offline_work() {
         .store
         .create(
             Kind::Contact,
-            &fields(json!({"name": "Mme Exemple", "phone": "0600000000"})),
+            &fields(json!({"name": "Mme Exemple", "consents": ["telephone", "orientation"], "phone": "0600000000"})),
         )
         .unwrap();
     a.store

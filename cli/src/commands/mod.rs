@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Result;
 use crate::output::Output;
-use crate::{ActivityCmd, Cli, Command, ContactCmd, NoteCmd, ReportCmd, demo, device};
+use crate::{ActivityCmd, Cli, Command, ConsentCmd, ContactCmd, NoteCmd, ReportCmd, demo, device};
 
 /// Runs the command and returns what to print.
 pub fn run(cli: Cli) -> Result<Output> {
@@ -36,6 +36,9 @@ pub fn run(cli: Cli) -> Result<Output> {
         Command::Activity(ActivityCmd::Add(a)) => records::activity_add(&open(dir)?, a),
         Command::Photo(a) => photos::run(&open(dir)?, a, cli.json, ca),
         Command::Set(a) => edit::run(&open(dir)?, &a),
+        Command::Comment(a) => records::comment(&open(dir)?, a),
+        Command::Consent(ConsentCmd::Give(a)) => records::consent(&open(dir)?, a, true),
+        Command::Consent(ConsentCmd::Withdraw(a)) => records::consent(&open(dir)?, a, false),
         Command::List(a) => list::run(&open(dir)?, &a),
         Command::Show(a) => show::run(&open(dir)?, &a, ca),
         Command::Sync => sync::run(&open(dir)?, cli.json, ca),

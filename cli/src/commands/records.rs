@@ -1,7 +1,9 @@
-//! Recording: `note add`, `report add`, `report status`, `contact add|log|erase`,
-//! `activity add`. Flags become the core's field map; the core validates it
+//! Recording: `note add`, `report add`, `report status`, `comment`,
+//! `contact add|log|erase`, `consent give|withdraw`, `activity add`. Flags become the core's field map; the core validates it
 //! against the team's configuration and writes nothing when it refuses.
 
+use carnet_core::consent::Purpose;
+use carnet_core::edit::Action;
 use carnet_core::store::StatusChange;
 use carnet_core::{Kind, ReportStatus, Store};
 use serde_json::json;
@@ -9,7 +11,10 @@ use serde_json::json;
 use super::{Fields, created, parse_id};
 use crate::error::Result;
 use crate::output::Output;
-use crate::{ActivityAdd, ContactAdd, ContactLog, NoteAdd, ReportAdd, ReportStatusArgs};
+use crate::{
+    ActivityAdd, CommentArgs, ConsentArgs, ContactAdd, ContactLog, NoteAdd, ReportAdd,
+    ReportStatusArgs,
+};
 
 pub fn note_add(store: &Store, a: NoteAdd) -> Result<Output> {
     let f = Fields::default()
@@ -103,6 +108,30 @@ pub fn contact_log(store: &Store, a: ContactLog) -> Result<Output> {
     Ok(Output::new(
         json!({ "id": id }),
         format!("interaction added to contact {id}"),
+    ))
+}
+
+pub fn comment(store: &Store, a: CommentArgs) -> Result<Output> {
+    let id = parse_id(&a.id)?;
+    store.act(id, &Action::Comment { text: a.text })?;
+    Ok(Output::new(
+        json!({ "id": id }),
+        format!("comment added to report {id}"),
+    ))
+}
+
+pub fn consent(store: &Store, a: ConsentArgs, give: bool) -> Result<Output> {
+    let id = parse_id(&a.id)?;
+    let purpose: Purpose = a.purpose.parse()?;
+    let (action, done) = if give {
+        (Action::GiveConsent { purpose }, "given")
+    } else {
+        (Action::WithdrawConsent { purpose }, "withdrawn")
+    };
+    store.act(id, &action)?;
+    Ok(Output::new(
+        json!({ "id": id, "purpose": purpose, "given": give }),
+        format!("consent « {} » {done} for contact {id}", purpose.label()),
     ))
 }
 

@@ -227,7 +227,7 @@ pub fn day(
         Kind::Contact,
         json!({
             "name": "Mme Exemple (résidente fictive)", "phone": "06 00 00 00 00", "sector": "ozanam-albignac",
-            "landlord": "bailleur", "topics": ["énergie", "impayés"], "consents": ["suivi-energie"],
+            "landlord": "bailleur", "topics": ["énergie", "impayés"], "consents": ["suivi", "orientation", "telephone"],
         }),
     )?;
     karim.store.add_interaction(
@@ -235,7 +235,7 @@ pub fn day(
         "Facture d'électricité en retard : dossier chèque énergie préparé ensemble.",
         Some("France Services"),
     )?;
-    log.push(("karim", "permanence Saint Jacques: 1 note; signalement boîtes aux lettres Albignac suivi jusqu'à la clôture; 1 contact (consentement: suivi-energie) orienté vers France Services".to_string()));
+    log.push(("karim", "permanence Saint Jacques: 1 note; signalement boîtes aux lettres Albignac suivi jusqu'à la clôture; 1 contact (consentements : suivi, orientation, téléphone) orienté vers France Services".to_string()));
 
     // Lucie — Grazailles + Fleming, and Ozanam.
     lucie.create(

@@ -6,6 +6,7 @@
 //! Every write is one IMMEDIATE transaction with `synchronous=FULL`: when a
 //! call returns, the words are on disk and survive a power cut.
 
+mod act;
 mod aggregates;
 mod checkpoint;
 mod enrollment;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+pub use act::act_in;
 pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use checkpoint::running as running_checkpointers;
 pub use enrollment::DeviceEnrollment;

@@ -2,22 +2,18 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::index::{self, Derived, ReadRow};
 use super::log_store::{LogStore, SqliteLog};
 use super::{Store, is_erased, load_doc, load_doc_tail};
 use crate::doc::{Conflict, HistoryEntry, RecordDoc};
+use crate::edit::{self, Action};
 use crate::lifecycle::ReportStatus;
 use crate::model::{ContactLink, ContactState, Record};
 use crate::photo::PhotoHash;
-use crate::schema::{Kind, check_text, strip_invisible, validate_field, validate_new};
+use crate::schema::{Kind, validate_field};
 use crate::{Error, RecordId, Result, now_ms};
-
-/// The mission axis a dégradation report is filed under when its author
-/// names none: reporting every dégradation to the competent service is what
-/// the cadre-de-vie mission axis is about.
-const REPORT_AXIS: &str = "cadre-de-vie";
 
 /// A requested change of a report's status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -162,29 +158,8 @@ impl Store {
     /// [`crate::schema`]); returns its new id once it is durable.
     pub fn create(&self, kind: Kind, input: &Map<String, Value>) -> Result<RecordId> {
         self.write(|tx, ctx| {
-            let mut fields = validate_new(ctx.config, kind, input)?;
             let now = now_ms();
-            let default_time = match kind {
-                Kind::Note => Some("observed_at"),
-                Kind::Activity => Some("started_at"),
-                _ => None,
-            };
-            if let Some(key) = default_time {
-                fields.entry(key).or_insert(Value::from(now));
-            }
-            // A dégradation belongs to the cadre-de-vie axis by definition
-            // unless the mediator files it elsewhere: whichever app made the
-            // report, the counts per axis see it.
-            let no_axis = fields
-                .get("axes")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty);
-            if kind == Kind::Report
-                && no_axis
-                && let Some(axis) = ctx.config.axis(REPORT_AXIS)
-            {
-                fields.insert("axes".into(), json!([axis.code]));
-            }
+            let fields = edit::new_fields(ctx.config, kind, input, ctx.author, now)?;
             for linked in fields
                 .get("contacts")
                 .and_then(Value::as_array)
@@ -205,135 +180,55 @@ impl Store {
     /// on it. Text fields are diffed into character edits, so concurrent edits
     /// of the same text both survive.
     pub fn set_field(&self, id: RecordId, field: &str, value: &Value) -> Result<()> {
-        self.write(|tx, ctx| {
-            let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
-            let kind = doc_kind(&doc)?;
-            let field = kind.field(field)?;
-            if !field.editable() {
-                return Err(Error::invalid(
-                    field.name,
-                    "is changed through its own operation, not set directly",
-                ));
-            }
-            let view = doc.to_json()?;
-            let sector = view
-                .get("sector")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let value = validate_field(ctx.config, field, value, sector.as_deref())?;
-            if field.name == "contacts" {
-                for linked in value.as_array().into_iter().flatten() {
-                    check_linkable(tx, linked)?;
-                }
-            }
-            if let Some(hash) = doc.set_field(field, &value, ctx.author, now_ms())? {
-                log_local(tx, id, &doc, &hash)?;
-                index_doc(tx, id, &doc, tail + 1, false)?;
-            }
-            Ok(())
-        })
+        self.act(
+            id,
+            &Action::SetField {
+                field: field.into(),
+                value: value.clone(),
+            },
+        )
     }
 
     /// Moves a report to a new status, checked against the lifecycle.
     pub fn change_status(&self, id: RecordId, change: &StatusChange) -> Result<()> {
-        self.write(|tx, ctx| {
-            let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
-            if doc_kind(&doc)? != Kind::Report {
-                return Err(Error::invalid(
-                    "id",
-                    "status changes apply to dégradation reports only",
-                ));
-            }
-            let to = change
-                .status
-                .ok_or_else(|| Error::invalid("status", "is required"))?;
-            let current: ReportStatus = serde_json::from_value(doc.to_json()?["status"].clone())
-                .map_err(Error::unreadable("a report's status"))?;
-            if !current.can_move_to(to) {
-                return Err(Error::InvalidTransition { from: current, to });
-            }
-            let mut item = Map::new();
-            item.insert("id".into(), json!(RecordId::new().to_string()));
-            item.insert("status".into(), json!(to.code()));
-            item.insert("at".into(), json!(now_ms()));
-            item.insert("by".into(), json!(ctx.author));
-            match to {
-                ReportStatus::Forwarded => {
-                    let body = change.to.as_deref().ok_or_else(|| {
-                        Error::invalid("to", "forwarding needs the responsible body")
-                    })?;
-                    let body = ctx.config.body(body).ok_or_else(|| {
-                        let known: Vec<_> =
-                            ctx.config.bodies.iter().map(|b| b.code.as_str()).collect();
-                        Error::invalid(
-                            "to",
-                            format!("unknown responsible body; known: {}", known.join(", ")),
-                        )
-                    })?;
-                    item.insert("to".into(), json!(body.code));
-                }
-                ReportStatus::Duplicate => {
-                    let of = change.duplicate_of.ok_or_else(|| {
-                        Error::invalid(
-                            "duplicate_of",
-                            "a duplicate needs the id of the report it duplicates",
-                        )
-                    })?;
-                    if of == id {
-                        return Err(Error::invalid(
-                            "duplicate_of",
-                            "a report cannot duplicate itself",
-                        ));
-                    }
-                    item.insert("duplicate_of".into(), json!(of.to_string()));
-                }
-                _ => {}
-            }
-            for (key, v, max) in [
-                ("ref", &change.reference, 100),
-                ("comment", &change.comment, 2000),
-            ] {
-                let s = v.as_deref().map(strip_invisible);
-                if let Some(s) = s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    check_text(key, s, max)?;
-                    item.insert(key.into(), json!(s));
-                }
-            }
-            let c = doc.append("events", &item, "status", ctx.author, now_ms())?;
-            log_local(tx, id, &doc, &c)?;
-            index_doc(tx, id, &doc, tail + 1, false)
-        })
+        self.act(id, &Action::Status(change.clone()))
     }
 
     /// Adds an entry to a contact's log of interactions and referrals.
     pub fn add_interaction(&self, id: RecordId, text: &str, referral: Option<&str>) -> Result<()> {
+        self.act(
+            id,
+            &Action::Interaction {
+                text: text.into(),
+                referral: referral.map(str::to_string),
+            },
+        )
+    }
+
+    /// Makes a change to an existing record as this device ([`crate::edit`]);
+    /// [`Action::Erase`] erases it ([`Store::erase`]).
+    pub fn act(&self, id: RecordId, action: &Action) -> Result<()> {
+        if let Action::Erase = action {
+            return self.erase(id);
+        }
         self.write(|tx, ctx| {
             let (mut doc, tail) = load_doc_tail(tx, ctx.actor, id)?;
-            if doc_kind(&doc)? != Kind::Contact {
-                return Err(Error::invalid(
-                    "id",
-                    "interactions belong to resident contacts",
-                ));
+            if let Action::SetField { field, value } = action
+                && let Some(kind) = doc.kind()
+                && let Ok(f) = kind.field(field)
+                && f.name == "contacts"
+            {
+                let value = validate_field(ctx.config, f, value, None)?;
+                for linked in value.as_array().into_iter().flatten() {
+                    check_linkable(tx, linked)?;
+                }
             }
-            let text = strip_invisible(text);
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(Error::invalid("text", "must be 1 to 5000 characters"));
+            if let Some(hash) = edit::apply(ctx.config, &mut doc, id, action, ctx.author, now_ms())?
+            {
+                log_local(tx, id, &doc, &hash)?;
+                index_doc(tx, id, &doc, tail + 1, false)?;
             }
-            check_text("text", text, 5000)?;
-            let mut item = Map::new();
-            item.insert("id".into(), json!(RecordId::new().to_string()));
-            item.insert("at".into(), json!(now_ms()));
-            item.insert("by".into(), json!(ctx.author));
-            item.insert("text".into(), json!(text));
-            let referral = referral.map(strip_invisible);
-            if let Some(r) = referral.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-                check_text("referral", r, 100)?;
-                item.insert("referral".into(), json!(r));
-            }
-            let c = doc.append("interactions", &item, "interaction", ctx.author, now_ms())?;
-            log_local(tx, id, &doc, &c)?;
-            index_doc(tx, id, &doc, tail + 1, false)
+            Ok(())
         })
     }
 

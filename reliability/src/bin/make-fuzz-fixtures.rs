@@ -30,7 +30,7 @@ fn main() {
     let c1 = a
         .create(
             Kind::Contact,
-            &f(json!({"name": "Résidente A", "phone": "06 00 00 00 01"})),
+            &f(json!({"name": "Résidente A", "consents": ["telephone", "orientation"], "phone": "06 00 00 00 01"})),
         )
         .unwrap();
     let c2 = a
