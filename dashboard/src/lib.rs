@@ -60,6 +60,8 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
+use carnet_core::RecordId;
+use carnet_core::edit::Action;
 use carnet_core::photo::PhotoHash;
 
 pub use access_log::{Access, AccessEntry, AccessLog, AccessLogStore};
@@ -147,6 +149,16 @@ pub trait Backend: Send + Sync + 'static {
     /// device's or person's name: the names pages and exports show, since a document's own `author`
     /// is whatever the writing device chose to put there (see [`names`]).
     fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>, DashboardError>;
+    /// Makes a supervisor's change to one of their team's records (a
+    /// status move, a comment, a settled conflict, a rectification, a
+    /// consent, a retention extension, a redaction, an erasure): the core
+    /// builds it with the account's actor and name and the server applies
+    /// it as it applies a phone's push — the same rules, the next position
+    /// of the team's log — so every phone receives it at its next sync,
+    /// named by the account. A refusal is the core's typed error
+    /// ([`DashboardError::Core`]), which the pages put in French; nothing
+    /// is changed then.
+    fn act(&self, who: &Supervisor, id: RecordId, action: &Action) -> Result<(), DashboardError>;
     /// The team's devices revoked because they went unseen too long, so
     /// that supervisors learn a phone lapsed before a mediator finds it
     /// cannot sync.
@@ -200,6 +212,12 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// Where the team's log says the account's changes came from: never a
+    /// device id, so that every device (none is this origin) pulls them.
+    pub fn origin(&self) -> String {
+        format!("account:{}", self.account_id)
+    }
+
     /// How the access log names them: name and account, never a secret.
     pub fn who(&self) -> String {
         format!("{} [{}]", self.name, self.account_id)

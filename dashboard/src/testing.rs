@@ -443,6 +443,20 @@ impl Backend for StaticBackend {
         Ok(self.live(who).is_ok())
     }
 
+    fn act(
+        &self,
+        who: &Supervisor,
+        id: RecordId,
+        action: &carnet_core::edit::Action,
+    ) -> Result<(), DashboardError> {
+        let store = self
+            .stores
+            .get(&who.team_id)
+            .ok_or_else(|| DashboardError::NotFound("équipe inconnue".into()))?;
+        store.act_as(&who.origin(), &who.actor, &who.name, id, action)?;
+        Ok(())
+    }
+
     fn actor_names(&self, _team_id: &str) -> Result<HashMap<String, String>, DashboardError> {
         let mut names = self.names.clone();
         names.extend(

@@ -242,6 +242,22 @@ impl Storage for PanickingStorage {
     ) -> carnet_server::storage::Result<Option<ServerDevice>> {
         self.inner.order_wipe(team_id, device_id)
     }
+    fn act(
+        &self,
+        team_id: &str,
+        origin: &str,
+        actor: &str,
+        author: &str,
+        id: carnet_core::RecordId,
+        action: &carnet_core::edit::Action,
+    ) -> carnet_server::storage::Result<ApplyReport> {
+        self.inner.act(team_id, origin, actor, author, id, action)
+    }
+
+    fn team_ids(&self) -> carnet_server::storage::Result<Vec<String>> {
+        self.inner.team_ids()
+    }
+
     fn push(
         &self,
         team_id: &str,

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::request::Parts;
+use carnet_core::RecordId;
+use carnet_core::edit::Action;
 use carnet_core::photo::PhotoHash;
 use carnet_dashboard::accounts::{
     check_password, hash_password, now_secs, totp_step, verify_password,
@@ -352,6 +354,44 @@ impl Backend for ServerBackend {
             Err(DashboardError::Unauthorized) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    fn act(&self, who: &Supervisor, id: RecordId, action: &Action) -> Result<(), DashboardError> {
+        // The account must still be allowed at the moment it writes.
+        self.live_account(who)?;
+        let report = self
+            .storage
+            .act(
+                &who.team_id,
+                &who.origin(),
+                &who.actor,
+                &who.name,
+                id,
+                action,
+            )
+            .map_err(|e| match e {
+                StorageError::Core(e) => DashboardError::Core(e),
+                other => internal(other),
+            })?;
+        tracing::info!(
+            team = %who.team_id,
+            account = %who.account_id,
+            record = %id,
+            changes = report.applied,
+            "supervisor's change applied"
+        );
+        // An erasure's photos go as a push's do; the collection round
+        // catches what fails here.
+        if !report.erased_photos.is_empty()
+            && let Err(e) = crate::storage::blobs::erase_photos(
+                &*self.storage.blobs(),
+                &who.team_id,
+                &report.erased_photos,
+            )
+        {
+            tracing::error!(team = %who.team_id, error = %e, "erased photos could not be deleted now; the collection round will");
+        }
+        Ok(())
     }
 
     fn actor_names(&self, team_id: &str) -> Result<HashMap<String, String>, DashboardError> {

@@ -37,6 +37,7 @@ mod sqlite;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use carnet_core::edit::Action;
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, TeamConfig};
 use serde::{Deserialize, Serialize};
@@ -355,6 +356,26 @@ pub trait Storage: Send + Sync + 'static {
         actor: Option<&str>,
         batch: &Batch,
     ) -> Result<ApplyReport>;
+
+    /// Makes a supervisor's change to a record of the team, as one
+    /// transaction: the core builds it on the stored document with the
+    /// account's `actor` and `author` (its name, which phones show), and
+    /// applies it exactly as a pushed change ([`carnet_core::store::act_in`]):
+    /// the same rules judge it, it takes the log's next position under
+    /// `origin`, and every device pulls it. A refusal is the core's typed
+    /// error (`StorageError::Core`), with nothing changed.
+    fn act(
+        &self,
+        team_id: &str,
+        origin: &str,
+        actor: &str,
+        author: &str,
+        id: RecordId,
+        action: &Action,
+    ) -> Result<ApplyReport>;
+
+    /// Every team's id: the daily rounds (the retention sweep) walk them.
+    fn team_ids(&self) -> Result<Vec<String>>;
 
     /// The team log after `after`, without the device's own changes, up to
     /// about `max_bytes` of payload.

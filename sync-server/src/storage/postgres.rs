@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use automerge::ChangeHash;
 use carnet_core::Record;
+use carnet_core::edit::Action;
 use carnet_core::model::ContactState;
 use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
 use carnet_core::store::{
@@ -800,6 +801,61 @@ impl Storage for PostgresStorage {
         )?;
         tx.commit()?;
         Ok(report)
+    }
+
+    fn act(
+        &self,
+        team_id: &str,
+        origin: &str,
+        actor: &str,
+        author: &str,
+        id: RecordId,
+        action: &Action,
+    ) -> Result<ApplyReport> {
+        let config = self.config(team_id)?;
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // As a push: the team's counter locked until commit, so the change
+        // is made on the newest stored document and logged in order.
+        let head: i64 = tx
+            .query_opt(
+                "SELECT head FROM team_logs WHERE team_id = $1 FOR UPDATE",
+                &[&team_id],
+            )?
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
+            .get(0);
+        let mut log = PgLog {
+            tx: &mut tx,
+            team: team_id,
+            head,
+            rows: RowWriter::default(),
+        };
+        let report = carnet_core::store::act_in(
+            &mut log,
+            &config,
+            origin,
+            actor,
+            author,
+            now_ms(),
+            id,
+            action,
+        )?;
+        let head = log.head;
+        tx.execute(
+            "UPDATE team_logs SET head = $2 WHERE team_id = $1",
+            &[&team_id, &head],
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    fn team_ids(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn()?;
+        Ok(conn
+            .query("SELECT id FROM teams ORDER BY id", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch> {

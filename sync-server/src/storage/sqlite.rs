@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carnet_core::edit::Action;
 use carnet_core::photo::{BlobStatus, PhotoHash};
 use carnet_core::store::{ApplyReport, Batch, Page, Query, RecordDetails};
 use carnet_core::{RecordId, Store, TeamConfig, now_ms};
@@ -837,6 +838,29 @@ impl Storage for SqliteStorage {
             .team_log(team_id)?
             .writer
             .apply_pushed(device_id, actor, batch)?)
+    }
+
+    fn act(
+        &self,
+        team_id: &str,
+        origin: &str,
+        actor: &str,
+        author: &str,
+        id: RecordId,
+        action: &Action,
+    ) -> Result<ApplyReport> {
+        Ok(self
+            .team_log(team_id)?
+            .writer
+            .act_as(origin, actor, author, id, action)?)
+    }
+
+    fn team_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT id FROM teams ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn pull(&self, team_id: &str, device_id: &str, after: u64, max_bytes: usize) -> Result<Batch> {
