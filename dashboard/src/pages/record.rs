@@ -69,7 +69,7 @@ pub async fn page(
                 vec![
                     datetime(h.at).render(),
                     h.by.render(),
-                    h.op.render(),
+                    labels::operation(&h.op).render(),
                     h.fields.iter().map(|f| kind.field_label(f)).collect::<Vec<_>>().join(", ").render(),
                 ]
             })

@@ -255,16 +255,8 @@ pub async fn history(
             .iter()
             .map(|c| vec![datetime(c.at).render(), c.by.render(), c.text.render()])
             .collect();
-        let op = |o: &str| match o {
-            "create" => "création",
-            "set" => "modification",
-            "status" => "statut",
-            "resolve" => "résolution de conflit",
-            "comment" => "commentaire",
-            other => other,
-        }
-        .to_string();
-        let hist: Vec<Vec<Markup>> = d.history.iter().map(|h| vec![datetime(h.at).render(), h.by.render(), op(&h.op).render(), h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", ").render()]).collect();
+
+        let hist: Vec<Vec<Markup>> = d.history.iter().map(|h| vec![datetime(h.at).render(), h.by.render(), labels::operation(&h.op).render(), h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", ").render()]).collect();
         let gallery = photos::gallery(ctx, id, &photos::ordered(&r.photos))?;
         let b = html! {
             p.noprint { a href={ (MOUNT) "/degradations" } { "← Dégradations ouvertes" } }
