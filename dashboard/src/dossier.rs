@@ -187,7 +187,11 @@ pub(crate) fn describe(r: &Record, l: &Labels<'_>) -> (String, String, String) {
     match r {
         Record::Note(n) => (
             "Note de terrain".into(),
-            format!("{} — {}", l.sector(&n.sector), n.place.clone().unwrap_or_default()),
+            format!(
+                "{} — {}",
+                l.sector(&n.sector),
+                n.place.clone().unwrap_or_default()
+            ),
             n.text.clone(),
         ),
         Record::Report(rep) => (

@@ -16,9 +16,9 @@ use carnet_core::store::Query;
 use carnet_core::{Kind, RecordId};
 use carnet_dashboard::Access;
 
+use crate::AppState;
 use crate::error::{Result, ServerError};
 use crate::storage::{Storage, StorageError};
-use crate::AppState;
 
 /// The automerge actor the server signs its own erasures with: a fixed
 /// value no device or account is ever given (those are random), so a

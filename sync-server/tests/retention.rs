@@ -50,8 +50,8 @@ fn sweeps_contacts_past_their_retention(postgres: bool) {
     let team = carnet_server::init_team_in(&*state.storage, "Carcassonne")
         .unwrap()
         .0;
-    let code = carnet_server::issue_code_in(&*state.storage, &team, Role::Mediator, Some("Awa"))
-        .unwrap();
+    let code =
+        carnet_server::issue_code_in(&*state.storage, &team, Role::Mediator, Some("Awa")).unwrap();
     let phone = enroll_with_code(&server, &code, "Awa");
 
     let t0 = carnet_core::now_ms();
@@ -96,7 +96,10 @@ fn sweeps_contacts_past_their_retention(postgres: bool) {
         }
     );
     let left = contact_ids(&state, &team);
-    assert!(!left.contains(&old), "the contact past its retention is erased");
+    assert!(
+        !left.contains(&old),
+        "the contact past its retention is erased"
+    );
     assert!(left.contains(&recent) && left.contains(&kept), "{left:?}");
 
     // The access log names the erasure by the contact's id, never its name.

@@ -216,7 +216,17 @@ pub async fn rectify(
         value,
     };
     let what = format!("rectification ({field})");
-    act(st, auth, f.csrf, id, action, what, file_path(id), "rectifie").await
+    act(
+        st,
+        auth,
+        f.csrf,
+        id,
+        action,
+        what,
+        file_path(id),
+        "rectifie",
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -281,9 +291,11 @@ pub async fn keep(
     Form(f): Form<KeepForm>,
 ) -> Result<Response, DashboardError> {
     let id = contact_id(&id)?;
-    let day: Date = f.jusqu_au.trim().parse().map_err(|_| {
-        DashboardError::BadRequest("date invalide : attendu AAAA-MM-JJ".into())
-    })?;
+    let day: Date = f
+        .jusqu_au
+        .trim()
+        .parse()
+        .map_err(|_| DashboardError::BadRequest("date invalide : attendu AAAA-MM-JJ".into()))?;
     let motif = f.motif.trim();
     if motif.is_empty() || motif.chars().count() > MOTIF_MAX_CHARS {
         return Err(DashboardError::BadRequest(format!(
@@ -323,7 +335,11 @@ pub async fn download_dossier(
     let json = match format.as_str() {
         "json" => true,
         "html" => false,
-        _ => return Err(DashboardError::NotFound("format inconnu : json ou html".into())),
+        _ => {
+            return Err(DashboardError::NotFound(
+                "format inconnu : json ou html".into(),
+            ));
+        }
     };
     with_store(st, auth, move |ctx| {
         let names = ctx.names()?;

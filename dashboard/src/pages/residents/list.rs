@@ -90,7 +90,11 @@ pub async fn page(
         review.sort_by_key(|(due, _)| *due);
         let review: Vec<&Contact> = review.into_iter().map(|(_, c)| c).collect();
         let mut ids: Vec<RecordId> = review.iter().map(|c| c.header.id).collect();
-        ids.extend(shown.iter().map(|c| c.header.id).filter(|id| !ids.contains(id)));
+        for c in &shown {
+            if !ids.contains(&c.header.id) {
+                ids.push(c.header.id);
+            }
+        }
         ctx.log("liste des habitants", &ids)?;
         let body = html! {
             (notice(p.fait.as_deref()))
