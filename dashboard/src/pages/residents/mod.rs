@@ -49,3 +49,35 @@ fn retention_label(c: &Contact, cfg: &TeamConfig, now: i64) -> String {
 fn file_path(id: RecordId) -> String {
     format!("{}/habitants/{id}", crate::MOUNT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn contact(created: i64) -> Contact {
+        serde_json::from_value(serde_json::json!({
+            "id": RecordId::new(), "author": "a", "created_at": created,
+            "updated_at": created, "name": "x",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_retention_state_reads_in_french() {
+        let cfg = TeamConfig::carcassonne();
+        let now = 1_800_000_000_000;
+        assert_eq!(retention_label(&contact(now - 30 * DAY), &cfg, now), "");
+        let listed = contact(now - 715 * DAY);
+        let due = carnet_core::retention::due_at(&listed, &cfg);
+        assert_eq!(
+            retention_label(&listed, &cfg, now),
+            format!("à effacer le {}", date(due))
+        );
+        assert_eq!(
+            retention_label(&contact(now - 760 * DAY), &cfg, now),
+            "échu"
+        );
+    }
+}
