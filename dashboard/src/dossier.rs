@@ -61,7 +61,7 @@ impl Dossier {
                     h1 { "Dossier de " (c.name) " — données détenues par " (self.team) }
                     h2 { "Fiche" }
                     table {
-                        @for (label, value) in contact_fields(c, &l) {
+                        @for (_, label, value) in contact_fields(c, &l) {
                             tr { th { (label) } td { (value) } }
                         }
                     }
@@ -91,37 +91,39 @@ impl Dossier {
 
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#111}table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem}th,td{border:1px solid #bbb;padding:.25rem .4rem;text-align:left;vertical-align:top}th{background:#eee;width:14rem}section{border:1px solid #ccc;padding:.4rem .8rem;margin:.6rem 0}footer{margin-top:2rem;border-top:1px solid #999;font-size:.9em}";
 
-/// The contact's fields as (French label, shown value), as the file page
-/// and the dossier list them.
-pub(crate) fn contact_fields(c: &Contact, l: &Labels<'_>) -> Vec<(String, String)> {
-    let label = |f: &str| Kind::Contact.field_label(f);
+/// The contact's fields as (field name, French label, shown value), as
+/// the file page and the dossier list them.
+pub(crate) fn contact_fields(c: &Contact, l: &Labels<'_>) -> Vec<(&'static str, String, String)> {
+    let row = |f: &'static str, value: String| (f, Kind::Contact.field_label(f), value);
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
-        (label("name"), c.name.clone()),
-        (label("household"), opt(&c.household)),
-        (label("address"), opt(&c.address)),
-        (label("building"), opt(&c.building)),
-        (label("flat"), opt(&c.flat)),
-        (label("phone"), opt(&c.phone)),
-        (label("languages"), c.languages.join(", ")),
-        (
-            label("landlord"),
+        row("name", c.name.clone()),
+        row("household", opt(&c.household)),
+        row("address", opt(&c.address)),
+        row("building", opt(&c.building)),
+        row("flat", opt(&c.flat)),
+        row("phone", opt(&c.phone)),
+        row("languages", c.languages.join(", ")),
+        row(
+            "landlord",
             c.landlord.as_deref().map(|b| l.body(b)).unwrap_or_default(),
         ),
-        (
-            label("sector"),
+        row(
+            "sector",
             c.sector.as_deref().map(|s| l.sector(s)).unwrap_or_default(),
         ),
-        (label("topics"), c.topics.join(", ")),
-        (
-            label("new_tenant_visit"),
+        row("topics", c.topics.join(", ")),
+        row(
+            "new_tenant_visit",
             if c.new_tenant_visit { "oui" } else { "non" }.into(),
         ),
         (
+            "created_at",
             "Créée le".into(),
             format!("{} par {}", datetime(c.header.created_at), c.header.author),
         ),
         (
+            "keep_until",
             "Conservée au moins jusqu'au".into(),
             c.keep_until.map(date).unwrap_or_default(),
         ),

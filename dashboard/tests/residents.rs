@@ -11,6 +11,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use carnet_core::model::Contact;
+use carnet_core::sync::SyncOptions;
+use carnet_core::sync::sim::Sim;
 use carnet_core::{Kind, Record, RecordId, Store};
 use carnet_dashboard::testing::{
     DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
@@ -24,6 +26,8 @@ struct App {
     facts: DemoFacts,
     dir: tempfile::TempDir,
     team: Arc<Store>,
+    /// The mediator's phone that recorded everything.
+    device: Store,
     /// "Éloïse Dupré": no consent to be called.
     eloise: RecordId,
     /// A note linked to her that names her ("eloise DUPRE est passée").
@@ -69,6 +73,7 @@ fn app() -> App {
         facts,
         dir,
         team,
+        device,
         eloise,
         note,
         report,
@@ -504,4 +509,58 @@ async fn erasure_redacts_the_name_from_ticked_texts_then_erases_the_contact() {
     )
     .await;
     assert_eq!(r.status, StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_conflict_on_the_file_gets_the_coordinators_form() {
+    let app = app();
+    let (c, csrf) = sign_in(&app).await;
+    // A second phone takes the file, then both change the address offline
+    // (one simulated network, so that the two phones are two devices).
+    let other = Store::open_unencrypted(app.dir.path().join("other.db")).unwrap();
+    let mut net = Sim::new(&app.team, 0, SyncOptions::default());
+    let (first, second) = (net.enroll(&app.device), net.enroll(&other));
+    net.sync(second).unwrap();
+    app.device
+        .set_field(app.eloise, "address", &json!("3 rue Haute"))
+        .unwrap();
+    other
+        .set_field(app.eloise, "address", &json!("5 rue Basse"))
+        .unwrap();
+    net.sync(first).unwrap();
+    net.sync(second).unwrap();
+
+    let t = get(
+        &app,
+        &format!("/dashboard/habitants/{}", app.eloise),
+        Some(&c),
+    )
+    .await
+    .text();
+    let at = t.find("Conflits à trancher").expect("a conflict section");
+    let form = &t[at..];
+    assert!(
+        form.contains(&format!(
+            "action=\"/dashboard/fiches/{}/conflit\"",
+            app.eloise
+        )),
+        "{form}"
+    );
+    assert!(
+        form.contains(&format!("name=\"csrf\" value=\"{csrf}\"")),
+        "{form}"
+    );
+    assert!(form.contains("name=\"field\" value=\"address\""), "{form}");
+    assert!(
+        form.contains("name=\"choix\" value=\"0\"") && form.contains("name=\"choix\" value=\"1\""),
+        "{form}"
+    );
+    assert!(
+        form.contains("3 rue Haute") && form.contains("5 rue Basse"),
+        "{form}"
+    );
+    assert!(
+        form.contains("name=\"valeur\"") && form.contains("Trancher"),
+        "{form}"
+    );
 }

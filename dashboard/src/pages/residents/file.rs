@@ -8,13 +8,14 @@ use axum::response::Response;
 use carnet_core::Record;
 use carnet_core::consent::Purpose;
 use carnet_core::edit::Action;
+use carnet_core::model::Contact;
 use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{as_contact, contact_id, file_path, retention_label};
 use crate::dossier::{self, Dossier, contact_fields, describe, linked_records};
-use crate::html::{date, datetime, html, tz};
+use crate::html::{Markup, date, datetime, html, options, tz};
 use crate::labels::Labels;
 use crate::pages::acting::{act, notice};
 use crate::pages::{Auth, JSON, State, download, html_response, with_store};
@@ -66,17 +67,6 @@ pub async fn page(
         let csrf = &ctx.session.csrf;
         let base = file_path(id);
         let fields = contact_fields(&c, &l);
-        let value_of = |f: &str| -> String {
-            let label = carnet_core::Kind::Contact.field_label(f);
-            fields.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap_or_default()
-        };
-        let raw = |f: &str| -> String {
-            match f {
-                "landlord" => c.landlord.clone().unwrap_or_default(),
-                "sector" => c.sector.clone().unwrap_or_default(),
-                _ => value_of(f),
-            }
-        };
         let state = retention_label(&c, &cfg, now);
         let due = carnet_core::retention::due_at(&c, &cfg);
         let body = html! {
@@ -92,16 +82,16 @@ pub async fn page(
             table {
                 thead { tr { th { "Champ" } th { "Valeur" } th.noprint { "Rectifier" } } }
                 tbody {
-                    @for (label, value) in &fields {
+                    @for (field, label, value) in &fields {
                         tr {
                             td { (label) }
                             td { (value) }
                             td.noprint {
-                                @if let Some(f) = EDITABLE.iter().find(|f| carnet_core::Kind::Contact.field_label(f) == *label) {
+                                @if EDITABLE.contains(field) {
                                     form method="post" action={ (base) "/rectifier" } {
                                         input type="hidden" name="csrf" value=(csrf);
-                                        input type="hidden" name="field" value=(f);
-                                        input type="text" name="value" value=(raw(f)) maxlength="200";
+                                        input type="hidden" name="field" value=(field);
+                                        (rectify_input(field, &c, &l))
                                         " " button.btn type="submit" { "Rectifier" }
                                     }
                                 }
@@ -171,6 +161,38 @@ pub async fn page(
         Ok(html_response(ctx.page("Fiche habitant", "/habitants", body)))
     })
     .await
+}
+
+/// The input a rectification form offers for `field`: the configured
+/// sectors and bodies as lists, a text input holding the current value
+/// otherwise (emptied, it clears the field).
+fn rectify_input(field: &str, c: &Contact, l: &Labels<'_>) -> Markup {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    match field {
+        "sector" => html! {
+            select name="value" { (options(&l.sectors(), c.sector.as_deref(), "(aucun)")) }
+        },
+        "landlord" => {
+            let bodies: Vec<(String, String)> =
+                l.0.bodies
+                    .iter()
+                    .map(|b| (b.code.clone(), b.label.clone()))
+                    .collect();
+            html! { select name="value" { (options(&bodies, c.landlord.as_deref(), "(aucun)")) } }
+        }
+        _ => {
+            let current = match field {
+                "name" => c.name.clone(),
+                "household" => text(&c.household),
+                "address" => text(&c.address),
+                "building" => text(&c.building),
+                "flat" => text(&c.flat),
+                "phone" => text(&c.phone),
+                _ => String::new(),
+            };
+            html! { input type="text" name="value" value=(current) maxlength="200"; }
+        }
+    }
 }
 
 /// A conflicting value as text.
