@@ -269,6 +269,12 @@ async fn consents_rectification_and_refusals_go_through_the_core() {
     let got = contact(&app, exemple);
     assert_eq!(got.phone, None);
     assert!(!got.has_consent(carnet_core::consent::Purpose::Telephone));
+    let shown = get(&app, &format!("{base}?fait=consentement-retire"), Some(&c)).await;
+    assert!(
+        shown.text().contains("Consentement retiré"),
+        "{}",
+        shown.text()
+    );
 
     // A phone without the consent is refused, in French, and nothing changes.
     let r = post(
@@ -280,6 +286,7 @@ async fn consents_rectification_and_refusals_go_through_the_core() {
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert!(r.text().contains("<html lang=\"fr\""), "{}", r.text());
+    assert!(r.text().contains("contact par téléphone"), "{}", r.text());
     assert_eq!(contact(&app, exemple).phone, None);
 
     // Given again, then the phone is kept.
@@ -374,7 +381,12 @@ async fn consents_rectification_and_refusals_go_through_the_core() {
             .filter(|e| e.action == "rectification (phone)")
             .count(),
         1,
-        "the refused one is not logged"
+        "the refused one is logged as refused"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "rectification (phone) — refusé")
     );
     assert!(
         entries.iter().any(|e| e.action

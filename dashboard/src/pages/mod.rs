@@ -4,7 +4,7 @@
 //! HTML or a download with the security headers.
 
 mod account;
-pub(crate) mod acting;
+mod acting;
 mod activity;
 mod exports;
 mod fiche;
@@ -12,6 +12,7 @@ mod invitation;
 mod journal;
 mod overdue;
 mod photos;
+mod record;
 mod report;
 mod reports;
 mod residents;
@@ -94,6 +95,10 @@ pub(crate) fn router(
         .route(&r("/equipe/comptes/{id}/desactiver"), post(team::disable))
         .route(&r("/degradations"), get(reports::open))
         .route(&r("/signalements/{id}"), get(reports::history))
+        .route(&r("/signalements/{id}/statut"), post(acting::status))
+        .route(&r("/signalements/{id}/commentaire"), post(acting::comment))
+        .route(&r("/fiches/{id}"), get(record::page))
+        .route(&r("/fiches/{id}/conflit"), post(acting::settle))
         .route(&r("/signalements/{id}/fiche.pdf"), get(fiche::pdf))
         .route(&r("/signalements/{id}/photos/{blob}"), get(photos::photo))
         .route(&r("/retards"), get(overdue::page))

@@ -5,10 +5,10 @@
 
 use axum::extract::{Form, Path, Query as Q};
 use axum::response::Response;
-use carnet_core::Record;
 use carnet_core::consent::Purpose;
 use carnet_core::edit::Action;
 use carnet_core::model::Contact;
+use carnet_core::{Kind, Record};
 use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,7 +17,7 @@ use super::{as_contact, contact_id, file_path, retention_label};
 use crate::dossier::{self, Dossier, contact_fields, describe, linked_records};
 use crate::html::{Markup, date, datetime, html, options, tz};
 use crate::labels::Labels;
-use crate::pages::acting::{act, notice};
+use crate::pages::acting::{act, conflicts_section, notice};
 use crate::pages::{Auth, JSON, State, download, html_response, with_store};
 use crate::{DashboardError, MOUNT};
 
@@ -116,22 +116,7 @@ pub async fn page(
             p.muted { "Retirer le consentement « contact par téléphone » efface le numéro de téléphone." }
             h2 { "Suivi et orientations" }
             (dossier::interactions(&c))
-            @if !d.conflicts.is_empty() {
-                h2 { "Conflits à trancher" }
-                p.muted { "Deux médiateurs ont écrit des valeurs différentes hors connexion ; la première est celle affichée." }
-                @for conflict in &d.conflicts {
-                    form method="post" action={ (MOUNT) "/fiches/" (id.to_string()) "/conflit" } {
-                        input type="hidden" name="csrf" value=(csrf);
-                        input type="hidden" name="field" value=(conflict.field);
-                        p { b { (carnet_core::Kind::Contact.field_label(&conflict.field)) } }
-                        @for (i, v) in conflict.values.iter().enumerate() {
-                            label { input type="radio" name="choix" value=(i); " " (show(v)) } br;
-                        }
-                        label { "ou une autre valeur : " input type="text" name="valeur"; }
-                        " " button.btn type="submit" { "Trancher" }
-                    }
-                }
-            }
+            (conflicts_section(Kind::Contact, id, &d.conflicts, csrf))
             h2 { "Notes, signalements et activités liés" }
             (crate::html::table(&["Type", "Date", "Par", "Objet", "Texte"], &linked.iter().map(|r| {
                 let (kind, title, text) = describe(r, &l);
@@ -192,15 +177,6 @@ fn rectify_input(field: &str, c: &Contact, l: &Labels<'_>) -> Markup {
             };
             html! { input type="text" name="value" value=(current) maxlength="200"; }
         }
-    }
-}
-
-/// A conflicting value as text.
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "(vide)".into(),
-        other => other.to_string(),
     }
 }
 
