@@ -61,6 +61,22 @@ fn title(r: &Record, l: &Labels<'_>) -> Markup {
     }
 }
 
+/// A change the core refused, as the French 422 page; a record gone
+/// meanwhile keeps its 404 or 410.
+fn refused(e: DashboardError) -> DashboardError {
+    match e {
+        DashboardError::Core(e)
+            if !matches!(
+                e,
+                carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_)
+            ) =>
+        {
+            DashboardError::Refused(refusal(&e))
+        }
+        other => other,
+    }
+}
+
 /// `GET`: what the erasure removes, and the texts to redact.
 pub async fn confirm(
     axum::extract::State(st): State,
@@ -147,21 +163,14 @@ pub async fn erase(
             if !mentions(text(&r), &c.name) {
                 continue;
             }
-            match ctx.st.backend.act(who, rid, &Action::Redact { name: c.name.clone() }) {
-                Ok(()) => {}
-                Err(DashboardError::Core(e)) => return Err(DashboardError::Refused(refusal(&e))),
-                Err(e) => return Err(e),
-            }
+            ctx.st
+                .backend
+                .act(who, rid, &Action::Redact { name: c.name.clone() })
+                .map_err(refused)?;
             ctx.log("caviardage du nom après effacement", &[rid])?;
             redacted.push(ctx.store.get(rid)?);
         }
-        match ctx.st.backend.act(who, id, &Action::Erase) {
-            Ok(()) => {}
-            Err(DashboardError::Core(e @ carnet_core::Error::Refused { .. })) => {
-                return Err(DashboardError::Refused(refusal(&e)));
-            }
-            Err(e) => return Err(e),
-        }
+        ctx.st.backend.act(who, id, &Action::Erase).map_err(refused)?;
         ctx.log("effacement (droit à l'effacement)", &[id])?;
         let cfg = ctx.store.config()?;
         let l = Labels(&cfg);
