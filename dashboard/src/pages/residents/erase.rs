@@ -154,9 +154,10 @@ pub async fn erase(
         let c = as_contact(ctx.store.get(id)?)?;
         let mut redacted = Vec::new();
         for rid in ticked {
+            use carnet_core::Error::{Erased, NotFound};
             let r = match ctx.store.get(rid) {
                 Ok(r) => r,
-                Err(DashboardError::Core(carnet_core::Error::NotFound(_) | carnet_core::Error::Erased(_))) => continue,
+                Err(DashboardError::Core(NotFound(_) | Erased(_))) => continue,
                 Err(e) => return Err(e),
             };
             // A text changed since the confirmation page may no longer name them.
