@@ -15,6 +15,7 @@ mod photos;
 mod record;
 mod report;
 mod reports;
+mod residents;
 mod signin;
 mod team;
 mod time_to_fix;
@@ -111,6 +112,28 @@ pub(crate) fn router(
         .route(
             &r("/exports/contacts"),
             get(exports::contacts_form).post(exports::contacts_export),
+        )
+        .route(&r("/habitants"), get(residents::list::page))
+        .route(&r("/habitants/{id}"), get(residents::file::page))
+        .route(
+            &r("/habitants/{id}/rectifier"),
+            post(residents::file::rectify),
+        )
+        .route(
+            &r("/habitants/{id}/consentement"),
+            post(residents::file::consent),
+        )
+        .route(
+            &r("/habitants/{id}/conservation"),
+            post(residents::file::keep),
+        )
+        .route(
+            &r("/habitants/{id}/dossier.{format}"),
+            get(residents::file::download_dossier),
+        )
+        .route(
+            &r("/habitants/{id}/effacement"),
+            get(residents::erase::confirm).post(residents::erase::erase),
         )
         .route(&r("/journal"), get(journal::page))
         .route(&r("/journal.{format}"), get(journal::export))
