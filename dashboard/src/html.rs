@@ -86,13 +86,14 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
 }
 
 /// The navigation entries: path under [`MOUNT`] and label.
-const NAV: [(&str, &str); 9] = [
+const NAV: [(&str, &str); 10] = [
     ("/degradations", "Dégradations ouvertes"),
     ("/retards", "En retard"),
     ("/delais", "Délais de résolution"),
     ("/activite", "Activité"),
     ("/rapport", "Rapport financeurs"),
     ("/exports", "Exports"),
+    ("/habitants", "Habitants"),
     ("/journal", "Journal des accès"),
     ("/equipe", "Équipe"),
     ("/compte", "Mon compte"),

@@ -26,6 +26,24 @@ pub fn reference(id: RecordId) -> String {
     format!("SIG-{:02X}{:02X}-{:02X}{:02X}", b[12], b[13], b[14], b[15])
 }
 
+/// What a change in a record's history did, as supervisors say it; an
+/// operation a newer app wrote is shown as its code.
+pub fn operation(op: &str) -> &str {
+    match op {
+        "create" => "création",
+        "set" => "modification",
+        "status" => "statut",
+        "resolve" => "résolution de conflit",
+        "comment" => "commentaire",
+        "interaction" => "suivi / orientation",
+        "consent-give" => "consentement donné",
+        "consent-withdraw" => "consentement retiré",
+        "photo-add" => "photo ajoutée",
+        "photo-remove" => "photo retirée",
+        other => other,
+    }
+}
+
 /// A kind of record.
 pub fn kind(k: Kind) -> &'static str {
     k.label()

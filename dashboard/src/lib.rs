@@ -29,6 +29,8 @@
 //!   core's read model),
 //!   and `cache`: kept until the team's log moves;
 //! - `sheets`: XLSX / CSV / JSON downloads;
+//! - `dossier`: a resident's file (right of access) as JSON and as a
+//!   printable French page;
 //! - `fiche`: the one-page PDF a supervisor sends the body responsible for
 //!   a dégradation, with its photos;
 //! - [`testing`]: an in-memory [`Backend`] for tests, benches and demos.
@@ -38,6 +40,7 @@
 pub mod access_log;
 pub mod accounts;
 mod cache;
+mod dossier;
 mod error;
 mod fiche;
 mod html;

@@ -8,7 +8,8 @@
 //! - [`auth`]: tokens, roles, wipe orders, rate limits and the throttle on
 //!   failed codes (in memory, or in the shared PostgreSQL database);
 //! - `routes`: the HTTP API; [`error`]: the problem responses;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - [`retention`]: the daily erasure of contacts past their retention.
 //!
 //! [`serve`] runs the server on a listener until a shutdown future resolves,
 //! over HTTPS when [`Config::tls_cert`] and [`Config::tls_key`] are set;
@@ -28,6 +29,7 @@ mod dashboard;
 pub mod error;
 pub mod metrics;
 pub mod migrate_storage;
+pub mod retention;
 mod routes;
 mod running;
 pub mod storage;
@@ -44,6 +46,7 @@ use carnet_dashboard::{AccessLogStore, SessionStore};
 
 pub use config::{Config, ConfigArgs};
 pub use error::ServerError;
+pub use retention::{RetentionSwept, sweep_retention};
 pub use routes::{app, metrics_app};
 pub use running::RunningServer;
 pub use storage::{PostgresStorage, Role, SqliteStorage, Storage};
@@ -325,7 +328,8 @@ pub(crate) async fn serve_loaded(
 }
 
 /// The server's daily work: the sweep of inactive devices (when
-/// configured), the collection of erased and unreferenced photos, and
+/// configured), the collection of erased and unreferenced photos, the
+/// erasure of contacts past their retention ([`retention`]), and
 /// forgetting rate limits that carry no information. The
 /// dashboard purges its sessions and access log on its own daily round.
 async fn daily_round(state: &AppState) {
@@ -336,6 +340,9 @@ async fn daily_round(state: &AppState) {
     }
     if let Err(e) = collect_photos(state, carnet_core::now_ms()).await {
         tracing::error!(error = %e, "collection of photos failed");
+    }
+    if let Err(e) = sweep_retention(state, carnet_core::now_ms()).await {
+        tracing::error!(error = %e, "retention sweep failed");
     }
     let (limiter, throttle) = (state.limiter.clone(), state.code_throttle.clone());
     let forgotten = state

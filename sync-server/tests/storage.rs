@@ -75,6 +75,7 @@ both!(
     lineages_change_only_when_renewed,
     photo_erasures_travel_and_stale_photos_stay_out,
     accounts_invitations_and_second_factors,
+    supervisors_act_through_the_core_and_its_rules,
 );
 
 /// Supervisors' accounts: e-mails normalised and unique, invitations by
@@ -574,6 +575,135 @@ fn contact(d: &Device, name: &str) -> RecordId {
             &fields(json!({"sector": "conte-joliot", "name": name, "consents": ["telephone", "orientation"], "phone": "0601020304"})),
         )
         .unwrap()
+}
+
+/// A supervisor's change (`Storage::act`): made on the stored document
+/// with the account's actor, judged like a push, logged at the next
+/// position and pulled by every device with the account's name; a move the
+/// lifecycle forbids, an unknown record or erasing a report is the core's
+/// refusal with nothing changed; a contact is erased as from a phone.
+fn supervisors_act_through_the_core_and_its_rules(b: &Backend) {
+    use carnet_core::edit::Action;
+    let s = &*b.storage;
+    let team = team(s);
+    assert!(s.team_ids().unwrap().contains(&team));
+    let mut samia = Device::enroll(s, &team, "Samia");
+    let report = samia
+        .store
+        .create(
+            Kind::Report,
+            &fields(json!({"sector": "conte-joliot", "category": "lighting", "place": "Bât. C", "text": "Lampadaire éteint"})),
+        )
+        .unwrap();
+    let c = contact(&samia, "Mme Durand");
+    samia.push(s, &team).unwrap();
+    let claire = s
+        .create_account(&team, "Claire Martin", "claire@exemple.fr")
+        .unwrap();
+    let origin = format!("account:{}", claire.id);
+    let head = s.log_head(&team).unwrap();
+
+    let forward = Action::Status(StatusChange {
+        status: Some(ReportStatus::Forwarded),
+        to: Some("bailleur".into()),
+        reference: Some("BL-42".into()),
+        ..Default::default()
+    });
+    let done = s
+        .act(
+            &team,
+            &origin,
+            &claire.actor,
+            "Claire Martin",
+            report,
+            &forward,
+        )
+        .unwrap();
+    assert_eq!(done.applied, 1);
+    assert_eq!(s.log_head(&team).unwrap(), head + 1);
+    let details = s.record(&team, report).unwrap();
+    let carnet_core::Record::Report(r) = &details.record else {
+        panic!("a report")
+    };
+    assert_eq!(r.status, ReportStatus::Forwarded);
+    let ev = r.events.last().unwrap();
+    assert_eq!(
+        (ev.by.as_str(), ev.reference.as_deref()),
+        ("Claire Martin", Some("BL-42"))
+    );
+    assert_eq!(details.history.last().unwrap().actor, claire.actor);
+    assert_eq!(
+        s.actor_names(&team)
+            .unwrap()
+            .get(&claire.actor)
+            .map(String::as_str),
+        Some("Claire Martin")
+    );
+
+    // Refusals change nothing.
+    let close = Action::Status(StatusChange {
+        status: Some(ReportStatus::Closed),
+        ..Default::default()
+    });
+    assert!(matches!(
+        s.act(
+            &team,
+            &origin,
+            &claire.actor,
+            "Claire Martin",
+            report,
+            &close
+        ),
+        Err(StorageError::Core(
+            carnet_core::Error::InvalidTransition { .. }
+        ))
+    ));
+    assert!(matches!(
+        s.act(
+            &team,
+            &origin,
+            &claire.actor,
+            "Claire Martin",
+            RecordId::new(),
+            &close
+        ),
+        Err(StorageError::Core(carnet_core::Error::NotFound(_)))
+    ));
+    assert!(matches!(
+        s.act(
+            &team,
+            &origin,
+            &claire.actor,
+            "Claire Martin",
+            report,
+            &Action::Erase
+        ),
+        Err(StorageError::Core(_))
+    ));
+    assert_eq!(s.log_head(&team).unwrap(), head + 1);
+
+    // The phone pulls the move, named by the account; then the erasure.
+    samia.pull(s, &team);
+    let carnet_core::Record::Report(r) = samia.store.get(report).unwrap() else {
+        panic!("a report")
+    };
+    assert_eq!(r.status, ReportStatus::Forwarded);
+    assert_eq!(r.events.last().unwrap().by, "Claire Martin");
+    s.act(
+        &team,
+        &origin,
+        &claire.actor,
+        "Claire Martin",
+        c,
+        &Action::Erase,
+    )
+    .unwrap();
+    assert!(matches!(
+        s.record(&team, c),
+        Err(StorageError::Core(carnet_core::Error::Erased(_)))
+    ));
+    samia.pull(s, &team);
+    assert!(samia.store.get(c).is_err());
 }
 
 fn erasure_leaves_a_tombstone_and_refuses_stale_changes(b: &Backend) {

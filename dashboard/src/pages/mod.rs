@@ -4,6 +4,7 @@
 //! HTML or a download with the security headers.
 
 mod account;
+mod acting;
 mod activity;
 mod exports;
 mod fiche;
@@ -11,8 +12,10 @@ mod invitation;
 mod journal;
 mod overdue;
 mod photos;
+mod record;
 mod report;
 mod reports;
+mod residents;
 mod signin;
 mod team;
 mod time_to_fix;
@@ -92,6 +95,10 @@ pub(crate) fn router(
         .route(&r("/equipe/comptes/{id}/desactiver"), post(team::disable))
         .route(&r("/degradations"), get(reports::open))
         .route(&r("/signalements/{id}"), get(reports::history))
+        .route(&r("/signalements/{id}/statut"), post(acting::status))
+        .route(&r("/signalements/{id}/commentaire"), post(acting::comment))
+        .route(&r("/fiches/{id}"), get(record::page))
+        .route(&r("/fiches/{id}/conflit"), post(acting::settle))
         .route(&r("/signalements/{id}/fiche.pdf"), get(fiche::pdf))
         .route(&r("/signalements/{id}/photos/{blob}"), get(photos::photo))
         .route(&r("/retards"), get(overdue::page))
@@ -105,6 +112,28 @@ pub(crate) fn router(
         .route(
             &r("/exports/contacts"),
             get(exports::contacts_form).post(exports::contacts_export),
+        )
+        .route(&r("/habitants"), get(residents::list::page))
+        .route(&r("/habitants/{id}"), get(residents::file::page))
+        .route(
+            &r("/habitants/{id}/rectifier"),
+            post(residents::file::rectify),
+        )
+        .route(
+            &r("/habitants/{id}/consentement"),
+            post(residents::file::consent),
+        )
+        .route(
+            &r("/habitants/{id}/conservation"),
+            post(residents::file::keep),
+        )
+        .route(
+            &r("/habitants/{id}/dossier.{format}"),
+            get(residents::file::download_dossier),
+        )
+        .route(
+            &r("/habitants/{id}/effacement"),
+            get(residents::erase::confirm).post(residents::erase::erase),
         )
         .route(&r("/journal"), get(journal::page))
         .route(&r("/journal.{format}"), get(journal::export))

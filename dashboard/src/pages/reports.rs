@@ -7,9 +7,10 @@ use axum::response::Response;
 use carnet_core::lifecycle::StatusEvent;
 use carnet_core::model::Report;
 use carnet_core::store::{GroupBy, Query};
-use carnet_core::{Kind, Record, RecordId, TeamConfig};
+use carnet_core::{Kind, Record, RecordId, ReportStatus, TeamConfig};
 use serde::Deserialize;
 
+use super::acting;
 use super::{
     Auth, State, html_response, nonempty, not_a_report, overdue, photos, report_id, with_store,
 };
@@ -199,6 +200,7 @@ pub async fn history(
     axum::extract::State(st): State,
     auth: Auth,
     Path(id): Path<String>,
+    Q(done): Q<Done>,
 ) -> Result<Response, DashboardError> {
     let id = report_id(&id)?;
     with_store(st, auth, move |ctx| {
@@ -245,20 +247,16 @@ pub async fn history(
                 ]
             })
             .collect();
-        let conflicts: Vec<Vec<Markup>> = d
-            .conflicts
+        let csrf = ctx.session.csrf.clone();
+        let conflicts = acting::conflicts_section(Kind::Report, id, &d.conflicts, &csrf);
+        let actions = actions_section(r, &cfg, &csrf);
+        let comments: Vec<Vec<Markup>> = r
+            .comments
             .iter()
-            .map(|c| vec![c.field.render(), c.values.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(" | ").render()])
+            .map(|c| vec![datetime(c.at).render(), c.by.render(), c.text.render()])
             .collect();
-        let op = |o: &str| match o {
-            "create" => "création",
-            "set" => "modification",
-            "status" => "statut",
-            "resolve" => "résolution de conflit",
-            other => other,
-        }
-        .to_string();
-        let hist: Vec<Vec<Markup>> = d.history.iter().map(|h| vec![datetime(h.at).render(), h.by.render(), op(&h.op).render(), h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", ").render()]).collect();
+
+        let hist: Vec<Vec<Markup>> = d.history.iter().map(|h| vec![datetime(h.at).render(), h.by.render(), labels::operation(&h.op).render(), h.fields.iter().map(|f| Kind::Report.field_label(f)).collect::<Vec<_>>().join(", ").render()]).collect();
         let gallery = photos::gallery(ctx, id, &photos::ordered(&r.photos))?;
         let b = html! {
             p.noprint { a href={ (MOUNT) "/degradations" } { "← Dégradations ouvertes" } }
@@ -267,14 +265,20 @@ pub async fn history(
                 a.btn href={ (MOUNT) "/signalements/" (id.to_string()) "/fiche.pdf" } { "Fiche de signalement (PDF)" }
                 " " span.muted { "une page à envoyer à l'organisme responsable, avec les photos" }
             }
+            (acting::notice(done.fait()))
             (table(&["Champ", "Valeur"], &fields))
             (gallery)
+            (conflicts)
+            (actions)
             h2 { "Historique des statuts" }
             (table(&["Date", "Statut", "Par", "Transmis à", "Référence", "Commentaire", "Appliqué"], &evs))
-            @if !conflicts.is_empty() {
-                h2 { "Conflits à résoudre" }
-                p.muted { "Deux médiateurs ont écrit des valeurs différentes hors connexion ; la première est celle affichée." }
-                (table(&["Champ", "Valeurs"], &conflicts))
+            h2 { "Commentaires" }
+            @if comments.is_empty() { p.muted { "Aucun commentaire." } } @else { (table(&["Date", "Par", "Commentaire"], &comments)) }
+            form #commentaire .noprint method="post" action={ (MOUNT) "/signalements/" (id.to_string()) "/commentaire" } {
+                input type="hidden" name="csrf" value=(csrf);
+                label { "Commentaire " textarea name="text" rows="2" cols="60" maxlength="2000" required {} }
+                " "
+                button.btn type="submit" { "Ajouter le commentaire" }
             }
             h2 { "Journal des modifications" }
             (table(&["Date", "Par", "Opération", "Champs"], &hist))
@@ -282,4 +286,85 @@ pub async fn history(
         Ok(html_response(ctx.page("Historique du signalement", "/degradations", b)))
     })
     .await
+}
+
+/// The `fait` code a form's redirect leaves, for the notice.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    fait: Option<String>,
+}
+
+impl Done {
+    /// The code, if the page was reached from a form.
+    pub fn fait(&self) -> Option<&str> {
+        self.fait.as_deref()
+    }
+}
+
+/// A status move's button, as supervisors say it.
+fn move_label(to: ReportStatus) -> &'static str {
+    match to {
+        ReportStatus::Reported => "Rouvrir",
+        ReportStatus::Forwarded => "Transmettre",
+        ReportStatus::InProgress => "Mettre en cours",
+        ReportStatus::Resolved => "Marquer résolu",
+        ReportStatus::Closed => "Clôturer (vérifié sur place)",
+        ReportStatus::Rejected => "Rejeter",
+        ReportStatus::Duplicate => "Marquer en doublon",
+    }
+}
+
+/// What a supervisor may do to the report from where it stands: the
+/// lifecycle's next statuses only (the same table the phones use), each a
+/// form that works without JavaScript.
+fn actions_section(r: &Report, cfg: &TeamConfig, csrf: &str) -> Markup {
+    let next = r.status.allowed_next();
+    let action = format!("{MOUNT}/signalements/{}/statut", r.header.id);
+    let simple: Vec<ReportStatus> = next
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, ReportStatus::Forwarded | ReportStatus::Duplicate))
+        .collect();
+    html! {
+        section #agir .noprint {
+            h2 { "Agir sur ce signalement" }
+            @if next.contains(&ReportStatus::Forwarded) {
+                form #transmettre method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="status" value="forwarded";
+                    label { "Organisme responsable "
+                        select name="to" required {
+                            @for b in &cfg.bodies {
+                                option value=(b.code) selected[r.body.as_deref() == Some(b.code.as_str())] { (b.label) }
+                            }
+                        }
+                    }
+                    " "
+                    label { "Sa référence " input type="text" name="reference" maxlength="100"; }
+                    " "
+                    label { "Commentaire " input type="text" name="comment" maxlength="2000"; }
+                    " "
+                    button.btn type="submit" { "Transmettre" }
+                }
+            }
+            @for to in &simple {
+                form.statut method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="status" value=(to.code());
+                    label { "Commentaire " input type="text" name="comment" maxlength="2000"; }
+                    " "
+                    button.btn type="submit" { (move_label(*to)) }
+                }
+            }
+            @if next.contains(&ReportStatus::Duplicate) {
+                form #doublon method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="status" value="duplicate";
+                    label { "Doublon du signalement (référence SIG-… ou identifiant) " input type="text" name="duplicate_of" required maxlength="40"; }
+                    " "
+                    button.btn type="submit" { "Marquer en doublon" }
+                }
+            }
+        }
+    }
 }
