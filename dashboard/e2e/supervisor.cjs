@@ -120,7 +120,7 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     check(page.url().endsWith('/dashboard/degradations'), 'e-mail, password and TOTP code sign in: ' + page.url());
     await shot('s02-degradations');
 
-    // 3. The reports. (Pages of the coordinator's report actions.)
+    // 3. The reports.
     await page.goto(base + '/dashboard/signalements/' + ids.r1);
     const forward = page.locator('form#transmettre');
     await forward.locator('select[name=to]').selectOption('bailleur');
@@ -152,7 +152,6 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     check((await main()).includes('Bât. B, entrée 3'), 'R3 shows the chosen place');
 
     // 4. The resident: her file, then erasure with the note's redaction.
-    // (Pages of the residents' rights helper.)
     await page.goto(base + '/dashboard/habitants/' + ids.contact);
     check((await main()).includes('Éloïse Dupré'), "the resident's page opens");
     await shot('s06-habitant');
@@ -173,7 +172,7 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     const redact = page.locator('input[name=caviarder][value="' + ids.note + '"]');
     check(await redact.count() === 1 && await redact.isChecked(), 'the erasure page lists the note naming her, checked for redaction');
     await shot('s07-effacement');
-    await submit(page.locator('button:has-text("Effacer")').first());
+    await submit(page.locator('button:has-text("Effacer définitivement")'));
     check((await page.textContent('body')).includes('Fiche effacée'), 'the resident is erased: « Fiche effacée »');
     await shot('s08-efface');
 
@@ -186,14 +185,15 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     has(/^invitation acceptée/, 'the invitation accepted');
     has(/^double authentification activée$/, 'TOTP enrolled');
     has(/^connexion \(avec code\)$/, 'the sign-in with a code');
-    has(/transmi/i, 'the forwarding');
-    has(/commentaire/i, 'the comment');
-    has(/clôtur/i, 'the closing');
-    has(/conflit|tranch/i, 'the settled conflict');
-    has(/dossier.*json|json.*dossier/i, 'the JSON file downloaded');
-    has(/dossier.*html|html.*dossier/i, 'the HTML file downloaded');
-    has(/caviard/i, 'the redaction');
-    has(/effac/i, 'the erasure');
+    has(/^signalement transmis/, 'the forwarding');
+    has(/^commentaire sur le signalement/, 'the comment');
+    has(/^signalement clôturé/, 'the closing');
+    has(/^conflit tranché/, 'the settled conflict');
+    has(/^fiche habitant$/, "the resident's page read");
+    has(/^dossier RGPD \(accès\) JSON$/, 'the JSON file downloaded');
+    has(/^dossier RGPD \(accès\) document$/, 'the HTML file downloaded');
+    has(/^caviardage du nom après effacement$/, 'the redaction');
+    has(/^effacement \(droit à l'effacement\)$/, 'the erasure');
     const logText = rows.map((r) => r.join(' ')).join('\n');
     check(!logText.includes('Dupré') && !logText.includes('eloise'), "the access log never shows the resident's name");
 
