@@ -143,7 +143,8 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
 
     await page.goto(base + '/dashboard/signalements/' + ids.r3);
     const conflict = page.locator('form.conflit');
-    check(await conflict.count() > 0, "R3's page shows the conflict on its place");
+    check(await conflict.count() === 1 && (await conflict.textContent()).includes('Bât. B, entrée 2')
+      && (await conflict.textContent()).includes('Bât. B, entrée 3'), "R3's page shows the conflict on its place, with both phones' values");
     await shot('s05-conflit');
     await conflict.locator('label', { hasText: 'Bât. B, entrée 3' }).locator('input[name=choix]').check();
     await submit(conflict.locator('button:has-text("Trancher")'));
@@ -180,20 +181,23 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     await page.goto(base + '/dashboard/journal');
     await shot('s09-journal');
     const rows = await page.$$eval('main table tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells).map((c) => c.textContent.trim())));
-    const mine = rows.filter((r) => r[1] === who).map((r) => r[4]);
-    const has = (re, what) => check(mine.some((a) => re.test(a)), 'the access log shows: ' + what);
-    has(/^invitation acceptée/, 'the invitation accepted');
-    has(/^double authentification activée$/, 'TOTP enrolled');
-    has(/^connexion \(avec code\)$/, 'the sign-in with a code');
-    has(/^signalement transmis/, 'the forwarding');
-    has(/^commentaire sur le signalement/, 'the comment');
-    has(/^signalement clôturé/, 'the closing');
-    has(/^conflit tranché/, 'the settled conflict');
-    has(/^fiche habitant$/, "the resident's page read");
-    has(/^dossier RGPD \(accès\) JSON$/, 'the JSON file downloaded');
-    has(/^dossier RGPD \(accès\) document$/, 'the HTML file downloaded');
-    has(/^caviardage du nom après effacement$/, 'the redaction');
-    has(/^effacement \(droit à l'effacement\)$/, 'the erasure');
+    // Each of the supervisor's entries: [action, record ids shown].
+    const mine = rows.filter((r) => r[1] === who).map((r) => [r[4], r[6]]);
+    const has = (re, id, what) => check(mine.some(([a, rec]) => re.test(a) && (!id || rec.includes(id))),
+      'the access log shows: ' + what);
+    has(/^invitation acceptée/, null, 'the invitation accepted');
+    has(/^double authentification activée$/, null, 'TOTP enrolled');
+    has(/^connexion refusée : code incorrect/, null, 'the wrong TOTP code refused');
+    has(/^connexion \(avec code\)$/, null, 'the sign-in with a code');
+    has(/^signalement transmis$/, ids.r1, 'R1 forwarded');
+    has(/^commentaire sur le signalement$/, ids.r1, 'the comment on R1');
+    has(/^signalement clôturé$/, ids.r2, 'R2 closed');
+    has(/^conflit tranché/, ids.r3, "R3's conflict settled");
+    has(/^fiche habitant$/, ids.contact, "the resident's page read");
+    has(/^dossier RGPD \(accès\) JSON$/, ids.contact, "the resident's JSON file downloaded");
+    has(/^dossier RGPD \(accès\) document$/, ids.contact, "the resident's HTML file downloaded");
+    has(/^caviardage du nom après effacement$/, ids.note, 'the note redacted');
+    has(/^effacement \(droit à l'effacement\)$/, ids.contact, 'the resident erased');
     const logText = rows.map((r) => r.join(' ')).join('\n');
     check(!logText.includes('Dupré') && !logText.includes('eloise'), "the access log never shows the resident's name");
 
