@@ -146,11 +146,17 @@ const currentStep = () => Math.floor(Date.now() / 1000 / 30);
     check(await conflict.count() === 1 && (await conflict.textContent()).includes('Bât. B, entrée 2')
       && (await conflict.textContent()).includes('Bât. B, entrée 3'), "R3's page shows the conflict on its place, with both phones' values");
     await shot('s05-conflit');
-    await conflict.locator('label', { hasText: 'Bât. B, entrée 3' }).locator('input[name=choix]').check();
+    // The value not shown (not pre-selected), so that what is saved is the
+    // supervisor's choice and not the default.
+    const other = conflict.locator('label').filter({ has: page.locator('input[name=choix]:not(:checked)') }).first();
+    const chosen = (await other.textContent()).trim();
+    check(chosen.startsWith('Bât. B, entrée'), 'the other value is offered: ' + chosen);
+    await other.locator('input[name=choix]').check();
+    fs.writeFileSync(path.join(downloads, 'r3-choice.txt'), chosen);
     await submit(conflict.locator('button:has-text("Trancher")'));
     check(((await page.textContent('#notice')) || '').trim().length > 0, 'R3 settled: ' + (await page.textContent('#notice')).trim());
     check(await page.locator('form.conflit').count() === 0, 'the conflict section is gone');
-    check((await main()).includes('Bât. B, entrée 3'), 'R3 shows the chosen place');
+    check((await page.textContent('h1')).includes(chosen), 'R3 shows the chosen place');
 
     // 4. The resident: her file, then erasure with the note's redaction.
     await page.goto(base + '/dashboard/habitants/' + ids.contact);

@@ -271,7 +271,8 @@ pub async fn history(
             (conflicts)
             (actions)
             h2 { "Historique des statuts" }
-            (table(&["Date", "Statut", "Par", "Transmis à", "Référence", "Commentaire", "Appliqué"], &evs))
+            @if evs.is_empty() { p.muted { "Aucun changement de statut : le signalement est tel qu'il a été signalé." } }
+            @else { (table(&["Date", "Statut", "Par", "Transmis à", "Référence", "Commentaire", "Appliqué"], &evs)) }
             h2 { "Commentaires" }
             @if comments.is_empty() { p.muted { "Aucun commentaire." } } @else { (table(&["Date", "Par", "Commentaire"], &comments)) }
             form #commentaire .noprint method="post" action={ (MOUNT) "/signalements/" (id.to_string()) "/commentaire" } {
