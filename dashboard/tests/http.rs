@@ -9,14 +9,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use carnet_core::Store;
 use carnet_dashboard::testing::{
     DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
 };
 use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig, LapsedDevice};
-use tower::ServiceExt;
+
+mod common;
+use common::*;
 
 struct App {
     router: Router,
@@ -69,110 +71,14 @@ fn app() -> App {
     app_with(false)
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn set_cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{name}=")))
-            .map(str::to_string)
-    }
-}
-
-async fn send(app: &App, req: Request<Body>) -> Resp {
-    let resp = app.router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &App, path: &str, cookie: Option<&str>) -> Resp {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    send(app, b.body(Body::empty()).unwrap()).await
-}
-
-async fn post(app: &App, path: &str, cookie: &str, form: &str) -> Resp {
-    let req = Request::post(path)
-        .header(header::COOKIE, cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_string()))
-        .unwrap();
-    send(app, req).await
-}
-
-fn cookie_value(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let i =
-        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[i..i + 64].to_string()
-}
-
-/// A form value, percent-encoded.
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Signs in with `password` (the seeded account's e-mail); returns the sign-in answer.
-async fn try_sign_in(app: &App, password: &str) -> Resp {
-    let form = get(app, "/dashboard/connexion", None).await;
-    assert_eq!(form.status, StatusCode::OK);
-    let pre = cookie_value(&form.set_cookie("carnet_connexion").expect("sign-in cookie"));
-    let csrf = hidden_csrf(&form.text());
-    post(
-        app,
-        "/dashboard/connexion",
-        &pre,
-        &format!(
-            "csrf={csrf}&email={}&password={}",
-            enc(DEMO_EMAIL),
-            enc(password)
-        ),
-    )
-    .await
-}
-
 async fn sign_in(app: &App) -> String {
-    let r = try_sign_in(app, DEMO_PASSWORD).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    cookie_value(&r.set_cookie("carnet_session").expect("session cookie"))
+    sign_in_as(app, DEMO_EMAIL).await
+}
+
+impl AsRef<Router> for App {
+    fn as_ref(&self) -> &Router {
+        &self.router
+    }
 }
 
 #[tokio::test]
@@ -190,7 +96,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
 
     // A wrong password (or a device token pasted as one) is refused, and
     // the page says device tokens no longer open the dashboard.
-    let r = try_sign_in(&app, "mediator-token").await;
+    let r = try_sign_in(&app, DEMO_EMAIL, "mediator-token").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.set_cookie("carnet_session").is_none());
     assert!(r.text().contains("incorrect"));
@@ -210,7 +116,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let r = try_sign_in(&app, DEMO_PASSWORD).await;
+    let r = try_sign_in(&app, DEMO_EMAIL, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/dashboard/degradations");
     let c = r.set_cookie("carnet_session").unwrap();
@@ -225,7 +131,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_refuses_others() {
     assert_eq!(cookie_value(&c).len(), "carnet_session=".len() + 64);
 
     let secure = app_with(true);
-    let c = try_sign_in(&secure, DEMO_PASSWORD)
+    let c = try_sign_in(&secure, DEMO_EMAIL, DEMO_PASSWORD)
         .await
         .set_cookie("carnet_session")
         .unwrap();
@@ -1102,11 +1008,11 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
     let app = app_built(|c| c, |b| b.max_failures = 3, |_| {});
     for _ in 0..3 {
         assert_eq!(
-            try_sign_in(&app, "guess").await.status,
+            try_sign_in(&app, DEMO_EMAIL, "guess").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = try_sign_in(&app, DEMO_PASSWORD).await;
+    let r = try_sign_in(&app, DEMO_EMAIL, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         r.text().contains("trop de tentatives de connexion"),
@@ -1124,7 +1030,7 @@ async fn failed_sign_ins_are_throttled_per_address_with_a_french_429() {
 #[tokio::test]
 async fn cookies_are_secure_unless_configured_otherwise() {
     let app = app_built(|c| c, |_| {}, |_| {});
-    let r = try_sign_in(&app, DEMO_PASSWORD).await;
+    let r = try_sign_in(&app, DEMO_EMAIL, DEMO_PASSWORD).await;
     assert!(r.set_cookie("carnet_session").unwrap().contains("; Secure"));
 }
 
@@ -1162,7 +1068,7 @@ async fn storage_calls_hold_the_servers_permits() {
     permits.close();
     let r = get(&app, "/dashboard/degradations", Some(&session)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
-    let r = try_sign_in(&app, DEMO_PASSWORD).await;
+    let r = try_sign_in(&app, DEMO_EMAIL, DEMO_PASSWORD).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
     assert!(r.set_cookie("carnet_session").is_none());
     let r = get(&app, "/dashboard/degradations", None).await;

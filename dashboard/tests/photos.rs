@@ -8,18 +8,16 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use carnet_core::photo::{PhotoHash, PhotoRef, Variant};
 use carnet_core::{Kind, RecordId, Store};
-use carnet_dashboard::testing::{
-    DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
-};
+use carnet_dashboard::testing::{DEMO_EMAIL, DemoFacts, StaticBackend, demo_records, sync_device};
 use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig};
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use serde_json::json;
-use tower::ServiceExt;
+mod common;
+use common::*;
 
 /// A camera's photo, different for every `seed`: 400×300 pixels, or
 /// 300×400 for seeds divisible by 3 (larger than a thumbnail, so the
@@ -122,93 +120,13 @@ impl App {
     }
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-async fn send(app: &App, req: Request<Body>) -> Resp {
-    let resp = app.router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &App, path: &str, cookie: Option<&str>) -> Resp {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    send(app, b.body(Body::empty()).unwrap()).await
-}
-
-fn set_cookie(r: &Resp, name: &str) -> String {
-    r.headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_string()
-}
-
 /// The second team's supervisor's e-mail.
 const BRUNO: &str = "bruno@exemple.fr";
 
-/// A form value, percent-encoded.
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Signs in the account of `email` (password [`DEMO_PASSWORD`]).
-async fn sign_in(app: &App, email: &str) -> String {
-    let form = get(app, "/dashboard/connexion", None).await;
-    let pre = set_cookie(&form, "carnet_connexion");
-    let html = form.text();
-    let i = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    let csrf = &html[i..i + 64];
-    let req = Request::post("/dashboard/connexion")
-        .header(header::COOKIE, pre)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!(
-            "csrf={csrf}&email={}&password={}",
-            enc(email),
-            enc(DEMO_PASSWORD)
-        )))
-        .unwrap();
-    let r = send(app, req).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    set_cookie(&r, "carnet_session")
+impl AsRef<Router> for App {
+    fn as_ref(&self) -> &Router {
+        &self.router
+    }
 }
 
 fn photo_url(id: RecordId, blob: &PhotoHash) -> String {
@@ -278,7 +196,7 @@ async fn thumbnails_link_to_full_photos_for_the_team_s_signed_in_supervisor_only
         assert!(r.body.is_empty());
     }
 
-    let c = sign_in(&app, DEMO_EMAIL).await;
+    let c = sign_in_as(&app, DEMO_EMAIL).await;
     let html = get(&app, &page, Some(&c)).await.text();
     assert!(html.contains("Photos (3)"), "{html}");
     let link = |p: &PhotoRef| {
@@ -356,7 +274,7 @@ async fn no_photo_nor_fiche_opens_to_another_team_nor_under_another_record() {
         app.upload(photo, Variant::Full);
     }
 
-    let c2 = sign_in(&app, BRUNO).await;
+    let c2 = sign_in_as(&app, BRUNO).await;
     for path in [
         photo_url(id, &p.thumb),
         photo_url(id, &p.hash),
@@ -384,7 +302,7 @@ async fn no_photo_nor_fiche_opens_to_another_team_nor_under_another_record() {
     .text();
     assert!(html.contains("photo pas encore reçue"));
 
-    let c1 = sign_in(&app, DEMO_EMAIL).await;
+    let c1 = sign_in_as(&app, DEMO_EMAIL).await;
     for (path, why) in [
         (photo_url(id, &other.hash), "another record's photo"),
         (photo_url(id, &other.thumb), "another record's thumbnail"),
@@ -419,7 +337,7 @@ async fn the_fiche_is_one_french_page_with_the_report_and_its_photos() {
         .iter()
         .map(|p| app.upload(p, Variant::Full))
         .collect();
-    let c = sign_in(&app, DEMO_EMAIL).await;
+    let c = sign_in_as(&app, DEMO_EMAIL).await;
     let r = get(
         &app,
         &format!("/dashboard/signalements/{id}/fiche.pdf"),
@@ -490,7 +408,7 @@ async fn a_fiche_without_photos_or_with_too_many_still_fits_one_page() {
     for p in app.photos(app.facts.open_report) {
         app.upload(&p, Variant::Full);
     }
-    let c = sign_in(&app, DEMO_EMAIL).await;
+    let c = sign_in_as(&app, DEMO_EMAIL).await;
 
     // The fixed lighting report: no photo, forwarded with the body's reference.
     let id = app.facts.resolved_report;

@@ -8,18 +8,16 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use carnet_core::model::Contact;
 use carnet_core::sync::SyncOptions;
 use carnet_core::sync::sim::Sim;
 use carnet_core::{Kind, Record, RecordId, Store};
-use carnet_dashboard::testing::{
-    DEMO_EMAIL, DEMO_PASSWORD, DemoFacts, StaticBackend, demo_records, sync_device,
-};
+use carnet_dashboard::testing::{DEMO_EMAIL, DemoFacts, StaticBackend, demo_records, sync_device};
 use carnet_dashboard::{AccessLog, AccessLogStore, DashboardConfig};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+mod common;
+use common::*;
 
 struct App {
     router: Router,
@@ -80,106 +78,15 @@ fn app() -> App {
     }
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+impl AsRef<Router> for App {
+    fn as_ref(&self) -> &Router {
+        &self.router
     }
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-async fn send(app: &App, req: Request<Body>) -> Resp {
-    let resp = app.router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &App, path: &str, cookie: Option<&str>) -> Resp {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    send(app, b.body(Body::empty()).unwrap()).await
-}
-
-async fn post(app: &App, path: &str, cookie: &str, form: &str) -> Resp {
-    let req = Request::post(path)
-        .header(header::COOKIE, cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_string()))
-        .unwrap();
-    send(app, req).await
-}
-
-fn cookie_value(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
-}
-
-fn set_cookie(r: &Resp, name: &str) -> String {
-    r.headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(cookie_value)
-        .expect("cookie")
-}
-
-fn hidden_csrf(html: &str) -> String {
-    let i =
-        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[i..i + 64].to_string()
-}
-
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Signs in; returns the session cookie and the page's CSRF token.
 async fn sign_in(app: &App) -> (String, String) {
-    let form = get(app, "/dashboard/connexion", None).await;
-    let pre = set_cookie(&form, "carnet_connexion");
-    let csrf = hidden_csrf(&form.text());
-    let r = post(
-        app,
-        "/dashboard/connexion",
-        &pre,
-        &format!(
-            "csrf={csrf}&email={}&password={}",
-            enc(DEMO_EMAIL),
-            enc(DEMO_PASSWORD)
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let c = set_cookie(&r, "carnet_session");
+    let c = sign_in_as(app, DEMO_EMAIL).await;
     let page = get(app, "/dashboard/habitants", Some(&c)).await;
     let csrf = hidden_csrf(&page.text());
     (c, csrf)

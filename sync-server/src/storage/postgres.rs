@@ -133,6 +133,40 @@ impl PostgresStorage {
     }
 
     /// The team's configuration; [`StorageError::NotFound`] for no such team.
+    /// Runs `f` on the team's log in one transaction, the team's counter
+    /// locked until commit: writes to one team take turns, and positions
+    /// follow commit order (pushes and supervisors' changes alike).
+    fn in_team_log(
+        &self,
+        team_id: &str,
+        f: impl FnOnce(&mut PgLog<'_, '_>, &TeamConfig) -> carnet_core::Result<ApplyReport>,
+    ) -> Result<ApplyReport> {
+        let config = self.config(team_id)?;
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let head: i64 = tx
+            .query_opt(
+                "SELECT head FROM team_logs WHERE team_id = $1 FOR UPDATE",
+                &[&team_id],
+            )?
+            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
+            .get(0);
+        let mut log = PgLog {
+            tx: &mut tx,
+            team: team_id,
+            head,
+            rows: RowWriter::default(),
+        };
+        let report = f(&mut log, &config)?;
+        let head = log.head;
+        tx.execute(
+            "UPDATE team_logs SET head = $2 WHERE team_id = $1",
+            &[&team_id, &head],
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+
     fn config(&self, team_id: &str) -> Result<TeamConfig> {
         if let Some(c) = self
             .configs
@@ -774,33 +808,9 @@ impl Storage for PostgresStorage {
         actor: Option<&str>,
         batch: &Batch,
     ) -> Result<ApplyReport> {
-        let config = self.config(team_id)?;
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
-        // The team's counter, locked until commit: pushes to one team take
-        // turns, and positions follow commit order.
-        let head: i64 = tx
-            .query_opt(
-                "SELECT head FROM team_logs WHERE team_id = $1 FOR UPDATE",
-                &[&team_id],
-            )?
-            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
-            .get(0);
-        let mut log = PgLog {
-            tx: &mut tx,
-            team: team_id,
-            head,
-            rows: RowWriter::default(),
-        };
-        let report =
-            carnet_core::store::apply_pushed_to(&mut log, &config, device_id, actor, batch)?;
-        let head = log.head;
-        tx.execute(
-            "UPDATE team_logs SET head = $2 WHERE team_id = $1",
-            &[&team_id, &head],
-        )?;
-        tx.commit()?;
-        Ok(report)
+        self.in_team_log(team_id, |log, config| {
+            carnet_core::store::apply_pushed_to(log, config, device_id, actor, batch)
+        })
     }
 
     fn act(
@@ -812,41 +822,10 @@ impl Storage for PostgresStorage {
         id: RecordId,
         action: &Action,
     ) -> Result<ApplyReport> {
-        let config = self.config(team_id)?;
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
-        // As a push: the team's counter locked until commit, so the change
-        // is made on the newest stored document and logged in order.
-        let head: i64 = tx
-            .query_opt(
-                "SELECT head FROM team_logs WHERE team_id = $1 FOR UPDATE",
-                &[&team_id],
-            )?
-            .ok_or_else(|| StorageError::NotFound("no such team".into()))?
-            .get(0);
-        let mut log = PgLog {
-            tx: &mut tx,
-            team: team_id,
-            head,
-            rows: RowWriter::default(),
-        };
-        let report = carnet_core::store::act_in(
-            &mut log,
-            &config,
-            origin,
-            actor,
-            author,
-            now_ms(),
-            id,
-            action,
-        )?;
-        let head = log.head;
-        tx.execute(
-            "UPDATE team_logs SET head = $2 WHERE team_id = $1",
-            &[&team_id, &head],
-        )?;
-        tx.commit()?;
-        Ok(report)
+        // Made on the newest stored document, since the log is locked.
+        self.in_team_log(team_id, |log, config| {
+            carnet_core::store::act_in(log, config, origin, actor, author, now_ms(), id, action)
+        })
     }
 
     fn team_ids(&self) -> Result<Vec<String>> {
