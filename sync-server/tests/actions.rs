@@ -185,3 +185,129 @@ fn a_supervisors_actions_reach_the_phones_with_her_name() {
     }
     server.stop();
 }
+
+/// Every other move of the lifecycle from the dashboard — in progress,
+/// rejected, reopened, duplicate of another report named by its SIG
+/// reference — and a conflict settled with a value neither phone wrote;
+/// a duplicate of an unknown reference is refused in French.
+#[test]
+fn every_status_move_and_a_new_value_from_the_dashboard() {
+    let data = tempfile::tempdir().unwrap();
+    let (team, _) = team(data.path(), "Régie");
+    account_in(data.path(), &team, "Claire Martin", EMAIL);
+    let server = TestServer::start_with(
+        carnet_server::Config {
+            data_dir: data.path().to_path_buf(),
+            insecure_cookies: true,
+            ..carnet_server::Config::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    let url = server.url();
+    let awa = enroll(&server, &team, "mediator", "Awa");
+    let bruno = enroll(&server, &team, "mediator", "Bruno");
+    let first = report(&awa, "Bât. D");
+    let second = report(&awa, "Bât. D, même lampe");
+    let third = report(&awa, "Parking");
+    awa.sync(&url).unwrap();
+    bruno.sync(&url).unwrap();
+    awa.store.set_field(third, "urgent", &json!(true)).unwrap();
+    bruno
+        .store
+        .set_field(third, "place", &json!("Parking nord"))
+        .unwrap();
+    awa.store
+        .set_field(third, "place", &json!("Parking sud"))
+        .unwrap();
+    awa.sync(&url).unwrap();
+    bruno.sync(&url).unwrap();
+
+    let b = Browser::new(&server);
+    let session = b.session(EMAIL, PASSWORD);
+    let page = |id: RecordId| {
+        b.get(&format!("/dashboard/signalements/{id}"), &session)
+            .text()
+            .unwrap()
+    };
+    let csrf = field(&page(first), "csrf");
+    let status = |id: RecordId, form: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(form);
+        b.post(
+            &format!("/dashboard/signalements/{id}/statut"),
+            &session,
+            &all,
+        )
+    };
+
+    let r = status(first, &[("status", "in_progress")]);
+    assert_eq!(r.status().as_u16(), 303);
+    let r = status(
+        first,
+        &[("status", "rejected"), ("comment", "Hors périmètre")],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(page(first).contains("Rouvrir"));
+    let r = status(first, &[("status", "reported")]);
+    assert_eq!(r.status().as_u16(), 303);
+
+    // A duplicate by the reference the first report's page shows.
+    let shown = page(first);
+    let at = shown.find("SIG-").expect("the page shows its reference");
+    let reference = shown[at..at + "SIG-0000-0000".len()].to_string();
+    let r = status(
+        second,
+        &[("status", "duplicate"), ("duplicate_of", "SIG-0000-0000")],
+    );
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().unwrap().contains("Aucun signalement"));
+    let r = status(
+        second,
+        &[
+            ("status", "duplicate"),
+            ("duplicate_of", reference.as_str()),
+        ],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+
+    // A value neither phone wrote settles the conflict.
+    assert!(page(third).contains("class=\"conflit\""));
+    let r = b.post(
+        &format!("/dashboard/fiches/{third}/conflit"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("field", "place"),
+            ("valeur", "Parking, allée C"),
+        ],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+
+    awa.sync(&url).unwrap();
+    let first = report_on(&awa, first);
+    let moves: Vec<(ReportStatus, &str)> = first
+        .events
+        .iter()
+        .map(|e| (e.status, e.by.as_str()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (ReportStatus::InProgress, "Claire Martin"),
+            (ReportStatus::Rejected, "Claire Martin"),
+            (ReportStatus::Reported, "Claire Martin"),
+        ]
+    );
+    assert_eq!(first.status, ReportStatus::Reported);
+    let second = report_on(&awa, second);
+    assert_eq!(second.status, ReportStatus::Duplicate);
+    assert_eq!(
+        second.events.last().unwrap().duplicate_of,
+        Some(first.header.id)
+    );
+    let third_now = report_on(&awa, third);
+    assert_eq!(third_now.place, "Parking, allée C");
+    assert!(third_now.urgent, "the other phone's edit stays");
+    assert!(awa.store.conflicts(third).unwrap().is_empty());
+    server.stop();
+}
