@@ -190,12 +190,17 @@ impl Failed {
 /// are retried anyway (5xx, 429) are not judged: a proxy in front of the
 /// server gives them without the server's header.
 pub(crate) fn server_too_old(resp: &reqwest::blocking::Response) -> Option<Error> {
-    let status = resp.status();
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+    let format = resp.headers().get(FORMAT_HEADER).map(|v| v.as_bytes());
+    judge_server(resp.status().as_u16(), format)
+}
+
+/// [`server_too_old`] of an answer with `status` and a `Carnet-Format`
+/// header `format`.
+fn judge_server(status: u16, format: Option<&[u8]>) -> Option<Error> {
+    if status >= 500 || status == 429 {
         return None;
     }
-    let server = parse_format(resp.headers().get(FORMAT_HEADER).map(|v| v.as_bytes()))
-        .unwrap_or(UNNAMED_SERVER_FORMAT);
+    let server = parse_format(format).unwrap_or(UNNAMED_SERVER_FORMAT);
     (server < FORMAT).then_some(Error::ServerTooOld {
         server,
         app: FORMAT,
@@ -284,8 +289,36 @@ pub(crate) fn call(
 
 #[cfg(test)]
 mod tests {
-    use super::{ExtraRoots, check_address};
+    use super::{ExtraRoots, check_address, judge_server};
     use crate::Error;
+    use crate::sync::protocol::FORMAT;
+
+    #[test]
+    fn a_server_older_than_this_app_is_refused() {
+        let current = FORMAT.to_string();
+        let newer = (FORMAT + 1).to_string();
+        for status in [200, 206, 400, 401, 404, 410, 426] {
+            assert!(judge_server(status, Some(current.as_bytes())).is_none());
+            assert!(judge_server(status, Some(newer.as_bytes())).is_none());
+            // No header: a server from before formats were named, format 2.
+            assert!(
+                matches!(
+                    judge_server(status, None),
+                    Some(Error::ServerTooOld { server: 2, app }) if app == FORMAT
+                ),
+                "{status}"
+            );
+            assert!(matches!(
+                judge_server(status, Some(b"2")),
+                Some(Error::ServerTooOld { server: 2, .. })
+            ));
+        }
+        // What a proxy in front of the server answers, and what is retried
+        // anyway, is not judged.
+        for status in [429, 500, 502, 503] {
+            assert!(judge_server(status, None).is_none(), "{status}");
+        }
+    }
 
     /// A CA certificate made once with `openssl req -x509 -newkey ec
     /// -pkeyopt ec_paramgen_curve:P-256 -days 36500 -subj /CN=carnet-test-ca`.
