@@ -112,10 +112,16 @@ mod tests {
     #[test]
     fn format_mismatches_say_who_must_update_and_fail_the_command() {
         let e = CliError::from(Error::UpdateRequired);
-        assert!(e.to_string().contains("update Carnet, then sync again"), "{e}");
+        assert!(
+            e.to_string().contains("update Carnet, then sync again"),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), 1);
         let e = CliError::from(Error::ServerTooOld { server: 2, app: 3 });
-        assert!(e.to_string().contains("ask whoever runs it to update it"), "{e}");
+        assert!(
+            e.to_string().contains("ask whoever runs it to update it"),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), 1);
     }
 }

@@ -44,7 +44,10 @@ fn assert_update_required(resp: reqwest::blocking::Response) {
     assert_eq!(problem["status"], 426);
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.contains("too old"), "{detail}");
-    assert!(detail.contains("update Carnet, then sync again"), "{detail}");
+    assert!(
+        detail.contains("update Carnet, then sync again"),
+        "{detail}"
+    );
     assert!(detail.contains("your notes stay on this phone"), "{detail}");
     let fr = problem["detail_fr"].as_str().unwrap();
     assert!(fr.contains("mettez Carnet à jour"), "{fr}");
@@ -225,7 +228,9 @@ fn the_app_refuses_a_server_older_than_itself_and_moves_no_cursor() {
     assert_eq!(store.cursor(Cursor::Push).unwrap(), 0);
 
     // Enrollment and token rotation refuse it too.
-    let err = client.enroll("AAAA-BBBB-CCCC-DDDD", "tel", None).unwrap_err();
+    let err = client
+        .enroll("AAAA-BBBB-CCCC-DDDD", "tel", None)
+        .unwrap_err();
     assert!(matches!(err, Error::ServerTooOld { .. }), "{err:?}");
     let err = client.rotate_token("x").unwrap_err();
     assert!(matches!(err, Error::ServerTooOld { .. }), "{err:?}");

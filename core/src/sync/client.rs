@@ -223,12 +223,7 @@ impl Client {
     /// Sends one request of the session and tells it what came back; an
     /// answer from a server older than this app ends the sync here, before
     /// the session uses it (the cursors stay where they were).
-    fn carry(
-        &self,
-        id: super::session::RequestId,
-        request: &Request,
-        auth: &str,
-    ) -> Result<Event> {
+    fn carry(&self, id: super::session::RequestId, request: &Request, auth: &str) -> Result<Event> {
         let url = format!("{}{}", self.base, request.path());
         let builder = match request {
             Request::Push { body, .. } => self
