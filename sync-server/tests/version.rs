@@ -1,7 +1,7 @@
 //! Format versions (`docs/sync-protocol.md`, "Format versions") against the
 //! real server: a device that names no format, or one the server no longer
 //! serves, is told to update and nothing of its request is read; the
-//! current format is served; every device answer names the server's
+//! current format is served; every answer names the server's
 //! format; and the app refuses a server older than itself.
 
 mod common;
@@ -136,7 +136,7 @@ fn a_device_naming_no_format_or_an_old_one_is_told_to_update_and_nothing_is_read
 }
 
 #[test]
-fn device_answers_name_the_servers_format_and_other_routes_are_not_gated() {
+fn answers_name_the_servers_format_and_only_device_routes_are_gated() {
     let data = tempfile::tempdir().unwrap();
     let (team_id, sup_code) = team(data.path(), "t");
     let server = TestServer::start(data.path());
@@ -160,8 +160,8 @@ fn device_answers_name_the_servers_format_and_other_routes_are_not_gated() {
         );
     }
 
-    // Health, metrics and the supervisors' reads are not device sync: no
-    // format needed.
+    // Health, metrics and the supervisors' reads carry no documents to an
+    // app's store: no format needed.
     let r = bare().get(format!("{url}/healthz")).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
     for path in ["/v1/admin/devices", "/v1/records", "/metrics"] {
@@ -171,6 +171,12 @@ fn device_answers_name_the_servers_format_and_other_routes_are_not_gated() {
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{path}");
+        // Named here too: a supervisor's app judges these answers.
+        assert_eq!(
+            r.headers().get(FORMAT_HEADER).unwrap().to_str().unwrap(),
+            FORMAT.to_string(),
+            "{path}"
+        );
     }
     server.stop();
 }

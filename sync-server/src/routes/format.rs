@@ -12,15 +12,18 @@ use carnet_core::sync::protocol::{FORMAT, FORMAT_HEADER, MIN_FORMAT, parse_forma
 use crate::error::ServerError;
 
 /// Answers 426 `update-required` to a request without `Carnet-Format` or
-/// below [`MIN_FORMAT`] (a newer format is served: the device will judge
-/// this server's answer itself), passes the others on; stamps the
-/// server's [`FORMAT`] on the answer either way.
+/// below [`MIN_FORMAT`], passes the others on (a newer format too: the
+/// device judges this server's answer itself).
 pub(super) async fn gate(req: Request, next: Next) -> Response {
-    let device = parse_format(req.headers().get(FORMAT_HEADER).map(|v| v.as_bytes()));
-    let mut resp = match device {
+    match parse_format(req.headers().get(FORMAT_HEADER).map(|v| v.as_bytes())) {
         Some(format) if format >= MIN_FORMAT => next.run(req).await,
         _ => ServerError::UpdateRequired.into_response(),
-    };
+    }
+}
+
+/// Names the server's [`FORMAT`] on an answer: the apps' clients judge
+/// every answer they use, supervisors' calls included.
+pub(super) async fn stamp(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(FORMAT_HEADER, HeaderValue::from(FORMAT));
     resp

@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(wire::MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(map_response(as_problem))
+        .layer(map_response(format::stamp))
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(
             ServiceBuilder::new()
