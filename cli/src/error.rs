@@ -103,3 +103,25 @@ fn core_message(e: &carnet_core::Error) -> String {
 
 /// Result type of the command line.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+    use carnet_core::Error;
+
+    #[test]
+    fn format_mismatches_say_who_must_update_and_fail_the_command() {
+        let e = CliError::from(Error::UpdateRequired);
+        assert!(
+            e.to_string().contains("update Carnet, then sync again"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 1);
+        let e = CliError::from(Error::ServerTooOld { server: 2, app: 3 });
+        assert!(
+            e.to_string().contains("ask whoever runs it to update it"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+}

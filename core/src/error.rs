@@ -167,6 +167,25 @@ pub enum Error {
     /// they were dropped and the download starts over.
     #[error("the downloaded photo {0} is damaged; it will be fetched again")]
     PhotoCorrupt(PhotoHash),
+    /// The team's server no longer serves this app's sync format (it
+    /// answered 426): only updating the app helps, so the sync stops at
+    /// once and is not retried. Nothing was applied on either side.
+    #[error(
+        "this app is too old for your team's server: update Carnet, then sync again. Nothing was lost: your notes stay on this phone"
+    )]
+    UpdateRequired,
+    /// The team's server speaks an older sync format than this app: it
+    /// could misread what this app sends, so the sync stopped at its first
+    /// answer, before applying anything that answer carried.
+    #[error(
+        "the team's server is older than this app (format {server}, this app {app}): ask whoever runs it to update it, then sync again. Nothing was lost: your notes stay on this phone"
+    )]
+    ServerTooOld {
+        /// The format the server named (2 when it names none).
+        server: u32,
+        /// This app's format.
+        app: u32,
+    },
     /// The user cancelled the operation.
     #[error("cancelled")]
     Cancelled,

@@ -123,6 +123,24 @@ pub enum CarnetError {
     /// A supervisor ordered this device wiped; its store has been erased.
     #[error("this device was ordered wiped; its local data has been erased")]
     Wiped,
+    /// The team's server no longer serves this app's sync format: the app
+    /// must be updated from its store. Retrying cannot help; nothing was
+    /// lost (the notes stay on the phone and sync after the update).
+    #[error(
+        "this app is too old for your team's server: update Carnet, then sync again. Nothing was lost: your notes stay on this phone"
+    )]
+    UpdateRequired,
+    /// The team's server is older than this app: whoever runs it must
+    /// update it. Retrying cannot help until then; nothing was lost.
+    #[error(
+        "the team's server is older than this app (format {server}, this app {app}): ask whoever runs it to update it, then sync again. Nothing was lost: your notes stay on this phone"
+    )]
+    ServerTooOld {
+        /// The format the server named (2 when it names none).
+        server: u32,
+        /// This app's format.
+        app: u32,
+    },
     /// The server could not be reached or refused the request; retrying later is safe.
     #[error("network: {reason}")]
     Network {
@@ -161,6 +179,8 @@ impl From<carnet_core::Error> for CarnetError {
             E::WrongKey => CarnetError::WrongKey,
             E::Unauthorized => CarnetError::NotEnrolled,
             E::Wiped => CarnetError::Wiped,
+            E::UpdateRequired => CarnetError::UpdateRequired,
+            E::ServerTooOld { server, app } => CarnetError::ServerTooOld { server, app },
             e @ (E::Network(_) | E::Server { .. }) => CarnetError::Network {
                 reason: e.to_string(),
             },
@@ -201,3 +221,20 @@ fn code(s: ReportStatus) -> &'static str {
 
 /// Shorthand for the exported functions' results.
 pub type Result<T, E = CarnetError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::CarnetError;
+
+    #[test]
+    fn format_mismatches_are_their_own_exceptions() {
+        assert!(matches!(
+            CarnetError::from(carnet_core::Error::UpdateRequired),
+            CarnetError::UpdateRequired
+        ));
+        assert!(matches!(
+            CarnetError::from(carnet_core::Error::ServerTooOld { server: 2, app: 3 }),
+            CarnetError::ServerTooOld { server: 2, app: 3 }
+        ));
+    }
+}

@@ -131,6 +131,8 @@ fn error_kind(e: &CarnetError) -> (&'static str, Vec<(&'static str, String)>) {
         E::WrongKey => ("WrongKey", vec![]),
         E::NotEnrolled => ("NotEnrolled", vec![]),
         E::Wiped => ("Wiped", vec![]),
+        E::UpdateRequired => ("UpdateRequired", vec![]),
+        E::ServerTooOld { .. } => ("ServerTooOld", vec![]),
         E::Network { .. } => ("Network", vec![]),
         E::Cancelled => ("Cancelled", vec![]),
         E::Storage { .. } => ("Storage", vec![]),

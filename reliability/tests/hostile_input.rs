@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
+use carnet_core::sync::protocol::{FORMAT, FORMAT_HEADER};
 use carnet_core::sync::wire;
 use carnet_reliability::fuzzing::{base_batch, batch_from};
 use carnet_server::{AppState, Config, SqliteStorage, Storage};
@@ -18,6 +19,7 @@ fn push(
 ) -> (u16, String) {
     rt.block_on(async {
         let req = Request::post("/v1/sync/push")
+            .header(FORMAT_HEADER, FORMAT)
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", wire::CONTENT_TYPE)
             .body(Body::from(body))
@@ -163,6 +165,7 @@ fn a_corrupted_push_does_not_break_other_devices_pulls() {
     println!("corrupted push: {status} {body}");
     let pull = rt.block_on(async {
         let req = Request::get("/v1/sync/pull?after=0")
+            .header(FORMAT_HEADER, FORMAT)
             .header("authorization", format!("Bearer {b}"))
             .body(Body::empty())
             .unwrap();

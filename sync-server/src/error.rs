@@ -83,6 +83,13 @@ pub enum ServerError {
     /// The device was ordered wiped by a supervisor.
     #[error("this device was ordered wiped: erase its local store, then enroll again")]
     WipeOrdered,
+    /// A device route asked without `Carnet-Format`, or with a format older
+    /// than the server's `MIN_FORMAT`: the app must be updated. Nothing of
+    /// the request was read.
+    #[error(
+        "This app is too old for your team's server: update Carnet, then sync again. Nothing was lost: your notes stay on this phone."
+    )]
+    UpdateRequired,
     /// Too many requests for this token; retry after the given seconds.
     #[error("too many requests; retry in {0} s")]
     RateLimited(u64),
@@ -127,7 +134,15 @@ struct Problem<'a> {
     /// A photo upload at the wrong offset: the bytes the server holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     received: Option<u64>,
+    /// The detail in French, for an app too old to have its own words for
+    /// the problem (only `update-required`: the one answer such an app
+    /// cannot translate, since it predates it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail_fr: Option<&'static str>,
 }
+
+/// [`ServerError::UpdateRequired`]'s detail in French.
+pub const UPDATE_REQUIRED_FR: &str = "Cette application est trop ancienne pour le serveur de votre équipe : mettez Carnet à jour, puis synchronisez à nouveau. Rien n'est perdu : vos notes restent sur ce téléphone.";
 
 impl ServerError {
     /// The HTTP status, the problem's short name and its title.
@@ -191,6 +206,11 @@ impl ServerError {
             ServerError::Core(C::TooLarge { .. }) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
             }
+            ServerError::UpdateRequired => (
+                StatusCode::UPGRADE_REQUIRED,
+                "update-required",
+                "Update Carnet to sync with this server",
+            ),
             ServerError::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -235,6 +255,7 @@ pub fn problem(status: StatusCode, name: &str, title: &str, detail: String) -> R
         refused_erasures: None,
         refused_changes: None,
         received: None,
+        detail_fr: None,
     })
 }
 
@@ -276,6 +297,7 @@ impl IntoResponse for ServerError {
                 ServerError::PhotoOffset { received } => Some(*received),
                 _ => None,
             },
+            detail_fr: matches!(self, ServerError::UpdateRequired).then_some(UPDATE_REQUIRED_FR),
         });
         if let ServerError::RateLimited(secs) = self {
             resp.headers_mut()

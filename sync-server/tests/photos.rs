@@ -237,8 +237,10 @@ fn cut_upload(
 ) {
     let mut s = std::net::TcpStream::connect(d.server.addr).unwrap();
     let head = format!(
-        "PUT /v1/photos/{blob}/upload?offset={offset} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        "PUT /v1/photos/{blob}/upload?offset={offset} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n{}: {}\r\nContent-Length: {}\r\n\r\n",
         d.server.addr,
+        carnet_core::sync::protocol::FORMAT_HEADER,
+        carnet_core::sync::protocol::FORMAT,
         bytes.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use carnet_core::Store;
 use carnet_core::sync::client::Client;
+use carnet_core::sync::protocol::{FORMAT, FORMAT_HEADER};
 use carnet_core::sync::{PushHeader, wire};
 use carnet_server::storage::Role;
 use carnet_server::{AppState, Config, SqliteStorage, Storage};
@@ -36,7 +37,11 @@ async fn call(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(path);
+    // Named as the apps name it: the device routes refuse a request without.
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(FORMAT_HEADER, FORMAT);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

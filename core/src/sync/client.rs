@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::http::{ExtraRoots, Failed, call, cause, retry_after};
+use super::http::{ExtraRoots, Failed, call, cause, retry_after, server_too_old};
 pub use super::protocol::Progress;
 use super::protocol::{Request, SyncSummary};
 use super::retry::Replay;
@@ -170,7 +170,7 @@ impl Client {
                     Effect::Send { .. } | Effect::Wait(_) if cancel.load(Ordering::Relaxed) => {
                         next = Some(Event::Cancel)
                     }
-                    Effect::Send { id, request } => next = Some(self.carry(id, &request, &auth)),
+                    Effect::Send { id, request } => next = Some(self.carry(id, &request, &auth)?),
                     Effect::Wait(wait) => next = Some(sleep(wait, cancel)),
                 }
             }
@@ -220,8 +220,10 @@ impl Client {
         self.run(session, store, token, progress, cancel)
     }
 
-    /// Sends one request of the session and tells it what came back.
-    fn carry(&self, id: super::session::RequestId, request: &Request, auth: &str) -> Event {
+    /// Sends one request of the session and tells it what came back; an
+    /// answer from a server older than this app ends the sync here, before
+    /// the session uses it (the cursors stay where they were).
+    fn carry(&self, id: super::session::RequestId, request: &Request, auth: &str) -> Result<Event> {
         let url = format!("{}{}", self.base, request.path());
         let builder = match request {
             Request::Push { body, .. } => self
@@ -247,9 +249,12 @@ impl Client {
             unsent,
             error: cause(&e),
         };
-        match builder.header("authorization", auth).send() {
+        Ok(match builder.header("authorization", auth).send() {
             Err(e) => failed(e.is_connect(), e),
             Ok(resp) => {
+                if let Some(e) = server_too_old(&resp) {
+                    return Err(e);
+                }
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(&resp);
                 match resp.bytes() {
@@ -264,7 +269,7 @@ impl Client {
                     Err(e) => failed(false, e),
                 }
             }
-        }
+        })
     }
 }
 

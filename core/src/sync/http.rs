@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::problem::Problem;
+use super::protocol::{FORMAT, FORMAT_HEADER, UNNAMED_SERVER_FORMAT, parse_format};
 use super::retry::{Backoff, Failure, Replay, Retry};
 use crate::{Error, Result};
 
@@ -74,9 +75,14 @@ pub(crate) fn connect(
 ) -> Result<(reqwest::blocking::Client, String)> {
     let base = base.trim().trim_end_matches('/').to_string();
     check_address(&base)?;
+    // Every request names the format this build reads and writes: the
+    // server refuses one it no longer serves (426) before reading it.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(FORMAT_HEADER, reqwest::header::HeaderValue::from(FORMAT));
     let mut builder = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
+        .default_headers(headers)
         .user_agent(concat!("carnet/", env!("CARGO_PKG_VERSION")));
     for cert in &roots.certs {
         builder = builder.add_root_certificate(cert.clone());
@@ -163,6 +169,8 @@ pub(crate) enum Failed {
     Transport { unsent: bool, cause: String },
     /// The server refused, with its explanation.
     Refused { status: u16, problem: Problem },
+    /// The server speaks an older format ([`server_too_old`]).
+    TooOld(Error),
 }
 
 impl Failed {
@@ -171,8 +179,32 @@ impl Failed {
         match self {
             Failed::Transport { cause, .. } => Error::Network(cause),
             Failed::Refused { status, problem } => problem.into_error(status),
+            Failed::TooOld(e) => e,
         }
     }
+}
+
+/// [`Error::ServerTooOld`] when the server that gave `resp` speaks an
+/// older format than this build: it could misread what this app sends and
+/// send what this app misreads, so its answer is not used. Answers that
+/// are retried anyway (5xx, 429) are not judged: a proxy in front of the
+/// server gives them without the server's header.
+pub(crate) fn server_too_old(resp: &reqwest::blocking::Response) -> Option<Error> {
+    let format = resp.headers().get(FORMAT_HEADER).map(|v| v.as_bytes());
+    judge_server(resp.status().as_u16(), format)
+}
+
+/// [`server_too_old`] of an answer with `status` and a `Carnet-Format`
+/// header `format`.
+fn judge_server(status: u16, format: Option<&[u8]>) -> Option<Error> {
+    if status >= 500 || status == 429 {
+        return None;
+    }
+    let server = parse_format(format).unwrap_or(UNNAMED_SERVER_FORMAT);
+    (server < FORMAT).then_some(Error::ServerTooOld {
+        server,
+        app: FORMAT,
+    })
 }
 
 /// The `Retry-After` of a response, in seconds.
@@ -216,6 +248,9 @@ pub(crate) fn call(
                 (failure, Failed::Transport { unsent, cause }, None)
             }
             Ok(resp) => {
+                if let Some(e) = server_too_old(&resp) {
+                    return Err(Failed::TooOld(e));
+                }
                 let status = resp.status().as_u16();
                 let asked = retry_after(&resp);
                 match (resp.status().is_success(), resp.bytes()) {
@@ -254,8 +289,36 @@ pub(crate) fn call(
 
 #[cfg(test)]
 mod tests {
-    use super::{ExtraRoots, check_address};
+    use super::{ExtraRoots, check_address, judge_server};
     use crate::Error;
+    use crate::sync::protocol::FORMAT;
+
+    #[test]
+    fn a_server_older_than_this_app_is_refused() {
+        let current = FORMAT.to_string();
+        let newer = (FORMAT + 1).to_string();
+        for status in [200, 206, 400, 401, 404, 410, 426] {
+            assert!(judge_server(status, Some(current.as_bytes())).is_none());
+            assert!(judge_server(status, Some(newer.as_bytes())).is_none());
+            // No header: a server from before formats were named, format 2.
+            assert!(
+                matches!(
+                    judge_server(status, None),
+                    Some(Error::ServerTooOld { server: 2, app }) if app == FORMAT
+                ),
+                "{status}"
+            );
+            assert!(matches!(
+                judge_server(status, Some(b"2")),
+                Some(Error::ServerTooOld { server: 2, .. })
+            ));
+        }
+        // What a proxy in front of the server answers, and what is retried
+        // anyway, is not judged.
+        for status in [429, 500, 502, 503] {
+            assert!(judge_server(status, None).is_none(), "{status}");
+        }
+    }
 
     /// A CA certificate made once with `openssl req -x509 -newkey ec
     /// -pkeyopt ec_paramgen_curve:P-256 -days 36500 -subj /CN=carnet-test-ca`.

@@ -42,10 +42,13 @@ impl Problem {
 
     /// The error a final refusal with `status` becomes: a revoked or unknown
     /// token is [`Error::Unauthorized`] (the device must enroll again),
-    /// anything else the server's own explanation.
+    /// a 426 is [`Error::UpdateRequired`] (this app's format is too old for
+    /// the server: whatever proxy or server version said it, only an update
+    /// helps), anything else the server's own explanation.
     pub(crate) fn into_error(self, status: u16) -> Error {
         match status {
             401 => Error::Unauthorized,
+            426 => Error::UpdateRequired,
             _ => Error::Server {
                 status,
                 detail: self.explanation(),
@@ -75,5 +78,10 @@ mod tests {
             Problem::parse(br#"{"detail":"fix it"}"#).into_error(400),
             Error::Server { status: 400, detail } if detail == "fix it"
         ));
+        let p = Problem::parse(
+            br#"{"type":"https://carnet.invalid/problems/update-required","status":426}"#,
+        );
+        assert_eq!(p.name(), "update-required");
+        assert!(matches!(p.into_error(426), Error::UpdateRequired));
     }
 }

@@ -13,6 +13,35 @@ use crate::store::{ApplyReport, Batch};
 use crate::sync::wire;
 use crate::{RecordId, Result};
 
+/// The record-document format this build reads and writes, sent by every
+/// request of a device (`Carnet-Format`) and by every answer of the
+/// server's device routes. Documents gain keys over time, and an app that
+/// meets a key it does not know refuses the document: a change that older
+/// apps would misread bumps this number (`docs/sync-protocol.md`, "Format
+/// versions").
+///
+/// - 1: the first documents (contacts, reports, notes).
+/// - 2: `photos` on reports and notes.
+/// - 3: `comments` on reports; `keep_until` and per-purpose `consents` on
+///   contacts.
+pub const FORMAT: u32 = 3;
+/// The oldest format a server still serves: a device sending less (or no
+/// `Carnet-Format` at all) gets a 426 "please update" answer and nothing of
+/// its request is read. Raised once a team's log holds shapes that older
+/// apps refuse.
+pub const MIN_FORMAT: u32 = 3;
+/// The header that carries [`FORMAT`] both ways.
+pub const FORMAT_HEADER: &str = "carnet-format";
+/// The format of a server that names none: the last one before the header
+/// existed.
+pub const UNNAMED_SERVER_FORMAT: u32 = 2;
+
+/// The format a `Carnet-Format` header value names; `None` when absent or
+/// not a number (a device built before the header, or a damaged value).
+pub fn parse_format(value: Option<&[u8]>) -> Option<u32> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
+
 /// The origin recorded for changes received from the server; they are never
 /// pushed back.
 pub const SERVER_ORIGIN: &str = "server";

@@ -114,7 +114,7 @@ mod tests {
         for status in [429, 500, 502, 503, 504] {
             assert!(Replay::Safe.allows(Failure::Status(status)), "{status}");
         }
-        for status in [400, 401, 403, 404, 409, 410, 413] {
+        for status in [400, 401, 403, 404, 409, 410, 413, 426] {
             assert!(!Replay::Safe.allows(Failure::Status(status)), "{status}");
         }
         assert!(Replay::Safe.allows(Failure::Transport));

@@ -12,6 +12,7 @@
 //!  │ Push │ ───────────────────────────────────────────────▶│ Pull │ ─────────────────────▶ │ Done │
 //!  └──────┘                                                 └──────┘                        └──────┘
 //!     any answer: 2xx → next page · 401 → Unauthorized · 410 wipe → store wiped, Wiped
+//!                 426 → UpdateRequired (this app is too old for the server)
 //!                 429, 5xx, lost → wait, send again (bounded) · other 4xx → Server error
 //! ```
 //!

@@ -79,6 +79,8 @@ func errorKind(_ e: CarnetError) -> (String, [String: String]) {
     case .WrongKey: return ("WrongKey", [:])
     case .NotEnrolled: return ("NotEnrolled", [:])
     case .Wiped: return ("Wiped", [:])
+    case .UpdateRequired: return ("UpdateRequired", [:])
+    case .ServerTooOld: return ("ServerTooOld", [:])
     case .Network: return ("Network", [:])
     case .Cancelled: return ("Cancelled", [:])
     case .Storage: return ("Storage", [:])

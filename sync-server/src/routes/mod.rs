@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod enroll;
+mod format;
 mod photos;
 mod records;
 mod sync;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_core::sync::wire;
@@ -33,11 +34,21 @@ use crate::error::{ServerError, problem};
 /// slow requests cut, bodies limited to the protocol's 8 MiB.
 pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
-    Router::new()
+    // The routes devices sync through: each checks the device's format
+    // before anything else reads the request.
+    let devices = Router::new()
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/auth/rotate", post(enroll::rotate))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/pull", get(sync::pull))
+        .route("/v1/photos/{blob}", get(photos::download))
+        .route(
+            "/v1/photos/{blob}/upload",
+            get(photos::upload_status).put(photos::upload),
+        )
+        .route_layer(from_fn(format::gate));
+    Router::new()
+        .merge(devices)
         .route("/v1/admin/codes", post(admin::issue_code))
         .route("/v1/admin/devices", get(admin::devices))
         .route("/v1/admin/access-log", get(access::export))
@@ -45,11 +56,6 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/devices/{id}/wipe", post(admin::wipe))
         .route("/v1/records", get(records::list))
         .route("/v1/records/{id}", get(records::show))
-        .route("/v1/photos/{blob}", get(photos::download))
-        .route(
-            "/v1/photos/{blob}/upload",
-            get(photos::upload_status).put(photos::upload),
-        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -57,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(wire::MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(map_response(as_problem))
+        .layer(map_response(format::stamp))
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(
             ServiceBuilder::new()

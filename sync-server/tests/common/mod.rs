@@ -178,10 +178,17 @@ pub fn enroll_with_code(server: &TestServer, code: &str, name: &str) -> Device {
     }
 }
 
-/// A blocking HTTP client for raw requests.
+/// A blocking HTTP client for raw requests, naming this build's format
+/// as the apps do (the device routes refuse requests that name none).
 pub fn http() -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        carnet_core::sync::protocol::FORMAT_HEADER,
+        carnet_core::sync::protocol::FORMAT.into(),
+    );
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
+        .default_headers(headers)
         .build()
         .unwrap()
 }

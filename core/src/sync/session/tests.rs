@@ -265,6 +265,30 @@ fn unauthorized_is_final() {
 }
 
 #[test]
+fn update_required_stops_at_once_and_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = store(&dir, "device");
+    note(&device, "mine");
+    let mut s = SyncSession::new(quick());
+    let (id, request) = sent(&s.handle(&device, Event::Start));
+    assert!(matches!(request, Request::Push { .. }), "{request:?}");
+    let effects = respond(
+        &mut s,
+        &device,
+        id,
+        problem(426, "update-required", "update Carnet"),
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Wait(_))));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Send { .. })));
+    let r = outcome(effects);
+    assert!(matches!(r, Err(Error::UpdateRequired)), "{r:?}");
+    assert_eq!(device.cursor(Cursor::Push).unwrap(), 0);
+    let mut again = SyncSession::new(quick());
+    let (_, request) = sent(&again.handle(&device, Event::Start));
+    assert!(matches!(request, Request::Push { .. }), "{request:?}");
+}
+
+#[test]
 fn a_wipe_order_wipes_the_store_before_the_session_ends() {
     let dir = tempfile::tempdir().unwrap();
     let device = store(&dir, "device");
