@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use automerge::ActorId;
 use carnet_core::doc::{RecordDoc, decode_change};
+use carnet_core::schema::validate_new;
 use carnet_core::store::{Batch, Entry, Payload, Query};
-use carnet_core::{Kind, RecordId, Store, now_ms};
+use carnet_core::{Kind, RecordId, Store, TeamConfig, now_ms};
 use serde_json::{Map, Value, json};
 
 const KEY: [u8; 32] = [42; 32];
@@ -65,12 +66,15 @@ fn fields(i: usize) -> (Kind, Map<String, Value>) {
     (v.0, v.1.as_object().cloned().unwrap_or_default())
 }
 
-/// Changes as a peer would send them: one new record each.
+/// Changes as a peer would send them: one new record each, its fields
+/// validated as the peer's app does (consents become dated entries).
 fn peer_batch(from: usize, n: usize) -> Batch {
     let actor = ActorId::random();
+    let cfg = TeamConfig::carcassonne();
     let entries = (from..from + n)
         .map(|i| {
             let (kind, f) = fields(i);
+            let f = validate_new(&cfg, kind, &f).expect("valid fields");
             let id = RecordId::new();
             let (doc, hash) =
                 RecordDoc::create(&actor, id, kind, "bench", now_ms(), &f).expect("create");

@@ -659,3 +659,52 @@ fn cursors_an_older_version_kept_in_meta_move_to_their_table() {
         .unwrap();
     assert_eq!(left, 0, "no cursor is left among the settings");
 }
+
+/// Changes travel and are kept uncompressed, whatever form a peer sent them
+/// in: automerge's per-change DEFLATE would hide from the envelope's zstd
+/// what a batch's changes share. An older app's compressed change is taken,
+/// kept under the same hash, and relayed uncompressed.
+#[test]
+fn changes_are_logged_and_relayed_uncompressed() {
+    use automerge::Change;
+    use carnet_core::store::{Batch, Entry, Payload};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (store(&dir, "a"), store(&dir, "b"));
+    let text = "Échange avec des habitants au pied du bâtiment, éclairage défaillant dans la cage d'escalier, à signaler au bailleur; les jeunes du quartier demandent un local.";
+    let id = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": text})),
+        )
+        .unwrap();
+    let batch = a.changes_since(0, 1 << 20, None).unwrap();
+    let Payload::Change(raw) = batch.entries[0].payload.clone() else {
+        panic!("a change");
+    };
+    let is_deflated = |bytes: &[u8]| bytes[8] == 2;
+    assert!(
+        !is_deflated(&raw),
+        "a store logs its own changes uncompressed"
+    );
+    let mut change = Change::from_bytes(raw.clone()).unwrap();
+    let deflated = change.bytes().into_owned();
+    assert!(is_deflated(&deflated) && deflated.len() < raw.len());
+
+    let report = b
+        .apply(
+            "older-app",
+            &Batch {
+                entries: vec![Entry {
+                    record_id: id,
+                    payload: Payload::Change(deflated),
+                }],
+                upto: 1,
+                more: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    assert_eq!(b.get(id).unwrap(), a.get(id).unwrap());
+    let relayed = b.changes_since(0, 1 << 20, None).unwrap();
+    assert_eq!(relayed.entries[0].payload, Payload::Change(raw));
+}

@@ -284,3 +284,51 @@ fn a_server_restarted_mid_sync_loses_nothing() {
     assert_eq!(b.all().len(), 200);
     assert_eq!(b.all(), a.all());
 }
+
+#[test]
+fn nothing_new_is_answered_204_only_in_the_lineage_the_device_names() {
+    let data = tempfile::tempdir().unwrap();
+    let (team_id, _) = team(data.path(), "t");
+    let server = TestServer::start(data.path());
+    let a = enroll(&server, &team_id, "mediator", "a");
+    let b = enroll(&server, &team_id, "mediator", "b");
+    a.note("grazailles-fleming", "poubelles débordantes rue Fleming");
+    a.sync(&server.url()).unwrap();
+    assert_eq!(b.sync(&server.url()).unwrap().pulled, 1);
+    let lineage = b.store.lineage().unwrap().expect("a lineage, once synced");
+    let head = b.store.cursor(carnet_core::store::Cursor::Pull).unwrap();
+    let pull = |after: u64, lineage: &str| {
+        get(
+            &server,
+            &format!("/v1/sync/pull?after={after}&max_bytes=100000{lineage}"),
+            b.token(),
+        )
+    };
+
+    let (status, body) = pull(head, &format!("&lineage={lineage}"));
+    assert_eq!((status, body.len()), (204, 0), "nothing new: no envelope");
+    // A device that names no lineage (an older app) or another one (its
+    // cursor counts in a log restored since) gets a page naming the log's.
+    for named in [String::new(), "&lineage=0123".to_string()] {
+        let (status, body) = pull(head, &named);
+        assert_eq!(status, 200);
+        let (header, entries): (PullHeader, _) = wire::decode(&body).unwrap();
+        assert!(entries.is_empty() && !header.more);
+        assert_eq!(header.lineage.as_deref(), Some(lineage.as_str()));
+    }
+    // Something new in the same lineage: a page.
+    let (status, body) = pull(0, &format!("&lineage={lineage}"));
+    assert_eq!(status, 200);
+    assert_eq!(wire::decode::<PullHeader>(&body).unwrap().1.len(), 1);
+
+    // A sync with nothing either way: one round trip, nothing received.
+    let s = b.sync(&server.url()).unwrap();
+    assert_eq!(
+        (s.pushed, s.pulled, s.round_trips, s.bytes_received),
+        (0, 0, 1, 0)
+    );
+    assert_eq!(
+        b.store.cursor(carnet_core::store::Cursor::Pull).unwrap(),
+        head
+    );
+}

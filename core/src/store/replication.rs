@@ -10,6 +10,7 @@
 //! cursors, [`super::Cursor`]). A lost batch is sent again, a duplicated one
 //! applies as a no-op, and an applied batch is never half-applied.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use automerge::{ActorId, Change, ChangeHash};
@@ -19,7 +20,7 @@ use super::Store;
 use super::index::Derived;
 use super::log_store::{LogStore, SqliteLog};
 use super::records::index_derived;
-use crate::doc::{RecordDoc, decode_change};
+use crate::doc::{RecordDoc, decode_change, is_deflated};
 use crate::model::Record;
 use crate::photo::{PhotoHash, PhotoRef};
 use crate::rules::check_step;
@@ -539,8 +540,8 @@ struct Merged<'a> {
 /// A change as decoded, with its bytes as the peer sent them.
 type Decoded<'a> = (Change, &'a [u8]);
 
-/// A change new to this store: its hash and its bytes as the peer sent them.
-type NewChange<'a> = (ChangeHash, &'a [u8]);
+/// A change new to this store: its hash and its bytes, uncompressed.
+type NewChange<'a> = (ChangeHash, Cow<'a, [u8]>);
 
 /// Below this many records a batch is merged on the calling thread.
 const PARALLEL_FROM: usize = 64;
@@ -631,6 +632,15 @@ fn merge<'a>(
     let mut added_photos = Vec::new();
     for (change, bytes) in causal_order(fresh) {
         let hash = change.hash();
+        // Logged (and so relayed) uncompressed: automerge DEFLATEs a
+        // change's larger columns on its own, which hides from the
+        // envelope's zstd what records share (field names, words, the
+        // author's actor). The hash is the same either way.
+        let bytes = if is_deflated(bytes) {
+            Cow::Owned(change.raw_bytes().to_vec())
+        } else {
+            Cow::Borrowed(bytes)
+        };
         let mut deps = change.deps().to_vec();
         deps.sort();
         let mut heads = doc.heads();

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::doc::Conflict;
 use crate::photo::{BlobTransfer, PhotoHash, PhotoSettings};
-use crate::store::{ApplyReport, Batch, Cursor, Store};
+use crate::store::{ApplyReport, Batch, Cursor, Entry, Store};
 use crate::sync::photos::{self, PhotoPhase, Step};
 use crate::sync::problem::Problem;
 use crate::sync::protocol::{
@@ -415,6 +415,7 @@ impl SyncSession {
         Ok(Request::Pull {
             after: store.cursor(Cursor::Pull)?,
             max_bytes: self.options.pull_page_bytes,
+            lineage: store.lineage()?,
         })
     }
 
@@ -475,7 +476,22 @@ impl SyncSession {
                     return self.failed(request, Failure::Transport, None, e, out);
                 }
             },
-            Request::Pull { after, .. } => self.on_pull_page(store, *after, &response.body),
+            // Nothing new in the lineage the request named: an empty last
+            // page that leaves the cursor where it is.
+            Request::Pull { after, .. } if response.status == 204 => self.on_pull_page(
+                store,
+                *after,
+                PullHeader {
+                    upto: *after,
+                    more: false,
+                    lineage: None,
+                },
+                Vec::new(),
+            ),
+            Request::Pull { after, .. } => match wire::decode(&response.body) {
+                Ok((header, entries)) => self.on_pull_page(store, *after, header, entries),
+                Err(e) => Err(e),
+            },
             Request::PhotoStatus { .. }
             | Request::PhotoUpload { .. }
             | Request::PhotoDownload { .. } => {
@@ -596,8 +612,13 @@ impl SyncSession {
     /// Applies a pull page all or nothing, then moves the pull cursor. A
     /// page that cannot be decoded or applied changes nothing; the next sync
     /// asks for it again.
-    fn on_pull_page(&mut self, store: &dyn SyncStore, after: u64, body: &[u8]) -> Result<()> {
-        let (header, entries): (PullHeader, _) = wire::decode(body)?;
+    fn on_pull_page(
+        &mut self,
+        store: &dyn SyncStore,
+        after: u64,
+        header: PullHeader,
+        entries: Vec<Entry>,
+    ) -> Result<()> {
         if self.follow_lineage(store, header.lineage.as_deref())? == Lineage::Restarted {
             // Its entries follow a cursor of the old lineage: the whole
             // log is pulled again after the push.
@@ -608,14 +629,19 @@ impl SyncSession {
                 "the server's pull page did not move forward; try again later".into(),
             ));
         }
-        let report = store.apply(
-            SERVER_ORIGIN,
-            &Batch {
-                entries,
-                upto: header.upto,
-                more: header.more,
-            },
-        )?;
+        // An empty page writes nothing (and syncs nothing to disk).
+        let report = if entries.is_empty() {
+            ApplyReport::default()
+        } else {
+            store.apply(
+                SERVER_ORIGIN,
+                &Batch {
+                    entries,
+                    upto: header.upto,
+                    more: header.more,
+                },
+            )?
+        };
         if header.upto > store.cursor(Cursor::Pull)? {
             store.set_cursor(Cursor::Pull, header.upto)?;
         }

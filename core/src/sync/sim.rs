@@ -397,7 +397,21 @@ impl<'a> Sim<'a> {
                     serde_json::to_vec(&ack).map_err(|e| Error::Internal(e.to_string()))
                 })
             }
-            Request::Pull { after, max_bytes } => self.pull(d, *after, *max_bytes),
+            Request::Pull {
+                after,
+                max_bytes,
+                lineage,
+            } => match self.pull(d, *after, *max_bytes, lineage.as_deref()) {
+                Ok(None) => {
+                    return Response {
+                        status: 204,
+                        body: Vec::new(),
+                        retry_after: None,
+                    };
+                }
+                Ok(Some(body)) => Ok(body),
+                Err(e) => Err(e),
+            },
             Request::PhotoStatus { blob } => return self.blob_status(*blob),
             Request::PhotoUpload { blob, offset, body } => {
                 return self.blob_upload(*blob, *offset, body);
@@ -508,13 +522,23 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn pull(&self, d: &Device<'_>, after: u64, max_bytes: usize) -> Result<Vec<u8>> {
+    /// A pull page, or None for carnet-server's `204 No Content`.
+    fn pull(
+        &self,
+        d: &Device<'_>,
+        after: u64,
+        max_bytes: usize,
+        known: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
         let page = self.server.changes_since(
             after,
             protocol::pull_page_bytes(Some(max_bytes)),
             Some(&d.name),
         )?;
-        protocol::pull_body(&page, Some(&self.lineage))
+        if protocol::nothing_new(&page, after, known, &self.lineage) {
+            return Ok(None);
+        }
+        protocol::pull_body(&page, Some(&self.lineage)).map(Some)
     }
 }
 

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use carnet_core::store::ApplyReport;
 use carnet_core::sync::{PushAck, protocol, wire};
 use serde::Deserialize;
@@ -167,6 +168,8 @@ pub struct PullParams {
     #[serde(default)]
     after: u64,
     max_bytes: Option<usize>,
+    /// The lineage the device's cursor counts in, when it knows one.
+    lineage: Option<String>,
 }
 
 /// A page of the team log after the device's cursor, without its own changes.
@@ -187,12 +190,19 @@ pub async fn pull(
             // stopped, so the page read after it is of that lineage.
             let lineage = storage.lineage(&team)?;
             let page = storage.pull(&team, &dev, params.after, max_bytes)?;
+            if protocol::nothing_new(&page, params.after, params.lineage.as_deref(), &lineage) {
+                return Ok((None, 0));
+            }
             Ok((
-                protocol::pull_body(&page, Some(&lineage))?,
+                Some(protocol::pull_body(&page, Some(&lineage))?),
                 page.entries.len(),
             ))
         })
         .await?;
+    let Some(body) = body else {
+        tracing::info!(team = %device.team_id, device = %device.id, after = params.after, "pull: nothing new");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     Metrics::add(&state.metrics.pulled, entries as u64);
     Metrics::add(&state.metrics.bytes_out, body.len() as u64);
     tracing::info!(team = %device.team_id, device = %device.id, after = params.after, entries, bytes = body.len(), "pull served");

@@ -125,7 +125,8 @@ fn pushes_then_pulls_and_moves_each_cursor_only_after_its_answer() {
         pull,
         Request::Pull {
             after: 0,
-            max_bytes: PULL_PAGE_BYTES
+            max_bytes: PULL_PAGE_BYTES,
+            lineage: None,
         }
     );
     let effects = respond(&mut s, &device, id, page(&team, 0, 1 << 20));
@@ -150,6 +151,36 @@ fn pushes_then_pulls_and_moves_each_cursor_only_after_its_answer() {
     // Finished: nothing more happens.
     assert!(s.handle(&device, Event::TimerFired).is_empty());
     assert!(s.handle(&device, Event::Start).is_empty());
+}
+
+#[test]
+fn a_pull_names_the_known_lineage_and_takes_nothing_new_as_the_last_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = store(&dir, "device");
+    let team = store(&dir, "team");
+    note(&team, "theirs");
+    device.set_lineage("ab12").unwrap();
+    device
+        .set_cursor(Cursor::Pull, team.log_head().unwrap())
+        .unwrap();
+    let mut s = SyncSession::new(SyncOptions {
+        photos: false,
+        ..quick()
+    });
+    let (id, pull) = sent(&s.handle(&device, Event::Start));
+    let head = team.log_head().unwrap();
+    assert_eq!(
+        pull,
+        Request::Pull {
+            after: head,
+            max_bytes: PULL_PAGE_BYTES,
+            lineage: Some("ab12".into()),
+        }
+    );
+    let summary = outcome(respond(&mut s, &device, id, answer(204, Vec::new()))).unwrap();
+    assert_eq!((summary.pulled, summary.round_trips), (0, 1));
+    assert_eq!(device.cursor(Cursor::Pull).unwrap(), head);
+    assert_eq!(device.lineage().unwrap().as_deref(), Some("ab12"));
 }
 
 #[test]
@@ -202,7 +233,9 @@ fn pages_are_pushed_and_pulled_one_after_the_other() {
                 pushes += 1;
                 respond(&mut s, &device, id, ack(upto, 1))
             }
-            Request::Pull { after, max_bytes } => {
+            Request::Pull {
+                after, max_bytes, ..
+            } => {
                 pulls += 1;
                 let effects = respond(&mut s, &device, id, page(&team, after, max_bytes));
                 if effects.iter().any(|e| matches!(e, Effect::Finished(_))) {
