@@ -70,7 +70,18 @@ fn peer_batch(from: usize, n: usize) -> Batch {
     let actor = ActorId::random();
     let entries = (from..from + n)
         .map(|i| {
-            let (kind, f) = fields(i);
+            let (kind, mut f) = fields(i);
+            // A peer's change holds consents as the store keeps them (each
+            // purpose: when given, by whom), not as a form hands them over;
+            // the list shape would be refused by the phone rule.
+            if let Some(Value::Array(purposes)) = f.get("consents") {
+                let given = purposes
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|p| (p.to_string(), json!({"at": now_ms(), "by": "bench"})))
+                    .collect();
+                f.insert("consents".into(), Value::Object(given));
+            }
             let id = RecordId::new();
             let (doc, hash) =
                 RecordDoc::create(&actor, id, kind, "bench", now_ms(), &f).expect("create");
