@@ -370,8 +370,8 @@ fn main() {
         ratio(push + pull)
     );
     println!(
-        "| 1 new record after reconnect (both devices) | {:.1} kB | ≤ 2.2 kB |",
-        (one.0 + one.1) as f64 / 1e3
+        "| 1 new record after reconnect (both devices) | {} B | ≤ 2.2 kB |",
+        one.0 + one.1
     );
     println!("| nothing new | {} B | ≤ 376 B |", nothing.0 + nothing.1);
     println!(

@@ -33,6 +33,7 @@
 //! Each change carries a small JSON message — who, what operation, which
 //! field names — from which the history is read. Never a field's value.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -996,6 +997,26 @@ fn json<T: Serialize>(v: &T) -> String {
 /// before the uncompressed log wrote and older apps still push.
 pub(crate) fn is_deflated(bytes: &[u8]) -> bool {
     bytes.get(8) == Some(&2)
+}
+
+/// A change DEFLATEd the way automerge compresses one change alone (its
+/// columns past 256 bytes), for an envelope of a few changes; the bytes as
+/// they are when they do not parse or do not shrink.
+pub(crate) fn deflated(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if is_deflated(bytes) {
+        return Cow::Borrowed(bytes);
+    }
+    match Change::from_bytes(bytes.to_vec()) {
+        Ok(mut c) => {
+            let d = c.bytes();
+            if d.len() < bytes.len() {
+                Cow::Owned(d.into_owned())
+            } else {
+                Cow::Borrowed(bytes)
+            }
+        }
+        Err(_) => Cow::Borrowed(bytes),
+    }
 }
 
 /// Parses change bytes from outside; garbage is an error, never a panic.

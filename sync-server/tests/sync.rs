@@ -331,4 +331,15 @@ fn nothing_new_is_answered_204_only_in_the_lineage_the_device_names() {
         b.store.cursor(carnet_core::store::Cursor::Pull).unwrap(),
         head
     );
+
+    // After its push, a device's pull gets no envelope either (it is not
+    // sent its own change), and its cursor moves past that change.
+    a.note("grazailles-fleming", "encombrants devant le local vélos");
+    let s = a.sync(&server.url()).unwrap();
+    assert_eq!((s.pushed, s.round_trips), (1, 2));
+    assert_eq!(b.sync(&server.url()).unwrap().pulled, 1);
+    let cursor = |d: &Device| d.store.cursor(carnet_core::store::Cursor::Pull).unwrap();
+    assert_eq!(cursor(&a), cursor(&b));
+    let s = a.sync(&server.url()).unwrap();
+    assert_eq!((s.round_trips, s.bytes_received), (1, 0));
 }

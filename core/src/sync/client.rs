@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{ExtraRoots, Failed, call, cause, retry_after, server_too_old};
 pub use super::protocol::Progress;
-use super::protocol::{Request, SyncSummary};
+use super::protocol::{Request, SyncSummary, UPTO_HEADER};
 use super::retry::Replay;
 pub use super::retry::Retry;
 use super::session::{Effect, Event, Response, SyncOptions, SyncSession};
@@ -257,6 +257,10 @@ impl Client {
                 }
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(&resp);
+                let upto = resp
+                    .headers()
+                    .get(UPTO_HEADER)
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
                 match resp.bytes() {
                     Ok(body) => Event::Response {
                         id,
@@ -264,6 +268,7 @@ impl Client {
                             status,
                             body: body.to_vec(),
                             retry_after,
+                            upto,
                         },
                     },
                     Err(e) => failed(false, e),

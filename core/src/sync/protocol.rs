@@ -162,11 +162,15 @@ pub fn read_push(body: &[u8]) -> Result<Pushed> {
     })
 }
 
-/// Whether a pull of a device whose cursor is at `after` in lineage
-/// `known` (as its request says) may be answered `204 No Content`: the page
-/// is empty, the cursor would not move, and the lineage is the log's.
-pub fn nothing_new(page: &Batch, after: u64, known: Option<&str>, lineage: &str) -> bool {
-    known == Some(lineage) && page.entries.is_empty() && !page.more && page.upto <= after
+/// The header of a `204 No Content` pull answer that says where the
+/// device's pull cursor moves (past its own changes, which it is not sent).
+pub const UPTO_HEADER: &str = "carnet-upto";
+
+/// Whether a pull in lineage `known` (as the device's request names it) may
+/// be answered `204 No Content` with [`UPTO_HEADER`]: the page is empty and
+/// the last one, and the lineage is the log's.
+pub fn nothing_new(page: &Batch, known: Option<&str>, lineage: &str) -> bool {
+    known == Some(lineage) && page.entries.is_empty() && !page.more
 }
 
 /// The server's side of a pull: a page of the team log (from

@@ -164,6 +164,9 @@ pub struct Response {
     pub body: Vec<u8>,
     /// The `Retry-After` header, if any.
     pub retry_after: Option<Duration>,
+    /// The `Carnet-Upto` header of a `204` pull answer: where the pull
+    /// cursor moves though nothing came (past this device's own changes).
+    pub upto: Option<u64>,
 }
 
 /// What happened, told to the session.
@@ -477,12 +480,13 @@ impl SyncSession {
                 }
             },
             // Nothing new in the lineage the request named: an empty last
-            // page that leaves the cursor where it is.
+            // page, the cursor moved where the server says (past this
+            // device's own changes), else left where it is.
             Request::Pull { after, .. } if response.status == 204 => self.on_pull_page(
                 store,
                 *after,
                 PullHeader {
-                    upto: *after,
+                    upto: response.upto.unwrap_or(*after),
                     more: false,
                     lineage: None,
                 },

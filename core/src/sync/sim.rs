@@ -402,14 +402,15 @@ impl<'a> Sim<'a> {
                 max_bytes,
                 lineage,
             } => match self.pull(d, *after, *max_bytes, lineage.as_deref()) {
-                Ok(None) => {
+                Ok(Err(upto)) => {
                     return Response {
                         status: 204,
                         body: Vec::new(),
                         retry_after: None,
+                        upto: Some(upto),
                     };
                 }
-                Ok(Some(body)) => Ok(body),
+                Ok(Ok(body)) => Ok(body),
                 Err(e) => Err(e),
             },
             Request::PhotoStatus { blob } => return self.blob_status(*blob),
@@ -425,6 +426,7 @@ impl<'a> Sim<'a> {
                 status: 200,
                 body,
                 retry_after: None,
+                upto: None,
             },
             Err(e) => refusal(&e),
         }
@@ -465,6 +467,7 @@ impl<'a> Sim<'a> {
             status,
             body,
             retry_after: None,
+            upto: None,
         }
     }
 
@@ -516,29 +519,31 @@ impl<'a> Sim<'a> {
                     status: 206,
                     body: bytes[start..end.min(bytes.len())].to_vec(),
                     retry_after: None,
+                    upto: None,
                 }
             }
             _ => problem(404, "photo-missing", "not uploaded yet"),
         }
     }
 
-    /// A pull page, or None for carnet-server's `204 No Content`.
+    /// A pull page, or where the cursor moves for carnet-server's `204 No
+    /// Content`.
     fn pull(
         &self,
         d: &Device<'_>,
         after: u64,
         max_bytes: usize,
         known: Option<&str>,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<std::result::Result<Vec<u8>, u64>> {
         let page = self.server.changes_since(
             after,
             protocol::pull_page_bytes(Some(max_bytes)),
             Some(&d.name),
         )?;
-        if protocol::nothing_new(&page, after, known, &self.lineage) {
-            return Ok(None);
+        if protocol::nothing_new(&page, known, &self.lineage) {
+            return Ok(Err(page.upto));
         }
-        protocol::pull_body(&page, Some(&self.lineage)).map(Some)
+        protocol::pull_body(&page, Some(&self.lineage)).map(Ok)
     }
 }
 
@@ -566,6 +571,7 @@ fn problem(status: u16, name: &str, detail: &str) -> Response {
         status,
         body: body.to_string().into_bytes(),
         retry_after: None,
+        upto: None,
     }
 }
 

@@ -190,18 +190,25 @@ pub async fn pull(
             // stopped, so the page read after it is of that lineage.
             let lineage = storage.lineage(&team)?;
             let page = storage.pull(&team, &dev, params.after, max_bytes)?;
-            if protocol::nothing_new(&page, params.after, params.lineage.as_deref(), &lineage) {
-                return Ok((None, 0));
+            if protocol::nothing_new(&page, params.lineage.as_deref(), &lineage) {
+                return Ok((Err(page.upto), 0));
             }
             Ok((
-                Some(protocol::pull_body(&page, Some(&lineage))?),
+                Ok(protocol::pull_body(&page, Some(&lineage))?),
                 page.entries.len(),
             ))
         })
         .await?;
-    let Some(body) = body else {
-        tracing::info!(team = %device.team_id, device = %device.id, after = params.after, "pull: nothing new");
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let body = match body {
+        Ok(body) => body,
+        Err(upto) => {
+            tracing::info!(team = %device.team_id, device = %device.id, after = params.after, upto, "pull: nothing new");
+            return Ok((
+                StatusCode::NO_CONTENT,
+                [(protocol::UPTO_HEADER, upto.to_string())],
+            )
+                .into_response());
+        }
     };
     Metrics::add(&state.metrics.pulled, entries as u64);
     Metrics::add(&state.metrics.bytes_out, body.len() as u64);

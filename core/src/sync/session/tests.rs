@@ -33,6 +33,7 @@ fn answer(status: u16, body: Vec<u8>) -> Response {
         status,
         body,
         retry_after: None,
+        upto: None,
     }
 }
 
@@ -181,6 +182,17 @@ fn a_pull_names_the_known_lineage_and_takes_nothing_new_as_the_last_page() {
     assert_eq!((summary.pulled, summary.round_trips), (0, 1));
     assert_eq!(device.cursor(Cursor::Pull).unwrap(), head);
     assert_eq!(device.lineage().unwrap().as_deref(), Some("ab12"));
+
+    // Past this device's own changes: nothing comes, the cursor moves.
+    let mut s = SyncSession::new(SyncOptions {
+        photos: false,
+        ..quick()
+    });
+    let (id, _) = sent(&s.handle(&device, Event::Start));
+    let mut past_own = answer(204, Vec::new());
+    past_own.upto = Some(head + 3);
+    outcome(respond(&mut s, &device, id, past_own)).unwrap();
+    assert_eq!(device.cursor(Cursor::Pull).unwrap(), head + 3);
 }
 
 #[test]
