@@ -13,6 +13,7 @@ mod enrollment;
 mod index;
 mod log_store;
 mod migrations;
+mod packed;
 mod photos;
 mod query;
 mod records;
@@ -537,8 +538,7 @@ pub(crate) fn doc_bytes(tx: &Connection, id: RecordId) -> Result<(Vec<u8>, usize
     )?;
     let mut rows = stmt.query(params![id.as_bytes(), upto])?;
     while let Some(row) = rows.next()? {
-        let change: Vec<u8> = row.get(0)?;
-        bytes.extend_from_slice(&change);
+        bytes.extend_from_slice(&packed::unpack(row.get(0)?)?);
         tail += 1;
     }
     if bytes.is_empty() {

@@ -52,7 +52,12 @@ pub(super) fn log_change(
     conn.prepare_cached(
         "INSERT INTO change_log (record_id, hash, origin, bytes) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![id.as_bytes(), hash.0.as_slice(), origin, bytes])?;
+    .execute(params![
+        id.as_bytes(),
+        hash.0.as_slice(),
+        origin,
+        super::packed::pack(bytes)?
+    ])?;
     Ok(())
 }
 

@@ -172,6 +172,7 @@ impl Store {
                     what: "a record id in the change log",
                     source: None,
                 })?;
+                let bytes = bytes.map(super::packed::unpack).transpose()?;
                 let payload =
                     Payload::from_row(bytes, photo.as_deref()).ok_or(Error::Unreadable {
                         what: "an erased photo in the change log",
