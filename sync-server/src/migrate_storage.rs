@@ -43,7 +43,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use carnet_core::RecordId;
-use carnet_core::store::read_row_of;
+use carnet_core::store::{logged_change, read_row_of};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::{Client, Transaction};
@@ -736,7 +736,12 @@ fn copy_log(
         let id: Vec<u8> = r.get(1)?;
         let hash: Option<Vec<u8>> = r.get(2)?;
         let origin: String = r.get(3)?;
-        let bytes: Option<Vec<u8>> = r.get(4)?;
+        // PostgreSQL keeps each change as it is, not packed as SQLite's log
+        // keeps it.
+        let bytes: Option<Vec<u8>> = r
+            .get::<_, Option<Vec<u8>>>(4)?
+            .map(logged_change)
+            .transpose()?;
         let photo: Option<Vec<u8>> = r.get(5)?;
         writer.write(&[&team, &seq, &id, &hash, &origin, &bytes, &photo])?;
         if bytes.is_some() {
@@ -785,7 +790,7 @@ fn doc_bytes(lite: &Connection, id: &[u8]) -> Result<Option<Vec<u8>>> {
     )?;
     let mut rows = stmt.query(rusqlite::params![id, upto])?;
     while let Some(r) = rows.next()? {
-        bytes.extend_from_slice(&r.get::<_, Vec<u8>>(0)?);
+        bytes.extend_from_slice(&logged_change(r.get(0)?)?);
     }
     Ok((!bytes.is_empty()).then_some(bytes))
 }

@@ -32,6 +32,7 @@ pub use enrollment::DeviceEnrollment;
 pub use index::{ReadRow, read_row_of};
 pub use log_store::{LogStore, apply_pushed_to};
 pub use migrations::SCHEMA_VERSION;
+pub use packed::unpack as logged_change;
 pub use query::{
     Count, Dialect, GroupBy, OpenReport, Page, Query, SqlArg, SqlQuery, open_statuses_sql,
 };

@@ -40,8 +40,11 @@ pub(super) fn pack(change: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
-/// A change's bytes from a log row, packed or (written before) not.
-pub(super) fn unpack(stored: Vec<u8>) -> Result<Vec<u8>> {
+/// A change's bytes from a log row, packed or (written before) not: also
+/// for a tool that reads a store's file itself (`carnet-server
+/// migrate-storage` copies team logs into PostgreSQL, which keeps changes
+/// as they are).
+pub fn unpack(stored: Vec<u8>) -> Result<Vec<u8>> {
     if !stored.starts_with(&ZSTD_MAGIC) {
         return Ok(stored);
     }
