@@ -33,7 +33,6 @@
 //! Each change carries a small JSON message — who, what operation, which
 //! field names — from which the history is read. Never a field's value.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -593,7 +592,7 @@ impl RecordDoc {
     /// The encoded change with this hash, for replication: uncompressed,
     /// so that the envelope's zstd sees what a batch's changes share
     /// (automerge would DEFLATE each change's larger columns alone, and a
-    /// batch of those compresses 3.5 times worse; `docs/performance.md`).
+    /// batch of those compresses 3.3 times worse; `docs/performance.md`).
     pub fn change_bytes(&self, hash: &ChangeHash) -> Option<Vec<u8>> {
         self.doc
             .get_change_by_hash(hash)
@@ -997,26 +996,6 @@ fn json<T: Serialize>(v: &T) -> String {
 /// before the uncompressed log wrote and older apps still push.
 pub(crate) fn is_deflated(bytes: &[u8]) -> bool {
     bytes.get(8) == Some(&2)
-}
-
-/// A change DEFLATEd the way automerge compresses one change alone (its
-/// columns past 256 bytes), for an envelope of a few changes; the bytes as
-/// they are when they do not parse or do not shrink.
-pub(crate) fn deflated(bytes: &[u8]) -> Cow<'_, [u8]> {
-    if is_deflated(bytes) {
-        return Cow::Borrowed(bytes);
-    }
-    match Change::from_bytes(bytes.to_vec()) {
-        Ok(mut c) => {
-            let d = c.bytes();
-            if d.len() < bytes.len() {
-                Cow::Owned(d.into_owned())
-            } else {
-                Cow::Borrowed(bytes)
-            }
-        }
-        Err(_) => Cow::Borrowed(bytes),
-    }
 }
 
 /// Parses change bytes from outside; garbage is an error, never a panic.

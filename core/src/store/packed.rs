@@ -2,19 +2,19 @@
 //! alone with zstd (level 1). Changes travel uncompressed so that an
 //! envelope's zstd sees what a batch shares (`docs/sync-protocol.md`); kept
 //! that way they would cost the store a fifth more disk (1,321 → 1,597 B per
-//! record in the store bench, over its 1.5 KB budget). Packing costs a few
-//! microseconds a change, unpacking less, against the ~200 µs of applying
-//! it. Rows written before hold automerge's own chunks, which start with
-//! automerge's magic bytes, never zstd's: both read back alike.
+//! record in the store bench, over its 1.5 KB budget; 1,392 B packed). The
+//! store bench's apply rate did not move beyond this VM's noise (6,381
+//! changes/s before packing, 6,217 after; `docs/performance.md`). Rows
+//! written before hold automerge's own chunks, which start with automerge's
+//! magic bytes, never zstd's: both read back alike.
 
 use std::cell::RefCell;
 
+use crate::sync::wire::MAX_CHANGE;
 use crate::{Error, Result};
 
 /// The first bytes of a zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-/// The largest change a log row may unpack to (the envelope's limit).
-const MAX_CHANGE: usize = 1 << 20;
 
 thread_local! {
     static PACKER: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };

@@ -166,16 +166,33 @@ pub fn read_push(body: &[u8]) -> Result<Pushed> {
 /// device's pull cursor moves (past its own changes, which it is not sent).
 pub const UPTO_HEADER: &str = "carnet-upto";
 
-/// Whether a pull in lineage `known` (as the device's request names it) may
-/// be answered `204 No Content` with [`UPTO_HEADER`]: the page is empty and
-/// the last one, and the lineage is the log's.
-pub fn nothing_new(page: &Batch, known: Option<&str>, lineage: &str) -> bool {
-    known == Some(lineage) && page.entries.is_empty() && !page.more
+/// The server's answer to a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullAnswer {
+    /// `200` with this envelope.
+    Page(Vec<u8>),
+    /// `204 No Content` with [`UPTO_HEADER`]: nothing for the device in the
+    /// lineage it named; its cursor moves to `upto`.
+    NothingNew {
+        /// Where the device's pull cursor moves.
+        upto: u64,
+    },
 }
 
 /// The server's side of a pull: a page of the team log (from
-/// [`crate::Store::changes_since`]) in the log's `lineage`, as the
-/// response body.
+/// [`crate::Store::changes_since`]) in the log's `lineage`, for a device
+/// whose request named lineage `known`. Nothing new (the page empty and the
+/// last one) in the log's own lineage is a [`PullAnswer::NothingNew`];
+/// anything else an envelope naming the log's lineage.
+pub fn pull_answer(page: &Batch, known: Option<&str>, lineage: &str) -> Result<PullAnswer> {
+    if known == Some(lineage) && page.entries.is_empty() && !page.more {
+        return Ok(PullAnswer::NothingNew { upto: page.upto });
+    }
+    pull_body(page, Some(lineage)).map(PullAnswer::Page)
+}
+
+/// A page of the team log in the log's `lineage`, as a pull's envelope
+/// (see [`pull_answer`]).
 pub fn pull_body(page: &Batch, lineage: Option<&str>) -> Result<Vec<u8>> {
     wire::encode(
         &PullHeader {
@@ -230,9 +247,10 @@ pub enum Request {
         max_bytes: usize,
         /// The lineage the cursor counts in, once known. A server that
         /// holds nothing new after `after` in that lineage answers
-        /// `204 No Content` (no envelope at all): the most frequent answer,
-        /// on the weakest connections, costs only its status line. Servers
-        /// before it ignore the parameter and send an empty page.
+        /// `204 No Content` with [`UPTO_HEADER`] and no envelope: the most
+        /// frequent answer, on the weakest connections, costs its status
+        /// line and headers only. Servers before it ignore the parameter
+        /// and send an empty page.
         lineage: Option<String>,
     },
     /// `GET /v1/photos/{blob}/upload`: how much of a blob the server holds.
@@ -504,5 +522,34 @@ mod tests {
             known.path(),
             "/v1/sync/pull?after=3&max_bytes=10&lineage=ab12"
         );
+    }
+
+    #[test]
+    fn nothing_new_is_answered_only_in_the_logs_own_lineage() {
+        let empty = Batch {
+            upto: 7,
+            ..Default::default()
+        };
+        assert_eq!(
+            pull_answer(&empty, Some("ab"), "ab").unwrap(),
+            PullAnswer::NothingNew { upto: 7 }
+        );
+        for known in [None, Some("cd")] {
+            let PullAnswer::Page(body) = pull_answer(&empty, known, "ab").unwrap() else {
+                panic!("a page for a device that names {known:?}");
+            };
+            let (header, entries) = wire::decode::<PullHeader>(&body).unwrap();
+            assert_eq!((header.upto, header.lineage.as_deref()), (7, Some("ab")));
+            assert!(entries.is_empty());
+        }
+        let more = Batch {
+            upto: 7,
+            more: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            pull_answer(&more, Some("ab"), "ab").unwrap(),
+            PullAnswer::Page(_)
+        ));
     }
 }

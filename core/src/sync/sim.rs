@@ -9,7 +9,7 @@
 //! store's actor, as enrollment binds it) and acknowledged with
 //! [`PushAck::committed`]; a pull is served from the server store's log with
 //! [`Store::changes_since`], without the device's own entries, as
-//! [`protocol::pull_body`]; a wipe order
+//! [`protocol::pull_answer`] (a page, or 204 when nothing is new); a wipe order
 //! answers 410 and a revocation 401 before anything else; errors get the
 //! status the server gives them. Answers carry the server log's lineage;
 //! [`Sim::restore`] puts an older copy of the server store in place with a
@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::photo::{BlobStatus, PhotoHash};
-use crate::sync::protocol::{self, BlobProgress, PushAck, Request, SyncSummary};
+use crate::sync::protocol::{self, BlobProgress, PullAnswer, PushAck, Request, SyncSummary};
 use crate::sync::session::{Effect, Event, RequestId, Response, SyncOptions, SyncSession};
 use crate::{Error, Result, Store};
 
@@ -402,7 +402,7 @@ impl<'a> Sim<'a> {
                 max_bytes,
                 lineage,
             } => match self.pull(d, *after, *max_bytes, lineage.as_deref()) {
-                Ok(Err(upto)) => {
+                Ok(PullAnswer::NothingNew { upto }) => {
                     return Response {
                         status: 204,
                         body: Vec::new(),
@@ -410,7 +410,7 @@ impl<'a> Sim<'a> {
                         upto: Some(upto),
                     };
                 }
-                Ok(Ok(body)) => Ok(body),
+                Ok(PullAnswer::Page(body)) => Ok(body),
                 Err(e) => Err(e),
             },
             Request::PhotoStatus { blob } => return self.blob_status(*blob),
@@ -526,24 +526,19 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A pull page, or where the cursor moves for carnet-server's `204 No
-    /// Content`.
     fn pull(
         &self,
         d: &Device<'_>,
         after: u64,
         max_bytes: usize,
         known: Option<&str>,
-    ) -> Result<std::result::Result<Vec<u8>, u64>> {
+    ) -> Result<PullAnswer> {
         let page = self.server.changes_since(
             after,
             protocol::pull_page_bytes(Some(max_bytes)),
             Some(&d.name),
         )?;
-        if protocol::nothing_new(&page, known, &self.lineage) {
-            return Ok(Err(page.upto));
-        }
-        protocol::pull_body(&page, Some(&self.lineage)).map(Ok)
+        protocol::pull_answer(&page, known, &self.lineage)
     }
 }
 

@@ -3,7 +3,6 @@
 //! with zstd. Decoding is defensive: sizes are checked before anything is
 //! allocated, and no input makes it panic.
 
-use std::borrow::Cow;
 use std::io::Read;
 
 use serde::Serialize;
@@ -20,10 +19,9 @@ pub const MAX_BODY: usize = 8 << 20;
 /// Largest decompressed body accepted.
 pub const MAX_DECOMPRESSED: usize = 32 << 20;
 const MAX_HEADER: usize = 64 << 10;
-const MAX_CHANGE: usize = 1 << 20;
+/// Largest change accepted, in an envelope or a store's change log.
+pub(crate) const MAX_CHANGE: usize = 1 << 20;
 const MAGIC: &[u8; 4] = b"CRN1";
-/// Below this many entries, changes travel DEFLATEd (see [`encode`]).
-const FEW_CHANGES: usize = 8;
 
 /// Encodes a header and entries into a compressed envelope. Fails rather
 /// than produce a body that [`decode`] would refuse: a header that does not
@@ -42,19 +40,9 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
     raw.extend_from_slice(MAGIC);
     raw.extend_from_slice(&(head.len() as u32).to_le_bytes());
     raw.extend_from_slice(&head);
-    // A few changes carry nothing for zstd to share across them: each goes
-    // DEFLATEd, as automerge compresses one change alone (a new 25-word
-    // note: 512 bytes instead of 657). The receiver stores it uncompressed
-    // again, under the same hash.
-    let alone = entries.len() < FEW_CHANGES;
     for e in entries {
         match &e.payload {
             Payload::Change(bytes) => {
-                let bytes = if alone {
-                    crate::doc::deflated(bytes)
-                } else {
-                    Cow::Borrowed(bytes.as_slice())
-                };
                 if bytes.len() > MAX_CHANGE {
                     return Err(Error::TooLarge {
                         what: "a change".into(),
@@ -64,7 +52,7 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
                 raw.push(1);
                 raw.extend_from_slice(e.record_id.as_bytes());
                 raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                raw.extend_from_slice(&bytes);
+                raw.extend_from_slice(bytes);
             }
             Payload::Erased => {
                 raw.push(2);

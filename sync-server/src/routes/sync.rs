@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use carnet_core::store::ApplyReport;
+use carnet_core::sync::protocol::PullAnswer;
 use carnet_core::sync::{PushAck, protocol, wire};
 use serde::Deserialize;
 
@@ -184,24 +185,19 @@ pub async fn pull(
     let max_bytes = protocol::pull_page_bytes(params.max_bytes);
     let storage = state.storage.clone();
     let (team, dev) = (device.team_id.clone(), device.id.clone());
-    let (body, entries) = state
+    let (answer, entries) = state
         .heavy(move || {
             // The lineage first: a restore happens only while the server is
             // stopped, so the page read after it is of that lineage.
             let lineage = storage.lineage(&team)?;
             let page = storage.pull(&team, &dev, params.after, max_bytes)?;
-            if protocol::nothing_new(&page, params.lineage.as_deref(), &lineage) {
-                return Ok((Err(page.upto), 0));
-            }
-            Ok((
-                Ok(protocol::pull_body(&page, Some(&lineage))?),
-                page.entries.len(),
-            ))
+            let answer = protocol::pull_answer(&page, params.lineage.as_deref(), &lineage)?;
+            Ok((answer, page.entries.len()))
         })
         .await?;
-    let body = match body {
-        Ok(body) => body,
-        Err(upto) => {
+    let body = match answer {
+        PullAnswer::Page(body) => body,
+        PullAnswer::NothingNew { upto } => {
             tracing::info!(team = %device.team_id, device = %device.id, after = params.after, upto, "pull: nothing new");
             return Ok((
                 StatusCode::NO_CONTENT,
