@@ -14,6 +14,10 @@
 
 #![forbid(unsafe_code)]
 
+// SQLCipher's crypto provider: no item is used from Rust, but SQLCipher
+// calls into it, so it must be linked wherever the core is.
+use carnet_sqlcipher_crypto as _;
+
 pub mod config;
 pub mod consent;
 pub mod csv;

@@ -708,3 +708,46 @@ fn changes_are_logged_and_relayed_uncompressed() {
     let relayed = b.changes_since(0, 1 << 20, None).unwrap();
     assert_eq!(relayed.entries[0].payload, Payload::Change(raw));
 }
+
+/// A phone's store written before SQLCipher's crypto came from
+/// `sqlcipher-crypto` (SQLCipher 4.20 through a vendored OpenSSL 3.6, key
+/// `[0x42; 32]`, one contact and one note citing her; written 2026-12-07)
+/// opens, reads and takes new records: updating the app keeps the data.
+#[test]
+fn a_store_written_through_openssl_opens_reads_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("carnet.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/store-written-through-openssl.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    let key = [0x42u8; 32];
+    assert!(matches!(
+        Store::open(&path, &[0x43u8; 32]),
+        Err(Error::WrongKey)
+    ));
+    let s = Store::open(&path, &key).unwrap();
+    let items = s.list(&Query::default()).unwrap().items;
+    assert_eq!(items.len(), 2);
+    let note = items
+        .iter()
+        .find_map(|r| match r {
+            Record::Note(n) => Some(n),
+            _ => None,
+        })
+        .expect("the fixture's note");
+    assert_eq!(note.text, "Écrite par la bibliothèque OpenSSL de SQLCipher");
+    assert_eq!(note.contacts[0].state, ContactState::Present);
+    s.create(
+        Kind::Note,
+        &fields(json!({"sector": "conte-joliot", "text": "Après la mise à jour"})),
+    )
+    .unwrap();
+    drop(s);
+    let s = Store::open(&path, &key).unwrap();
+    assert_eq!(s.list(&Query::default()).unwrap().items.len(), 3);
+}
