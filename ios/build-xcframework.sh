@@ -22,14 +22,15 @@ if [ "$(uname -s)" != Darwin ] || ! command -v xcodebuild >/dev/null 2>&1; then
     exit 2
 fi
 
-features=()
-[ "${CARNET_TEST_HOOKS:-0}" = 1 ] && features=(--features test-hooks)
+hooks=""
+[ "${CARNET_TEST_HOOKS:-0}" = 1 ] && hooks=",test-hooks"
+features=(--features "mobile$hooks")
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin)
 rustup target add "${targets[@]}"
 export IPHONEOS_DEPLOYMENT_TARGET=15.0 MACOSX_DEPLOYMENT_TARGET=12.0
 for t in "${targets[@]}"; do
     echo "build-xcframework: cargo build --profile mobile --target $t" >&2
-    cargo build --profile mobile -p carnet-ffi --lib --target "$t" ${features[@]+"${features[@]}"}
+    cargo build --profile mobile -p carnet-ffi --lib --target "$t" "${features[@]}"
 done
 
 out=ios/build
@@ -39,7 +40,7 @@ mkdir -p "$out/headers" "$out/ios-sim" "$out/macos"
 # Bindings (library mode, from one of the builds; names from ffi/uniffi.toml).
 # The profile strips that dylib, but uniffi reads a Mach-O dylib's metadata
 # from its exports, which stripping keeps.
-cargo build --release -p carnet-ffi --features "cli${features:+,test-hooks}" --bin uniffi-bindgen
+cargo build --release -p carnet-ffi --features "cli$hooks" --bin uniffi-bindgen
 target/release/uniffi-bindgen generate --library target/aarch64-apple-darwin/mobile/libcarnet_ffi.dylib \
     --language swift --out-dir "$out/swift"
 cp "$out/swift/CarnetCore.swift" ios/Sources/CarnetCore/CarnetCore.swift
