@@ -30,7 +30,7 @@ pub use aggregates::{ActivityRow, Fix, OpenRow};
 pub use checkpoint::running as running_checkpointers;
 pub use enrollment::DeviceEnrollment;
 pub use index::{ReadRow, read_row_of};
-pub use log_store::{LogStore, apply_pushed_to};
+pub use log_store::{LogStore, NewChange, apply_pushed_to};
 pub use migrations::SCHEMA_VERSION;
 pub use packed::unpack as logged_change;
 pub use query::{

@@ -41,23 +41,18 @@ pub struct RecordDetails {
     pub history: Vec<HistoryEntry>,
 }
 
-/// Logs a change new to this store, with its encoded bytes.
-pub(super) fn log_change(
+/// Logs a change new to this store, its bytes packed ([`super::packed`]).
+pub(super) fn log_packed(
     conn: &Connection,
     id: RecordId,
     hash: &automerge::ChangeHash,
-    bytes: &[u8],
+    packed: &[u8],
     origin: &str,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO change_log (record_id, hash, origin, bytes) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![
-        id.as_bytes(),
-        hash.0.as_slice(),
-        origin,
-        super::packed::pack(bytes)?
-    ])?;
+    .execute(params![id.as_bytes(), hash.0.as_slice(), origin, packed])?;
     Ok(())
 }
 
@@ -71,7 +66,7 @@ pub(super) fn log_local(
     let bytes = doc
         .change_bytes(hash)
         .ok_or_else(|| Error::Internal("a new change is missing from its document".into()))?;
-    log_change(conn, id, hash, &bytes, "local")
+    log_packed(conn, id, hash, &super::packed::pack(&bytes)?, "local")
 }
 
 /// How many changes after its snapshot a record is loaded from before it
@@ -89,56 +84,80 @@ pub(super) fn index_doc(
     tail: usize,
     fresh: bool,
 ) -> Result<()> {
-    index_derived(
-        &mut SqliteLog::new(conn),
-        id,
-        doc,
-        &Derived::of(doc)?,
-        tail,
-        fresh,
-    )
+    Indexed::of(id, doc, Derived::of(doc)?, tail).write(&mut SqliteLog::new(conn), fresh)
 }
 
-/// [`index_doc`] with the document's derived values already computed, on
-/// any backend.
-pub(super) fn index_derived(
-    log: &mut dyn LogStore,
-    id: RecordId,
-    doc: &RecordDoc,
-    derived: &Derived,
-    tail: usize,
-    fresh: bool,
-) -> Result<()> {
-    if tail >= COMPACT_AFTER
-        && let Some(bytes) = snapshot(doc)
-    {
-        log.save_snapshot(id, &bytes)?;
-    }
-    let mut erased = Vec::new();
-    for h in super::replication::photo_hashes(&derived.view) {
-        if log.is_photo_erased(&h)? {
-            erased.push(h);
+/// What a record's storage gets once its new changes are logged, computed
+/// from its document alone: applying a batch computes it on every core,
+/// and the one thread that writes only executes it.
+pub(super) struct Indexed {
+    row: ReadRow,
+    /// The photos the record names, with its derived values to mask those
+    /// erased here; None for a record naming none.
+    photos: Option<(Vec<PhotoHash>, Derived)>,
+    /// A fresh snapshot of its document, when `tail` changes have piled up.
+    snapshot: Option<Vec<u8>>,
+}
+
+impl Indexed {
+    /// For record `id`, whose document `doc` (with `derived` read from it)
+    /// ends with `tail` logged changes after its snapshot.
+    pub(super) fn of(id: RecordId, doc: &RecordDoc, derived: Derived, tail: usize) -> Indexed {
+        let snapshot = if tail >= COMPACT_AFTER {
+            snapshot(doc)
+        } else {
+            None
+        };
+        let row = ReadRow::of(id, &derived);
+        let hashes = super::replication::photo_hashes(&derived.view);
+        Indexed {
+            row,
+            photos: (!hashes.is_empty()).then_some((hashes, derived)),
+            snapshot,
         }
     }
-    if erased.is_empty() {
-        return log.write_row(&ReadRow::of(id, derived), fresh);
+
+    /// The photos the record names.
+    pub(super) fn photos(&self) -> &[PhotoHash] {
+        self.photos.as_ref().map_or(&[], |(h, _)| h.as_slice())
     }
-    // A stale device named an erased photo again: the record does not
-    // list it (its bytes are gone and are never taken again).
-    let mut view = derived.view.clone();
-    if let Some(list) = view.get_mut("photos").and_then(Value::as_array_mut) {
-        list.retain(|p| {
-            p.get("hash")
-                .and_then(Value::as_str)
-                .and_then(|h| crate::photo::PhotoHash::parse(h).ok())
-                .is_none_or(|h| !erased.contains(&h))
-        });
+
+    /// Writes the snapshot, if any, and the derived rows; `fresh`: the
+    /// record has none yet.
+    pub(super) fn write(&self, log: &mut dyn LogStore, fresh: bool) -> Result<()> {
+        let id = self.row.id;
+        if let Some(bytes) = &self.snapshot {
+            log.save_snapshot(id, bytes)?;
+        }
+        let Some((hashes, derived)) = &self.photos else {
+            return log.write_row(&self.row, fresh);
+        };
+        let mut erased = Vec::new();
+        for h in hashes {
+            if log.is_photo_erased(h)? {
+                erased.push(*h);
+            }
+        }
+        if erased.is_empty() {
+            return log.write_row(&self.row, fresh);
+        }
+        // A stale device named an erased photo again: the record does not
+        // list it (its bytes are gone and are never taken again).
+        let mut view = derived.view.clone();
+        if let Some(list) = view.get_mut("photos").and_then(Value::as_array_mut) {
+            list.retain(|p| {
+                p.get("hash")
+                    .and_then(Value::as_str)
+                    .and_then(|h| PhotoHash::parse(h).ok())
+                    .is_none_or(|h| !erased.contains(&h))
+            });
+        }
+        let masked = Derived {
+            view,
+            conflicts: derived.conflicts,
+        };
+        log.write_row(&ReadRow::of(id, &masked), fresh)
     }
-    let masked = Derived {
-        view,
-        conflicts: derived.conflicts,
-    };
-    log.write_row(&ReadRow::of(id, &masked), fresh)
 }
 
 /// A snapshot of `doc`, unless it would not load back the same document (a

@@ -13,13 +13,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, Change};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
 use super::index::Derived;
-use super::log_store::{LogStore, SqliteLog};
-use super::records::index_derived;
+use super::log_store::{LogStore, NewChange, SqliteLog};
+use super::records::Indexed;
 use crate::doc::{RecordDoc, decode_change, is_deflated};
 use crate::model::Record;
 use crate::photo::{PhotoHash, PhotoRef};
@@ -399,7 +399,8 @@ pub(super) fn apply_in(
         Sender::Device { actor, .. } => Makers::Only(actor),
         Sender::Peer(_) => Makers::Anyone,
     };
-    for merged in merge_all(work, own, config, makers) {
+    let pack = log.packs_changes();
+    for merged in merge_all(work, own, config, makers, pack) {
         let m = merged?;
         report.duplicates += m.duplicates;
         if m.new.is_empty() {
@@ -407,21 +408,14 @@ pub(super) fn apply_in(
         }
         // Log in causal order, so that any run of our log that a third
         // store receives has its dependencies before it.
-        for (hash, bytes) in &m.new {
-            log.log_change(m.id, hash, bytes, origin)?;
+        for change in &m.new {
+            log.log_change(m.id, change, origin)?;
         }
-        index_derived(
-            log,
-            m.id,
-            &m.doc,
-            &m.derived,
-            m.tail + m.new.len(),
-            !m.existed,
-        )?;
+        m.indexed.write(log, !m.existed)?;
         // A change that names an erased photo again (a stale device) is
-        // refused: the reference stays out of the record (index_derived
-        // leaves erased photos out) and its bytes are never taken again.
-        let kept = photo_hashes(&m.derived.view);
+        // refused: the reference stays out of the record (its rows leave
+        // erased photos out) and its bytes are never taken again.
+        let kept = m.indexed.photos();
         let mut refused = 0;
         for added in &m.added_photos {
             for h in added.iter().filter(|h| kept.contains(h)) {
@@ -451,7 +445,7 @@ pub(super) fn apply_in(
             names_erased |= log.is_photo_erased(&h)?;
         }
         if names_erased {
-            index_derived(log, id, &doc, &derived, tail, false)?;
+            Indexed::of(id, &doc, derived, tail).write(log, false)?;
         }
     }
     Ok(report)
@@ -525,13 +519,12 @@ struct Work<'a> {
     raw: Vec<&'a [u8]>,
 }
 
-/// A record's document with a batch's changes applied and checked.
+/// A record with a batch's changes applied and checked: what its storage
+/// gets. Its document stays (and is dropped) on the thread that merged it.
 struct Merged<'a> {
     id: RecordId,
     existed: bool,
-    tail: usize,
-    doc: RecordDoc,
-    derived: Derived,
+    indexed: Indexed,
     new: Vec<NewChange<'a>>,
     duplicates: usize,
     /// For each new change that added photos, their hashes.
@@ -541,25 +534,23 @@ struct Merged<'a> {
 /// A change as decoded, with its bytes as the peer sent them.
 type Decoded<'a> = (Change, &'a [u8]);
 
-/// A change new to this store: its hash and its bytes, uncompressed.
-type NewChange<'a> = (ChangeHash, Cow<'a, [u8]>);
-
 /// Below this many records a batch is merged on the calling thread.
 const PARALLEL_FROM: usize = 64;
 
 /// Merges every record's changes, on all cores for a large batch; results
-/// come back in the batch's order.
+/// come back in the batch's order. `pack`: the log keeps changes packed.
 fn merge_all<'a>(
     work: Vec<Work<'a>>,
     actor: &ActorId,
     cfg: &TeamConfig,
     makers: Makers<'_>,
+    pack: bool,
 ) -> Vec<Result<Merged<'a>>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if threads < 2 || work.len() < PARALLEL_FROM {
         return work
             .into_iter()
-            .map(|w| merge(w, actor, cfg, makers))
+            .map(|w| merge(w, actor, cfg, makers, pack))
             .collect();
     }
     let chunk = work.len().div_ceil(threads);
@@ -574,7 +565,7 @@ fn merge_all<'a>(
             .map(|c| {
                 scope.spawn(move || {
                     c.into_iter()
-                        .map(|w| merge(w, actor, cfg, makers))
+                        .map(|w| merge(w, actor, cfg, makers, pack))
                         .collect::<Vec<_>>()
                 })
             })
@@ -597,6 +588,7 @@ fn merge<'a>(
     actor: &ActorId,
     cfg: &TeamConfig,
     makers: Makers<'_>,
+    pack: bool,
 ) -> Result<Merged<'a>> {
     let (mut doc, tail) = match &w.stored {
         Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
@@ -695,7 +687,12 @@ fn merge<'a>(
         // The next step starts from the merged document: this view is it
         // only when the change followed the document's heads.
         view = in_line.then_some(after);
-        new.push((hash, bytes));
+        let packed = pack.then(|| super::packed::pack(&bytes)).transpose()?;
+        new.push(NewChange {
+            hash,
+            bytes,
+            packed,
+        });
     }
     let derived = match view {
         Some(view) => Derived::with_view(&doc, view)?,
@@ -705,12 +702,11 @@ fn merge<'a>(
     Record::from_json(derived.view.clone()).map_err(|_| {
         Error::RejectedChanges(format!("record {} would no longer be readable", w.id))
     })?;
+    let indexed = Indexed::of(w.id, &doc, derived, tail + new.len());
     Ok(Merged {
         id: w.id,
         existed: w.stored.is_some(),
-        tail,
-        doc,
-        derived,
+        indexed,
         new,
         duplicates,
         added_photos,

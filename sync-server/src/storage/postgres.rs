@@ -15,15 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use automerge::ChangeHash;
 use carnet_core::Record;
 use carnet_core::edit::Action;
 use carnet_core::model::ContactState;
 use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
 use carnet_core::store::{
-    ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, OpenRow, Page,
-    Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc, open_statuses_sql,
-    record_from_row, without_erased_photos,
+    ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, NewChange,
+    OpenRow, Page, Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc,
+    open_statuses_sql, record_from_row, without_erased_photos,
 };
 use carnet_core::{RecordId, TeamConfig, now_ms};
 use carnet_dashboard::{DashboardError, TeamReads};
@@ -1134,15 +1133,14 @@ impl LogStore for PgLog<'_, '_> {
     fn log_change(
         &mut self,
         id: RecordId,
-        hash: &ChangeHash,
-        bytes: &[u8],
+        change: &NewChange<'_>,
         origin: &str,
     ) -> carnet_core::Result<()> {
         let seq = self.next();
         self.tx
             .execute(
                 "INSERT INTO change_log (team_id, seq, record_id, hash, origin, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&self.team, &seq, &id.as_bytes().as_slice(), &hash.0.as_slice(), &origin, &bytes],
+                &[&self.team, &seq, &id.as_bytes().as_slice(), &change.hash.0.as_slice(), &origin, &change.bytes.as_ref()],
             )
             .map_err(backend)?;
         Ok(())
