@@ -207,6 +207,7 @@ fn main() {
     let t = Instant::now();
     let mut seeded = 0;
     let mut apply_rate = 0.0;
+    let mut last = Batch::default();
     while seeded < n {
         let k = 10_000.min(n - seeded);
         let batch = peer_batch(seeded, k);
@@ -214,12 +215,23 @@ fn main() {
         store.apply("peer", &batch).unwrap();
         apply_rate = k as f64 / t1.elapsed().as_secs_f64();
         seeded += k;
+        last = batch;
     }
     println!("seed {n} records: {:.1} s", t.elapsed().as_secs_f64());
     println!(
         "apply 10k changes from a peer (one batch, into a store of {} records): {:.0} changes/s",
         n - 10_000.min(n),
         apply_rate
+    );
+    // The last batch again, as a device whose acknowledgement was lost on a
+    // weak connection sends it.
+    let t = Instant::now();
+    let again = store.apply("peer", &last).unwrap();
+    assert_eq!(again.duplicates, last.entries.len());
+    println!(
+        "the same {} changes sent again (all duplicates, nothing written): {:.0} changes/s",
+        last.entries.len(),
+        last.entries.len() as f64 / t.elapsed().as_secs_f64()
     );
     let f = per_change_floor(&peer_batch(n, 10_000), 2_000);
     println!(

@@ -801,6 +801,10 @@ fn a_large_batch_leaves_the_same_store_as_its_entries_one_by_one() {
     let whole = Store::open_unencrypted(dir.path().join("whole")).unwrap();
     let report = whole.apply("a", &all).unwrap();
     assert_eq!(report.applied, all.entries.len());
+    // Sent again (an acknowledgement lost): all duplicates, nothing written.
+    let again = whole.apply("a", &all).unwrap();
+    assert_eq!((again.applied, again.duplicates), (0, all.entries.len()));
+    assert!(again.records.is_empty());
     let piecemeal = Store::open_unencrypted(dir.path().join("piecemeal")).unwrap();
     for e in &all.entries {
         let one = Batch {

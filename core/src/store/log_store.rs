@@ -24,8 +24,8 @@ pub struct NewChange<'a> {
     pub bytes: Cow<'a, [u8]>,
     /// The same bytes packed, for a backend that keeps them so
     /// ([`LogStore::packs_changes`]): packed by the threads that merge, so
-    /// that the one thread writing the batch does not (a tenth of its time
-    /// per change went to it).
+    /// that the one thread writing the batch does not (docs/performance.md,
+    /// "Against automerge alone").
     pub packed: Option<Vec<u8>>,
 }
 

@@ -403,19 +403,19 @@ pub(super) fn apply_in(
     for merged in merge_all(work, own, config, makers, pack) {
         let m = merged?;
         report.duplicates += m.duplicates;
-        if m.new.is_empty() {
+        let Some(indexed) = &m.indexed else {
             continue;
-        }
+        };
         // Log in causal order, so that any run of our log that a third
         // store receives has its dependencies before it.
         for change in &m.new {
             log.log_change(m.id, change, origin)?;
         }
-        m.indexed.write(log, !m.existed)?;
+        indexed.write(log, !m.existed)?;
         // A change that names an erased photo again (a stale device) is
         // refused: the reference stays out of the record (its rows leave
         // erased photos out) and its bytes are never taken again.
-        let kept = m.indexed.photos();
+        let kept = indexed.photos();
         let mut refused = 0;
         for added in &m.added_photos {
             for h in added.iter().filter(|h| kept.contains(h)) {
@@ -524,7 +524,8 @@ struct Work<'a> {
 struct Merged<'a> {
     id: RecordId,
     existed: bool,
-    indexed: Indexed,
+    /// None when the batch brought nothing new to the record.
+    indexed: Option<Indexed>,
     new: Vec<NewChange<'a>>,
     duplicates: usize,
     /// For each new change that added photos, their hashes.
@@ -607,6 +608,18 @@ fn merge<'a>(
                 changes: foreign,
             });
         }
+    }
+    if fresh.is_empty() {
+        // A batch sent again (its acknowledgement was lost): nothing to
+        // judge, derive or write.
+        return Ok(Merged {
+            id: w.id,
+            existed: w.stored.is_some(),
+            indexed: None,
+            new: Vec::new(),
+            duplicates,
+            added_photos: Vec::new(),
+        });
     }
     let refuse = |reason: String| Error::Refused {
         reason: format!("record {}: {reason}", w.id),
@@ -702,7 +715,7 @@ fn merge<'a>(
     Record::from_json(derived.view.clone()).map_err(|_| {
         Error::RejectedChanges(format!("record {} would no longer be readable", w.id))
     })?;
-    let indexed = Indexed::of(w.id, &doc, derived, tail + new.len());
+    let indexed = Some(Indexed::of(w.id, &doc, derived, tail + new.len()));
     Ok(Merged {
         id: w.id,
         existed: w.stored.is_some(),
