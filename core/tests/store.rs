@@ -879,4 +879,21 @@ fn a_large_batch_leaves_the_same_store_as_its_entries_one_by_one() {
     assert!(snapshots >= 3, "the busy records got snapshots");
     assert_eq!(unpacked, 0, "every logged change is packed");
     assert_eq!(on_disk("piecemeal"), (snapshots, 0));
+
+    // Sent again with new changes among the known ones, to a record past
+    // its snapshot and to a new record: those, and only those, are taken.
+    a.set_field(ids[0], "place", &json!("Lieu neuf")).unwrap();
+    let added = a
+        .create(
+            Kind::Note,
+            &fields(json!({"sector": "conte-joliot", "text": "Après la coupure"})),
+        )
+        .unwrap();
+    let more = a.changes_since(0, 1 << 30, None).unwrap();
+    let report = whole.apply("a", &more).unwrap();
+    assert_eq!((report.applied, report.duplicates), (2, all.entries.len()));
+    assert_eq!(report.records.len(), 2);
+    for id in [ids[0], added] {
+        assert_eq!(whole.details(id).unwrap(), a.details(id).unwrap());
+    }
 }

@@ -14,7 +14,7 @@ use super::index::{self, ReadRow};
 use super::replication::{self, Sender};
 use super::{ApplyReport, doc_bytes, is_erased};
 use crate::photo::PhotoHash;
-use crate::{RecordId, Result, TeamConfig};
+use crate::{Error, RecordId, Result, TeamConfig};
 
 /// A change new to a log, as its backend appends it.
 pub struct NewChange<'a> {
@@ -29,6 +29,15 @@ pub struct NewChange<'a> {
     pub packed: Option<Vec<u8>>,
 }
 
+/// A change's hash as a log row keeps it (its 32 bytes), for a backend's
+/// [`LogStore::stored_hashes`].
+pub fn logged_hash(bytes: &[u8]) -> Result<ChangeHash> {
+    ChangeHash::try_from(bytes).map_err(|_| Error::Unreadable {
+        what: "a change's hash in the change log",
+        source: None,
+    })
+}
+
 /// One team log's storage, inside the transaction a batch is applied in.
 /// Every method acts on that log only.
 pub trait LogStore {
@@ -40,6 +49,9 @@ pub trait LogStore {
     /// (if any) followed by the changes logged after it, which automerge
     /// loads concatenated, and how many such changes there are.
     fn stored_doc(&mut self, id: RecordId) -> Result<Option<(Vec<u8>, usize)>>;
+    /// The hashes of every change the log holds for the record (snapshotted
+    /// or not), in any order; empty for a record it does not hold.
+    fn stored_hashes(&mut self, id: RecordId) -> Result<Vec<ChangeHash>>;
     /// Erases the record: its read-model rows, snapshot and logged changes
     /// deleted, a tombstone kept (id and time), and an erasure appended to
     /// the log so that it replicates.
@@ -131,6 +143,14 @@ impl LogStore for SqliteLog<'_> {
             return Ok(None);
         }
         doc_bytes(self.conn, id).map(Some)
+    }
+
+    fn stored_hashes(&mut self, id: RecordId) -> Result<Vec<ChangeHash>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash FROM change_log WHERE record_id = ?1 AND bytes IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|h| logged_hash(&h?)).collect()
     }
 
     fn erase(&mut self, id: RecordId, at: i64, origin: &str) -> Result<()> {

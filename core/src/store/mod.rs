@@ -27,10 +27,12 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use act::act_in;
 pub use aggregates::{ActivityRow, Fix, OpenRow};
+/// A change's hash, as a [`LogStore`] backend keeps it.
+pub use automerge::ChangeHash;
 pub use checkpoint::running as running_checkpointers;
 pub use enrollment::DeviceEnrollment;
 pub use index::{ReadRow, read_row_of};
-pub use log_store::{LogStore, NewChange, apply_pushed_to};
+pub use log_store::{LogStore, NewChange, apply_pushed_to, logged_hash};
 pub use migrations::SCHEMA_VERSION;
 pub use packed::unpack as logged_change;
 pub use query::{

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use automerge::{ActorId, Change};
+use automerge::{ActorId, Change, ChangeHash};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -393,7 +393,17 @@ pub(super) fn apply_in(
             continue;
         }
         let stored = log.stored_doc(id)?;
-        work.push(Work { id, stored, raw });
+        let mut known = match stored {
+            Some(_) => log.stored_hashes(id)?,
+            None => Vec::new(),
+        };
+        known.sort_unstable();
+        work.push(Work {
+            id,
+            stored,
+            known,
+            raw,
+        });
     }
     let makers = match sender {
         Sender::Device { actor, .. } => Makers::Only(actor),
@@ -516,6 +526,10 @@ struct Work<'a> {
     /// The stored document's bytes and how many logged changes they end
     /// with; None for a record new to this store.
     stored: Option<(Vec<u8>, usize)>,
+    /// The hashes of the changes the log holds for it, sorted: a batch sent
+    /// again (its acknowledgement lost on a weak connection) is recognised
+    /// from them without loading the document.
+    known: Vec<ChangeHash>,
     raw: Vec<&'a [u8]>,
 }
 
@@ -591,11 +605,30 @@ fn merge<'a>(
     makers: Makers<'_>,
     pack: bool,
 ) -> Result<Merged<'a>> {
+    let decoded = w
+        .raw
+        .iter()
+        .map(|b| Ok((decode_change(b)?, *b)))
+        .collect::<Result<Vec<Decoded<'a>>>>()?;
+    if decoded
+        .iter()
+        .all(|(c, _)| w.known.binary_search(&c.hash()).is_ok())
+    {
+        // A batch sent again: nothing to load, judge, derive or write.
+        return Ok(Merged {
+            id: w.id,
+            existed: w.stored.is_some(),
+            indexed: None,
+            new: Vec::new(),
+            duplicates: decoded.len(),
+            added_photos: Vec::new(),
+        });
+    }
     let (mut doc, tail) = match &w.stored {
         Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
         None => (RecordDoc::empty(actor), 0),
     };
-    let (fresh, duplicates) = new_changes(&doc, &w.raw)?;
+    let (fresh, duplicates) = new_changes(&doc, decoded);
     if let Makers::Only(author) = makers {
         let foreign = fresh
             .iter()
@@ -610,8 +643,6 @@ fn merge<'a>(
         }
     }
     if fresh.is_empty() {
-        // A batch sent again (its acknowledgement was lost): nothing to
-        // judge, derive or write.
         return Ok(Merged {
             id: w.id,
             existed: w.stored.is_some(),
@@ -726,13 +757,12 @@ fn merge<'a>(
     })
 }
 
-/// Decodes each change (exactly one change chunk each, or the batch is
-/// refused) and keeps those the document does not have yet.
-fn new_changes<'a>(doc: &RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<Decoded<'a>>, usize)> {
+/// Keeps the decoded changes the document does not have yet, each once,
+/// and counts the others.
+fn new_changes<'a>(doc: &RecordDoc, decoded: Vec<Decoded<'a>>) -> (Vec<Decoded<'a>>, usize) {
     let mut new: Vec<Decoded<'a>> = Vec::new();
     let mut duplicates = 0;
-    for b in raw {
-        let change = decode_change(b)?;
+    for (change, b) in decoded {
         let h = change.hash();
         if doc.has_change(&h) || new.iter().any(|(c, _)| c.hash() == h) {
             duplicates += 1;
@@ -740,7 +770,7 @@ fn new_changes<'a>(doc: &RecordDoc, raw: &[&'a [u8]]) -> Result<(Vec<Decoded<'a>
             new.push((change, b));
         }
     }
-    Ok((new, duplicates))
+    (new, duplicates)
 }
 
 /// Puts changes after those of them they depend on (a peer may send them in

@@ -20,9 +20,9 @@ use carnet_core::edit::Action;
 use carnet_core::model::ContactState;
 use carnet_core::photo::{BlobStatus, PhotoHash, Variant};
 use carnet_core::store::{
-    ActivityRow, ApplyReport, Batch, Count, Dialect, Entry, Fix, GroupBy, LogStore, NewChange,
-    OpenRow, Page, Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc,
-    open_statuses_sql, record_from_row, without_erased_photos,
+    ActivityRow, ApplyReport, Batch, ChangeHash, Count, Dialect, Entry, Fix, GroupBy, LogStore,
+    NewChange, OpenRow, Page, Payload, Query, ReadRow, RecordDetails, SqlArg, details_from_doc,
+    logged_hash, open_statuses_sql, record_from_row, without_erased_photos,
 };
 use carnet_core::{RecordId, TeamConfig, now_ms};
 use carnet_dashboard::{DashboardError, TeamReads};
@@ -1116,6 +1116,19 @@ impl LogStore for PgLog<'_, '_> {
 
     fn stored_doc(&mut self, id: RecordId) -> carnet_core::Result<Option<(Vec<u8>, usize)>> {
         stored_doc(&mut *self.tx, self.team, id)
+    }
+
+    fn stored_hashes(&mut self, id: RecordId) -> carnet_core::Result<Vec<ChangeHash>> {
+        self.tx
+            .query(
+                "SELECT hash FROM change_log
+                 WHERE team_id = $1 AND record_id = $2 AND bytes IS NOT NULL",
+                &[&self.team, &id.as_bytes().as_slice()],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| logged_hash(r.get::<_, &[u8]>(0)))
+            .collect()
     }
 
     fn erase(&mut self, id: RecordId, at: i64, origin: &str) -> carnet_core::Result<()> {
