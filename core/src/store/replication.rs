@@ -643,6 +643,8 @@ fn merge<'a>(
         }
     }
     if fresh.is_empty() {
+        // Its document had them all though its log's hashes did not say
+        // so: still nothing to judge, derive or write.
         return Ok(Merged {
             id: w.id,
             existed: w.stored.is_some(),
