@@ -17,6 +17,7 @@ use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -51,6 +52,11 @@ pub fn running() -> usize {
 /// store leaves nothing running on its files.
 pub(super) struct Checkpointer {
     thread: JoinHandle<()>,
+    /// Held by the thread while it checkpoints. SQLite answers a second
+    /// checkpoint "busy" at once, without waiting, while one runs: the
+    /// store's own TRUNCATE after an erasure takes this first, so that it
+    /// waits for this thread instead of failing.
+    running: Arc<Mutex<()>>,
 }
 
 /// Starts the checkpointer for the database at `path` (opened with `key`)
@@ -64,21 +70,31 @@ pub(super) fn start(
     key: Option<Key>,
 ) -> Result<Checkpointer> {
     let (wake, woken) = mpsc::sync_channel::<i32>(1);
+    let running = Arc::new(Mutex::new(()));
+    let held = Arc::clone(&running);
     RUNNING.fetch_add(1, Ordering::SeqCst);
     let thread = std::thread::Builder::new()
         .name("carnet-checkpoint".into())
         .spawn(move || {
-            run(&path, key.as_ref(), &woken);
+            run(&path, key.as_ref(), &woken, &held);
             RUNNING.fetch_sub(1, Ordering::SeqCst);
         })
         .inspect_err(|_| {
             RUNNING.fetch_sub(1, Ordering::SeqCst);
         })?;
     hook(writer, wake)?;
-    Ok(Checkpointer { thread })
+    Ok(Checkpointer { thread, running })
 }
 
 impl Checkpointer {
+    /// Waits for the thread's checkpoint, if one runs, and keeps the thread
+    /// from starting another while the guard lives.
+    pub(super) fn hold(&self) -> MutexGuard<'_, ()> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Unhooks `writer` (the hook holds the only way to wake the thread, so
     /// the thread sees the channel close) and waits for the thread to end.
     pub(super) fn stop(self, writer: &mut Connection) {
@@ -100,7 +116,7 @@ fn hook(writer: &mut Connection, wake: SyncSender<i32>) -> Result<()> {
     Ok(())
 }
 
-fn run(path: &Path, key: Option<&Key>, woken: &mpsc::Receiver<i32>) {
+fn run(path: &Path, key: Option<&Key>, woken: &mpsc::Receiver<i32>, running: &Mutex<()>) {
     let mut conn: Option<Connection> = None;
     // Whether the log holds pages not yet copied back.
     let mut due = false;
@@ -125,6 +141,9 @@ fn run(path: &Path, key: Option<&Key>, woken: &mpsc::Receiver<i32>) {
         // could not copy every frame (a reader was using them), or failed,
         // or found no connection, is tried again at the next idle moment; the
         // log keeps every page meanwhile.
+        let _running = running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         due = !conn.as_ref().is_some_and(|c| {
             c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))

@@ -371,6 +371,7 @@ impl Store {
     /// retrying is safe.
     pub fn checkpoint(&self) -> Result<()> {
         let inner = self.lock();
+        let _alone = inner.checkpointer.as_ref().map(|c| c.hold());
         let busy: i64 = inner
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
@@ -413,6 +414,7 @@ impl Store {
         set_meta(&tx, "actor", &actor.to_hex_string())?;
         tx.commit()?;
         inner.actor = actor;
+        let _alone = inner.checkpointer.as_ref().map(|c| c.hold());
         inner
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
