@@ -546,6 +546,20 @@ struct Merged<'a> {
     added_photos: Vec<Vec<PhotoHash>>,
 }
 
+impl<'a> Merged<'a> {
+    /// A record the batch brought nothing new to: only its duplicates count.
+    fn nothing_new(w: &Work<'_>, duplicates: usize) -> Merged<'a> {
+        Merged {
+            id: w.id,
+            existed: w.stored.is_some(),
+            indexed: None,
+            new: Vec::new(),
+            duplicates,
+            added_photos: Vec::new(),
+        }
+    }
+}
+
 /// A change as decoded, with its bytes as the peer sent them.
 type Decoded<'a> = (Change, &'a [u8]);
 
@@ -615,14 +629,7 @@ fn merge<'a>(
         .all(|(c, _)| w.known.binary_search(&c.hash()).is_ok())
     {
         // A batch sent again: nothing to load, judge, derive or write.
-        return Ok(Merged {
-            id: w.id,
-            existed: w.stored.is_some(),
-            indexed: None,
-            new: Vec::new(),
-            duplicates: decoded.len(),
-            added_photos: Vec::new(),
-        });
+        return Ok(Merged::nothing_new(&w, decoded.len()));
     }
     let (mut doc, tail) = match &w.stored {
         Some((bytes, tail)) => (RecordDoc::load(bytes, actor)?, *tail),
@@ -645,14 +652,7 @@ fn merge<'a>(
     if fresh.is_empty() {
         // Its document had them all though its log's hashes did not say
         // so: still nothing to judge, derive or write.
-        return Ok(Merged {
-            id: w.id,
-            existed: w.stored.is_some(),
-            indexed: None,
-            new: Vec::new(),
-            duplicates,
-            added_photos: Vec::new(),
-        });
+        return Ok(Merged::nothing_new(&w, duplicates));
     }
     let refuse = |reason: String| Error::Refused {
         reason: format!("record {}: {reason}", w.id),
