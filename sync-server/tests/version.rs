@@ -2,7 +2,8 @@
 //! real server: a device that names no format, or one the server no longer
 //! serves, is told to update and nothing of its request is read; the
 //! current format is served; every answer names the server's
-//! format; and the app refuses a server older than itself.
+//! format; an app of the format before the envelopes' dictionary syncs
+//! without it; and the app refuses a server older than itself.
 
 mod common;
 
@@ -132,6 +133,89 @@ fn a_device_naming_no_format_or_an_old_one_is_told_to_update_and_nothing_is_read
     assert_eq!(records(&server, &sup), 1);
     m.sync(&url).unwrap();
     assert_eq!(fresh.sync(&url).unwrap().pulled, 1);
+    server.stop();
+}
+
+/// A raw request of an app of `format`, with a device's token.
+fn as_app(
+    method: &str,
+    url: String,
+    token: &str,
+    format: u32,
+) -> reqwest::blocking::RequestBuilder {
+    bare()
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token)
+        .header(FORMAT_HEADER, format.to_string())
+}
+
+#[test]
+fn an_app_of_format_3_syncs_without_the_dictionary_and_a_current_one_with_it() {
+    // The server still serves the format before the dictionary.
+    const { assert!(MIN_FORMAT < wire::DICTIONARY_FORMAT) };
+    let data = tempfile::tempdir().unwrap();
+    let (team_id, sup_code) = team(data.path(), "t");
+    let server = TestServer::start(data.path());
+    let sup = enroll_with_code(&server, &sup_code, "bureau");
+    let current = enroll(&server, &team_id, "mediator", "neuf");
+    let old = enroll(&server, &team_id, "mediator", "ancien");
+    let url = server.url();
+    current.note("conte-joliot", "posée");
+    current.sync(&url).unwrap();
+
+    // A push of the old app: its envelope is plain zstd. It is applied.
+    old.note("ozanam-albignac", "calme");
+    let batch = old.store.changes_since(0, 1 << 20, None).unwrap();
+    let header = PushHeader {
+        upto: batch.upto,
+        lineage: None,
+    };
+    let body = wire::encode_for(3, &header, &batch.entries).unwrap();
+    assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&body), None);
+    let resp = as_app("POST", format!("{url}/v1/sync/push"), old.token(), 3)
+        .header("content-type", wire::CONTENT_TYPE)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(records(&server, &sup), 2);
+
+    // Its pull: plain zstd, which an app without the dictionary reads.
+    let pull = |format: u32| {
+        let resp = as_app(
+            "GET",
+            format!("{url}/v1/sync/pull?after=0"),
+            old.token(),
+            format,
+        )
+        .send()
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.bytes().unwrap().to_vec()
+    };
+    let plain = pull(3);
+    assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&plain), None);
+    let raw = zstd::bulk::decompress(&plain, wire::MAX_DECOMPRESSED).unwrap();
+    assert_eq!(&raw[..4], b"CRN1");
+    let (_, entries): (serde_json::Value, _) = wire::decode(&plain).unwrap();
+    assert_eq!(entries.len(), 1, "the other device's note, not its own");
+
+    // The same pull by an app of the current format: with the dictionary,
+    // the same entries, fewer bytes.
+    let packed = pull(FORMAT);
+    assert_eq!(
+        zstd::zstd_safe::get_dict_id_from_frame(&packed).map(|i| i.get()),
+        Some(wire::DICTIONARY_ID)
+    );
+    assert!(zstd::bulk::decompress(&packed, wire::MAX_DECOMPRESSED).is_err());
+    let (_, same): (serde_json::Value, _) = wire::decode(&packed).unwrap();
+    assert_eq!(same, entries);
+    assert!(
+        packed.len() < plain.len(),
+        "{} ≥ {}",
+        packed.len(),
+        plain.len()
+    );
     server.stop();
 }
 

@@ -24,7 +24,10 @@ use crate::{RecordId, Result};
 /// - 2: `photos` on reports and notes.
 /// - 3: `comments` on reports; `keep_until` and per-purpose `consents` on
 ///   contacts.
-pub const FORMAT: u32 = 3;
+/// - 4: envelopes compressed with Carnet's zstd dictionary 1
+///   ([`wire::DICTIONARY_FORMAT`]), which an older app cannot decompress;
+///   no new shape in documents, so a server goes on serving format 3.
+pub const FORMAT: u32 = 4;
 /// The oldest format a server still serves: a device sending less (or no
 /// `Carnet-Format` at all) gets a 426 "please update" answer and nothing of
 /// its request is read. Raised once a team's log holds shapes that older
@@ -181,20 +184,28 @@ pub enum PullAnswer {
 
 /// The server's side of a pull: a page of the team log (from
 /// [`crate::Store::changes_since`]) in the log's `lineage`, for a device
-/// whose request named lineage `known`. Nothing new (the page empty and the
-/// last one) in the log's own lineage is a [`PullAnswer::NothingNew`];
-/// anything else an envelope naming the log's lineage.
-pub fn pull_answer(page: &Batch, known: Option<&str>, lineage: &str) -> Result<PullAnswer> {
+/// whose request named lineage `known` and `format`. Nothing new (the page
+/// empty and the last one) in the log's own lineage is a
+/// [`PullAnswer::NothingNew`]; anything else an envelope naming the log's
+/// lineage, compressed so that an app of `format` reads it
+/// ([`wire::encode_for`]).
+pub fn pull_answer(
+    page: &Batch,
+    known: Option<&str>,
+    lineage: &str,
+    format: u32,
+) -> Result<PullAnswer> {
     if known == Some(lineage) && page.entries.is_empty() && !page.more {
         return Ok(PullAnswer::NothingNew { upto: page.upto });
     }
-    pull_body(page, Some(lineage)).map(PullAnswer::Page)
+    pull_body(page, Some(lineage), format).map(PullAnswer::Page)
 }
 
-/// A page of the team log in the log's `lineage`, as a pull's envelope
-/// (see [`pull_answer`]).
-pub fn pull_body(page: &Batch, lineage: Option<&str>) -> Result<Vec<u8>> {
-    wire::encode(
+/// A page of the team log in the log's `lineage`, as a pull's envelope for
+/// an app of `format` (see [`pull_answer`]).
+pub fn pull_body(page: &Batch, lineage: Option<&str>, format: u32) -> Result<Vec<u8>> {
+    wire::encode_for(
+        format,
         &PullHeader {
             upto: page.upto,
             more: page.more,
@@ -531,11 +542,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            pull_answer(&empty, Some("ab"), "ab").unwrap(),
+            pull_answer(&empty, Some("ab"), "ab", FORMAT).unwrap(),
             PullAnswer::NothingNew { upto: 7 }
         );
         for known in [None, Some("cd")] {
-            let PullAnswer::Page(body) = pull_answer(&empty, known, "ab").unwrap() else {
+            let PullAnswer::Page(body) = pull_answer(&empty, known, "ab", FORMAT).unwrap() else {
                 panic!("a page for a device that names {known:?}");
             };
             let (header, entries) = wire::decode::<PullHeader>(&body).unwrap();
@@ -548,7 +559,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            pull_answer(&more, Some("ab"), "ab").unwrap(),
+            pull_answer(&more, Some("ab"), "ab", FORMAT).unwrap(),
             PullAnswer::Page(_)
         ));
     }

@@ -538,7 +538,7 @@ impl<'a> Sim<'a> {
             protocol::pull_page_bytes(Some(max_bytes)),
             Some(&d.name),
         )?;
-        protocol::pull_answer(&page, known, &self.lineage)
+        protocol::pull_answer(&page, known, &self.lineage, protocol::FORMAT)
     }
 }
 

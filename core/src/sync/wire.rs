@@ -1,9 +1,13 @@
 //! The binary envelope of push bodies and pull responses (see
 //! `docs/sync-protocol.md`): a JSON header and raw change entries, compressed
-//! with zstd. Decoding is defensive: sizes are checked before anything is
-//! allocated, and no input makes it panic.
+//! with zstd, from format 4 with Carnet's dictionary. Decoding is defensive:
+//! sizes are checked before anything is allocated, and no input makes it
+//! panic.
 
-use std::io::Read;
+use std::io::{BufReader, Read};
+use std::sync::OnceLock;
+
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,12 +26,51 @@ const MAX_HEADER: usize = 64 << 10;
 /// Largest change accepted, in an envelope or a store's change log.
 pub(crate) const MAX_CHANGE: usize = 1 << 20;
 const MAGIC: &[u8; 4] = b"CRN1";
+/// zstd's level: most of the gain at a small CPU cost on a phone.
+const LEVEL: i32 = 3;
 
-/// Encodes a header and entries into a compressed envelope. Fails rather
-/// than produce a body that [`decode`] would refuse: a header that does not
-/// serialise ([`Error::Internal`]), or one or a change past the limits
-/// ([`Error::TooLarge`]).
+/// Carnet's zstd dictionary 1: what record changes and envelope headers
+/// share (automerge's column layout, field names, the shape of a change's
+/// message, the words of the trade), so that a page of one or a few
+/// changes, the usual end-of-shift sync, is not compressed from nothing.
+/// Trained once on generated envelopes of every kind of record and edit
+/// (`core/examples/envelope_samples.rs` says how); its bytes are part of
+/// the wire format and never change: a new dictionary is a new number and
+/// a new format.
+const DICTIONARY: &[u8] = include_bytes!("envelope-dictionary-1.zdict");
+/// The id dictionary 1 names itself by, written in every frame made with
+/// it ("CRN" and 1), so that a frame made with another is refused, never
+/// misread.
+pub const DICTIONARY_ID: u32 = 0x4352_4e01;
+/// The first format whose apps and servers hold [`DICTIONARY`]: a reader
+/// of an older one gets envelopes compressed without it.
+pub const DICTIONARY_FORMAT: u32 = 4;
+// This build's apps and servers hold it.
+const _: () = assert!(super::protocol::FORMAT >= DICTIONARY_FORMAT);
+
+fn encoder_dictionary() -> &'static EncoderDictionary<'static> {
+    static D: OnceLock<EncoderDictionary<'static>> = OnceLock::new();
+    D.get_or_init(|| EncoderDictionary::copy(DICTIONARY, LEVEL))
+}
+
+fn decoder_dictionary() -> &'static DecoderDictionary<'static> {
+    static D: OnceLock<DecoderDictionary<'static>> = OnceLock::new();
+    D.get_or_init(|| DecoderDictionary::copy(DICTIONARY))
+}
+
+/// Encodes a header and entries into a compressed envelope for a reader of
+/// this build's format (a push; a server's answer to an app as new as
+/// itself). See [`encode_for`].
 pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
+    encode_for(super::protocol::FORMAT, header, entries)
+}
+
+/// Encodes a header and entries into a compressed envelope that an app of
+/// `format` reads: with the dictionary from [`DICTIONARY_FORMAT`] on,
+/// without it before. Fails rather than produce a body that [`decode`]
+/// would refuse: a header that does not serialise ([`Error::Internal`]),
+/// or one or a change past the limits ([`Error::TooLarge`]).
+pub fn encode_for<H: Serialize>(format: u32, header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
     let head = serde_json::to_vec(header)
         .map_err(|e| Error::Internal(format!("an envelope header does not serialise: {e}")))?;
     if head.len() > MAX_HEADER {
@@ -66,17 +109,23 @@ pub fn encode<H: Serialize>(header: &H, entries: &[Entry]) -> Result<Vec<u8>> {
             }
         }
     }
-    // Level 3: most of the gain at a small CPU cost on a phone.
-    zstd::bulk::compress(&raw, 3)
-        .map_err(|e| Error::Internal(format!("an envelope could not be compressed: {e}")))
+    let compressed = if format >= DICTIONARY_FORMAT {
+        zstd::bulk::Compressor::with_prepared_dictionary(encoder_dictionary())
+            .and_then(|mut c| c.compress(&raw))
+    } else {
+        zstd::bulk::compress(&raw, LEVEL)
+    };
+    compressed.map_err(|e| Error::Internal(format!("an envelope could not be compressed: {e}")))
 }
 
 fn bad(why: &str) -> Error {
     Error::RejectedChanges(format!("malformed envelope: {why}"))
 }
 
-/// Decodes an envelope. Errors are [`Error::RejectedChanges`], or
-/// [`Error::TooLarge`] past the size limits (a server answers 413).
+/// Decodes an envelope, compressed with or without the dictionary (its
+/// frame says which: an app of format 3 pushes without). Errors are
+/// [`Error::RejectedChanges`], or [`Error::TooLarge`] past the size limits
+/// (a server answers 413).
 pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
     if body.len() > MAX_BODY {
         return Err(Error::TooLarge {
@@ -85,11 +134,26 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
         });
     }
     let mut raw = Vec::new();
-    zstd::stream::read::Decoder::new(body)
-        .map_err(|_| bad("not zstd"))?
-        .take(MAX_DECOMPRESSED as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|_| bad("corrupt compression"))?;
+    let bounded = |d: &mut dyn Read, raw: &mut Vec<u8>| {
+        d.take(MAX_DECOMPRESSED as u64 + 1)
+            .read_to_end(raw)
+            .map_err(|_| bad("corrupt compression"))
+    };
+    match zstd::zstd_safe::get_dict_id_from_frame(body).map(|id| id.get()) {
+        None => bounded(
+            &mut zstd::stream::read::Decoder::new(body).map_err(|_| bad("not zstd"))?,
+            &mut raw,
+        )?,
+        Some(DICTIONARY_ID) => bounded(
+            &mut zstd::stream::read::Decoder::with_prepared_dictionary(
+                BufReader::new(body),
+                decoder_dictionary(),
+            )
+            .map_err(|_| bad("not zstd"))?,
+            &mut raw,
+        )?,
+        Some(_) => return Err(bad("compressed with a dictionary this build does not have")),
+    };
     if raw.len() > MAX_DECOMPRESSED {
         return Err(Error::TooLarge {
             what: "decompressed body".into(),
@@ -248,11 +312,109 @@ mod tests {
         ));
     }
 
+    /// A field note's envelope as a device pushes it.
+    fn one_note() -> Vec<Entry> {
+        let cfg = crate::TeamConfig::carcassonne();
+        let fields = json!({
+            "sector": "conte-joliot",
+            "text": "Deux jeunes assis dans l'escalier du 12, échange tranquille ; \
+                     la lumière du palier ne marche plus, signalé au gardien.",
+            "axes": ["tranquillite"],
+        });
+        let fields =
+            crate::schema::validate_new(&cfg, crate::Kind::Note, fields.as_object().unwrap())
+                .unwrap();
+        let actor = automerge::ActorId::random();
+        let id = RecordId::new();
+        let (doc, hash) = crate::doc::RecordDoc::create(
+            &actor,
+            id,
+            crate::Kind::Note,
+            "amina",
+            crate::now_ms(),
+            &fields,
+        )
+        .unwrap();
+        vec![Entry {
+            record_id: id,
+            payload: Payload::Change(doc.change_bytes(&hash).unwrap()),
+        }]
+    }
+
+    #[test]
+    fn the_dictionary_is_dictionary_1_byte_for_byte() {
+        // Apps in the field decompress with these bytes: changing them
+        // breaks every one of them. A new dictionary is a new format.
+        assert_eq!(
+            zstd::zstd_safe::get_dict_id_from_dict(DICTIONARY).map(|i| i.get()),
+            Some(DICTIONARY_ID)
+        );
+        assert_eq!(DICTIONARY.len(), 8192);
+        assert_eq!(
+            PhotoHash::of(DICTIONARY).to_string(),
+            "9c31adc6046274a76f2639ba1d8a3da4a45ce72823afd4331e25bcfbb8832e0f"
+        );
+    }
+
+    #[test]
+    fn an_app_of_format_3_reads_what_is_encoded_for_it_and_newer_ones_get_the_dictionary() {
+        let entries = one_note();
+        let header = json!({"upto": 1});
+        let old = encode_for(3, &header, &entries).unwrap();
+        let new = encode(&header, &entries).unwrap();
+        // Format 3: plain zstd, what an app built before the dictionary has.
+        assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&old), None);
+        let plain = zstd::bulk::decompress(&old, MAX_DECOMPRESSED).unwrap();
+        assert_eq!(&plain[..4], MAGIC);
+        // From format 4: the frame names dictionary 1, and cannot be read
+        // without it.
+        assert_eq!(
+            zstd::zstd_safe::get_dict_id_from_frame(&new).map(|i| i.get()),
+            Some(DICTIONARY_ID)
+        );
+        assert!(zstd::bulk::decompress(&new, MAX_DECOMPRESSED).is_err());
+        // Both decode to the same envelope (a server takes pushes of both).
+        for body in [&old, &new] {
+            let (h, back): (Value, _) = decode(body).unwrap();
+            assert_eq!((h, &back), (header.clone(), &entries));
+        }
+        // What it is for: one note's envelope, the usual sync of a record
+        // or two, is about half as large.
+        assert!(
+            new.len() * 10 < old.len() * 7,
+            "{} B with the dictionary, {} B without",
+            new.len(),
+            old.len()
+        );
+    }
+
+    #[test]
+    fn a_frame_made_with_another_dictionary_is_refused_not_misread() {
+        // Dictionary 1 under another id: what a future dictionary's frame
+        // looks like to this build.
+        let mut other = DICTIONARY.to_vec();
+        other[4..8].copy_from_slice(&(DICTIONARY_ID + 1).to_le_bytes());
+        let body = zstd::bulk::Compressor::with_dictionary(LEVEL, &other)
+            .unwrap()
+            .compress(b"CRN1\x02\0\0\0{}")
+            .unwrap();
+        let err = decode::<Value>(&body).unwrap_err().to_string();
+        assert!(
+            err.contains("a dictionary this build does not have"),
+            "{err}"
+        );
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
             let _ = decode::<Value>(&bytes);
             let _ = decode::<Value>(&zstd::bulk::compress(&bytes, 1).unwrap());
+            let with_dictionary = zstd::bulk::Compressor::with_dictionary(1, DICTIONARY)
+                .unwrap()
+                .compress(&bytes)
+                .unwrap();
+            let _ = decode::<Value>(&with_dictionary);
         }
     }
 }

@@ -11,12 +11,20 @@ use carnet_core::sync::protocol::{FORMAT, FORMAT_HEADER, MIN_FORMAT, parse_forma
 
 use crate::error::ServerError;
 
+/// The format a device's request named, once [`gate`] let it through:
+/// what its app reads, so that a pull's envelope is one it can decompress.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DeviceFormat(pub(super) u32);
+
 /// Answers 426 `update-required` to a request without `Carnet-Format` or
 /// below [`MIN_FORMAT`], passes the others on (a newer format too: the
-/// device judges this server's answer itself).
-pub(super) async fn gate(req: Request, next: Next) -> Response {
+/// device judges this server's answer itself) with their [`DeviceFormat`].
+pub(super) async fn gate(mut req: Request, next: Next) -> Response {
     match parse_format(req.headers().get(FORMAT_HEADER).map(|v| v.as_bytes())) {
-        Some(format) if format >= MIN_FORMAT => next.run(req).await,
+        Some(format) if format >= MIN_FORMAT => {
+            req.extensions_mut().insert(DeviceFormat(format));
+            next.run(req).await
+        }
         _ => ServerError::UpdateRequired.into_response(),
     }
 }

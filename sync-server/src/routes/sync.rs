@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use carnet_core::store::ApplyReport;
@@ -12,6 +12,7 @@ use carnet_core::sync::{PushAck, protocol, wire};
 use serde::Deserialize;
 
 use super::bytes_response;
+use super::format::DeviceFormat;
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::ServerError;
@@ -177,6 +178,7 @@ pub struct PullParams {
 pub async fn pull(
     State(state): State<AppState>,
     Authed(device): Authed,
+    Extension(DeviceFormat(format)): Extension<DeviceFormat>,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Response, ServerError> {
     let Query(params) = params.map_err(|_| {
@@ -191,7 +193,7 @@ pub async fn pull(
             // stopped, so the page read after it is of that lineage.
             let lineage = storage.lineage(&team)?;
             let page = storage.pull(&team, &dev, params.after, max_bytes)?;
-            let answer = protocol::pull_answer(&page, params.lineage.as_deref(), &lineage)?;
+            let answer = protocol::pull_answer(&page, params.lineage.as_deref(), &lineage, format)?;
             Ok((answer, page.entries.len()))
         })
         .await?;

@@ -610,7 +610,8 @@ fn page_in(team: &Store, after: u64, lineage: &str) -> Response {
     let batch = team.changes_since(after, 1 << 20, None).unwrap();
     answer(
         200,
-        crate::sync::protocol::pull_body(&batch, Some(lineage)).unwrap(),
+        crate::sync::protocol::pull_body(&batch, Some(lineage), crate::sync::protocol::FORMAT)
+            .unwrap(),
     )
 }
 
