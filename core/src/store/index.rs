@@ -233,6 +233,16 @@ pub fn read_row_of(id: RecordId, bytes: &[u8]) -> Result<ReadRow> {
     Ok(ReadRow::of(id, &Derived::of(&doc)?))
 }
 
+/// The insert of a record's row, for [`reindex`].
+macro_rules! insert_record {
+    () => {
+        "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
+                              category, body, activity_type, conflicts, view,
+                              forwarded_at, fixed_at, met_known, met_new, referrals, residents_met)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    };
+}
+
 /// Rewrites every derived row of a record. `fresh` says the record has no
 /// rows yet (nothing to delete).
 pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<()> {
@@ -240,46 +250,51 @@ pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<(
     if !fresh {
         unindex_lists(conn, id)?;
     }
-    let rowid: i64 = conn.prepare_cached(
-        "INSERT INTO records (id, kind, author, created_at, updated_at, occurred_at, sector, quartier, status, status_at,
-                              category, body, activity_type, conflicts, view,
-                              forwarded_at, fixed_at, met_known, met_new, referrals, residents_met)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-         ON CONFLICT(id) DO UPDATE SET
+    let values = params![
+        id.as_bytes(),
+        row.kind,
+        row.author,
+        row.created_at,
+        row.updated_at,
+        row.occurred_at,
+        row.sector,
+        row.quartier,
+        row.status,
+        row.status_at,
+        row.category,
+        row.body,
+        row.activity_type,
+        row.conflicts,
+        row.view,
+        row.forwarded_at,
+        row.fixed_at,
+        row.met_known,
+        row.met_new,
+        row.referrals,
+        row.residents_met,
+    ];
+    // A new record is a plain insert, its rowid read from the connection:
+    // `RETURNING` cost 7–8 µs more a row into a table of 90k records, about
+    // a quarter of the row's insert (docs/performance.md). Were the record
+    // there after all, the insert fails on its id rather than index the
+    // text under another row.
+    let rowid: i64 = if fresh {
+        conn.prepare_cached(insert_record!())?.execute(values)?;
+        conn.last_insert_rowid()
+    } else {
+        conn.prepare_cached(concat!(
+            insert_record!(),
+            " ON CONFLICT(id) DO UPDATE SET
              author = excluded.author, updated_at = excluded.updated_at, occurred_at = excluded.occurred_at,
              sector = excluded.sector, quartier = excluded.quartier, status = excluded.status,
              status_at = excluded.status_at, category = excluded.category, body = excluded.body,
              activity_type = excluded.activity_type, conflicts = excluded.conflicts, view = excluded.view,
              forwarded_at = excluded.forwarded_at, fixed_at = excluded.fixed_at, met_known = excluded.met_known,
              met_new = excluded.met_new, referrals = excluded.referrals, residents_met = excluded.residents_met
-         RETURNING rowid",
-    )?
-    .query_row(
-        params![
-            id.as_bytes(),
-            row.kind,
-            row.author,
-            row.created_at,
-            row.updated_at,
-            row.occurred_at,
-            row.sector,
-            row.quartier,
-            row.status,
-            row.status_at,
-            row.category,
-            row.body,
-            row.activity_type,
-            row.conflicts,
-            row.view,
-            row.forwarded_at,
-            row.fixed_at,
-            row.met_known,
-            row.met_new,
-            row.referrals,
-            row.residents_met,
-        ],
-        |r| r.get(0),
-    )?;
+         RETURNING rowid"
+        ))?
+        .query_row(values, |r| r.get(0))?
+    };
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO record_axes (axis, occurred_at, id, kind) VALUES (?1, ?2, ?3, ?4)",
     )?;

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_sync_cursors.sql"),
     include_str!("../../migrations/005_lineage.sql"),
     include_str!("../../migrations/006_photos.sql"),
+    include_str!("../../migrations/007_packed_with_dictionary.sql"),
 ];
 
 /// The schema version this build writes.

@@ -32,12 +32,13 @@ const LEVEL: i32 = 3;
 /// Carnet's zstd dictionary 1: what record changes and envelope headers
 /// share (automerge's column layout, field names, the shape of a change's
 /// message, the words of the trade), so that a page of one or a few
-/// changes, the usual end-of-shift sync, is not compressed from nothing.
+/// changes, the usual end-of-shift sync, is not compressed from nothing;
+/// stores pack their change logs' rows with it too.
 /// Trained once on generated envelopes of every kind of record and edit
 /// (`core/examples/envelope_samples.rs` says how); its bytes are part of
-/// the wire format and never change: a new dictionary is a new number and
-/// a new format.
-const DICTIONARY: &[u8] = include_bytes!("envelope-dictionary-1.zdict");
+/// the wire format and of the stores' files, and never change: a new
+/// dictionary is a new number and a new format.
+pub(crate) const DICTIONARY: &[u8] = include_bytes!("envelope-dictionary-1.zdict");
 /// The id dictionary 1 names itself by, written in every frame made with
 /// it ("CRN" and 1), so that a frame made with another is refused, never
 /// misread.
@@ -53,7 +54,9 @@ fn encoder_dictionary() -> &'static EncoderDictionary<'static> {
     D.get_or_init(|| EncoderDictionary::copy(DICTIONARY, LEVEL))
 }
 
-fn decoder_dictionary() -> &'static DecoderDictionary<'static> {
+/// Dictionary 1 prepared for reading, shared by every thread (a store's
+/// change log packs its rows with it too).
+pub(crate) fn decoder_dictionary() -> &'static DecoderDictionary<'static> {
     static D: OnceLock<DecoderDictionary<'static>> = OnceLock::new();
     D.get_or_init(|| DecoderDictionary::copy(DICTIONARY))
 }
@@ -220,7 +223,7 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::{Value, json};
@@ -312,8 +315,8 @@ mod tests {
         ));
     }
 
-    /// A field note's envelope as a device pushes it.
-    fn one_note() -> Vec<Entry> {
+    /// A field note's change, as the one entry of a device's push.
+    pub(crate) fn one_note() -> Vec<Entry> {
         let cfg = crate::TeamConfig::carcassonne();
         let fields = json!({
             "sector": "conte-joliot",

@@ -1,0 +1,5 @@
+-- From this version on, change-log rows are packed with zstd and Carnet's
+-- dictionary 1 (core/src/store/packed.rs), which a build before it cannot
+-- read: the version number alone makes such a build refuse the file
+-- ("update the app") rather than fail on a row. Rows packed before stay as
+-- they are and read back alike. No table changes.
