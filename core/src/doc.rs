@@ -639,13 +639,14 @@ impl RecordDoc {
     pub fn unknown_root_key(&self, kind: Kind) -> Option<String> {
         self.doc
             .map_range(ROOT, ..)
-            .map(|item| item.key.into_owned())
-            .find(|k| {
-                let known = HEADER_KEYS.contains(&k.as_str())
+            .find(|item| {
+                let k: &str = &item.key;
+                let known = HEADER_KEYS.contains(&k)
                     || kind.fields().iter().any(|f| f.name == k)
                     || (k == PHOTOS && takes_photos(kind));
                 !known
             })
+            .map(|item| item.key.into_owned())
     }
 
     /// Concurrent values still unresolved, field by field.

@@ -106,6 +106,22 @@ pub struct ReadRow {
     pub photos: Vec<PhotoRef>,
 }
 
+/// A record's view with its empty values left out (the model's defaults
+/// restore them), serialised in the view's own order without copying it.
+struct Compact<'a>(&'a Value);
+
+impl serde::Serialize for Compact<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.0.as_object().into_iter().flatten().filter(|(_, v)| {
+            !(v.is_null()
+                || v.as_array().is_some_and(Vec::is_empty)
+                || v.as_object().is_some_and(|o| o.is_empty())
+                || v.as_str() == Some("")
+                || **v == Value::Bool(false))
+        }))
+    }
+}
+
 impl ReadRow {
     /// The rows of record `id` from its derived values.
     pub(crate) fn of(id: RecordId, derived: &Derived) -> ReadRow {
@@ -143,19 +159,6 @@ impl ReadRow {
                 .filter_map(|e| e.get("at").and_then(Value::as_i64))
                 .min()
         };
-        let compact: serde_json::Map<String, Value> = view
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| {
-                !(v.is_null()
-                    || v.as_array().is_some_and(Vec::is_empty)
-                    || v.as_object().is_some_and(|o| o.is_empty())
-                    || v.as_str() == Some("")
-                    || *v == &Value::Bool(false))
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let search = (kind != "contact").then(|| {
             let mut body = String::new();
             for key in ["text", "place", "category", "activity_type"] {
@@ -198,7 +201,7 @@ impl ReadRow {
             met_new: int(view, "met_new"),
             referrals: int(view, "referrals"),
             residents_met: int(view, "residents_met"),
-            view: serde_json::to_string(&compact).unwrap_or_default(),
+            view: serde_json::to_string(&Compact(view)).unwrap_or_default(),
             axes: view
                 .get("axes")
                 .and_then(Value::as_array)
