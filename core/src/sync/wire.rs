@@ -136,6 +136,12 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
             limit: MAX_BODY,
         });
     }
+    // One frame, as every encoder of Carnet's makes: the decoder names its
+    // dictionary (or none) from the first frame, and a second one made
+    // otherwise would be read with the wrong one.
+    if zstd::zstd_safe::find_frame_compressed_size(body) != Ok(body.len()) {
+        return Err(bad("not one zstd frame"));
+    }
     let mut raw = Vec::new();
     let bounded = |d: &mut dyn Read, raw: &mut Vec<u8>| {
         d.take(MAX_DECOMPRESSED as u64 + 1)
@@ -406,6 +412,17 @@ pub(crate) mod tests {
             err.contains("a dictionary this build does not have"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_body_of_two_frames_is_refused() {
+        // A plain frame after a dictionary one would be decoded with the
+        // dictionary; no encoder of Carnet's makes more than one frame.
+        let header = json!({"upto": 1});
+        let mut body = encode(&header, &one_note()).unwrap();
+        body.extend_from_slice(&encode_for(3, &header, &one_note()).unwrap());
+        let err = decode::<Value>(&body).unwrap_err().to_string();
+        assert!(err.contains("not one zstd frame"), "{err}");
     }
 
     proptest! {
