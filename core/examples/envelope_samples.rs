@@ -1,5 +1,5 @@
 //! Writes the envelopes that Carnet's zstd dictionary 1
-//! (`core/src/sync/envelope-dictionary-1.zdict`) was trained on, one file
+//! (`core/src/sync/dictionary-1.zdict`) was trained on, one file
 //! each, uncompressed: pushes and pulls of 1 to 30 entries, by three
 //! devices, of every kind of record — created, a field edited, a report's
 //! status moved on, an interaction logged on a resident's contact — with
@@ -11,7 +11,7 @@
 //! ```text
 //! cargo run --release -p carnet-core --example envelope_samples -- /tmp/envelopes
 //! zstd --train -r /tmp/envelopes --maxdict=8192 --dictID=1129467393 \
-//!     -o core/src/sync/envelope-dictionary-1.zdict
+//!     -o core/src/sync/dictionary-1.zdict
 //! ```
 //!
 //! Its bytes are part of the wire format: running this again makes another

@@ -205,7 +205,7 @@ fn an_app_of_format_3_syncs_without_the_dictionary_and_a_current_one_with_it() {
     let packed = pull(FORMAT);
     assert_eq!(
         zstd::zstd_safe::get_dict_id_from_frame(&packed).map(|i| i.get()),
-        Some(wire::DICTIONARY_ID)
+        Some(carnet_core::sync::dictionary::DICTIONARY_ID)
     );
     assert!(zstd::bulk::decompress(&packed, wire::MAX_DECOMPRESSED).is_err());
     let (_, same): (serde_json::Value, _) = wire::decode(&packed).unwrap();

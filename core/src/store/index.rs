@@ -277,10 +277,11 @@ pub(crate) fn reindex(conn: &Connection, row: &ReadRow, fresh: bool) -> Result<(
         row.residents_met,
     ];
     // A new record is a plain insert, its rowid read from the connection:
-    // `RETURNING` cost 7–8 µs more a row into a table of 90k records, about
-    // a quarter of the row's insert (docs/performance.md). Were the record
-    // there after all, the insert fails on its id rather than index the
-    // text under another row.
+    // with `RETURNING` the insert of a new record's row took 19–23 µs,
+    // without it 10–15 (a throwaway probe; the store bench's apply with
+    // this change: docs/performance.md). Were the record there after all,
+    // the insert fails on its id rather than index the text under another
+    // row.
     let rowid: i64 = if fresh {
         conn.prepare_cached(insert_record!())?.execute(values)?;
         conn.last_insert_rowid()

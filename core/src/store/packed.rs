@@ -1,8 +1,9 @@
 //! Change bytes as a store's change log keeps them: each change compressed
-//! alone with zstd (level 1) and the envelopes' dictionary
-//! ([`crate::sync::wire`]), which holds what every change shares: 465 → 253
-//! B for a field note, in a third of the time (1.9 µs a change instead of
-//! 5.3–6.2 on the development VM). Changes travel uncompressed so that an
+//! alone with zstd (level 1) and Carnet's dictionary
+//! ([`crate::sync::dictionary`]), which holds what every change shares: the
+//! store bench's 100k records take 1,190 B each on disk with it, 1,392
+//! without (`docs/performance.md`, with a probe's timing of the packing
+//! itself). Changes travel uncompressed so that an
 //! envelope's zstd sees what a batch shares (`docs/sync-protocol.md`); kept
 //! that way they would cost the store a fifth more disk (1,321 → 1,597 B per
 //! record in the store bench, over its 1.5 KB budget; 1,392 B packed). The
@@ -19,7 +20,8 @@ use std::thread::LocalKey;
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::EncoderDictionary;
 
-use crate::sync::wire::{DICTIONARY, DICTIONARY_ID, MAX_CHANGE, decoder_dictionary};
+use crate::sync::dictionary::{self, DICTIONARY};
+use crate::sync::wire::MAX_CHANGE;
 use crate::{Error, Result};
 
 /// The first bytes of a zstd frame.
@@ -32,7 +34,7 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// The envelopes' dictionary, at the log's level.
+/// Carnet's dictionary, at the log's level.
 fn packing_dictionary() -> &'static EncoderDictionary<'static> {
     static D: OnceLock<EncoderDictionary<'static>> = OnceLock::new();
     D.get_or_init(|| EncoderDictionary::copy(DICTIONARY, 1))
@@ -86,20 +88,20 @@ pub fn unpack(stored: Vec<u8>) -> Result<Vec<u8>> {
         .filter(|n| *n <= MAX_CHANGE as u64)
         .ok_or_else(|| unreadable(std::io::Error::other("no size, or too large")))?
         as usize;
-    // A frame made without the dictionary is read without it: one read
-    // with it would take the dictionary's history for its own.
-    match zstd::zstd_safe::get_dict_id_from_frame(&stored).map(|id| id.get()) {
+    let dictionary = dictionary::for_frame(&stored).map_err(|_| {
+        unreadable(std::io::Error::other(
+            "packed with a dictionary this build does not have",
+        ))
+    })?;
+    match dictionary {
         None => with_cached(&UNPACKER, Decompressor::new, |d| {
             d.decompress(&stored, size)
         }),
-        Some(DICTIONARY_ID) => with_cached(
+        Some(dict) => with_cached(
             &DICTIONARY_UNPACKER,
-            || Decompressor::with_prepared_dictionary(decoder_dictionary()),
+            || Decompressor::with_prepared_dictionary(dict),
             |d| d.decompress(&stored, size),
         ),
-        Some(_) => Err(unreadable(std::io::Error::other(
-            "packed with a dictionary this build does not have",
-        ))),
     }
 }
 
@@ -114,7 +116,7 @@ mod tests {
         assert!(packed.starts_with(&ZSTD_MAGIC));
         assert_eq!(
             zstd::zstd_safe::get_dict_id_from_frame(&packed).map(|i| i.get()),
-            Some(DICTIONARY_ID)
+            Some(dictionary::DICTIONARY_ID)
         );
         assert_eq!(unpack(packed).unwrap(), change);
         assert_eq!(
@@ -133,8 +135,7 @@ mod tests {
         assert!(unpack(damaged).is_err());
         // Dictionary 1 under another id: a row this build cannot read is
         // an error, never other bytes.
-        let mut other = DICTIONARY.to_vec();
-        other[4..8].copy_from_slice(&(DICTIONARY_ID + 1).to_le_bytes());
+        let other = dictionary::tests::another_dictionary();
         let foreign = Compressor::with_dictionary(1, &other)
             .unwrap()
             .compress(&change)

@@ -7,6 +7,7 @@
 pub mod admin;
 #[cfg(feature = "http-client")]
 pub mod client;
+pub mod dictionary;
 #[cfg(feature = "http-client")]
 pub mod enroll;
 #[cfg(feature = "http-client")]

@@ -7,11 +7,12 @@
 use std::io::{BufReader, Read};
 use std::sync::OnceLock;
 
-use zstd::dict::{DecoderDictionary, EncoderDictionary};
+use zstd::dict::EncoderDictionary;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::dictionary;
 use crate::photo::PhotoHash;
 use crate::store::{Entry, Payload};
 use crate::{Error, RecordId, Result};
@@ -29,36 +30,16 @@ const MAGIC: &[u8; 4] = b"CRN1";
 /// zstd's level: most of the gain at a small CPU cost on a phone.
 const LEVEL: i32 = 3;
 
-/// Carnet's zstd dictionary 1: what record changes and envelope headers
-/// share (automerge's column layout, field names, the shape of a change's
-/// message, the words of the trade), so that a page of one or a few
-/// changes, the usual end-of-shift sync, is not compressed from nothing;
-/// stores pack their change logs' rows with it too.
-/// Trained once on generated envelopes of every kind of record and edit
-/// (`core/examples/envelope_samples.rs` says how); its bytes are part of
-/// the wire format and of the stores' files, and never change: a new
-/// dictionary is a new number and a new format.
-pub(crate) const DICTIONARY: &[u8] = include_bytes!("envelope-dictionary-1.zdict");
-/// The id dictionary 1 names itself by, written in every frame made with
-/// it ("CRN" and 1), so that a frame made with another is refused, never
-/// misread.
-pub const DICTIONARY_ID: u32 = 0x4352_4e01;
-/// The first format whose apps and servers hold [`DICTIONARY`]: a reader
-/// of an older one gets envelopes compressed without it.
+/// The first format whose apps and servers hold Carnet's zstd dictionary
+/// ([`super::dictionary`]): a reader of an older one gets envelopes
+/// compressed without it.
 pub const DICTIONARY_FORMAT: u32 = 4;
 // This build's apps and servers hold it.
 const _: () = assert!(super::protocol::FORMAT >= DICTIONARY_FORMAT);
 
 fn encoder_dictionary() -> &'static EncoderDictionary<'static> {
     static D: OnceLock<EncoderDictionary<'static>> = OnceLock::new();
-    D.get_or_init(|| EncoderDictionary::copy(DICTIONARY, LEVEL))
-}
-
-/// Dictionary 1 prepared for reading, shared by every thread (a store's
-/// change log packs its rows with it too).
-pub(crate) fn decoder_dictionary() -> &'static DecoderDictionary<'static> {
-    static D: OnceLock<DecoderDictionary<'static>> = OnceLock::new();
-    D.get_or_init(|| DecoderDictionary::copy(DICTIONARY))
+    D.get_or_init(|| EncoderDictionary::copy(dictionary::DICTIONARY, LEVEL))
 }
 
 /// Encodes a header and entries into a compressed envelope for a reader of
@@ -142,27 +123,19 @@ pub fn decode<H: DeserializeOwned>(body: &[u8]) -> Result<(H, Vec<Entry>)> {
     if zstd::zstd_safe::find_frame_compressed_size(body) != Ok(body.len()) {
         return Err(bad("not one zstd frame"));
     }
+    let dictionary = dictionary::for_frame(body)
+        .map_err(|_| bad("compressed with a dictionary this build does not have"))?;
+    let reader = BufReader::new(body);
+    let decoder = match dictionary {
+        None => zstd::stream::read::Decoder::with_buffer(reader),
+        Some(d) => zstd::stream::read::Decoder::with_prepared_dictionary(reader, d),
+    }
+    .map_err(|_| bad("not zstd"))?;
     let mut raw = Vec::new();
-    let bounded = |d: &mut dyn Read, raw: &mut Vec<u8>| {
-        d.take(MAX_DECOMPRESSED as u64 + 1)
-            .read_to_end(raw)
-            .map_err(|_| bad("corrupt compression"))
-    };
-    match zstd::zstd_safe::get_dict_id_from_frame(body).map(|id| id.get()) {
-        None => bounded(
-            &mut zstd::stream::read::Decoder::new(body).map_err(|_| bad("not zstd"))?,
-            &mut raw,
-        )?,
-        Some(DICTIONARY_ID) => bounded(
-            &mut zstd::stream::read::Decoder::with_prepared_dictionary(
-                BufReader::new(body),
-                decoder_dictionary(),
-            )
-            .map_err(|_| bad("not zstd"))?,
-            &mut raw,
-        )?,
-        Some(_) => return Err(bad("compressed with a dictionary this build does not have")),
-    };
+    decoder
+        .take(MAX_DECOMPRESSED as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|_| bad("corrupt compression"))?;
     if raw.len() > MAX_DECOMPRESSED {
         return Err(Error::TooLarge {
             what: "decompressed body".into(),
@@ -351,21 +324,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_dictionary_is_dictionary_1_byte_for_byte() {
-        // Apps in the field decompress with these bytes: changing them
-        // breaks every one of them. A new dictionary is a new format.
-        assert_eq!(
-            zstd::zstd_safe::get_dict_id_from_dict(DICTIONARY).map(|i| i.get()),
-            Some(DICTIONARY_ID)
-        );
-        assert_eq!(DICTIONARY.len(), 8192);
-        assert_eq!(
-            PhotoHash::of(DICTIONARY).to_string(),
-            "9c31adc6046274a76f2639ba1d8a3da4a45ce72823afd4331e25bcfbb8832e0f"
-        );
-    }
-
-    #[test]
     fn an_app_of_format_3_reads_what_is_encoded_for_it_and_newer_ones_get_the_dictionary() {
         let entries = one_note();
         let header = json!({"upto": 1});
@@ -379,7 +337,7 @@ pub(crate) mod tests {
         // without it.
         assert_eq!(
             zstd::zstd_safe::get_dict_id_from_frame(&new).map(|i| i.get()),
-            Some(DICTIONARY_ID)
+            Some(dictionary::DICTIONARY_ID)
         );
         assert!(zstd::bulk::decompress(&new, MAX_DECOMPRESSED).is_err());
         // Both decode to the same envelope (a server takes pushes of both).
@@ -401,8 +359,7 @@ pub(crate) mod tests {
     fn a_frame_made_with_another_dictionary_is_refused_not_misread() {
         // Dictionary 1 under another id: what a future dictionary's frame
         // looks like to this build.
-        let mut other = DICTIONARY.to_vec();
-        other[4..8].copy_from_slice(&(DICTIONARY_ID + 1).to_le_bytes());
+        let other = dictionary::tests::another_dictionary();
         let body = zstd::bulk::Compressor::with_dictionary(LEVEL, &other)
             .unwrap()
             .compress(b"CRN1\x02\0\0\0{}")
@@ -430,7 +387,7 @@ pub(crate) mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
             let _ = decode::<Value>(&bytes);
             let _ = decode::<Value>(&zstd::bulk::compress(&bytes, 1).unwrap());
-            let with_dictionary = zstd::bulk::Compressor::with_dictionary(1, DICTIONARY)
+            let with_dictionary = zstd::bulk::Compressor::with_dictionary(1, dictionary::DICTIONARY)
                 .unwrap()
                 .compress(&bytes)
                 .unwrap();
